@@ -1,0 +1,68 @@
+#pragma once
+
+// CONTRACT used by the data path. The audit library implements the writer behind it.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "audit/record.hpp"
+
+namespace egress::audit {
+
+/// Options, filled from the gateway config's `audit:` section.
+struct Options {
+  std::string path = "audit.jsonl";  ///< "-" = stdout
+  bool write_ahead = true;
+  enum class Overflow { block, drop } on_overflow = Overflow::block;
+  enum class OnError { fail_closed, continue_ } on_error = OnError::fail_closed;
+  enum class Fsync { none, interval } fsync = Fsync::none;
+  std::chrono::milliseconds fsync_interval{1000};
+  std::size_t queue_capacity = 65536;
+};
+
+/// Counters for /metrics and /readyz. Monotonic except queue_depth.
+struct Stats {
+  std::uint64_t records_written = 0;
+  std::uint64_t records_dropped = 0;
+  std::uint64_t write_errors = 0;
+  std::uint64_t queue_depth = 0;
+  bool sink_healthy = true;
+};
+
+/// Called on the writer thread once the record's line has been handed to the kernel (`true`),
+/// or when it could not be written or was dropped (`false`). Must be cheap: post elsewhere.
+using WrittenCallback = std::function<void(bool written)>;
+
+/// The audit log: a bounded queue drained by one writer thread. Thread-safe.
+class AuditLog {
+ public:
+  virtual ~AuditLog() = default;
+
+  /// Queues a record. With on_overflow=block this waits for room; with drop it counts the drop
+  /// and calls on_written(false). on_written may be empty.
+  virtual void submit(Record record, WrittenCallback on_written = {}) = 0;
+
+  /// False while the sink is failing (with on_error=fail_closed new connections are then
+  /// denied with reason "audit_unavailable").
+  virtual bool healthy() const noexcept = 0;
+
+  /// Reopen the file (SIGUSR1, for logrotate). Thread-safe; takes effect on the writer thread.
+  virtual void reopen() = 0;
+
+  /// Writes everything queued, then stops the writer thread. Idempotent.
+  virtual void close() = 0;
+
+  virtual Stats stats() const noexcept = 0;
+
+  virtual const Options& options() const noexcept = 0;
+};
+
+/// Opens the sink and starts the writer thread. Throws std::runtime_error with a clear message
+/// when the sink cannot be opened.
+std::unique_ptr<AuditLog> open_audit_log(const Options& options);
+
+}  // namespace egress::audit

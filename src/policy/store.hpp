@@ -1,0 +1,61 @@
+#pragma once
+
+// CONTRACT for the data path (src/core, src/filters). The policy library implements it; the
+// signatures below are what the rest of the program calls. Details of Policy's internals are the
+// policy library's own.
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "policy/facts.hpp"
+
+namespace egress::policy {
+
+/// One validation problem: "file:line:col: error: key.path: message".
+struct Diagnostic {
+  enum class Severity { error, warning };
+  Severity severity = Severity::error;
+  std::string file;  ///< relative to the policy directory
+  int line = 0;      ///< 1-based; 0 when not tied to a position
+  int column = 0;    ///< 1-based
+  std::string key_path;
+  std::string message;
+  /// The one-line form above.
+  std::string to_string() const;
+};
+
+class Policy;  // immutable compiled policy (policy/policy.hpp)
+
+/// The result of loading a directory: a compiled policy, or every error found.
+struct LoadResult {
+  std::shared_ptr<const Policy> policy;  ///< null when errors is non-empty
+  std::vector<Diagnostic> errors;
+  std::vector<Diagnostic> warnings;
+};
+
+/// Loads, validates and compiles every *.yaml of `dir` (name order).
+LoadResult load_policy_dir(const std::filesystem::path& dir);
+
+/// Holds the running policy. Readers take a snapshot lock-free; reload() builds a new Policy
+/// completely and swaps it only when it has no errors.
+class PolicyStore {
+ public:
+  explicit PolicyStore(std::filesystem::path dir);
+
+  /// Loads and, on success, installs the policy. On failure the running one (if any) stays.
+  LoadResult reload();
+
+  /// The running policy (null before the first successful reload). Lock-free.
+  std::shared_ptr<const Policy> current() const noexcept;
+
+  const std::filesystem::path& dir() const noexcept { return dir_; }
+
+ private:
+  std::filesystem::path dir_;
+  std::atomic<std::shared_ptr<const Policy>> current_;
+};
+
+}  // namespace egress::policy
