@@ -1,0 +1,26 @@
+#pragma once
+
+// CONTRACT between the gateway config (src/config) and the TLS library: a listener's `tls:`
+// section, validated by the config loader, turned into an SSL_CTX by src/tls.
+
+#include <chrono>
+#include <filesystem>
+
+namespace egress::tls {
+
+enum class Mode { off, optional, required };
+enum class MinVersion { tls1_2, tls1_3 };
+
+struct ListenerTlsOptions {
+  Mode mode = Mode::off;
+  std::filesystem::path cert;       ///< PEM, leaf first, then intermediates
+  std::filesystem::path key;        ///< PEM private key
+  std::filesystem::path client_ca;  ///< PEM bundle of trusted CAs (intermediates allowed)
+  std::filesystem::path crl;        ///< optional: one PEM file or a directory of them
+  MinVersion min_version = MinVersion::tls1_2;
+  std::chrono::milliseconds handshake_timeout{10000};
+  /// Accept a private key file readable by group or others (default: refuse).
+  bool allow_insecure_key_permissions = false;
+};
+
+}  // namespace egress::tls
