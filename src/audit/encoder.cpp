@@ -1,0 +1,156 @@
+#include "audit/encoder.hpp"
+
+#include <chrono>
+#include <type_traits>
+
+#include "audit/json_out.hpp"
+
+namespace egress::audit {
+namespace {
+
+void put_digits(char* p, unsigned value, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    p[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+}
+
+void append_timestamp(std::string& out, Clock::time_point tp) {
+  using namespace std::chrono;
+  const auto us = time_point_cast<microseconds>(tp);
+  const auto day = floor<days>(us);
+  const year_month_day ymd{day};
+  const hh_mm_ss<microseconds> tod{us - day};
+  // "YYYY-MM-DDTHH:MM:SS.uuuuuuZ"
+  char buf[27];
+  int year = static_cast<int>(ymd.year());
+  if (year < 0) year = 0;  // RFC 3339 has no negative years; clocks before 1 AD are a bug
+  put_digits(buf, static_cast<unsigned>(year), 4);
+  buf[4] = '-';
+  put_digits(buf + 5, static_cast<unsigned>(ymd.month()), 2);
+  buf[7] = '-';
+  put_digits(buf + 8, static_cast<unsigned>(ymd.day()), 2);
+  buf[10] = 'T';
+  put_digits(buf + 11, static_cast<unsigned>(tod.hours().count()), 2);
+  buf[13] = ':';
+  put_digits(buf + 14, static_cast<unsigned>(tod.minutes().count()), 2);
+  buf[16] = ':';
+  put_digits(buf + 17, static_cast<unsigned>(tod.seconds().count()), 2);
+  buf[19] = '.';
+  put_digits(buf + 20, static_cast<unsigned>(tod.subseconds().count()), 6);
+  buf[26] = 'Z';
+  out += '"';
+  out.append(buf, sizeof buf);
+  out += '"';
+}
+
+void put_endpoint(ObjectWriter& w, std::string_view key, const net::Endpoint& ep) {
+  std::string& out = w.key(key);
+  ObjectWriter o(out);
+  o.str("ip", ep.address.to_string());
+  o.num("port", ep.port);
+  o.finish();
+}
+
+void put_identity(ObjectWriter& w, const policy::Identity& id) {
+  ObjectWriter o(w.key("identity"));
+  o.str("spiffe_id", id.spiffe_id);
+  o.str_array("uri_sans", id.uri_sans);
+  o.str_array("dns_sans", id.dns_sans);
+  o.str("cn", id.common_name);
+  o.str("fingerprint_sha256", id.fingerprint_sha256);
+  o.str("issuer", id.issuer);
+  o.str("serial", id.serial);
+  o.str("not_after", id.not_after);
+  o.finish();
+}
+
+void put_event(ObjectWriter& w, const ConnectionDecision& e) {
+  w.num("conn_id", e.conn_id);
+  w.str("listener", e.listener);
+  put_endpoint(w, "src", e.src);
+  if (e.dst) put_endpoint(w, "dst", *e.dst);
+  if (e.identity) put_identity(w, *e.identity);
+  w.str_if("tls_version", e.tls_version);
+  w.str("decision", e.decision);
+  w.str("reason", e.reason);
+  w.str_if("detail", e.detail);
+  w.str_if("rule", e.rule);
+  w.str_if("rule_file", e.rule_file);
+  if (e.shadow_decision) {
+    ObjectWriter s(w.key("shadow"));
+    s.str("decision", *e.shadow_decision);
+    s.str_if("rule", e.shadow_rule);
+    s.finish();
+  }
+  w.str("policy_version", e.policy_version);
+}
+
+void put_event(ObjectWriter& w, const ConnectionClose& e) {
+  w.num("conn_id", e.conn_id);
+  w.str("listener", e.listener);
+  put_endpoint(w, "src", e.src);
+  put_endpoint(w, "dst", e.dst);
+  w.num("bytes_up", e.bytes_up);
+  w.num("bytes_down", e.bytes_down);
+  w.num("duration_us", static_cast<std::uint64_t>(e.duration.count() < 0 ? 0 : e.duration.count()));
+  w.str("closed_by", e.closed_by);
+  w.str("reason", e.reason);
+  w.str_if("detail", e.detail);
+}
+
+void put_event(ObjectWriter& w, const PolicyReload& e) {
+  w.str("result", e.ok ? "ok" : "failed");
+  w.str("version", e.version);
+  w.str_if("attempted_version", e.attempted_version);
+  w.num("rule_count", e.rule_count);
+  w.str_array("errors", e.errors);
+}
+
+void put_event(ObjectWriter& w, const GatewayStart& e) {
+  w.str("version", e.version);
+  w.str("policy_version", e.policy_version);
+  w.str_array("listeners", e.listeners);
+  w.num("workers", e.workers);
+}
+
+void put_event(ObjectWriter& w, const GatewayStop& e) {
+  w.str("reason", e.reason);
+  w.num("connections_drained", e.connections_drained);
+  w.num("connections_forced", e.connections_forced);
+}
+
+}  // namespace
+
+std::string_view event_name(const Event& event) noexcept {
+  return std::visit(
+      [](const auto& e) -> std::string_view {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, ConnectionDecision>) return "connection.decision";
+        if constexpr (std::is_same_v<T, ConnectionClose>) return "connection.close";
+        if constexpr (std::is_same_v<T, PolicyReload>) return "policy.reload";
+        if constexpr (std::is_same_v<T, GatewayStart>) return "gateway.start";
+        if constexpr (std::is_same_v<T, GatewayStop>) return "gateway.stop";
+      },
+      event);
+}
+
+std::string format_timestamp(Clock::time_point tp) {
+  std::string out;
+  append_timestamp(out, tp);
+  return out.substr(1, out.size() - 2);
+}
+
+void encode_record(const Record& record, const ChainFields& chain, std::string& out) {
+  ObjectWriter w(out);
+  w.num("v", kSchemaVersion);
+  w.num("seq", chain.seq);
+  w.str("prev", chain.prev);
+  append_timestamp(w.key("ts"), record.ts);
+  w.str("event", event_name(record.event));
+  std::visit([&](const auto& e) { put_event(w, e); }, record.event);
+  if (chain.records_dropped > 0) w.num("records_dropped", chain.records_dropped);
+  w.finish();
+}
+
+}  // namespace egress::audit

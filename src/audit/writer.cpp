@@ -1,0 +1,341 @@
+#include "audit/writer.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "audit/encoder.hpp"
+
+namespace egress::audit {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Records encoded and written per write(2): large enough to amortise the syscall, small enough
+// that write-ahead callers are not held behind a huge batch.
+constexpr std::size_t kMaxBatchRecords = 512;
+constexpr std::size_t kMaxBatchBytes = 1 << 20;
+constexpr std::chrono::milliseconds kFirstRetry{20};
+constexpr std::chrono::milliseconds kMaxRetry{1000};
+
+struct Item {
+  Record record;
+  WrittenCallback on_written;
+};
+
+class WriterAuditLog final : public AuditLog {
+ public:
+  WriterAuditLog(const Options& options, std::unique_ptr<Sink> sink, ChainState start)
+      : options_(options), sink_(std::move(sink)), chain_(std::move(start)) {
+    if (options_.queue_capacity == 0) options_.queue_capacity = 1;
+    thread_ = std::thread([this] { run(); });
+  }
+
+  ~WriterAuditLog() override { close(); }
+
+  // AuditLog
+  void submit(Record record, WrittenCallback on_written) override {
+    std::unique_lock lk(mu_);
+    if (closed_) {
+      lk.unlock();
+      count_drop(std::move(on_written));
+      return;
+    }
+    while (queue_.size() >= options_.queue_capacity) {
+      // A failing sink never drains the queue; blocking then would freeze the workers with
+      // nothing to show for it, so while unhealthy a full queue drops (counted) in either mode.
+      if (options_.on_overflow == Options::Overflow::drop ||
+          !healthy_.load(std::memory_order_relaxed) || closed_) {
+        lk.unlock();
+        count_drop(std::move(on_written));
+        return;
+      }
+      not_full_.wait(lk);
+    }
+    queue_.push_back(Item{std::move(record), std::move(on_written)});
+    depth_.store(queue_.size(), std::memory_order_relaxed);
+    const bool wake = writer_waiting_;
+    lk.unlock();
+    if (wake) not_empty_.notify_one();
+  }
+
+  bool healthy() const noexcept override { return healthy_.load(std::memory_order_relaxed); }
+
+  void reopen() override {
+    {
+      std::lock_guard lk(mu_);
+      reopen_requested_ = true;
+    }
+    not_empty_.notify_one();
+  }
+
+  void close() override {
+    {
+      std::lock_guard lk(mu_);
+      closed_ = true;
+    }
+    not_empty_.notify_one();
+    not_full_.notify_all();
+    std::lock_guard join_lk(join_mu_);
+    if (thread_.joinable()) thread_.join();
+  }
+
+  Stats stats() const noexcept override {
+    Stats s;
+    s.records_written = written_.load(std::memory_order_relaxed);
+    s.records_dropped = dropped_.load(std::memory_order_relaxed);
+    s.write_errors = write_errors_.load(std::memory_order_relaxed);
+    s.queue_depth = depth_.load(std::memory_order_relaxed);
+    s.sink_healthy = healthy_.load(std::memory_order_relaxed);
+    return s;
+  }
+
+  const Options& options() const noexcept override { return options_; }
+
+ private:
+  void count_drop(WrittenCallback on_written) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    unreported_drops_.fetch_add(1, std::memory_order_relaxed);
+    if (on_written) on_written(false);
+  }
+
+  // --- writer thread ---
+
+  void run() {
+    std::vector<Item> batch;
+    batch.reserve(kMaxBatchRecords);
+    for (;;) {
+      bool do_reopen = false;
+      bool stop = false;
+      {
+        std::unique_lock lk(mu_);
+        const auto deadline = next_deadline();
+        writer_waiting_ = true;
+        const auto ready = [&] {
+          return closed_ || reopen_requested_ || (pending_.empty() && !queue_.empty());
+        };
+        if (deadline) {
+          not_empty_.wait_until(lk, *deadline, ready);
+        } else {
+          not_empty_.wait(lk, ready);
+        }
+        writer_waiting_ = false;
+        do_reopen = std::exchange(reopen_requested_, false);
+        stop = closed_;
+        // While a failed batch waits for its retry, new records stay in the bounded queue.
+        if (pending_.empty()) {
+          while (!queue_.empty() && batch.size() < kMaxBatchRecords) {
+            batch.push_back(std::move(queue_.front()));
+            queue_.pop_front();
+          }
+          depth_.store(queue_.size(), std::memory_order_relaxed);
+        }
+      }
+      if (!batch.empty()) not_full_.notify_all();
+
+      if (do_reopen) reopen_sink();
+      if (!pending_.empty() && (stop || SteadyClock::now() >= retry_at_)) flush_pending();
+      if (!batch.empty()) {
+        encode(batch);
+        batch.clear();
+        flush_pending();
+      }
+      maybe_sync(false);
+
+      if (stop) {
+        std::unique_lock lk(mu_);
+        if (queue_.empty() || !pending_.empty()) {
+          lk.unlock();
+          finish();
+          return;
+        }
+      }
+    }
+  }
+
+  std::optional<SteadyClock::time_point> next_deadline() const {
+    std::optional<SteadyClock::time_point> d;
+    if (!pending_.empty()) d = retry_at_;
+    if (dirty_ && options_.fsync == Options::Fsync::interval) {
+      const auto at = last_sync_ + options_.fsync_interval;
+      if (!d || at < *d) d = at;
+    }
+    return d;
+  }
+
+  void encode(std::vector<Item>& batch) {
+    for (auto& item : batch) {
+      const std::size_t start = pending_.size();
+      ChainFields fields{chain_.seq + 1, chain_.prev,
+                         unreported_drops_.exchange(0, std::memory_order_relaxed)};
+      encode_record(item.record, fields, pending_);
+      hasher_.hex(std::string_view(pending_).substr(start), hash_);
+      pending_ += '\n';
+      chain_.seq = fields.seq;
+      chain_.prev.assign(hash_.data(), hash_.size());
+      pending_callbacks_.push_back(std::move(item.on_written));
+      if (pending_.size() >= kMaxBatchBytes) {
+        // Keep write(2) sizes bounded; a failure here leaves the rest for the retry path.
+        if (!flush_pending()) {
+          // Cannot encode further while unhealthy: requeue the rest at the front, in order.
+          requeue_rest(batch, &item);
+          return;
+        }
+      }
+    }
+  }
+
+  void requeue_rest(std::vector<Item>& batch, const Item* last_done) {
+    std::lock_guard lk(mu_);
+    auto it = batch.end();
+    while (it != batch.begin() && &*(it - 1) != last_done) {
+      --it;
+      queue_.push_front(std::move(*it));
+      // push_front in reverse keeps the original order
+    }
+    depth_.store(queue_.size(), std::memory_order_relaxed);
+  }
+
+  // Writes pending_ (from pending_kept_ on). True when everything pending is now written.
+  bool flush_pending() {
+    if (pending_.empty()) return true;
+    std::size_t kept = 0;
+    const auto data = std::string_view(pending_).substr(pending_kept_);
+    const std::error_code ec = sink_->write(data, kept);
+    if (!ec) {
+      written_.fetch_add(pending_callbacks_.size(), std::memory_order_relaxed);
+      for (auto& cb : pending_callbacks_) {
+        if (cb) cb(true);
+      }
+      pending_callbacks_.clear();
+      pending_.clear();
+      pending_kept_ = 0;
+      dirty_ = true;
+      if (!healthy_.load(std::memory_order_relaxed)) {
+        spdlog::info("audit: writing to {} again", sink_->name());
+        healthy_.store(true, std::memory_order_relaxed);
+      }
+      retry_delay_ = kFirstRetry;
+      return true;
+    }
+    pending_kept_ += kept;
+    write_errors_.fetch_add(1, std::memory_order_relaxed);
+    if (healthy_.exchange(false, std::memory_order_relaxed)) {
+      spdlog::error("audit: cannot write to {}: {}", sink_->name(), ec.message());
+      not_full_.notify_all();  // blocked submitters re-check: a full queue now drops
+    }
+    // Write-ahead callers must not wait for the disk to come back: tell them now. The records
+    // stay pending (same seq) and are written when the sink recovers.
+    for (auto& cb : pending_callbacks_) {
+      if (cb) std::exchange(cb, WrittenCallback{})(false);
+    }
+    retry_at_ = SteadyClock::now() + retry_delay_;
+    retry_delay_ = std::min(retry_delay_ * 2, kMaxRetry);
+    return false;
+  }
+
+  void reopen_sink() {
+    if (const auto ec = sink_->reopen()) {
+      write_errors_.fetch_add(1, std::memory_order_relaxed);
+      spdlog::error("audit: cannot reopen {}: {} (still writing to the old file)", sink_->name(),
+                    ec.message());
+      return;
+    }
+    // The new file's first record names the last hash of the old one: chain_ is unchanged.
+    last_sync_ = SteadyClock::now();
+  }
+
+  void maybe_sync(bool force) {
+    if (!dirty_ || options_.fsync != Options::Fsync::interval) return;
+    const auto now = SteadyClock::now();
+    if (!force && now < last_sync_ + options_.fsync_interval) return;
+    if (const auto ec = sink_->sync()) {
+      write_errors_.fetch_add(1, std::memory_order_relaxed);
+      spdlog::error("audit: fsync {}: {}", sink_->name(), ec.message());
+    }
+    dirty_ = false;
+    last_sync_ = now;
+  }
+
+  // Closing: one last attempt for a failed batch; what still cannot be written is counted.
+  void finish() {
+    if (!pending_.empty() && !flush_pending()) {
+      const auto lost = pending_callbacks_.size();
+      dropped_.fetch_add(lost, std::memory_order_relaxed);
+      spdlog::error("audit: {} record(s) could not be written to {} before closing", lost,
+                    sink_->name());
+    }
+    std::deque<Item> rest;
+    {
+      std::lock_guard lk(mu_);
+      rest.swap(queue_);
+      depth_.store(0, std::memory_order_relaxed);
+    }
+    for (auto& item : rest) count_drop(std::move(item.on_written));
+    if (options_.fsync == Options::Fsync::interval)
+      maybe_sync(true);
+    else if (dirty_)
+      sink_->sync();
+  }
+
+  Options options_;
+  std::unique_ptr<Sink> sink_;
+
+  // Shared with submitters, under mu_.
+  mutable std::mutex mu_;
+  std::condition_variable not_empty_;
+  std::condition_variable not_full_;
+  std::deque<Item> queue_;
+  bool closed_ = false;
+  bool reopen_requested_ = false;
+  bool writer_waiting_ = false;
+
+  std::atomic<bool> healthy_{true};
+  std::atomic<std::uint64_t> written_{0};
+  std::atomic<std::uint64_t> dropped_{0};
+  std::atomic<std::uint64_t> unreported_drops_{0};
+  std::atomic<std::uint64_t> write_errors_{0};
+  std::atomic<std::uint64_t> depth_{0};
+
+  // Writer thread only.
+  ChainState chain_;
+  LineHasher hasher_;
+  std::array<char, 64> hash_{};
+  std::string pending_;  // encoded lines not yet written
+  std::size_t pending_kept_ = 0;
+  std::vector<WrittenCallback> pending_callbacks_;
+  SteadyClock::time_point retry_at_{};
+  std::chrono::milliseconds retry_delay_ = kFirstRetry;
+  bool dirty_ = false;
+  SteadyClock::time_point last_sync_ = SteadyClock::now();
+
+  std::mutex join_mu_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+std::unique_ptr<AuditLog> start_audit_log(const Options& options, std::unique_ptr<Sink> sink,
+                                          ChainState start) {
+  return std::make_unique<WriterAuditLog>(options, std::move(sink), std::move(start));
+}
+
+std::unique_ptr<AuditLog> open_audit_log(const Options& options) {
+  if (options.path == "-") return start_audit_log(options, open_stdout_sink(), ChainState{});
+  ResumeResult resume;
+  auto sink = open_file_sink(options.path, resume);
+  if (resume.torn_bytes > 0) {
+    spdlog::warn("audit: {}: cut {} byte(s) of a torn last line (never acknowledged)", options.path,
+                 resume.torn_bytes);
+  }
+  return start_audit_log(options, std::move(sink), std::move(resume.state));
+}
+
+}  // namespace egress::audit
