@@ -1,0 +1,389 @@
+"""bench/run.sh's engine: egressd, HAProxy and the direct path, side by side (issue 7).
+
+For each proxy (one at a time, each in a fresh sandbox), for each workload, N runs; every run starts
+the proxy afresh and records the client's figures, the proxy's CPU seconds (utime+stime from
+/proc/PID/stat) and, for idle_memory, its RSS growth. Results: median of the runs, written to
+bench/results/latest.json and latest.md (see report.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import netns  # noqa: E402
+import report  # noqa: E402
+from netns import DENIED, UPSTREAM_A, UPSTREAM_B, DIRECT_TLS, Sandbox  # noqa: E402
+from proxies import Direct, Egressd, HAProxy, cpu_seconds, rss_kib  # noqa: E402
+from workloads import WORKLOADS, Ctx  # noqa: E402
+
+BENCH_DIR = Path(__file__).resolve().parent.parent
+REPO = BENCH_DIR.parent
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ certificates
+
+def resolve_certs(tmp: Path, prefer_repo: bool) -> dict[str, str]:
+    """certs/out/ from certs/make-dev-certs.sh when present (the same CA egressd's tests use),
+    otherwise throwaway ECDSA P-256 certificates from bench/lib/make-certs.sh."""
+    out = REPO / "certs" / "out"
+    d = tmp / "certs"
+    d.mkdir(parents=True, exist_ok=True)
+    repo_names = {
+        "ca": ["ca.pem"],
+        "gateway_cert": ["gateway.pem", "gateway.crt"],
+        "gateway_key": ["gateway.key", "gateway-key.pem"],
+        "client_cert": ["payments-api.pem", "payments.pem", "client-payments.pem"],
+        "client_key": ["payments-api.key", "payments.key", "client-payments.key"],
+    }
+    if prefer_repo and out.is_dir():
+        found = {}
+        for k, names in repo_names.items():
+            found[k] = next((str(out / n) for n in names if (out / n).exists()), None)
+        if all(found.values()):
+            cn = subprocess.run(["openssl", "x509", "-in", found["client_cert"], "-noout", "-subject",
+                                 "-nameopt", "multiline"], capture_output=True, text=True).stdout
+            client_cn = next((line.split("=", 1)[1].strip() for line in cn.splitlines()
+                              if "commonName" in line), "")
+            bundle = d / "gateway-bundle.pem"
+            bundle.write_text(Path(found["gateway_cert"]).read_text() + Path(found["gateway_key"]).read_text())
+            bundle.chmod(0o600)
+            shutil.copy(found["ca"], d / "ca.pem")
+            return dict(found, dir=str(d), source=str(out), client_cn=client_cn)
+        log(f"certs/out/ lacks some of {list(repo_names)}: using throwaway bench certificates")
+    subprocess.run([str(BENCH_DIR / "lib" / "make-certs.sh"), str(d)], check=True)
+    return {"dir": str(d), "source": "bench/lib/make-certs.sh (throwaway)", "ca": str(d / "ca.pem"),
+            "gateway_cert": str(d / "gateway.pem"), "gateway_key": str(d / "gateway.key"),
+            "client_cert": str(d / "payments.pem"), "client_key": str(d / "payments.key"),
+            "denied_cert": str(d / "analytics.pem"), "denied_key": str(d / "analytics.key"),
+            "client_cn": "payments-api"}
+
+
+# ------------------------------------------------------------------ upstreams
+
+def start_upstreams(sb: Sandbox, tools: Path, certs: dict, work: Path, direct: bool) -> None:
+    up = str(tools / "upstream")
+    http = [f"{UPSTREAM_A}:80", f"{UPSTREAM_B}:80", f"{UPSTREAM_B}:8443", f"{DENIED}:80"]
+    sb.spawn(sb.internet, [up, "http", *http], stdout=open(work / "http.out", "w"))
+    sb.spawn(sb.internet, [up, "sink", f"{UPSTREAM_A}:9000", f"{UPSTREAM_B}:8444"], stdout=open(work / "sink.out", "w"))
+    sb.spawn(sb.internet, ["iperf3", "-s", "-B", UPSTREAM_A, "-p", "5201"])
+    ports = [f"{UPSTREAM_A}:80", f"{UPSTREAM_B}:8443", f"{UPSTREAM_A}:9000", f"{UPSTREAM_B}:8444", f"{UPSTREAM_A}:5201"]
+    if direct:
+        www = work / "www"
+        www.mkdir(exist_ok=True)
+        (www / "ok").write_text(f"ok {DIRECT_TLS}:8443\n")
+        sb.spawn(sb.internet, ["openssl", "s_server", "-accept", f"{DIRECT_TLS}:8443", "-cert", certs["gateway_cert"],
+                               "-key", certs["gateway_key"], "-CAfile", certs["ca"], "-Verify", "1", "-WWW",
+                               "-quiet"], cwd=str(www))
+        sb.spawn(sb.internet, ["socat", "-u", f"OPENSSL-LISTEN:8444,bind={DIRECT_TLS},reuseaddr,fork,"
+                               f"cert={certs['gateway_cert']},key={certs['gateway_key']},cafile={certs['ca']},verify=1",
+                               "OPEN:/dev/null,wronly"])
+        ports += [f"{DIRECT_TLS}:8443", f"{DIRECT_TLS}:8444"]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        out = sb.run(sb.internet, ["ss", "-Hltn"], timeout=5).stdout
+        if all(f"{p} " in out for p in ports):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"upstream servers did not come up: {out}")
+
+
+# ------------------------------------------------------------------ checks
+
+def curl(sb: Sandbox, url: str, *extra: str) -> str:
+    p = sb.run(sb.client, ["curl", "-s", "-m", "3", *extra, url], timeout=10)
+    return p.stdout.strip() if p.returncode == 0 else f"<curl exit {p.returncode}>"
+
+
+def check_paths(sb: Sandbox, proxy, certs: dict) -> dict:
+    """That the proxy forwards to the original destination (two upstreams, each answering with its
+    own address), that its ACL refuses a destination no rule admits, and (mTLS) that it admits the
+    allowed identity and refuses another. Raises when any fails: figures from a proxy that does not
+    do the job are worthless."""
+    checks = {}
+
+    def expect(name: str, got: str, want: str | None) -> None:
+        ok = (got == want) if want is not None else not got.startswith("ok")
+        checks[name] = {"ok": ok, "got": got, "want": want if want is not None else "refused"}
+
+    expect("original_dst_a", curl(sb, f"http://{UPSTREAM_A}/"), f"ok {UPSTREAM_A}:80")
+    expect("original_dst_b", curl(sb, f"http://{UPSTREAM_B}/"), f"ok {UPSTREAM_B}:80")
+    if proxy.name != "direct":
+        expect("acl_denied_destination", curl(sb, f"http://{DENIED}/"), None)
+        if proxy.mtls:
+            tls = ["-k", "--cacert", certs["ca"]]
+            expect("mtls_allowed_identity",
+                   curl(sb, f"https://{UPSTREAM_B}:8443/", *tls, "--cert", certs["client_cert"], "--key",
+                        certs["client_key"]), f"ok {UPSTREAM_B}:8443")
+            expect("mtls_no_client_cert", curl(sb, f"https://{UPSTREAM_B}:8443/", *tls), None)
+            if certs.get("denied_cert"):
+                expect("mtls_denied_identity",
+                       curl(sb, f"https://{UPSTREAM_B}:8443/", *tls, "--cert", certs["denied_cert"], "--key",
+                            certs["denied_key"]), None)
+    bad = {k: v for k, v in checks.items() if not v["ok"]}
+    if bad:
+        raise RuntimeError(f"{proxy.name} failed its path checks: {json.dumps(bad)}")
+    return checks
+
+
+# ------------------------------------------------------------------ runs
+
+def wait_rss_stable(pid: int, timeout: float = 8.0) -> int:
+    last, since = rss_kib(pid), time.monotonic()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = rss_kib(pid)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= 0.5:
+            break
+    return last
+
+
+def one_run(ctx: Ctx, fn) -> dict:
+    proxy = ctx.proxy
+    proxy.start(ctx.sb, ctx.workdir)
+    pid = proxy.pid
+    try:
+        rss0 = rss_kib(pid) if pid else None
+        cpu0 = cpu_seconds(pid) if pid else None
+        r = fn(ctx)
+        holder = r.pop("_holder", None)
+        if holder is not None:
+            try:
+                if pid:
+                    rss1 = wait_rss_stable(pid)
+                    r["metrics"]["rss_before_kib"] = rss0
+                    r["metrics"]["rss_held_kib"] = rss1
+                    r["metrics"]["kib_per_conn"] = (rss1 - rss0) / max(r["ops"], 1)
+            finally:
+                holder.stdin.close()
+                holder.wait(timeout=30)
+        if pid:
+            if proxy.proc.poll() is not None:
+                raise RuntimeError(f"{proxy.name} died during the run (exit {proxy.proc.returncode})")
+            r["proxy_cpu_s"] = cpu_seconds(pid) - cpu0
+        return r
+    finally:
+        proxy.stop()
+
+
+def run_proxy(proxy, workloads: list[str], runs: int, tools: Path, certs: dict, args, tmp: Path) -> dict:
+    work = tmp / proxy.name
+    work.mkdir(parents=True, exist_ok=True)
+    res: dict = {"workloads": {}}
+    with Sandbox(redirect=proxy.name != "direct") as sb:
+        start_upstreams(sb, tools, certs, work, direct=proxy.name == "direct")
+        if proxy.name != "direct":
+            proxy.start(sb, work)
+        try:
+            res["checks"] = check_paths(sb, proxy, certs)
+        finally:
+            proxy.stop()
+        log(f"{proxy.name}: path checks passed ({', '.join(res['checks'])})")
+        ctx = Ctx(sb=sb, proxy=proxy, certs=certs, quick=args.quick, duration=args.duration, workdir=work,
+                  idle_conns=args.idle_conns, mtls_bytes=args.mtls_mib << 20)
+        for name in workloads:
+            fn, needs_tls, for_direct = WORKLOADS[name]
+            if needs_tls and not proxy.mtls:
+                res["workloads"][name] = {"skipped": f"{proxy.name} has no mTLS listener yet"}
+                continue
+            if proxy.name == "direct" and not for_direct:
+                res["workloads"][name] = {"skipped": "no proxy process to measure"}
+                continue
+            samples = []
+            for i in range(runs):
+                t0 = time.monotonic()
+                try:
+                    samples.append(one_run(ctx, fn))
+                except Exception as e:  # noqa: BLE001 - a failed workload is recorded, the rest still run
+                    log(f"{proxy.name} {name} run {i + 1}: FAILED: {e}")
+                    samples.append({"error": str(e)[:2000]})
+                    break
+                log(f"{proxy.name} {name} run {i + 1}/{runs}: {report.brief(samples[-1])} "
+                    f"({time.monotonic() - t0:.1f}s)")
+            res["workloads"][name] = report.summarise(samples)
+    return res
+
+
+def microbenchmarks(build: Path, quick: bool) -> dict:
+    out = {}
+    for exe in sorted((build / "bench").glob("*_bench")) if (build / "bench").is_dir() else []:
+        if not os.access(exe, os.X_OK):
+            continue
+        log(f"microbenchmark {exe.name}")
+        p = subprocess.run([str(exe), "--benchmark_format=json", f"--benchmark_min_time={0.05 if quick else 0.2}"],
+                           capture_output=True, text=True, timeout=300)
+        if p.returncode != 0:
+            out[exe.name] = {"error": p.stderr[-1000:]}
+            continue
+        data = json.loads(p.stdout)
+        out[exe.name] = [{"name": b["name"], "real_time": b["real_time"], "cpu_time": b["cpu_time"],
+                          "time_unit": b.get("time_unit", "ns")}
+                         for b in data.get("benchmarks", []) if b.get("run_type", "iteration") == "iteration"]
+    return out
+
+
+def machine() -> dict:
+    cpu = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+
+    def ver(argv):
+        try:
+            return subprocess.run(argv, capture_output=True, text=True).stdout.splitlines()[0]
+        except (OSError, IndexError):
+            return None
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
+            "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30), 1),
+            "haproxy": ver(["haproxy", "-v"]), "openssl": ver(["openssl", "version"]),
+            "loadavg_at_start": open("/proc/loadavg").read().split()[:3]}
+
+
+def find_egressd(build: Path) -> Path | None:
+    env = os.environ.get("EGRESSD")
+    for c in ([Path(env)] if env else []) + [build / "egressd"]:
+        if c.is_file() and os.access(c, os.X_OK):
+            return c
+    return None
+
+
+def egressd_has_mtls(binary: Path, certs: dict, tmp: Path, threads: int) -> bool:
+    """Whether this egressd build accepts a `tls:` listener (issue 4): --check-config decides."""
+    probe = Egressd(binary, certs, threads, True, tmp / "audit-probe")
+    d = tmp / "probe"
+    d.mkdir(exist_ok=True)
+    return probe.check(d).returncode == 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(prog="bench/run.sh")
+    ap.add_argument("--build", type=Path, required=True)
+    ap.add_argument("--tools", type=Path, required=True)
+    ap.add_argument("--quick", action="store_true", help="one short run of each workload (smoke test)")
+    ap.add_argument("--check", action="store_true", help="validate configs and harness, run nothing")
+    ap.add_argument("--proxies", default="egressd,haproxy,direct")
+    ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--runs", type=int)
+    ap.add_argument("--threads", type=int, default=2, help="egressd workers = HAProxy nbthread")
+    ap.add_argument("--no-audit", action="store_true", help="egressd audit to /dev/null instead of a tmpfs file")
+    ap.add_argument("--no-micro", action="store_true")
+    ap.add_argument("--out", type=Path, default=BENCH_DIR / "results")
+    args = ap.parse_args()
+    args.runs = args.runs or (1 if args.quick else 3)
+    args.duration = 2.0 if args.quick else 4.0
+    args.idle_conns = 500 if args.quick else 5000
+    args.mtls_mib = 256 if args.quick else 2048
+    workloads = [w for w in args.workloads.split(",") if w]
+    for w in workloads:
+        if w not in WORKLOADS:
+            ap.error(f"unknown workload {w!r} (known: {', '.join(WORKLOADS)})")
+
+    tmp = Path(tempfile.mkdtemp(prefix="egress-bench-"))
+    audit_dir = Path(tempfile.mkdtemp(prefix="egress-bench-audit-", dir="/dev/shm"))
+
+    def cleanup(*_):
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(audit_dir, ignore_errors=True)
+        netns.sweep_stale()
+
+    atexit.register(cleanup)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda s, f: sys.exit(128 + s))  # unwinds the `with Sandbox` blocks
+
+    certs = resolve_certs(tmp, prefer_repo=True)
+    egressd_bin = find_egressd(args.build)
+
+    if args.check:
+        ok = True
+        hp = HAProxy(certs, args.threads, certs["client_cn"]).check()
+        print(f"haproxy -c: {'ok' if hp.returncode == 0 else 'FAILED'} {hp.stdout.strip()}")
+        ok &= hp.returncode == 0
+        if egressd_bin:
+            for mtls in (False, True):
+                e = Egressd(egressd_bin, certs, args.threads, mtls, audit_dir)
+                d = tmp / f"check-{mtls}"
+                d.mkdir()
+                r = e.check(d)
+                label = "mTLS + plain" if mtls else "plain"
+                print(f"egressd --check-config ({label}): {'ok' if r.returncode == 0 else 'FAILED'} "
+                      f"{r.stdout.strip()[-500:]}")
+                if not mtls:
+                    ok &= r.returncode == 0
+        else:
+            print(f"egressd: not built in {args.build} (skipped)")
+        return 0 if ok else 1
+
+    netns.sweep_stale()
+    t_start = time.monotonic()
+    proxies = []
+    for name in args.proxies.split(","):
+        if name == "direct":
+            proxies.append(Direct())
+        elif name == "haproxy":
+            proxies.append(HAProxy(certs, args.threads, certs["client_cn"]))
+        elif name == "egressd":
+            if not egressd_bin:
+                log(f"egressd not found in {args.build}: its rows stay pending")
+                continue
+            mtls = egressd_has_mtls(egressd_bin, certs, tmp, args.threads)
+            if not mtls:
+                log("egressd rejects a tls: listener (mTLS not built yet): mTLS workloads skipped for egressd")
+            proxies.append(Egressd(egressd_bin, certs, args.threads, mtls, audit_dir, audit=not args.no_audit))
+        else:
+            ap.error(f"unknown proxy {name!r}")
+
+    results = {
+        "schema": 1,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "git": subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True).stdout.strip(),
+        "quick": args.quick, "runs": args.runs, "duration_s": args.duration, "threads": args.threads,
+        "idle_conns": args.idle_conns, "mtls_bytes": args.mtls_mib << 20,
+        "egressd": {"binary": str(egressd_bin) if egressd_bin else None,
+                    "audit": ("off (/dev/null)" if args.no_audit else f"on, tmpfs ({audit_dir})")},
+        "certs": certs["source"], "machine": machine(), "proxies": {},
+    }
+    if not args.no_micro:
+        results["microbenchmarks"] = microbenchmarks(args.build, args.quick)
+    for proxy in proxies:
+        log(f"=== {proxy.name}")
+        try:
+            results["proxies"][proxy.name] = run_proxy(proxy, workloads, args.runs, args.tools, certs, args, tmp)
+        except Exception as e:  # noqa: BLE001 - one proxy failing its checks must not hide the others
+            log(f"{proxy.name}: FAILED: {e}")
+            results["proxies"][proxy.name] = {"error": str(e)[:4000]}
+    results["elapsed_s"] = round(time.monotonic() - t_start, 1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    md = report.markdown(results)
+    (args.out / "latest.md").write_text(md)
+    print(md)
+    log(f"wrote {args.out / 'latest.json'} and latest.md in {results['elapsed_s']}s")
+    return 0 if all("error" not in v for v in results["proxies"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

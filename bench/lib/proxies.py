@@ -1,0 +1,168 @@
+"""The three things measured in the gateway namespace, one at a time: egressd, HAProxy, direct.
+
+Each proxy is started fresh for every run of every workload, so its CPU time and RSS belong to that
+run alone. cpu_ticks() is utime+stime of the proxy process (all threads) from /proc/PID/stat.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from netns import MTLS_PORT, PLAIN_PORT, Sandbox
+
+BENCH_DIR = Path(__file__).resolve().parent.parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state): utime is field 14, stime field 15.
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def _listening(sb: Sandbox, ports: list[int]) -> bool:
+    out = sb.run(sb.gateway, ["ss", "-Hltn"], timeout=5).stdout
+    return all(f":{p} " in out for p in ports)
+
+
+class Proxy:
+    name = "?"
+    mtls = True  # whether it serves the mTLS workloads (direct: its own TLS endpoints)
+    proc: subprocess.Popen | None = None
+
+    def start(self, sb: Sandbox, workdir: Path) -> None:
+        raise NotImplementedError
+
+    def _wait_ready(self, sb: Sandbox, ports: list[int], log: Path) -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited ({self.proc.returncode}): {log.read_text()[-2000:]}")
+            if _listening(sb, ports):
+                return
+            time.sleep(0.02)
+        raise RuntimeError(f"{self.name} did not listen on {ports}: {log.read_text()[-2000:]}")
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.proc = None
+
+
+class Direct(Proxy):
+    """No redirect and no proxy: the client talks to the upstream (for mTLS workloads, to an
+    OpenSSL/socat TLS endpoint in the internet namespace). The physical limit of this machine."""
+
+    name = "direct"
+
+    def start(self, sb: Sandbox, workdir: Path) -> None:
+        self.proc = None
+
+
+class HAProxy(Proxy):
+    name = "haproxy"
+
+    def __init__(self, certs: dict[str, str], threads: int, client_cn: str):
+        self.certs, self.threads, self.client_cn = certs, threads, client_cn
+
+    def env(self) -> dict[str, str]:
+        return dict(os.environ, BENCH_CERTS=self.certs["dir"], BENCH_THREADS=str(self.threads),
+                    BENCH_CLIENT_CN=self.client_cn)
+
+    def argv(self) -> list[str]:
+        d = BENCH_DIR / "haproxy"
+        return ["haproxy", "-db", "-f", str(d / "global.cfg"), "-f", str(d / "plain.cfg"), "-f", str(d / "mtls.cfg")]
+
+    def check(self) -> subprocess.CompletedProcess:
+        return subprocess.run(self.argv()[:1] + ["-c", "-q"] + self.argv()[2:], env=self.env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def start(self, sb: Sandbox, workdir: Path) -> None:
+        log = workdir / "haproxy.log"
+        self.proc = sb.spawn(sb.gateway, self.argv(), stdout=open(log, "w"), stderr=subprocess.STDOUT, env=self.env())
+        self._wait_ready(sb, [PLAIN_PORT, MTLS_PORT], log)
+
+
+class Egressd(Proxy):
+    name = "egressd"
+
+    def __init__(self, binary: Path, certs: dict[str, str], threads: int, mtls: bool, audit_dir: Path,
+                 audit: bool = True):
+        self.binary, self.certs, self.threads, self.mtls = binary, certs, threads, mtls
+        self.audit_dir, self.audit = audit_dir, audit
+
+    def config_text(self) -> str:
+        audit_path = str(self.audit_dir / "audit.jsonl") if self.audit else "/dev/null"
+        lines = [
+            f"workers: {self.threads}",
+            "listeners:",
+            "  - name: plain",
+            f'    address: "0.0.0.0:{PLAIN_PORT}"',
+            "    destination: original_dst",
+        ]
+        if self.mtls:
+            lines += [
+                "  - name: mtls",
+                f'    address: "0.0.0.0:{MTLS_PORT}"',
+                "    destination: original_dst",
+                "    tls:",
+                "      mode: required",
+                f"      cert: {self.certs['gateway_cert']}",
+                f"      key: {self.certs['gateway_key']}",
+                f"      client_ca: {self.certs['ca']}",
+            ]
+        lines += [
+            "upstream:",
+            "  connect_timeout: 5s",
+            "  idle_timeout: 1h",
+            "policy:",
+            f"  dir: {BENCH_DIR / 'policy'}",
+            "audit:",
+            f"  path: {audit_path}",
+            "limits:",
+            "  max_connections: 9500",
+            "drain_timeout: 1s",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def write_config(self, workdir: Path) -> Path:
+        cfg = workdir / "egressd.yaml"
+        cfg.write_text(self.config_text())
+        return cfg
+
+    def check(self, workdir: Path) -> subprocess.CompletedProcess:
+        cfg = self.write_config(workdir)
+        return subprocess.run([str(self.binary), "--check-config", "--config", str(cfg)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def start(self, sb: Sandbox, workdir: Path) -> None:
+        cfg = self.write_config(workdir)
+        log = workdir / "egressd.log"
+        self.audit_dir.mkdir(parents=True, exist_ok=True)
+        audit_file = self.audit_dir / "audit.jsonl"
+        if audit_file.exists():
+            audit_file.unlink()  # one run's audit at a time on the tmpfs
+        self.proc = sb.spawn(sb.gateway, [str(self.binary), "--config", str(cfg)], stdout=open(log, "w"),
+                             stderr=subprocess.STDOUT)
+        self._wait_ready(sb, [PLAIN_PORT] + ([MTLS_PORT] if self.mtls else []), log)

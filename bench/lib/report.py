@@ -1,0 +1,132 @@
+"""Medians of runs, and the markdown table with the ratios egressd/HAProxy and egressd/direct."""
+
+from __future__ import annotations
+
+import statistics
+
+# workload -> (what one op is, proxy CPU unit label, factor from CPU seconds per op to that unit)
+OPS = {
+    "conn_rate_mtls": ("connection", "µs/conn", 1e6),
+    "conn_rate_mtls_resumed": ("connection", "µs/conn", 1e6),
+    "throughput_plain": ("GiB", "s/GiB", 1.0),
+    "throughput_mtls": ("GiB", "s/GiB", 1.0),
+    "rps_plain": ("request", "µs/req", 1e6),
+    "conn_close_plain": ("connection", "µs/conn", 1e6),
+    "idle_memory_plain": ("connection", "µs/conn", 1e6),
+    "idle_memory_mtls": ("connection", "µs/conn", 1e6),
+}
+
+# workload -> [(metric key, label, higher is better)]
+ROWS = {
+    "conn_rate_mtls": [("conn_per_s", "connections/s", True)],
+    "conn_rate_mtls_resumed": [("conn_per_s", "connections/s", True), ("resumed_fraction", "resumed fraction", True)],
+    "throughput_plain": [("gbit_per_s", "Gbit/s", True)],
+    "throughput_mtls": [("gbit_per_s", "Gbit/s", True)],
+    "rps_plain": [("req_per_s", "requests/s", True), ("p50_ms", "p50 ms", False), ("p99_ms", "p99 ms", False)],
+    "conn_close_plain": [("conn_per_s", "connections/s", True), ("p99_ms", "p99 ms", False)],
+    "idle_memory_plain": [("kib_per_conn", "KiB per connection (RSS)", False)],
+    "idle_memory_mtls": [("kib_per_conn", "KiB per connection (RSS)", False)],
+}
+
+PROXIES = ["egressd", "haproxy", "direct"]
+
+
+def summarise(samples: list[dict]) -> dict:
+    errors = [s["error"] for s in samples if "error" in s]
+    good = [s for s in samples if "error" not in s]
+    out: dict = {"runs": samples}
+    if errors:
+        out["error"] = errors[0]
+    if not good:
+        return out
+    keys = {k for s in good for k, v in s["metrics"].items() if isinstance(v, (int, float))}
+    out["median"] = {k: statistics.median(s["metrics"][k] for s in good if s["metrics"].get(k) is not None)
+                     for k in sorted(keys) if any(s["metrics"].get(k) is not None for s in good)}
+    cpu = [s["proxy_cpu_s"] / s["ops"] for s in good if "proxy_cpu_s" in s and s["ops"]]
+    if cpu:
+        out["median"]["proxy_cpu_s_per_op"] = statistics.median(cpu)
+    return out
+
+
+def brief(sample: dict) -> str:
+    if "error" in sample:
+        return "error"
+    parts = [f"{k}={v:.4g}" for k, v in sample["metrics"].items() if isinstance(v, (int, float))]
+    if "proxy_cpu_s" in sample:
+        parts.append(f"proxy_cpu={sample['proxy_cpu_s']:.2f}s/{sample['ops']:.4g} ops")
+    return " ".join(parts)
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, str):
+        return v
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.3g}"
+
+
+def _cell(results: dict, proxy: str, workload: str, key: str):
+    p = results["proxies"].get(proxy)
+    if p is None:
+        return "pending"
+    if "error" in p:
+        return "failed"
+    w = p["workloads"].get(workload)
+    if w is None:
+        return "—"
+    if "skipped" in w:
+        return "pending" if proxy == "egressd" else "n/a"
+    if "median" not in w:
+        return "failed"
+    return w["median"].get(key)
+
+
+def _ratio(a, b) -> str:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b:
+        return f"{a / b:.2f}"
+    return "—"
+
+
+def markdown(results: dict) -> str:
+    m = results["machine"]
+    lines = [
+        f"Benchmark {results['date']} (git {results['git']}), {'QUICK smoke run, ' if results['quick'] else ''}"
+        f"median of {results['runs']} run(s), {results['threads']} proxy threads, "
+        f"egressd audit {results['egressd']['audit']}.",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['mem_gib']} GiB, Linux {m['kernel']}; {m['haproxy']}; "
+        f"{m['openssl']}; load average at start {' '.join(m['loadavg_at_start'])}.",
+        "",
+        "| workload | figure | egressd | HAProxy | direct | egressd/HAProxy | egressd/direct |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    workloads = [w for w in ROWS if any(w in p.get("workloads", {}) for p in results["proxies"].values())]
+    for w in workloads:
+        rows = list(ROWS[w]) + [("proxy_cpu_s_per_op", f"proxy CPU {OPS[w][1]}", False)]
+        for key, label, _ in rows:
+            vals = {p: _cell(results, p, w, key) for p in PROXIES}
+            if key == "proxy_cpu_s_per_op":
+                vals = {p: (v * OPS[w][2] if isinstance(v, (int, float)) else v) for p, v in vals.items()}
+                if not isinstance(vals["direct"], (int, float)):
+                    vals["direct"] = "n/a"
+            lines.append(f"| {w} | {label} | {_fmt(vals['egressd'])} | {_fmt(vals['haproxy'])} | "
+                         f"{_fmt(vals['direct'])} | {_ratio(vals['egressd'], vals['haproxy'])} | "
+                         f"{_ratio(vals['egressd'], vals['direct'])} |")
+    errs = [(p, v["error"]) for p, v in results["proxies"].items() if "error" in v]
+    errs += [(p, f"{w}: {r['error']}") for p, v in results["proxies"].items()
+             for w, r in v.get("workloads", {}).items() if "error" in r]
+    if errs:
+        lines += ["", "Failures:"] + [f"- {p}: {e[:300]}" for p, e in errs]
+    micro = results.get("microbenchmarks") or {}
+    if micro:
+        lines += ["", "| microbenchmark | time |", "|---|---:|"]
+        for exe, benches in micro.items():
+            if isinstance(benches, dict):
+                lines.append(f"| {exe} | error |")
+                continue
+            for b in benches:
+                lines.append(f"| {exe}: {b['name']} | {b['real_time']:.4g} {b['time_unit']} |")
+    return "\n".join(lines) + "\n"

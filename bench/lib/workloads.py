@@ -1,0 +1,184 @@
+"""The workloads of issue 7, each a real client from Debian run in the client namespace.
+
+A workload's run(ctx) returns {"ops": <operations done>, "metrics": {...client figures...}};
+bench.py wraps it with the proxy's CPU time (and RSS for idle_memory). "ops" is what the proxy's CPU
+is divided by: connections, requests, or GiB.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from netns import DIRECT_TLS, UPSTREAM_A, UPSTREAM_B, Sandbox
+
+LIB = Path(__file__).resolve().parent
+GIB = 1 << 30
+
+
+@dataclass
+class Ctx:
+    sb: Sandbox
+    proxy: object  # proxies.Proxy
+    certs: dict[str, str]
+    quick: bool
+    duration: float  # seconds per timed run
+    workdir: Path
+    idle_conns: int
+    mtls_bytes: int
+
+    @property
+    def direct(self) -> bool:
+        return self.proxy.name == "direct"
+
+    def client(self, argv: list[str], timeout: float, **kw) -> subprocess.CompletedProcess:
+        return self.sb.run(self.sb.client, argv, timeout=timeout, **kw)
+
+
+def _mtls_target(ctx: Ctx, port: int) -> str:
+    # Through a proxy the client dials the real destination and the redirect takes it to the
+    # gateway; direct, it dials a TLS endpoint in the internet namespace.
+    return f"{DIRECT_TLS if ctx.direct else UPSTREAM_B}:{port}"
+
+
+def _s_time(ctx: Ctx, mode: str) -> dict:
+    c = ctx.certs
+    argv = ["openssl", "s_time", "-connect", _mtls_target(ctx, 8443), mode, "-cert", c["client_cert"],
+            "-key", c["client_key"], "-CAfile", c["ca"], "-time", str(int(ctx.duration)), "-www", "/ok"]
+    t0 = time.monotonic()
+    p = ctx.client(argv, timeout=ctx.duration + 30)
+    wall = time.monotonic() - t0
+    m = re.search(r"(\d+) connections in [\d.]+s;", p.stdout)
+    if p.returncode != 0 or not m:
+        raise RuntimeError(f"s_time failed ({p.returncode}): {p.stdout[-500:]} {p.stderr[-500:]}")
+    n = int(m.group(1))
+    marks = "".join(re.findall(r"^[*r]+$", p.stdout, re.M))
+    bytes_read = re.search(r"(\d+) bytes read per connection", p.stdout)
+    if bytes_read and int(bytes_read.group(1)) == 0:
+        raise RuntimeError("s_time read no response bytes: the request did not reach the upstream")
+    return {"ops": n, "metrics": {"conn_per_s": n / wall,
+                                  "resumed_fraction": (marks.count("r") / len(marks)) if marks else None}}
+
+
+def conn_rate_mtls(ctx: Ctx) -> dict:
+    return _s_time(ctx, "-new")
+
+
+def conn_rate_mtls_resumed(ctx: Ctx) -> dict:
+    return _s_time(ctx, "-reuse")
+
+
+def throughput_plain(ctx: Ctx) -> dict:
+    argv = ["iperf3", "-c", UPSTREAM_A, "-p", "5201", "-t", str(int(ctx.duration)), "-J"]
+    p = ctx.client(argv, timeout=ctx.duration + 30)
+    if p.returncode != 0:
+        raise RuntimeError(f"iperf3 failed: {p.stdout[-800:]} {p.stderr[-300:]}")
+    end = json.loads(p.stdout)["end"]
+    recv = end["sum_received"]
+    return {"ops": recv["bytes"] / GIB, "metrics": {"gbit_per_s": recv["bits_per_second"] / 1e9}}
+
+
+def throughput_mtls(ctx: Ctx) -> dict:
+    c = ctx.certs
+    mib = ctx.mtls_bytes // (1 << 20)
+    target = _mtls_target(ctx, 8444)
+    cmd = (f"dd if=/dev/zero bs=1M count={mib} status=none | socat -b 262144 -u STDIN "
+           f"OPENSSL:{target},cert={c['client_cert']},key={c['client_key']},cafile={c['ca']},verify=0")
+    t0 = time.monotonic()
+    p = ctx.client(["sh", "-c", cmd], timeout=300)
+    wall = time.monotonic() - t0
+    if p.returncode != 0:
+        raise RuntimeError(f"socat failed ({p.returncode}): {p.stderr[-500:]}")
+    nbytes = mib << 20
+    return {"ops": nbytes / GIB, "metrics": {"gbit_per_s": nbytes * 8 / wall / 1e9}}
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _ms(text: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)$", text)
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def _wrk(ctx: Ctx, close: bool) -> dict:
+    argv = ["wrk", "-t1", "-c32", f"-d{int(ctx.duration)}s", "--latency", "--timeout", "5s"]
+    if close:
+        argv += ["-H", "Connection: close"]
+    argv.append(f"http://{UPSTREAM_A}/")
+    p = ctx.client(argv, timeout=ctx.duration + 30)
+    out = p.stdout
+    m = re.search(r"(\d+) requests in", out)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if p.returncode != 0 or not m or not rps:
+        raise RuntimeError(f"wrk failed: {out[-800:]} {p.stderr[-300:]}")
+    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    errors = re.search(r"Socket errors: (.*)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    metrics = {"req_per_s": float(rps.group(1)), "p50_ms": _ms(lat["50"]), "p99_ms": _ms(lat["99"])}
+    if errors:
+        metrics["socket_errors"] = errors.group(1).strip()
+    if non2xx:
+        raise RuntimeError(f"wrk saw {non2xx.group(1)} non-2xx responses")
+    return {"ops": int(m.group(1)), "metrics": metrics}
+
+
+def rps_plain(ctx: Ctx) -> dict:
+    return _wrk(ctx, close=False)
+
+
+def conn_close_plain(ctx: Ctx) -> dict:
+    r = _wrk(ctx, close=True)
+    r["metrics"]["conn_per_s"] = r["metrics"].pop("req_per_s")
+    return r
+
+
+def _idle(ctx: Ctx, tls: bool) -> dict:
+    """Opens idle_conns connections (TLS: full mTLS handshake each) and holds them; bench.py reads
+    the proxy's RSS while they are held (the "hold" callback)."""
+    c = ctx.certs
+    argv = [sys.executable, str(LIB / "idle_client.py"), "--count", str(ctx.idle_conns)]
+    if tls:
+        argv += ["--connect", f"{UPSTREAM_B}:8444", "--cert", c["client_cert"], "--key", c["client_key"],
+                 "--ca", c["ca"]]
+    else:
+        argv += ["--connect", f"{UPSTREAM_A}:9000"]
+    p = subprocess.Popen(ctx.sb.ns_exec(ctx.sb.client, *argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()
+        if not line.startswith("ready"):
+            p.kill()
+            raise RuntimeError(f"idle client failed: {line} {p.stderr.read()[-800:]}")
+        opened = int(line.split()[1])
+        return {"ops": opened, "metrics": {"connections": opened}, "_holder": p}
+    except BaseException:
+        if p.poll() is None:
+            p.kill()
+        raise
+
+
+def idle_memory_plain(ctx: Ctx) -> dict:
+    return _idle(ctx, tls=False)
+
+
+def idle_memory_mtls(ctx: Ctx) -> dict:
+    return _idle(ctx, tls=True)
+
+
+# name -> (function, needs TLS, applies to direct)
+WORKLOADS = {
+    "conn_rate_mtls": (conn_rate_mtls, True, True),
+    "conn_rate_mtls_resumed": (conn_rate_mtls_resumed, True, True),
+    "throughput_plain": (throughput_plain, False, True),
+    "throughput_mtls": (throughput_mtls, True, True),
+    "rps_plain": (rps_plain, False, True),
+    "conn_close_plain": (conn_close_plain, False, True),
+    "idle_memory_plain": (idle_memory_plain, False, False),
+    "idle_memory_mtls": (idle_memory_mtls, True, False),
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# egressd vs HAProxy vs the direct path in a network-namespace sandbox (issue 7). See bench/README.md.
+#   bench/run.sh [BUILD_DIR] [--quick] [--check] [--proxies egressd,haproxy,direct] [--workloads a,b] [--runs N]
+# BUILD_DIR defaults to build/; egressd is BUILD_DIR/egressd (or $EGRESSD). Needs root (namespaces,
+# iptables inside them), haproxy, iperf3, wrk, openssl, socat, curl, cc.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$here")
+
+build=$repo/build
+if [[ $# -gt 0 && $1 != -* ]]; then
+  build=$(cd "$1" && pwd)
+  shift
+fi
+check=0
+for a in "$@"; do [[ $a == --check ]] && check=1; done
+
+python=/usr/bin/python3
+[[ -x $python ]] || python=python3
+
+# The upstream HTTP server / sink, compiled for this machine (not part of the CMake build).
+tools=$build/bench-tools
+mkdir -p "$tools"
+if [[ ! -x $tools/upstream || $here/lib/upstream.c -nt $tools/upstream ]]; then
+  cc -O2 -Wall -Wextra -Werror -o "$tools/upstream" "$here/lib/upstream.c"
+fi
+
+if ((check)); then
+  # Harness scripts parse; then bench.py --check validates the HAProxy config (haproxy -c) and
+  # egressd's generated config (egressd --check-config) when egressd is built.
+  bash -n "$here/run.sh" "$here/lib/make-certs.sh"
+  "$python" -m py_compile "$here"/lib/*.py
+  echo "harness scripts: ok"
+  exec "$python" "$here/lib/bench.py" --build "$build" --tools "$tools" "$@"
+fi
+
+for tool in haproxy iperf3 wrk openssl socat curl ip iptables ss; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool not found (EGRESS_BENCH_DEPS=1 scripts/install-deps.sh)" >&2; exit 1; }
+done
+if [[ $(id -u) -ne 0 ]]; then
+  echo "bench: needs root for network namespaces" >&2
+  exit 1
+fi
+# 5,000 idle connections through a proxy need 10,000+ descriptors in the proxy.
+ulimit -n "$(ulimit -Hn)"
+exec "$python" "$here/lib/bench.py" --build "$build" --tools "$tools" "$@"
