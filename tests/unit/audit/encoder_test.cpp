@@ -1,0 +1,192 @@
+#include "audit/encoder.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "audit/chain.hpp"
+#include "audit/json_out.hpp"
+#include "test_util.hpp"
+
+namespace egress::audit {
+namespace {
+
+namespace json = boost::json;
+
+std::string json_quoted(std::string_view s) {
+  std::string out;
+  append_json_string(out, s);
+  return out;
+}
+
+TEST(JsonString, EscapesQuotesBackslashesAndControlCharacters) {
+  EXPECT_EQ(json_quoted("plain"), R"("plain")");
+  EXPECT_EQ(json_quoted("a\"b\\c"), R"("a\"b\\c")");
+  EXPECT_EQ(json_quoted("l1\nl2\r\t\b\f"), R"("l1\nl2\r\t\b\f")");
+  EXPECT_EQ(json_quoted(std::string_view("\x00\x01\x1f\x7f", 4)), "\"\\u0000\\u0001\\u001f\x7f\"");
+}
+
+TEST(JsonString, KeepsValidUtf8AndReplacesInvalidBytes) {
+  EXPECT_EQ(json_quoted("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x94\x92"),
+            "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x94\x92\"");
+  // A lone continuation byte, a truncated sequence, an overlong '/', a UTF-16 surrogate.
+  EXPECT_EQ(json_quoted("a\x80z"), "\"a\xEF\xBF\xBDz\"");
+  EXPECT_EQ(json_quoted("a\xE2\x82"), "\"a\xEF\xBF\xBD\xEF\xBF\xBD\"");
+  EXPECT_EQ(json_quoted("\xC0\xAF"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");
+  EXPECT_EQ(json_quoted("\xED\xA0\x80"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
+}
+
+TEST(JsonString, RoundTripsThroughAJsonParser) {
+  const std::string nasty = "\"},{\"decision\":\"allow\"\n\\u0000 \x01 end";
+  const auto parsed = json::parse("{\"k\":" + json_quoted(nasty) + "}");
+  EXPECT_EQ(parsed.at("k").as_string(), nasty);
+}
+
+TEST(Timestamp, IsRfc3339UtcWithMicroseconds) {
+  using namespace std::chrono;
+  const auto tp = sys_days{2026y / November / 26} + 7h + 27min + 16s + 123456us;
+  EXPECT_EQ(
+      format_timestamp(Clock::time_point{duration_cast<Clock::duration>(tp.time_since_epoch())}),
+      "2026-11-26T07:27:16.123456Z");
+  EXPECT_EQ(format_timestamp(Clock::time_point{}), "1970-01-01T00:00:00.000000Z");
+}
+
+json::object encode(const Record& r, std::uint64_t dropped = 0) {
+  std::string out;
+  encode_record(r, ChainFields{7, kGenesisHash, dropped}, out);
+  EXPECT_EQ(out.find('\n'), std::string::npos) << "a record must be one line";
+  return json::parse(out).as_object();
+}
+
+TEST(Encoder, DecisionHasEveryFieldOfTheSchema) {
+  ConnectionDecision d;
+  d.conn_id = 42;
+  d.listener = "outbound";
+  d.src = *net::Endpoint::parse("192.0.2.2:40000");
+  d.dst = *net::Endpoint::parse("[2001:db8::10]:443");
+  policy::Identity id;
+  id.spiffe_id = "spiffe://corp.example/ns/payments/sa/api";
+  id.uri_sans = {id.spiffe_id};
+  id.dns_sans = {"api.payments.corp.example"};
+  id.common_name = "api";
+  id.fingerprint_sha256 = std::string(64, 'a');
+  id.issuer = "CN=corp CA,O=Corp";
+  id.serial = "1f";
+  id.not_after = "2027-01-01T00:00:00Z";
+  d.identity = id;
+  d.tls_version = "TLSv1.3";
+  d.decision = "deny";
+  d.reason = "rule";
+  d.detail = "";
+  d.rule = "block-payments";
+  d.rule_file = "20-rules.yaml:12";
+  d.shadow_decision = "allow";
+  d.shadow_rule = "payments-to-card-networks";
+  d.policy_version = "sha256:abcd";
+  const auto o = encode(Record{Clock::now(), d}, 3);
+
+  EXPECT_EQ(o.at("v").as_int64(), 1);
+  EXPECT_EQ(o.at("seq").as_int64(), 7);
+  EXPECT_EQ(o.at("prev").as_string(), kGenesisHash);
+  EXPECT_EQ(o.at("event").as_string(), "connection.decision");
+  EXPECT_EQ(o.at("conn_id").as_int64(), 42);
+  EXPECT_EQ(o.at("listener").as_string(), "outbound");
+  EXPECT_EQ(o.at("src").at("ip").as_string(), "192.0.2.2");
+  EXPECT_EQ(o.at("src").at("port").as_int64(), 40000);
+  EXPECT_EQ(o.at("dst").at("ip").as_string(), "2001:db8::10");
+  EXPECT_EQ(o.at("dst").at("port").as_int64(), 443);
+  const auto& ido = o.at("identity").as_object();
+  EXPECT_EQ(ido.at("spiffe_id").as_string(), id.spiffe_id);
+  EXPECT_EQ(ido.at("uri_sans").as_array().size(), 1u);
+  EXPECT_EQ(ido.at("dns_sans").as_array()[0].as_string(), "api.payments.corp.example");
+  EXPECT_EQ(ido.at("cn").as_string(), "api");
+  EXPECT_EQ(ido.at("fingerprint_sha256").as_string(), id.fingerprint_sha256);
+  EXPECT_EQ(ido.at("issuer").as_string(), "CN=corp CA,O=Corp");
+  EXPECT_EQ(ido.at("serial").as_string(), "1f");
+  EXPECT_EQ(ido.at("not_after").as_string(), "2027-01-01T00:00:00Z");
+  EXPECT_EQ(o.at("tls_version").as_string(), "TLSv1.3");
+  EXPECT_EQ(o.at("decision").as_string(), "deny");
+  EXPECT_EQ(o.at("reason").as_string(), "rule");
+  EXPECT_FALSE(o.contains("detail")) << "empty optional strings are omitted";
+  EXPECT_EQ(o.at("rule").as_string(), "block-payments");
+  EXPECT_EQ(o.at("rule_file").as_string(), "20-rules.yaml:12");
+  EXPECT_EQ(o.at("shadow").at("decision").as_string(), "allow");
+  EXPECT_EQ(o.at("shadow").at("rule").as_string(), "payments-to-card-networks");
+  EXPECT_EQ(o.at("policy_version").as_string(), "sha256:abcd");
+  EXPECT_EQ(o.at("records_dropped").as_int64(), 3);
+}
+
+TEST(Encoder, DecisionOmitsWhatIsAbsent) {
+  ConnectionDecision d;
+  d.conn_id = 1;
+  d.listener = "l";
+  d.src = *net::Endpoint::parse("192.0.2.2:1");
+  d.decision = "deny";
+  d.reason = "no_original_dst";
+  d.detail = "getsockopt: No such file or directory";
+  const auto o = encode(Record{Clock::now(), d});
+  for (const char* key :
+       {"dst", "identity", "tls_version", "rule", "rule_file", "shadow", "records_dropped"}) {
+    EXPECT_FALSE(o.contains(key)) << key;
+  }
+  EXPECT_EQ(o.at("detail").as_string(), "getsockopt: No such file or directory");
+  EXPECT_EQ(o.at("policy_version").as_string(), "");
+}
+
+TEST(Encoder, CloseReloadStartStop) {
+  ConnectionClose c;
+  c.conn_id = 9;
+  c.listener = "outbound";
+  c.src = *net::Endpoint::parse("192.0.2.2:5000");
+  c.dst = *net::Endpoint::parse("203.0.113.10:443");
+  c.bytes_up = 1234;
+  c.bytes_down = 567890;
+  c.duration = std::chrono::microseconds{1500000};
+  c.closed_by = "client";
+  c.reason = "eof";
+  auto o = encode(Record{Clock::now(), c});
+  EXPECT_EQ(o.at("event").as_string(), "connection.close");
+  EXPECT_EQ(o.at("bytes_up").as_int64(), 1234);
+  EXPECT_EQ(o.at("bytes_down").as_int64(), 567890);
+  EXPECT_EQ(o.at("duration_us").as_int64(), 1500000);
+  EXPECT_EQ(o.at("closed_by").as_string(), "client");
+  EXPECT_EQ(o.at("reason").as_string(), "eof");
+  EXPECT_EQ(o.at("dst").at("ip").as_string(), "203.0.113.10");
+
+  PolicyReload r;
+  r.ok = false;
+  r.version = "v1";
+  r.attempted_version = "v2";
+  r.errors = {"10-rules.yaml:3:5: rules[0].form: unknown key"};
+  r.rule_count = 12;
+  o = encode(Record{Clock::now(), r});
+  EXPECT_EQ(o.at("event").as_string(), "policy.reload");
+  EXPECT_EQ(o.at("result").as_string(), "failed");
+  EXPECT_EQ(o.at("version").as_string(), "v1");
+  EXPECT_EQ(o.at("attempted_version").as_string(), "v2");
+  EXPECT_EQ(o.at("errors").as_array()[0].as_string(), r.errors[0]);
+  EXPECT_EQ(o.at("rule_count").as_int64(), 12);
+
+  GatewayStart s;
+  s.version = "0.1.0";
+  s.policy_version = "v1";
+  s.listeners = {"outbound=0.0.0.0:15001"};
+  s.workers = 2;
+  o = encode(Record{Clock::now(), s});
+  EXPECT_EQ(o.at("event").as_string(), "gateway.start");
+  EXPECT_EQ(o.at("listeners").as_array()[0].as_string(), "outbound=0.0.0.0:15001");
+  EXPECT_EQ(o.at("workers").as_int64(), 2);
+
+  GatewayStop st;
+  st.reason = "signal";
+  st.connections_drained = 5;
+  st.connections_forced = 1;
+  o = encode(Record{Clock::now(), st});
+  EXPECT_EQ(o.at("event").as_string(), "gateway.stop");
+  EXPECT_EQ(o.at("reason").as_string(), "signal");
+  EXPECT_EQ(o.at("connections_drained").as_int64(), 5);
+  EXPECT_EQ(o.at("connections_forced").as_int64(), 1);
+}
+
+}  // namespace
+}  // namespace egress::audit
