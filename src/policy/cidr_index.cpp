@@ -1,0 +1,68 @@
+#include "policy/cidr_index.hpp"
+
+#include <algorithm>
+
+namespace egress::policy {
+
+template <class K>
+void PrefixTable<K>::build() {
+  // Sort by first address, then outermost first (larger last address), so parents precede
+  // children and equal prefixes are adjacent.
+  std::sort(pending_.begin(), pending_.end(), [](const Pending& a, const Pending& b) {
+    if (a.lo != b.lo) return a.lo < b.lo;
+    if (a.hi != b.hi) return a.hi > b.hi;
+    return a.value < b.value;
+  });
+  lo_.clear();
+  hi_.clear();
+  parent_.clear();
+  offsets_.clear();
+  values_.clear();
+  std::vector<std::int32_t> stack;  // chain of enclosing prefixes of the current one
+  for (std::size_t i = 0; i < pending_.size(); ++i) {
+    const Pending& p = pending_[i];
+    const bool same_prefix = !lo_.empty() && lo_.back() == p.lo && hi_.back() == p.hi;
+    if (!same_prefix) {
+      while (!stack.empty() && hi_[static_cast<std::size_t>(stack.back())] < p.lo) {
+        stack.pop_back();
+      }
+      parent_.push_back(stack.empty() ? -1 : stack.back());
+      stack.push_back(static_cast<std::int32_t>(lo_.size()));
+      lo_.push_back(p.lo);
+      hi_.push_back(p.hi);
+      offsets_.push_back(static_cast<std::uint32_t>(values_.size()));
+      values_.push_back(p.value);
+    } else if (values_.back() != p.value) {
+      values_.push_back(p.value);
+    }
+  }
+  offsets_.push_back(static_cast<std::uint32_t>(values_.size()));
+  pending_.clear();
+  pending_.shrink_to_fit();
+}
+
+template <class K>
+std::int32_t PrefixTable<K>::longest_match(K key) const noexcept {
+  auto it = std::upper_bound(lo_.begin(), lo_.end(), key);
+  std::int32_t i = static_cast<std::int32_t>(it - lo_.begin()) - 1;
+  while (i >= 0 && key > hi_[static_cast<std::size_t>(i)]) i = parent_[static_cast<std::size_t>(i)];
+  return i;
+}
+
+template class PrefixTable<std::uint32_t>;
+template class PrefixTable<U128>;
+
+void CidrIndex::add(const Cidr& cidr, std::uint32_t value) {
+  if (cidr.network.is_v4()) {
+    v4_.add(cidr.v4_lo(), cidr.v4_hi(), value);
+  } else {
+    v6_.add(cidr.v6_lo(), cidr.v6_hi(), value);
+  }
+}
+
+void CidrIndex::build() {
+  v4_.build();
+  v6_.build();
+}
+
+}  // namespace egress::policy

@@ -1,0 +1,84 @@
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "policy/address_set.hpp"
+
+namespace egress::policy {
+
+/// Longest-prefix structure for one address family. Prefixes form a laminar family (any two are
+/// nested or disjoint), so they are kept sorted by first address with a parent link to the
+/// nearest enclosing prefix: a lookup is one binary search plus a walk up the (short) chain of
+/// enclosing prefixes, visiting the deepest matching prefix first.
+template <class K>
+class PrefixTable {
+ public:
+  /// Adds `value` under the prefix [lo, hi]; call build() before lookups.
+  void add(K lo, K hi, std::uint32_t value) { pending_.push_back({lo, hi, value}); }
+  void build();
+  bool empty() const noexcept { return lo_.empty(); }
+
+  /// Calls f(value) for every value stored under a prefix containing `key`, deepest first.
+  template <class F>
+  void for_each_match(K key, F&& f) const noexcept(noexcept(f(std::uint32_t{}))) {
+    // Last prefix starting at or before key: if it does not contain key, its nearest enclosing
+    // prefix that does is the longest match (laminar family).
+    std::size_t lo = 0, hi = lo_.size();
+    while (lo < hi) {
+      const std::size_t mid = (lo + hi) / 2;
+      if (lo_[mid] <= key) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    std::int32_t i = static_cast<std::int32_t>(lo) - 1;
+    while (i >= 0 && key > hi_[static_cast<std::size_t>(i)])
+      i = parent_[static_cast<std::size_t>(i)];
+    for (; i >= 0; i = parent_[static_cast<std::size_t>(i)]) {
+      const auto n = static_cast<std::size_t>(i);
+      for (std::uint32_t p = offsets_[n]; p < offsets_[n + 1]; ++p) f(values_[p]);
+    }
+  }
+
+  /// The longest prefix containing `key` as an index into this table, or -1.
+  std::int32_t longest_match(K key) const noexcept;
+
+ private:
+  struct Pending {
+    K lo;
+    K hi;
+    std::uint32_t value;
+  };
+  std::vector<Pending> pending_;
+  std::vector<K> lo_;
+  std::vector<K> hi_;
+  std::vector<std::int32_t> parent_;
+  std::vector<std::uint32_t> offsets_;  // values of prefix i: values_[offsets_[i], offsets_[i+1])
+  std::vector<std::uint32_t> values_;
+};
+
+/// Longest-prefix structure for both families, keyed by Cidr.
+class CidrIndex {
+ public:
+  void add(const Cidr& cidr, std::uint32_t value);
+  void build();
+  bool empty() const noexcept { return v4_.empty() && v6_.empty(); }
+
+  /// Calls f(value) for every value stored under a prefix containing `a`, deepest first.
+  template <class F>
+  void for_each_match(const net::IpAddress& a, F&& f) const {
+    if (a.is_v4()) {
+      v4_.for_each_match(v4_key(a), f);
+    } else {
+      v6_.for_each_match(v6_key(a), f);
+    }
+  }
+
+ private:
+  PrefixTable<std::uint32_t> v4_;
+  PrefixTable<U128> v6_;
+};
+
+}  // namespace egress::policy

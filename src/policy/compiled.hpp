@@ -1,0 +1,104 @@
+#pragma once
+
+// Internal: the compiled form of a policy (policy/policy.hpp owns one). Each rule becomes
+// clauses (one per from-entry x to-entry); each role member one clause. Every clause is filed
+// under one "anchor" (its most selective field: an exact string in a hash map, a prefix in a
+// longest-prefix table, a pattern of an RE2::Set, a role, a port interval), so an evaluation
+// looks only at the clauses whose anchor the connection hits and checks their other fields.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "policy/address_set.hpp"
+#include "policy/cidr_index.hpp"
+#include "policy/facts.hpp"
+#include "policy/port_set.hpp"
+#include "policy/string_pattern.hpp"
+
+namespace egress::policy::detail {
+
+inline constexpr std::int32_t kNone = -1;
+
+/// An identity / dns_name / common_name condition.
+struct StringAtom {
+  PatternKind kind = PatternKind::exact;
+  std::string text;
+  int pattern = -1;  ///< number in the field's PatternSet when kind == regex
+};
+
+/// A conjunction of conditions; kNone = not constrained.
+struct Clause {
+  std::uint32_t owner = 0;  ///< rule number (file order) or role number
+  std::int32_t identity = kNone;
+  std::int32_t dns = kNone;
+  std::int32_t cn = kNone;
+  std::int32_t role = kNone;
+  std::int32_t src = kNone;    ///< AddressSet number
+  std::int32_t dst = kNone;    ///< AddressSet number
+  std::int32_t ports = kNone;  ///< PortSet number
+};
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+using StringIndex =
+    std::unordered_map<std::string, std::vector<std::uint32_t>, StringHash, std::equal_to<>>;
+
+/// Clauses with their anchor indexes.
+struct ClauseTable {
+  std::vector<Clause> clauses;
+  StringIndex identity_exact;
+  StringIndex dns_exact;
+  StringIndex dns_suffix;  ///< "example.com" for *.example.com
+  StringIndex cn_exact;
+  std::vector<std::vector<std::uint32_t>> identity_pattern;  ///< by identity pattern number
+  std::vector<std::vector<std::uint32_t>> cn_pattern;        ///< by cn pattern number
+  std::vector<std::vector<std::uint32_t>> by_role;           ///< by role number
+  CidrIndex src;
+  CidrIndex dst;
+  PortIndex ports;
+  std::vector<std::uint32_t> unanchored;
+};
+
+/// Rule categories in the order the engine consults them.
+enum Category : std::uint8_t { deny_enforce, deny_report, allow_enforce, allow_report };
+
+struct RuleMeta {
+  Category category;
+  std::int64_t expires_ns;  ///< system_clock ticks since epoch; INT64_MAX when it never expires
+};
+
+/// Per-thread, per-evaluation working memory: reused between calls so that a steady state
+/// allocates nothing.
+struct Scratch {
+  std::vector<int> identity_hits;
+  std::vector<int> cn_hits;
+  std::vector<std::string> dns;  ///< normalised DNS SANs; the first dns_count are current
+  std::size_t dns_count = 0;
+  std::vector<std::uint32_t> roles;
+};
+
+struct Compiled {
+  std::vector<StringAtom> identity_atoms;
+  std::vector<StringAtom> dns_atoms;
+  std::vector<StringAtom> cn_atoms;
+  PatternSet identity_patterns;
+  PatternSet cn_patterns;
+  std::vector<AddressSet> address_sets;
+  std::vector<PortSet> port_sets;
+  ClauseTable role_table;  ///< clause owner = role number
+  ClauseTable rule_table;  ///< clause owner = rule number
+  std::vector<RuleMeta> rule_meta;
+  AddressSet deny_set;  ///< deny_destinations minus deny_exceptions
+  Action default_action = Action::deny;
+  bool report_mode = false;
+  std::size_t role_count = 0;
+};
+
+}  // namespace egress::policy::detail

@@ -1,0 +1,232 @@
+#include <limits>
+#include <map>
+
+#include "policy/compiled.hpp"
+#include "policy/policy.hpp"
+#include "policy/scope.hpp"
+
+namespace egress::policy {
+
+namespace {
+
+using detail::Clause;
+using detail::ClauseTable;
+using detail::Compiled;
+using detail::kNone;
+using detail::StringAtom;
+
+// A prefix is a useful anchor when few addresses share it; /0-/7 (v4) and /0-/15 (v6) are
+// hit by most lookups and would make their clauses candidates for nearly every connection.
+bool specific(const Cidr& c) {
+  return c.network.is_v4() ? c.prefix_len >= 8 : c.prefix_len >= 16;
+}
+
+bool all_specific(const std::vector<Cidr>& cidrs) {
+  if (cidrs.empty() || cidrs.size() > 64) return false;
+  for (const auto& c : cidrs) {
+    if (!specific(c)) return false;
+  }
+  return true;
+}
+
+class Compiler {
+ public:
+  explicit Compiler(Compiled& out) : c_(out) {}
+
+  std::int32_t atom(std::vector<StringAtom>& atoms,
+                    std::map<std::pair<int, std::string>, int>& seen, PatternSet* patterns,
+                    const StringPattern& p) {
+    auto key = std::make_pair(static_cast<int>(p.kind), p.text);
+    if (auto it = seen.find(key); it != seen.end()) return it->second;
+    StringAtom a{p.kind, p.text, -1};
+    if (p.kind == PatternKind::regex && patterns) a.pattern = patterns->add(p.text);
+    atoms.push_back(std::move(a));
+    const int id = static_cast<int>(atoms.size()) - 1;
+    seen.emplace(std::move(key), id);
+    return id;
+  }
+
+  std::int32_t address_set(AddressSet s) {
+    c_.address_sets.push_back(std::move(s));
+    return static_cast<std::int32_t>(c_.address_sets.size()) - 1;
+  }
+  std::int32_t port_set(PortSet s) {
+    c_.port_sets.push_back(std::move(s));
+    return static_cast<std::int32_t>(c_.port_sets.size()) - 1;
+  }
+
+  // Fills the from-side conditions of `cl` from a principal entry; returns the source prefixes
+  // (an anchor candidate).
+  const std::vector<Cidr>* principal(const model::PrincipalEntry& e, Clause& cl,
+                                     const std::map<std::string, int>& role_ids) {
+    if (e.identity)
+      cl.identity = atom(c_.identity_atoms, identity_seen_, &c_.identity_patterns, *e.identity);
+    if (e.dns_name) cl.dns = atom(c_.dns_atoms, dns_seen_, nullptr, *e.dns_name);
+    if (e.common_name) cl.cn = atom(c_.cn_atoms, cn_seen_, &c_.cn_patterns, *e.common_name);
+    if (e.role) cl.role = role_ids.at(*e.role);
+    if (e.source) {
+      cl.src = address_set(AddressSet::from_cidrs(*e.source));
+      return &*e.source;
+    }
+    return nullptr;
+  }
+
+  void file(ClauseTable& t, std::uint32_t n, const std::vector<Cidr>* src_anchor,
+            const std::vector<Cidr>* dst_anchor) {
+    const Clause& cl = t.clauses[n];
+    auto push = [n](std::vector<std::uint32_t>& v) { v.push_back(n); };
+    auto by_id = [&](std::vector<std::vector<std::uint32_t>>& v, std::size_t i) {
+      if (v.size() <= i) v.resize(i + 1);
+      v[i].push_back(n);
+    };
+    const StringAtom* id = cl.identity != kNone ? &c_.identity_atoms[cl.identity] : nullptr;
+    const StringAtom* dns = cl.dns != kNone ? &c_.dns_atoms[cl.dns] : nullptr;
+    const StringAtom* cn = cl.cn != kNone ? &c_.cn_atoms[cl.cn] : nullptr;
+    if (id && id->kind == PatternKind::exact) return push(t.identity_exact[id->text]);
+    if (dns && dns->kind == PatternKind::exact) return push(t.dns_exact[dns->text]);
+    if (cn && cn->kind == PatternKind::exact) return push(t.cn_exact[cn->text]);
+    if (dst_anchor && all_specific(*dst_anchor)) {
+      for (const auto& c : *dst_anchor) t.dst.add(c, n);
+      return;
+    }
+    if (src_anchor && all_specific(*src_anchor)) {
+      for (const auto& c : *src_anchor) t.src.add(c, n);
+      return;
+    }
+    if (id) return by_id(t.identity_pattern, static_cast<std::size_t>(id->pattern));
+    if (cn) return by_id(t.cn_pattern, static_cast<std::size_t>(cn->pattern));
+    if (dns) return push(t.dns_suffix[dns->text]);
+    if (cl.role != kNone) return by_id(t.by_role, static_cast<std::size_t>(cl.role));
+    if (cl.ports != kNone && c_.port_sets[cl.ports].size() <= 1024) {
+      t.ports.add(c_.port_sets[cl.ports], n);
+      return;
+    }
+    if (dst_anchor && !dst_anchor->empty() && dst_anchor->size() <= 64) {
+      for (const auto& c : *dst_anchor) t.dst.add(c, n);
+      return;
+    }
+    if (src_anchor && !src_anchor->empty() && src_anchor->size() <= 64) {
+      for (const auto& c : *src_anchor) t.src.add(c, n);
+      return;
+    }
+    t.unanchored.push_back(n);
+  }
+
+  void finish(ClauseTable& t) {
+    t.src.build();
+    t.dst.build();
+    t.ports.build();
+    t.identity_pattern.resize(c_.identity_patterns.size());
+    t.cn_pattern.resize(c_.cn_patterns.size());
+    t.by_role.resize(c_.role_count);
+  }
+
+  void run(const model::Model& m) {
+    const auto& s = *m.settings;
+    c_.default_action = s.default_action;
+    c_.report_mode = s.report_mode;
+    c_.deny_set = AddressSet::from_cidrs(s.deny_destinations)
+                      .subtract(AddressSet::from_cidrs(s.deny_exceptions));
+
+    std::map<std::string, int> role_ids;
+    for (std::size_t i = 0; i < m.roles.size(); ++i)
+      role_ids.emplace(m.roles[i].name, static_cast<int>(i));
+    c_.role_count = m.roles.size();
+    std::map<std::string, const model::Destination*> dests;
+    for (const auto& d : m.destinations) dests.emplace(d.name, &d);
+
+    for (std::size_t r = 0; r < m.roles.size(); ++r) {
+      for (const auto& member : m.roles[r].members) {
+        Clause cl;
+        cl.owner = static_cast<std::uint32_t>(r);
+        const auto* src = principal(member, cl, role_ids);
+        c_.role_table.clauses.push_back(cl);
+        file(c_.role_table, static_cast<std::uint32_t>(c_.role_table.clauses.size() - 1), src,
+             nullptr);
+      }
+    }
+
+    for (std::size_t r = 0; r < m.rules.size(); ++r) {
+      const auto& rule = m.rules[r];
+      detail::RuleMeta meta{};
+      meta.category = rule.action == Action::deny
+                          ? (rule.report ? detail::deny_report : detail::deny_enforce)
+                          : (rule.report ? detail::allow_report : detail::allow_enforce);
+      meta.expires_ns = rule.expires ? rule.expires->time_since_epoch().count()
+                                     : std::numeric_limits<std::int64_t>::max();
+      c_.rule_meta.push_back(meta);
+      for (const auto& to : rule.to) {
+        const model::Destination* named = to.destination ? dests.at(*to.destination) : nullptr;
+        DestinationScope scope = resolve_destination(to, named);
+        if (scope.empty()) continue;  // can never match (lint says so)
+        const bool any_addr = scope.addresses.is_all();
+        const std::vector<Cidr>* dst_anchor = any_addr ? nullptr : scope.anchor;
+        const std::int32_t dst_id = any_addr ? kNone : address_set(std::move(scope.addresses));
+        const std::int32_t port_id =
+            scope.ports == PortSet::all() ? kNone : port_set(std::move(scope.ports));
+        for (const auto& from : rule.from) {
+          Clause cl;
+          cl.owner = static_cast<std::uint32_t>(r);
+          const auto* src = principal(from, cl, role_ids);
+          cl.dst = dst_id;
+          cl.ports = port_id;
+          c_.rule_table.clauses.push_back(cl);
+          file(c_.rule_table, static_cast<std::uint32_t>(c_.rule_table.clauses.size() - 1), src,
+               dst_anchor);
+        }
+      }
+    }
+    c_.identity_patterns.compile();
+    c_.cn_patterns.compile();
+    finish(c_.role_table);
+    finish(c_.rule_table);
+  }
+
+ private:
+  Compiled& c_;
+  std::map<std::pair<int, std::string>, int> identity_seen_, dns_seen_, cn_seen_;
+};
+
+}  // namespace
+
+Policy::~Policy() = default;
+
+std::shared_ptr<const Policy> Policy::compile(model::Model model, VersionInfo version,
+                                              std::chrono::system_clock::time_point loaded_at) {
+  std::shared_ptr<Policy> p(new Policy());
+  p->compiled_ = std::make_unique<detail::Compiled>();
+  Compiler(*p->compiled_).run(model);
+  for (const auto& r : model.rules) {
+    p->rules_.push_back(
+        RuleInfo{r.id, r.pos.file, r.pos.line, r.action, r.report, r.expires, r.description});
+  }
+  p->version_ = version.sha256;
+  if (!version.git_commit.empty()) {
+    p->version_ += "+git:" + version.git_commit;
+    if (version.git_dirty) p->version_ += "+dirty";
+  }
+  p->info_ = std::move(version);
+  p->loaded_at_ = loaded_at;
+  p->model_ = std::move(model);
+  return p;
+}
+
+std::size_t Policy::clause_count() const noexcept {
+  return compiled_->rule_table.clauses.size() + compiled_->role_table.clauses.size();
+}
+
+const Policy::RuleInfo* Policy::find_rule(std::string_view id) const noexcept {
+  for (const auto& r : rules_) {
+    if (r.id == id) return &r;
+  }
+  return nullptr;
+}
+
+Action Policy::default_action() const noexcept {
+  return compiled_->default_action;
+}
+bool Policy::report_mode() const noexcept {
+  return compiled_->report_mode;
+}
+
+}  // namespace egress::policy

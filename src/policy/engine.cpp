@@ -1,0 +1,228 @@
+// Policy::evaluate: the hot path. See compiled.hpp for the layout it walks.
+#include <algorithm>
+#include <limits>
+
+#include "policy/compiled.hpp"
+#include "policy/policy.hpp"
+
+namespace egress::policy {
+
+namespace {
+
+using detail::Clause;
+using detail::ClauseTable;
+using detail::Compiled;
+using detail::kNone;
+using detail::Scratch;
+using detail::StringAtom;
+
+constexpr std::uint32_t kNoRule = std::numeric_limits<std::uint32_t>::max();
+
+// The identity's URI values: the SPIFFE ID and every other URI SAN.
+template <class F>
+void for_each_uri(const Identity* id, F&& f) {
+  if (id == nullptr) return;
+  if (!id->spiffe_id.empty()) f(std::string_view(id->spiffe_id));
+  for (const auto& u : id->uri_sans) {
+    if (u != id->spiffe_id) f(std::string_view(u));
+  }
+}
+
+bool sorted_contains(const std::vector<int>& v, int x) noexcept {
+  return std::binary_search(v.begin(), v.end(), x);
+}
+
+class Evaluation {
+ public:
+  Evaluation(const Compiled& c, const ConnectionFacts& f, Scratch& s) : c_(c), f_(f), s_(s) {
+    s_.identity_hits.clear();
+    s_.cn_hits.clear();
+    s_.roles.clear();
+    s_.dns_count = 0;
+    for_each_uri(f.identity,
+                 [&](std::string_view u) { c.identity_patterns.match(u, s_.identity_hits); });
+    sort_unique(s_.identity_hits);
+    if (f.identity) {
+      if (!f.identity->common_name.empty())
+        c.cn_patterns.match(f.identity->common_name, s_.cn_hits);
+      sort_unique(s_.cn_hits);
+      for (const auto& name : f.identity->dns_sans) {
+        if (s_.dns.size() <= s_.dns_count) s_.dns.emplace_back();
+        normalize_dns_name(name, s_.dns[s_.dns_count++]);
+      }
+    }
+  }
+
+  // Stage 1: which roles the client is a member of.
+  void match_roles() {
+    for_each_candidate(c_.role_table, [&](std::uint32_t n) {
+      const Clause& cl = c_.role_table.clauses[n];
+      if (matches(cl)) s_.roles.push_back(cl.owner);
+    });
+    std::sort(s_.roles.begin(), s_.roles.end());
+  }
+
+  // Stage 2: the first matching rule (file order) of each category.
+  void match_rules(std::uint32_t (&best)[4]) {
+    const std::int64_t now = f_.now.time_since_epoch().count();
+    for_each_candidate(c_.rule_table, [&](std::uint32_t n) {
+      const Clause& cl = c_.rule_table.clauses[n];
+      const auto& meta = c_.rule_meta[cl.owner];
+      if (cl.owner >= best[meta.category]) return;
+      if (now >= meta.expires_ns) return;  // past `expires`: never matches
+      if (matches(cl)) best[meta.category] = cl.owner;
+    });
+  }
+
+ private:
+  static void sort_unique(std::vector<int>& v) {
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+  }
+
+  bool identity_matches(const StringAtom& a) const noexcept {
+    if (a.kind == PatternKind::regex) return sorted_contains(s_.identity_hits, a.pattern);
+    bool hit = false;
+    for_each_uri(f_.identity, [&](std::string_view u) { hit = hit || u == a.text; });
+    return hit;
+  }
+
+  bool dns_matches(const StringAtom& a) const noexcept {
+    for (std::size_t i = 0; i < s_.dns_count; ++i) {
+      const std::string& name = s_.dns[i];
+      if (a.kind == PatternKind::exact) {
+        if (name == a.text) return true;
+      } else if (name.size() > a.text.size() + 1 && name.ends_with(a.text) &&
+                 name[name.size() - a.text.size() - 1] == '.') {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  bool cn_matches(const StringAtom& a) const noexcept {
+    if (f_.identity == nullptr || f_.identity->common_name.empty()) return false;
+    if (a.kind == PatternKind::regex) return sorted_contains(s_.cn_hits, a.pattern);
+    return f_.identity->common_name == a.text;
+  }
+
+  bool matches(const Clause& cl) const noexcept {
+    if (cl.dst != kNone && !c_.address_sets[cl.dst].contains(f_.dst)) return false;
+    if (cl.ports != kNone && !c_.port_sets[cl.ports].contains(f_.dst_port)) return false;
+    if (cl.src != kNone && !c_.address_sets[cl.src].contains(f_.src)) return false;
+    if (cl.role != kNone && !std::binary_search(s_.roles.begin(), s_.roles.end(),
+                                                static_cast<std::uint32_t>(cl.role))) {
+      return false;
+    }
+    if (cl.identity != kNone && !identity_matches(c_.identity_atoms[cl.identity])) return false;
+    if (cl.dns != kNone && !dns_matches(c_.dns_atoms[cl.dns])) return false;
+    if (cl.cn != kNone && !cn_matches(c_.cn_atoms[cl.cn])) return false;
+    return true;
+  }
+
+  template <class F>
+  void visit(const detail::StringIndex& index, std::string_view key, F& f) const {
+    if (index.empty()) return;
+    if (auto it = index.find(key); it != index.end()) {
+      for (auto n : it->second) f(n);
+    }
+  }
+
+  template <class F>
+  void for_each_candidate(const ClauseTable& t, F&& f) const {
+    for_each_uri(f_.identity, [&](std::string_view u) { visit(t.identity_exact, u, f); });
+    for (int p : s_.identity_hits) {
+      for (auto n : t.identity_pattern[static_cast<std::size_t>(p)]) f(n);
+    }
+    for (std::size_t i = 0; i < s_.dns_count; ++i) {
+      const std::string_view name = s_.dns[i];
+      visit(t.dns_exact, name, f);
+      if (t.dns_suffix.empty()) continue;
+      // *.example.com matches any name with a label before ".example.com".
+      for (std::size_t dot = name.find('.'); dot != std::string_view::npos;
+           dot = name.find('.', dot + 1)) {
+        visit(t.dns_suffix, name.substr(dot + 1), f);
+      }
+    }
+    if (f_.identity && !f_.identity->common_name.empty()) {
+      visit(t.cn_exact, f_.identity->common_name, f);
+    }
+    for (int p : s_.cn_hits) {
+      for (auto n : t.cn_pattern[static_cast<std::size_t>(p)]) f(n);
+    }
+    for (auto r : s_.roles) {
+      for (auto n : t.by_role[r]) f(n);
+    }
+    t.dst.for_each_match(f_.dst, f);
+    t.src.for_each_match(f_.src, f);
+    for (auto n : t.ports.lookup(f_.dst_port)) f(n);
+    for (auto n : t.unanchored) f(n);
+  }
+
+  const Compiled& c_;
+  const ConnectionFacts& f_;
+  Scratch& s_;
+};
+
+struct Outcome {
+  Action action;
+  Reason reason;
+  std::uint32_t rule;
+};
+
+}  // namespace
+
+Decision Policy::evaluate(const ConnectionFacts& facts) const noexcept {
+  Decision d;
+  d.policy_version = version_;
+  const Compiled& c = *compiled_;
+  try {
+    Outcome enforced{c.default_action, Reason::default_action, kNoRule};
+    Outcome shadow = enforced;
+    if (c.deny_set.contains(facts.dst)) {
+      enforced = shadow = {Action::deny, Reason::deny_destination, kNoRule};
+    } else {
+      static thread_local Scratch scratch;
+      Evaluation ev(c, facts, scratch);
+      ev.match_roles();
+      std::uint32_t best[4] = {kNoRule, kNoRule, kNoRule, kNoRule};
+      ev.match_rules(best);
+      auto pick = [&](std::uint32_t deny, std::uint32_t allow) -> Outcome {
+        if (deny != kNoRule) return {Action::deny, Reason::rule, deny};
+        if (allow != kNoRule) return {Action::allow, Reason::rule, allow};
+        return {c.default_action, Reason::default_action, kNoRule};
+      };
+      using namespace detail;
+      enforced = pick(best[deny_enforce], best[allow_enforce]);
+      // Shadow: report-mode rules count as enforced; an enforced rule of the same action still
+      // decides first, so the shadow differs only where a report-mode rule changes the outcome.
+      shadow = pick(best[deny_enforce] != kNoRule ? best[deny_enforce] : best[deny_report],
+                    best[allow_enforce] != kNoRule ? best[allow_enforce] : best[allow_report]);
+    }
+    if (c.report_mode) {
+      // Whole-gateway dry run: everything is allowed; the real decision is the shadow.
+      shadow = enforced;
+      enforced.action = Action::allow;
+    }
+    d.action = enforced.action;
+    d.reason = enforced.reason;
+    if (enforced.rule != kNoRule) {
+      const RuleInfo& r = rules_[enforced.rule];
+      d.rule_id = r.id;
+      d.rule_file = r.file;
+      d.rule_line = r.line;
+    }
+    if (shadow.action != enforced.action || shadow.rule != enforced.rule) {
+      d.shadow_action = shadow.action;
+      if (shadow.rule != kNoRule) d.shadow_rule_id = rules_[shadow.rule].id;
+    }
+  } catch (...) {
+    d = Decision{};
+    d.action = Action::deny;
+    d.reason = Reason::default_action;
+    d.policy_version = version_;
+  }
+  return d;
+}
+
+}  // namespace egress::policy

@@ -1,0 +1,65 @@
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "policy/model.hpp"
+#include "policy/store.hpp"
+
+namespace egress::policy {
+
+/// One policy file held in memory: its name relative to the policy directory and its bytes.
+struct SourceFile {
+  std::string name;
+  std::string bytes;
+};
+
+/// What the loader found: the model (meaningful only when `errors` is empty) and every error.
+struct ParseOutput {
+  model::Model model;
+  std::vector<Diagnostic> errors;
+};
+
+/// What a set of files may contain.
+enum class SourceKind {
+  policy,      ///< a policy directory: exactly one Settings; PolicyTest documents allowed
+  tests_only,  ///< a test directory: only PolicyTest documents
+};
+
+/// Parses and validates the documents of `files` in the order given. Pure: no I/O, never throws
+/// on any input bytes (parser errors become diagnostics), so a fuzzer can drive it.
+/// `dir_label` names the directory in messages not tied to a file ("no Settings document").
+ParseOutput parse_sources(const std::vector<SourceFile>& files, SourceKind kind,
+                          const std::string& dir_label = ".");
+
+}  // namespace egress::policy
+
+namespace egress::policy {
+
+/// Options for loading a policy.
+struct LoadOptions {
+  /// "Now" for lint warnings (expired / expiring rules); the epoch means the system clock.
+  std::chrono::system_clock::time_point now{};
+  /// Ask git for the commit (load_policy_dir only).
+  bool git = true;
+};
+
+/// Reads every regular `*.yaml` file of `dir` (not recursive), sorted by name. Reports an
+/// unreadable directory or file as an error.
+std::vector<SourceFile> read_policy_files(const std::filesystem::path& dir,
+                                          std::vector<Diagnostic>& errors);
+
+/// Loads, validates and compiles a policy held in memory (no I/O; never throws on any bytes; the
+/// version has no git part). The fuzz target's entry point.
+LoadResult load_policy_sources(const std::vector<SourceFile>& files,
+                               const LoadOptions& options = {}, const std::string& dir_label = ".");
+
+/// load_policy_dir with options.
+LoadResult load_policy_dir(const std::filesystem::path& dir, const LoadOptions& options);
+
+/// Reads the PolicyTest documents of a test directory (nothing else is allowed there).
+ParseOutput load_test_dir(const std::filesystem::path& dir);
+
+}  // namespace egress::policy
