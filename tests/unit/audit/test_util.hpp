@@ -65,3 +65,24 @@ inline Record sample_decision(std::uint64_t conn_id, std::string decision = "all
 }
 
 }  // namespace egress::audit::testing
+
+namespace egress::audit::testing {
+
+/// Polls `pred` until it holds or ~20 s pass (a safety net against hangs, not a timing claim).
+template <typename Pred>
+bool eventually(Pred pred) {
+  for (int i = 0; i < 2000; ++i) {
+    if (pred()) return true;
+    ::usleep(10 * 1000);
+  }
+  return pred();
+}
+
+inline std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+}  // namespace egress::audit::testing

@@ -1,0 +1,131 @@
+// Writes one audit file holding every event type, in its fullest and its sparest form, through
+// the real writer (open_audit_log), for validate_schema.py to check against docs/audit.schema.json.
+#include <iostream>
+#include <thread>
+
+#include "audit/audit_log.hpp"
+#include "audit/writer.hpp"
+
+using namespace egress;
+using namespace egress::audit;
+
+namespace {
+
+policy::Identity full_identity() {
+  policy::Identity id;
+  id.spiffe_id = "spiffe://corp.example/ns/payments/sa/api";
+  id.uri_sans = {id.spiffe_id, "https://corp.example/\"quoted\"\n"};
+  id.dns_sans = {"api.payments.corp.example"};
+  id.common_name = "api \xC3\xA9\x01\xFF";
+  id.fingerprint_sha256 = "8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4";
+  id.issuer = "CN=Corp Issuing CA,O=Corp";
+  id.serial = "0a1b2c";
+  id.not_after = "2027-01-01T00:00:00Z";
+  return id;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::cerr << "usage: audit_samples OUT.jsonl\n";
+    return 2;
+  }
+  Options options;
+  options.path = argv[1];
+  auto log = open_audit_log(options);
+
+  GatewayStart start;
+  start.version = "0.1.0";
+  start.policy_version = "sha256:1111";
+  start.listeners = {"outbound=0.0.0.0:15001", "tproxy=[::]:15002"};
+  start.workers = 2;
+  log->submit(Record{Clock::now(), start});
+
+  ConnectionDecision full;
+  full.conn_id = 1;
+  full.listener = "outbound";
+  full.src = *net::Endpoint::parse("192.0.2.2:40000");
+  full.dst = *net::Endpoint::parse("[2001:db8::10]:443");
+  full.identity = full_identity();
+  full.tls_version = "TLSv1.3";
+  full.decision = "deny";
+  full.reason = "rule";
+  full.detail = "matched \"deny\" rule";
+  full.rule = "block-payments";
+  full.rule_file = "20-rules.yaml:12";
+  full.shadow_decision = "allow";
+  full.shadow_rule = "payments-to-card-networks";
+  full.policy_version = "sha256:1111";
+  log->submit(Record{Clock::now(), full});
+
+  ConnectionDecision sparse;
+  sparse.conn_id = 2;
+  sparse.listener = "outbound";
+  sparse.src = *net::Endpoint::parse("192.0.2.3:40001");
+  sparse.decision = "deny";
+  sparse.reason = "no_original_dst";
+  log->submit(Record{Clock::now(), sparse});
+
+  ConnectionDecision allowed = full;
+  allowed.conn_id = 3;
+  allowed.identity.reset();
+  allowed.tls_version.clear();
+  allowed.detail.clear();
+  allowed.decision = "allow";
+  allowed.rule = "payments-to-card-networks";
+  allowed.shadow_decision.reset();
+  allowed.shadow_rule.clear();
+  log->submit(Record{Clock::now(), allowed});
+
+  ConnectionClose close;
+  close.conn_id = 3;
+  close.listener = "outbound";
+  close.src = allowed.src;
+  close.dst = *allowed.dst;
+  close.bytes_up = 512;
+  close.bytes_down = 1 << 20;
+  close.duration = std::chrono::microseconds{2500};
+  close.closed_by = "upstream";
+  close.reason = "eof";
+  log->submit(Record{Clock::now(), close});
+  close.conn_id = 4;
+  close.closed_by = "gateway";
+  close.reason = "upstream_refused";
+  close.detail = "connect: Connection refused";
+  log->submit(Record{Clock::now(), close});
+
+  PolicyReload ok;
+  ok.ok = true;
+  ok.version = "sha256:2222";
+  ok.rule_count = 12;
+  log->submit(Record{Clock::now(), ok});
+  PolicyReload failed;
+  failed.version = "sha256:2222";
+  failed.attempted_version = "sha256:3333";
+  failed.errors = {"10-rules.yaml:3:5: rules[0].form: unknown key"};
+  failed.rule_count = 12;
+  log->submit(Record{Clock::now(), failed});
+
+  GatewayStop stop;
+  stop.reason = "signal";
+  stop.connections_drained = 3;
+  log->submit(Record{Clock::now(), stop});
+  log->close();
+
+  // records_dropped: a queue of one in drop mode, flooded while its writer is busy.
+  Options drop = options;
+  drop.on_overflow = Options::Overflow::drop;
+  drop.queue_capacity = 1;
+  auto flooded = open_audit_log(drop);
+  for (std::uint64_t i = 0; i < 2000 && flooded->stats().records_dropped == 0; ++i) {
+    ConnectionDecision d = sparse;
+    d.conn_id = 100 + i;
+    flooded->submit(Record{Clock::now(), d});
+  }
+  const auto dropped = flooded->stats().records_dropped;
+  flooded->submit(Record{Clock::now(), stop});
+  flooded->close();
+  std::cout << "dropped " << dropped << "\n";
+  return 0;
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Validates every line of an audit file against docs/audit.schema.json (JSON Schema 2020-12).
+
+usage: validate_schema.py SCHEMA AUDIT.jsonl
+Fails unless every line validates, every event type occurs, and the schema rejects records that
+are wrong (so the schema is not vacuous)."""
+import copy
+import json
+import sys
+
+import jsonschema
+
+EVENTS = {"connection.decision", "connection.close", "policy.reload", "gateway.start", "gateway.stop"}
+
+
+def main() -> int:
+    schema_path, audit_path = sys.argv[1], sys.argv[2]
+    with open(schema_path, encoding="utf-8") as f:
+        schema = json.load(f)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+
+    seen = set()
+    records = []
+    failures = 0
+    with open(audit_path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            record = json.loads(line)
+            records.append(record)
+            seen.add(record.get("event"))
+            for err in validator.iter_errors(record):
+                failures += 1
+                print(f"{audit_path}:{n}: {err.json_path}: {err.message}", file=sys.stderr)
+    if failures:
+        return 1
+    if seen != EVENTS:
+        print(f"missing event types: {sorted(EVENTS - seen)}", file=sys.stderr)
+        return 1
+    if not any("records_dropped" in r for r in records):
+        print("no record carries records_dropped", file=sys.stderr)
+        return 1
+    if not any("shadow" in r and "identity" in r for r in records):
+        print("no decision with identity and shadow", file=sys.stderr)
+        return 1
+
+    # The schema must reject what is wrong.
+    decision = next(r for r in records if r["event"] == "connection.decision" and "identity" in r)
+    bad = []
+    for mutate in (
+        lambda r: r.pop("decision"),
+        lambda r: r.update(decision="maybe"),
+        lambda r: r.update(surprise=1),
+        lambda r: r.update(v=2),
+        lambda r: r.update(prev="xyz"),
+        lambda r: r.update(ts="2026-11-26 07:00:00"),
+        lambda r: r["identity"].pop("fingerprint_sha256"),
+        lambda r: r["src"].update(port=70000),
+        lambda r: r.update(event="connection.close"),
+    ):
+        r = copy.deepcopy(decision)
+        mutate(r)
+        if validator.is_valid(r):
+            bad.append(r)
+    if bad:
+        for r in bad:
+            print(f"schema accepted a wrong record: {json.dumps(r)}", file=sys.stderr)
+        return 1
+    print(f"{len(records)} records valid; every event type present; 9 wrong records rejected")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

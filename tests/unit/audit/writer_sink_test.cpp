@@ -1,0 +1,165 @@
+// The writer's queue, overflow and failure behaviour, against a sink the test controls.
+#include "audit/writer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "audit/chain.hpp"
+#include "fake_sink.hpp"
+#include "test_util.hpp"
+
+namespace egress::audit {
+namespace {
+
+using testing::eventually;
+using testing::FakeSink;
+using testing::FakeSinkControl;
+using testing::parse_object;
+using testing::sample_decision;
+using testing::split_lines;
+
+struct Harness {
+  explicit Harness(Options o) : options(o) {
+    log = start_audit_log(options, std::make_unique<FakeSink>(control), ChainState{});
+  }
+  Options options;
+  std::shared_ptr<FakeSinkControl> control = std::make_shared<FakeSinkControl>();
+  std::unique_ptr<AuditLog> log;
+};
+
+Options with(Options::Overflow overflow, std::size_t capacity) {
+  Options o;
+  o.on_overflow = overflow;
+  o.queue_capacity = capacity;
+  return o;
+}
+
+TEST(AuditWriterQueue, DropModeCountsDropsAndReportsThemInTheNextRecord) {
+  Harness h(with(Options::Overflow::drop, 2));
+  h.control->set_hold(true);
+  h.log->submit(sample_decision(1));
+  h.control->wait_entered(1);  // the writer holds record 1 inside write()
+  h.log->submit(sample_decision(2));
+  h.log->submit(sample_decision(3));  // the queue (capacity 2) is now full
+  std::atomic<int> refused{0};
+  for (std::uint64_t i = 4; i <= 6; ++i) {
+    h.log->submit(sample_decision(i), [&](bool written) {
+      if (!written) ++refused;
+    });
+  }
+  EXPECT_EQ(refused.load(), 3) << "a dropped record's callback says false at once";
+  EXPECT_EQ(h.log->stats().records_dropped, 3u);
+  EXPECT_EQ(h.log->stats().queue_depth, 2u);
+  h.control->set_hold(false);
+  h.log->close();
+
+  const auto lines = split_lines(h.control->contents());
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_FALSE(parse_object(lines[0]).contains("records_dropped"));
+  const auto second = parse_object(lines[1]);
+  EXPECT_EQ(second.at("conn_id").as_int64(), 2);
+  EXPECT_EQ(second.at("records_dropped").as_int64(), 3);
+  EXPECT_FALSE(parse_object(lines[2]).contains("records_dropped"));
+  EXPECT_EQ(h.log->stats().records_written, 3u);
+}
+
+TEST(AuditWriterQueue, BlockModeWaitsForRoomAndLosesNothing) {
+  Harness h(with(Options::Overflow::block, 1));
+  h.control->set_hold(true);
+  h.log->submit(sample_decision(1));
+  h.control->wait_entered(1);
+  h.log->submit(sample_decision(2));  // fills the queue
+  std::atomic<bool> third_done{false};
+  std::thread submitter([&] {
+    h.log->submit(sample_decision(3));
+    third_done = true;
+  });
+  // The third submit cannot complete while the writer is held and the queue is full.
+  EXPECT_FALSE(third_done.load());
+  h.control->set_hold(false);
+  submitter.join();
+  EXPECT_TRUE(third_done.load());
+  h.log->close();
+  EXPECT_EQ(split_lines(h.control->contents()).size(), 3u);
+  EXPECT_EQ(h.log->stats().records_dropped, 0u);
+}
+
+TEST(AuditWriterFailure, UnhealthyWhileTheSinkFailsThenRecoversWithTheChainIntact) {
+  Harness h(with(Options::Overflow::block, 16));
+  h.log->submit(sample_decision(1));
+  ASSERT_TRUE(eventually([&] { return h.log->stats().records_written == 1; }));
+  EXPECT_TRUE(h.log->healthy());
+
+  h.control->set_fail(true);
+  std::atomic<int> result{-1};
+  h.log->submit(sample_decision(2), [&](bool written) { result = written ? 1 : 0; });
+  ASSERT_TRUE(eventually([&] { return result.load() != -1; }));
+  EXPECT_EQ(result.load(), 0) << "write-ahead callers hear false while the sink fails";
+  EXPECT_FALSE(h.log->healthy());
+  EXPECT_FALSE(h.log->stats().sink_healthy);
+  EXPECT_GE(h.log->stats().write_errors, 1u);
+
+  h.control->set_fail(false);
+  ASSERT_TRUE(eventually([&] { return h.log->healthy(); })) << "recovers by itself";
+  h.log->submit(sample_decision(3));
+  h.log->close();
+
+  const auto lines = split_lines(h.control->contents());
+  ASSERT_EQ(lines.size(), 3u) << "the failed record is written once the sink recovers";
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const auto o = parse_object(lines[i]);
+    EXPECT_EQ(o.at("seq").as_int64(), static_cast<std::int64_t>(i + 1));
+    EXPECT_EQ(o.at("conn_id").as_int64(), static_cast<std::int64_t>(i + 1));
+    if (i > 0) {
+      EXPECT_EQ(o.at("prev").as_string(), sha256_hex(lines[i - 1]));
+    }
+  }
+}
+
+TEST(AuditWriterFailure, AFullQueueOfAFailingSinkDropsInsteadOfBlocking) {
+  Harness h(with(Options::Overflow::block, 2));
+  h.control->set_fail(true);
+  h.log->submit(sample_decision(1));
+  ASSERT_TRUE(eventually([&] { return !h.log->healthy(); }));
+  // Record 1 waits for its retry; the queue fills; further submits must not block.
+  for (std::uint64_t i = 2; i <= 6; ++i) h.log->submit(sample_decision(i));
+  EXPECT_GE(h.log->stats().records_dropped, 3u);
+  h.control->set_fail(false);
+  h.log->close();
+  const auto lines = split_lines(h.control->contents());
+  ASSERT_FALSE(lines.empty());
+  std::uint64_t reported = 0;
+  for (const auto& l : lines) {
+    const auto o = parse_object(l);
+    if (o.contains("records_dropped"))
+      reported += o.at("records_dropped").to_number<std::uint64_t>();
+  }
+  EXPECT_EQ(lines.size() + reported, 6u) << "every record is either written or counted";
+}
+
+TEST(AuditWriterLifecycle, SubmitAfterCloseIsCountedNotLost) {
+  Harness h(with(Options::Overflow::block, 4));
+  h.log->close();
+  bool called = false, written = true;
+  h.log->submit(sample_decision(1), [&](bool w) {
+    called = true;
+    written = w;
+  });
+  EXPECT_TRUE(called);
+  EXPECT_FALSE(written);
+  EXPECT_EQ(h.log->stats().records_dropped, 1u);
+  h.log->close();  // idempotent
+}
+
+TEST(AuditWriterLifecycle, ReopenIsPassedToTheSink) {
+  Harness h(with(Options::Overflow::block, 4));
+  h.log->reopen();
+  h.log->submit(sample_decision(1));
+  h.log->close();
+  EXPECT_EQ(h.control->reopens, 1);
+}
+
+}  // namespace
+}  // namespace egress::audit
