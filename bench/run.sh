@@ -18,12 +18,11 @@ for a in "$@"; do [[ $a == --check ]] && check=1; done
 python=/usr/bin/python3
 [[ -x $python ]] || python=python3
 
-# The upstream HTTP server / sink, compiled for this machine (not part of the CMake build).
-tools=$build/bench-tools
-mkdir -p "$tools"
-if [[ ! -x $tools/upstream || $here/lib/upstream.c -nt $tools/upstream ]]; then
-  cc -O2 -Wall -Wextra -Werror -o "$tools/upstream" "$here/lib/upstream.c"
-fi
+# The upstream HTTP server / sink, compiled for this machine into a temporary directory (not part
+# of the CMake build; nothing is written into the build directory).
+tools=$(mktemp -d /tmp/egress-bench-tools.XXXXXX)
+trap 'rm -rf "$tools"' EXIT
+cc -O2 -Wall -Wextra -Werror -o "$tools/upstream" "$here/lib/upstream.c"
 
 if ((check)); then
   # Harness scripts parse; then bench.py --check validates the HAProxy config (haproxy -c) and
@@ -31,7 +30,8 @@ if ((check)); then
   bash -n "$here/run.sh" "$here/lib/make-certs.sh"
   "$python" -m py_compile "$here"/lib/*.py
   echo "harness scripts: ok"
-  exec "$python" "$here/lib/bench.py" --build "$build" --tools "$tools" "$@"
+  "$python" "$here/lib/bench.py" --build "$build" --tools "$tools" "$@"
+  exit
 fi
 
 for tool in haproxy iperf3 wrk openssl socat curl ip iptables ss; do
@@ -43,4 +43,4 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 # 5,000 idle connections through a proxy need 10,000+ descriptors in the proxy.
 ulimit -n "$(ulimit -Hn)"
-exec "$python" "$here/lib/bench.py" --build "$build" --tools "$tools" "$@"
+"$python" "$here/lib/bench.py" --build "$build" --tools "$tools" "$@"

@@ -40,40 +40,40 @@ def log(msg: str) -> None:
 
 # ------------------------------------------------------------------ certificates
 
-def resolve_certs(tmp: Path, prefer_repo: bool) -> dict[str, str]:
-    """certs/out/ from certs/make-dev-certs.sh when present (the same CA egressd's tests use),
-    otherwise throwaway ECDSA P-256 certificates from bench/lib/make-certs.sh."""
-    out = REPO / "certs" / "out"
+def _client_cn(cert: str) -> str:
+    out = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-subject", "-nameopt", "multiline"],
+                         capture_output=True, text=True).stdout
+    return next((line.split("=", 1)[1].strip() for line in out.splitlines() if "commonName" in line), "")
+
+
+def resolve_certs(tmp: Path) -> dict[str, str]:
+    """The project's dev PKI (certs/make-dev-certs.sh: ECDSA P-256, root + intermediate) so that
+    egressd and HAProxy verify the same chains: certs/out/ when it is there, else generated into a
+    temporary directory. Without that script, throwaway certificates from bench/lib/make-certs.sh."""
     d = tmp / "certs"
     d.mkdir(parents=True, exist_ok=True)
-    repo_names = {
-        "ca": ["ca.pem"],
-        "gateway_cert": ["gateway.pem", "gateway.crt"],
-        "gateway_key": ["gateway.key", "gateway-key.pem"],
-        "client_cert": ["payments-api.pem", "payments.pem", "client-payments.pem"],
-        "client_key": ["payments-api.key", "payments.key", "client-payments.key"],
-    }
-    if prefer_repo and out.is_dir():
-        found = {}
-        for k, names in repo_names.items():
-            found[k] = next((str(out / n) for n in names if (out / n).exists()), None)
-        if all(found.values()):
-            cn = subprocess.run(["openssl", "x509", "-in", found["client_cert"], "-noout", "-subject",
-                                 "-nameopt", "multiline"], capture_output=True, text=True).stdout
-            client_cn = next((line.split("=", 1)[1].strip() for line in cn.splitlines()
-                              if "commonName" in line), "")
-            bundle = d / "gateway-bundle.pem"
-            bundle.write_text(Path(found["gateway_cert"]).read_text() + Path(found["gateway_key"]).read_text())
-            bundle.chmod(0o600)
-            shutil.copy(found["ca"], d / "ca.pem")
-            return dict(found, dir=str(d), source=str(out), client_cn=client_cn)
-        log(f"certs/out/ lacks some of {list(repo_names)}: using throwaway bench certificates")
-    subprocess.run([str(BENCH_DIR / "lib" / "make-certs.sh"), str(d)], check=True)
-    return {"dir": str(d), "source": "bench/lib/make-certs.sh (throwaway)", "ca": str(d / "ca.pem"),
-            "gateway_cert": str(d / "gateway.pem"), "gateway_key": str(d / "gateway.key"),
-            "client_cert": str(d / "payments.pem"), "client_key": str(d / "payments.key"),
-            "denied_cert": str(d / "analytics.pem"), "denied_key": str(d / "analytics.key"),
-            "client_cn": "payments-api"}
+    names = {"ca": "ca.pem", "gateway_cert": "gateway.pem", "gateway_key": "gateway.key",
+             "client_cert": "payments.pem", "client_key": "payments.key",
+             "denied_cert": "analytics.pem", "denied_key": "analytics.key"}
+    src = REPO / "certs" / "out"
+    script = REPO / "certs" / "make-dev-certs.sh"
+    if not all((src / n).exists() for n in names.values()) and script.exists():
+        src = tmp / "dev-certs"
+        subprocess.run([str(script), str(src)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if all((src / n).exists() for n in names.values()):
+        found = {k: str(src / n) for k, n in names.items()}
+        source = f"{script.relative_to(REPO)} ({src})"
+    else:
+        subprocess.run([str(BENCH_DIR / "lib" / "make-certs.sh"), str(d)], check=True)
+        found = {k: str(d / n) for k, n in names.items()}
+        source = "bench/lib/make-certs.sh (throwaway)"
+    # HAProxy wants the certificate chain and key in one file, and the CA bundle beside it.
+    bundle = d / "gateway-bundle.pem"
+    bundle.write_text(Path(found["gateway_cert"]).read_text() + Path(found["gateway_key"]).read_text())
+    bundle.chmod(0o600)
+    if Path(found["ca"]) != d / "ca.pem":
+        shutil.copy(found["ca"], d / "ca.pem")
+    return dict(found, dir=str(d), source=source, client_cn=_client_cn(found["client_cert"]))
 
 
 # ------------------------------------------------------------------ upstreams
@@ -313,7 +313,7 @@ def main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda s, f: sys.exit(128 + s))  # unwinds the `with Sandbox` blocks
 
-    certs = resolve_certs(tmp, prefer_repo=True)
+    certs = resolve_certs(tmp)
     egressd_bin = find_egressd(args.build)
 
     if args.check:

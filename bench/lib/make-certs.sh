@@ -3,7 +3,7 @@
 # is absent: a CA, the gateway's server certificate, and two client certificates whose URI SAN is a
 # SPIFFE ID of the example policy (payments: allowed; analytics: denied) and whose CN names the same
 # workload (HAProxy 2.6 has no URI-SAN sample fetch, so its ACL matches the CN).
-#   make-certs.sh DIR   writes DIR/{ca.pem,ca.key,gateway.pem,gateway.key,gateway-bundle.pem,
+#   make-certs.sh DIR   writes DIR/{ca.pem,ca.key,gateway.pem,gateway.key,
 #                       payments.pem,payments.key,analytics.pem,analytics.key}
 set -euo pipefail
 dir=${1:?usage: make-certs.sh DIR}
@@ -40,5 +40,4 @@ leaf payments payments-api \
 leaf analytics analytics-etl \
   "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
   "extendedKeyUsage=clientAuth" "subjectAltName=URI:spiffe://corp.example/ns/analytics/sa/etl"
-cat gateway.pem gateway.key >gateway-bundle.pem
-chmod 600 ./*.key gateway-bundle.pem
+chmod 600 ./*.key
