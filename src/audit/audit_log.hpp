@@ -34,7 +34,10 @@ struct Stats {
 };
 
 /// Called on the writer thread once the record's line has been handed to the kernel (`true`),
-/// or when it could not be written or was dropped (`false`). Must be cheap: post elsewhere.
+/// or when its write failed (`false`; the record itself stays queued and is written when the sink
+/// recovers). Called with `false` on the submitting thread, inside submit(), when the record is
+/// dropped (queue full in drop mode, queue full while the sink is failing, or after close()).
+/// Must be cheap: post elsewhere.
 using WrittenCallback = std::function<void(bool written)>;
 
 /// The audit log: a bounded queue drained by one writer thread. Thread-safe.
@@ -42,8 +45,11 @@ class AuditLog {
  public:
   virtual ~AuditLog() = default;
 
-  /// Queues a record. With on_overflow=block this waits for room; with drop it counts the drop
-  /// and calls on_written(false). on_written may be empty.
+  /// Queues a record; cheap (one mutex, no encoding: the writer thread encodes and hashes).
+  /// With on_overflow=block this waits for room; with drop it counts the drop and calls
+  /// on_written(false). While the sink is failing, a full queue drops in both modes (a dead disk
+  /// must not freeze the workers). Drops appear as `records_dropped` in the next record written.
+  /// on_written may be empty.
   virtual void submit(Record record, WrittenCallback on_written = {}) = 0;
 
   /// False while the sink is failing (with on_error=fail_closed new connections are then
