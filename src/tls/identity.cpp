@@ -51,20 +51,21 @@ struct Names {
 
 // Reads the SANs and the CN and checks them. `names` may be null (only checking).
 NameProblem collect_names(const X509& cert, Names* names, std::string* detail) {
-  auto fail = [detail](NameProblem p, std::string text) {
+  // The first problem found is the one reported; collection goes on so that an audit record
+  // still shows the other names of a rejected certificate.
+  NameProblem problem = NameProblem::none;
+  auto note = [&](NameProblem p, std::string text) {
+    if (problem != NameProblem::none) return;
+    problem = p;
     if (detail != nullptr) *detail = std::move(text);
-    return p;
   };
 
   int crit = -1;
   GeneralNamesPtr sans(
       static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(&cert, NID_subject_alt_name, &crit, nullptr)));
-  if (!sans && crit == -2) {
-    return fail(NameProblem::malformed_name, "more than one subjectAltName extension");
-  }
-  if (!sans && crit >= 0) {
-    return fail(NameProblem::malformed_name, "undecodable subjectAltName extension");
-  }
+  if (!sans && crit == -2)
+    note(NameProblem::malformed_name, "more than one subjectAltName extension");
+  if (!sans && crit >= 0) note(NameProblem::malformed_name, "undecodable subjectAltName extension");
 
   int spiffe_count = 0;
   std::string_view spiffe;
@@ -74,7 +75,8 @@ NameProblem collect_names(const X509& cert, Names* names, std::string* detail) {
     if (gn->type == GEN_URI) {
       std::string_view uri = view(gn->d.uniformResourceIdentifier);
       if (!clean_ia5(uri)) {
-        return fail(NameProblem::malformed_name, "URI SAN with a control or non-ASCII character");
+        note(NameProblem::malformed_name, "URI SAN with a control or non-ASCII character");
+        continue;
       }
       if (has_spiffe_scheme(uri)) {
         ++spiffe_count;
@@ -84,21 +86,21 @@ NameProblem collect_names(const X509& cert, Names* names, std::string* detail) {
     } else if (gn->type == GEN_DNS) {
       std::string_view dns = view(gn->d.dNSName);
       if (!clean_ia5(dns)) {
-        return fail(NameProblem::malformed_name, "DNS SAN with a control or non-ASCII character");
+        note(NameProblem::malformed_name, "DNS SAN with a control or non-ASCII character");
+        continue;
       }
       if (names != nullptr) names->dns.emplace_back(dns);
     }
   }
   if (spiffe_count > 1) {
-    return fail(
-        NameProblem::multiple_spiffe_ids,
-        std::to_string(spiffe_count) + " spiffe:// URI SANs; an X.509-SVID has exactly one");
-  }
-  if (spiffe_count == 1) {
+    note(NameProblem::multiple_spiffe_ids,
+         std::to_string(spiffe_count) + " spiffe:// URI SANs; an X.509-SVID has exactly one");
+  } else if (spiffe_count == 1) {
     if (std::string why = spiffe_id_error(spiffe); !why.empty()) {
-      return fail(NameProblem::malformed_spiffe_id, "invalid SPIFFE ID: " + why);
+      note(NameProblem::malformed_spiffe_id, "invalid SPIFFE ID: " + why);
+    } else if (problem == NameProblem::none && names != nullptr) {
+      names->spiffe_id = spiffe;
     }
-    if (names != nullptr) names->spiffe_id = spiffe;
   }
 
   // RFC 6125 leaves several CNs undefined; like most TLS stacks, take the last (most specific).
@@ -113,16 +115,22 @@ NameProblem collect_names(const X509& cert, Names* names, std::string* detail) {
     unsigned char* utf8 = nullptr;
     const int len = ASN1_STRING_to_UTF8(&utf8, data);
     Utf8BufferPtr owned(utf8);
-    if (len < 0) return fail(NameProblem::malformed_name, "undecodable subject CN");
-    std::string_view cn(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(len));
-    for (unsigned char c : cn) {
-      if (is_control(c)) {
-        return fail(NameProblem::malformed_name, "subject CN with a control character");
+    if (len < 0) {
+      note(NameProblem::malformed_name, "undecodable subject CN");
+    } else {
+      std::string_view cn(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(len));
+      bool clean = true;
+      for (unsigned char c : cn) clean = clean && !is_control(c);
+      if (!clean) {
+        note(NameProblem::malformed_name, "subject CN with a control character");
+      } else if (names != nullptr) {
+        names->common_name = cn;
       }
     }
-    if (names != nullptr) names->common_name = cn;
   }
-  return NameProblem::none;
+  // A rejected certificate has no usable SPIFFE ID, whatever else was wrong.
+  if (problem != NameProblem::none && names != nullptr) names->spiffe_id.clear();
+  return problem;
 }
 
 std::string serial_hex(const X509& cert) {
