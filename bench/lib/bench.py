@@ -158,14 +158,35 @@ def wait_rss_stable(pid: int, timeout: float = 8.0) -> int:
     return last
 
 
-def one_run(ctx: Ctx, fn) -> dict:
+def perf_report(data: Path, out: Path) -> None:
+    """A flat profile (top symbols by self time, then by shared object) for the lead's report."""
+    rep = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--sort", "dso,sym", "-g", "none",
+                          "--percent-limit", "0.5", "--stdio"], capture_output=True, text=True).stdout
+    dso = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--sort", "dso", "-g", "none",
+                          "--stdio"], capture_output=True, text=True).stdout
+    keep = lambda t: "\n".join(line for line in t.splitlines() if line.strip() and not line.startswith("#"))
+    out.write_text(f"# by shared object\n{keep(dso)}\n\n# by symbol (>= 0.5 %)\n{keep(rep)}\n")
+
+
+def one_run(ctx: Ctx, fn, perf_out: Path | None = None) -> dict:
     proxy = ctx.proxy
     proxy.start(ctx.sb, ctx.workdir)
     pid = proxy.pid
+    perf = None
     try:
         rss0 = rss_kib(pid) if pid else None
         cpu0 = cpu_seconds(pid) if pid else None
+        if perf_out and pid:
+            data = ctx.workdir / "perf.data"
+            perf = subprocess.Popen(["perf", "record", "-q", "-F", "1999", "-o", str(data), "-p", str(pid)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.3)
         r = fn(ctx)
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait(timeout=30)
+            perf_report(data, perf_out)
+            perf = None
         holder = r.pop("_holder", None)
         if holder is not None:
             try:
@@ -183,6 +204,8 @@ def one_run(ctx: Ctx, fn) -> dict:
             r["proxy_cpu_s"] = cpu_seconds(pid) - cpu0
         return r
     finally:
+        if perf and perf.poll() is None:
+            perf.kill()
         proxy.stop()
 
 
@@ -213,7 +236,8 @@ def run_proxy(proxy, workloads: list[str], runs: int, tools: Path, certs: dict, 
             for i in range(runs):
                 t0 = time.monotonic()
                 try:
-                    samples.append(one_run(ctx, fn))
+                    perf_out = (args.perf / f"{proxy.name}-{name}.txt") if args.perf and i == 0 else None
+                    samples.append(one_run(ctx, fn, perf_out))
                 except Exception as e:  # noqa: BLE001 - a failed workload is recorded, the rest still run
                     log(f"{proxy.name} {name} run {i + 1}: FAILED: {e}")
                     samples.append({"error": str(e)[:2000]})
@@ -291,7 +315,11 @@ def main() -> int:
     ap.add_argument("--no-audit", action="store_true", help="egressd audit to /dev/null instead of a tmpfs file")
     ap.add_argument("--no-micro", action="store_true")
     ap.add_argument("--out", type=Path, default=BENCH_DIR / "results")
+    ap.add_argument("--perf", type=Path, help="perf-record the proxy in each workload's first run; flat "
+                    "profiles go to PERF/<proxy>-<workload>.txt (the figures of that run include perf's cost)")
     args = ap.parse_args()
+    if args.perf:
+        args.perf.mkdir(parents=True, exist_ok=True)
     args.runs = args.runs or (1 if args.quick else 3)
     args.duration = 2.0 if args.quick else 4.0
     args.idle_conns = 500 if args.quick else 5000
