@@ -308,7 +308,8 @@ def main() -> int:
     ap.add_argument("--tools", type=Path, required=True)
     ap.add_argument("--quick", action="store_true", help="one short run of each workload (smoke test)")
     ap.add_argument("--check", action="store_true", help="validate configs and harness, run nothing")
-    ap.add_argument("--proxies", default="egressd,haproxy,direct")
+    ap.add_argument("--proxies", default="egressd,haproxy,direct",
+                    help="comma list of egressd, haproxy, direct, egressd-noaudit (audit.path /dev/null)")
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--runs", type=int)
     ap.add_argument("--threads", type=int, default=2, help="egressd workers = HAProxy nbthread")
@@ -372,14 +373,15 @@ def main() -> int:
             proxies.append(Direct())
         elif name == "haproxy":
             proxies.append(HAProxy(certs, args.threads, certs["client_cn"]))
-        elif name == "egressd":
+        elif name in ("egressd", "egressd-noaudit"):
             if not egressd_bin:
                 log(f"egressd not found in {args.build}: its rows stay pending")
                 continue
             mtls = egressd_has_mtls(egressd_bin, certs, tmp, args.threads)
             if not mtls:
                 log("egressd rejects a tls: listener (mTLS not built yet): mTLS workloads skipped for egressd")
-            proxies.append(Egressd(egressd_bin, certs, args.threads, mtls, audit_dir, audit=not args.no_audit))
+            audit = not args.no_audit and name == "egressd"
+            proxies.append(Egressd(egressd_bin, certs, args.threads, mtls, audit_dir, audit=audit))
         else:
             ap.error(f"unknown proxy {name!r}")
 

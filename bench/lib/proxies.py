@@ -111,6 +111,7 @@ class Egressd(Proxy):
                  audit: bool = True):
         self.binary, self.certs, self.threads, self.mtls = binary, certs, threads, mtls
         self.audit_dir, self.audit = audit_dir, audit
+        self.name = "egressd" if audit else "egressd-noaudit"
 
     def config_text(self) -> str:
         audit_path = str(self.audit_dir / "audit.jsonl") if self.audit else "/dev/null"

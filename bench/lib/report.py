@@ -115,6 +115,15 @@ def markdown(results: dict) -> str:
             lines.append(f"| {w} | {label} | {_fmt(vals['egressd'])} | {_fmt(vals['haproxy'])} | "
                          f"{_fmt(vals['direct'])} | {_ratio(vals['egressd'], vals['haproxy'])} | "
                          f"{_ratio(vals['egressd'], vals['direct'])} |")
+    if "egressd-noaudit" in results["proxies"] and "egressd" in results["proxies"]:
+        lines += ["", "Audit on (file on tmpfs) vs off (/dev/null):", "",
+                  "| workload | figure | audit on | audit off | on/off |", "|---|---|---:|---:|---:|"]
+        for w in workloads:
+            for key, label, _ in ROWS[w] + [("proxy_cpu_s_per_op", f"proxy CPU {OPS[w][1]}", False)]:
+                on, off = (_cell(results, p, w, key) for p in ("egressd", "egressd-noaudit"))
+                if key == "proxy_cpu_s_per_op":
+                    on, off = ((v * OPS[w][2] if isinstance(v, (int, float)) else v) for v in (on, off))
+                lines.append(f"| {w} | {label} | {_fmt(on)} | {_fmt(off)} | {_ratio(on, off)} |")
     errs = [(p, v["error"]) for p, v in results["proxies"].items() if "error" in v]
     errs += [(p, f"{w}: {r['error']}") for p, v in results["proxies"].items()
              for w, r in v.get("workloads", {}).items() if "error" in r]
