@@ -1,11 +1,269 @@
 #include "ctl/policy_commands.hpp"
 
-namespace egress::ctl {
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
 
-// Placeholder until the policy engine lands (issue 2).
+#include "policy/loader.hpp"
+#include "policy/policy.hpp"
+#include "policy/rfc3339.hpp"
+#include "policy/store.hpp"
+
+namespace egress::ctl {
+namespace {
+
+using policy::Action;
+using policy::Decision;
+using policy::Diagnostic;
+
+void print_diagnostics(const std::vector<Diagnostic>& ds) {
+  for (const auto& d : ds) std::cerr << d.to_string() << "\n";
+}
+
+// Loads DIR, printing every error; nullptr when it has any.
+std::shared_ptr<const policy::Policy> load_or_report(const std::string& dir,
+                                                     std::vector<Diagnostic>* warnings) {
+  auto result = policy::load_policy_dir(dir);
+  print_diagnostics(result.errors);
+  if (!result.errors.empty()) {
+    std::cerr << result.errors.size() << " error(s)\n";
+    return nullptr;
+  }
+  if (warnings) *warnings = std::move(result.warnings);
+  return result.policy;
+}
+
+int run_check(const std::string& dir, bool strict) {
+  std::vector<Diagnostic> warnings;
+  auto p = load_or_report(dir, &warnings);
+  if (!p) return 1;
+  print_diagnostics(warnings);
+  std::cout << dir << ": ok: " << p->rule_count() << " rule(s), version " << p->version();
+  if (!warnings.empty()) std::cout << ", " << warnings.size() << " warning(s)";
+  std::cout << "\n";
+  return strict && !warnings.empty() ? 1 : 0;
+}
+
+struct ExplainArgs {
+  std::string dir;
+  std::string dst;
+  std::string src = "0.0.0.0";
+  std::string identity;
+  std::vector<std::string> dns_names;
+  std::string cn;
+  std::string at;
+  bool json = false;
+};
+
+std::string rule_ref(const policy::Policy& p, std::string_view id) {
+  const auto* r = p.find_rule(id);
+  if (!r) return std::string(id);
+  return std::string(id) + " (" + r->file + ":" + std::to_string(r->line) +
+         (r->report ? ", report mode" : "") + ")";
+}
+
+// Facts for explain / test: an identity exists when any identity field was given.
+policy::Identity make_identity(const std::string& id, const std::vector<std::string>& dns,
+                               const std::string& cn) {
+  policy::Identity identity;
+  identity.spiffe_id = id;
+  if (!id.empty()) identity.uri_sans.push_back(id);
+  identity.dns_sans = dns;
+  identity.common_name = cn;
+  identity.fingerprint_sha256 = "egressctl";  // marks the identity as present
+  return identity;
+}
+
+int run_explain(const ExplainArgs& a) {
+  auto dst = net::Endpoint::parse(a.dst);
+  if (!dst) {
+    std::cerr << "policy explain: --dst \"" << a.dst
+              << "\" is not IP:PORT (IPv6 in brackets: [2001:db8::1]:443)\n";
+    return 2;
+  }
+  auto src = net::IpAddress::parse(a.src);
+  if (!src) {
+    std::cerr << "policy explain: --src \"" << a.src << "\" is not an IP address\n";
+    return 2;
+  }
+  auto now = std::chrono::system_clock::now();
+  if (!a.at.empty()) {
+    auto t = policy::parse_rfc3339(a.at);
+    if (!t) {
+      std::cerr << "policy explain: --at \"" << a.at
+                << "\" is not an RFC 3339 date-time (e.g. 2027-03-31T00:00:00Z)\n";
+      return 2;
+    }
+    now = *t;
+  }
+  auto p = load_or_report(a.dir, nullptr);
+  if (!p) return 1;
+  const bool has_identity = !a.identity.empty() || !a.dns_names.empty() || !a.cn.empty();
+  const auto identity = make_identity(a.identity, a.dns_names, a.cn);
+  policy::ConnectionFacts facts{*src, dst->address, dst->port, has_identity ? &identity : nullptr,
+                                now};
+  const Decision d = p->evaluate(facts);
+  const Action shadow = d.shadow_action.value_or(d.action);
+  const std::string_view shadow_rule = d.shadow_action ? d.shadow_rule_id : d.rule_id;
+  if (a.json) {
+    boost::json::object o;
+    o["src"] = src->to_string();
+    o["dst"] = dst->to_string();
+    if (has_identity) {
+      boost::json::object id;
+      id["spiffe_id"] = a.identity;
+      boost::json::array dns;
+      for (const auto& n : a.dns_names) dns.emplace_back(n);
+      id["dns_sans"] = std::move(dns);
+      id["cn"] = a.cn;
+      o["identity"] = std::move(id);
+    } else {
+      o["identity"] = nullptr;
+    }
+    o["at"] = policy::format_rfc3339(now);
+    o["decision"] = policy::to_string(d.action);
+    o["reason"] = policy::to_string(d.reason);
+    if (!d.rule_id.empty()) {
+      o["rule"] = d.rule_id;
+      o["rule_file"] = d.rule_file;
+      o["rule_line"] = d.rule_line;
+    } else {
+      o["rule"] = nullptr;
+    }
+    boost::json::object sh;
+    sh["decision"] = policy::to_string(shadow);
+    sh["rule"] =
+        shadow_rule.empty() ? boost::json::value(nullptr) : boost::json::value(shadow_rule);
+    sh["differs"] = d.shadow_action.has_value();
+    o["shadow"] = std::move(sh);
+    o["policy_version"] = d.policy_version;
+    std::cout << boost::json::serialize(o) << "\n";
+    return 0;
+  }
+  std::cout << "decision: " << policy::to_string(d.action) << "\n";
+  std::cout << "reason:   " << policy::to_string(d.reason) << "\n";
+  if (!d.rule_id.empty()) std::cout << "rule:     " << rule_ref(*p, d.rule_id) << "\n";
+  std::cout << "shadow:   " << policy::to_string(shadow);
+  if (!shadow_rule.empty()) std::cout << " (rule " << shadow_rule << ")";
+  std::cout << (d.shadow_action ? " [differs: a report-mode rule or report mode]" : " (same)")
+            << "\n";
+  if (p->report_mode()) std::cout << "mode:     report (Settings.mode: every decision is allow)\n";
+  std::cout << "policy:   " << d.policy_version << "\n";
+  return 0;
+}
+
+std::string describe(const Decision& d) {
+  std::string s(policy::to_string(d.action));
+  if (!d.rule_id.empty()) {
+    s += " by rule " + std::string(d.rule_id);
+  } else {
+    s += " (" + std::string(policy::to_string(d.reason)) + ")";
+  }
+  if (d.shadow_action) {
+    s += ", shadow " + std::string(policy::to_string(*d.shadow_action));
+    if (!d.shadow_rule_id.empty()) s += " by rule " + std::string(d.shadow_rule_id);
+  }
+  return s;
+}
+
+int run_test(const std::string& dir, const std::string& test_dir) {
+  auto p = load_or_report(dir, nullptr);
+  if (!p) return 1;
+  std::vector<policy::model::TestCase> cases;
+  if (!test_dir.empty()) {
+    auto parsed = policy::load_test_dir(test_dir);
+    print_diagnostics(parsed.errors);
+    if (!parsed.errors.empty()) {
+      std::cerr << parsed.errors.size() << " error(s)\n";
+      return 1;
+    }
+    cases = std::move(parsed.model.tests);
+  } else {
+    cases = p->model().tests;
+  }
+  if (cases.empty()) {
+    std::cerr << "no PolicyTest cases found in " << (test_dir.empty() ? dir : test_dir) << "\n";
+    std::cout << "0 passed, 0 failed\n";
+    return 1;
+  }
+  const auto now = std::chrono::system_clock::now();
+  std::size_t passed = 0, failed = 0;
+  for (const auto& c : cases) {
+    const bool has_identity = !c.identity.empty() || !c.dns_names.empty() || !c.cn.empty();
+    const auto identity = make_identity(c.identity, c.dns_names, c.cn);
+    policy::ConnectionFacts facts{c.src, c.dst.address, c.dst.port,
+                                  has_identity ? &identity : nullptr, c.at.value_or(now)};
+    const Decision d = p->evaluate(facts);
+    std::vector<std::string> problems;
+    if (d.action != c.expect) {
+      problems.push_back("expected " + std::string(policy::to_string(c.expect)));
+    }
+    if (c.rule && d.rule_id != *c.rule) {
+      problems.push_back("expected rule " + (c.rule->empty() ? "(none)" : *c.rule));
+    }
+    const Action shadow = d.shadow_action.value_or(d.action);
+    if (c.shadow && shadow != *c.shadow) {
+      problems.push_back("expected shadow " + std::string(policy::to_string(*c.shadow)));
+    }
+    if (problems.empty()) {
+      ++passed;
+      continue;
+    }
+    ++failed;
+    std::string msg;
+    for (const auto& pr : problems) msg += (msg.empty() ? "" : ", ") + pr;
+    std::cout << c.pos.file << ":" << c.pos.line << ": FAIL"
+              << (c.name.empty() ? "" : " \"" + c.name + "\"") << ": " << c.src.to_string()
+              << " -> " << c.dst.to_string() << ": " << msg << "; got " << describe(d) << "\n";
+  }
+  std::cout << passed << " passed, " << failed << " failed\n";
+  return failed == 0 ? 0 : 1;
+}
+
+}  // namespace
+
 void register_policy_commands(CLI::App& app, int& exit_code) {
-  (void)app;
-  (void)exit_code;
+  auto* cmd = app.add_subcommand("policy", "Check, explain and test a policy directory");
+  cmd->require_subcommand(1);
+
+  struct CheckArgs {
+    std::string dir;
+    bool strict = false;
+  };
+  auto check_args = std::make_shared<CheckArgs>();
+  auto* check = cmd->add_subcommand(
+      "check", "Validate DIR (exit 1 on any error, every error reported) and lint it (warnings)");
+  check->add_option("DIR", check_args->dir, "Policy directory")->required();
+  check->add_flag("--strict", check_args->strict, "Warnings fail too (exit 1)");
+  check->callback(
+      [check_args, &exit_code] { exit_code = run_check(check_args->dir, check_args->strict); });
+
+  auto ea = std::make_shared<ExplainArgs>();
+  auto* explain = cmd->add_subcommand(
+      "explain", "The decision for one connection: reason, rule (file:line) and shadow");
+  explain->add_option("DIR", ea->dir, "Policy directory")->required();
+  explain->add_option("--dst", ea->dst, "Destination IP:PORT ([v6]:port)")->required();
+  explain->add_option("--src", ea->src, "Client address")->capture_default_str();
+  explain->add_option("--identity", ea->identity, "Client SPIFFE ID / URI SAN");
+  explain->add_option("--dns-name", ea->dns_names, "Client DNS SAN (repeatable)");
+  explain->add_option("--cn", ea->cn, "Client certificate subject CN");
+  explain->add_option("--at", ea->at, "Evaluate at this time (RFC 3339; default now)");
+  explain->add_flag("--json", ea->json, "Print one JSON object");
+  explain->callback([ea, &exit_code] { exit_code = run_explain(*ea); });
+
+  struct TestArgs {
+    std::string dir;
+    std::string test_dir;
+  };
+  auto ta = std::make_shared<TestArgs>();
+  auto* test = cmd->add_subcommand(
+      "test", "Run the PolicyTest cases of DIR (or of TESTDIR against DIR); exit 1 on a failure");
+  test->add_option("DIR", ta->dir, "Policy directory")->required();
+  test->add_option("TESTDIR", ta->test_dir, "Directory of PolicyTest files (default: DIR)");
+  test->callback([ta, &exit_code] { exit_code = run_test(ta->dir, ta->test_dir); });
 }
 
 }  // namespace egress::ctl
