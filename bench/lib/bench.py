@@ -309,11 +309,11 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="one short run of each workload (smoke test)")
     ap.add_argument("--check", action="store_true", help="validate configs and harness, run nothing")
     ap.add_argument("--proxies", default="egressd,haproxy,direct",
-                    help="comma list of egressd, haproxy, direct, egressd-noaudit (audit.path /dev/null)")
+                    help="comma list of egressd, haproxy, direct; also egressd-nowal (audit.write_ahead: false) "
+                    "and egressd-devnull (audit.path: /dev/null)")
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--runs", type=int)
     ap.add_argument("--threads", type=int, default=2, help="egressd workers = HAProxy nbthread")
-    ap.add_argument("--no-audit", action="store_true", help="egressd audit to /dev/null instead of a tmpfs file")
     ap.add_argument("--no-micro", action="store_true")
     ap.add_argument("--out", type=Path, default=BENCH_DIR / "results")
     ap.add_argument("--perf", type=Path, help="perf-record the proxy in each workload's first run; flat "
@@ -373,15 +373,14 @@ def main() -> int:
             proxies.append(Direct())
         elif name == "haproxy":
             proxies.append(HAProxy(certs, args.threads, certs["client_cn"]))
-        elif name in ("egressd", "egressd-noaudit"):
+        elif name in Egressd.VARIANTS:
             if not egressd_bin:
                 log(f"egressd not found in {args.build}: its rows stay pending")
                 continue
             mtls = egressd_has_mtls(egressd_bin, certs, tmp, args.threads)
             if not mtls:
                 log("egressd rejects a tls: listener (mTLS not built yet): mTLS workloads skipped for egressd")
-            audit = not args.no_audit and name == "egressd"
-            proxies.append(Egressd(egressd_bin, certs, args.threads, mtls, audit_dir, audit=audit))
+            proxies.append(Egressd(egressd_bin, certs, args.threads, mtls, audit_dir, name))
         else:
             ap.error(f"unknown proxy {name!r}")
 
@@ -393,7 +392,7 @@ def main() -> int:
         "quick": args.quick, "runs": args.runs, "duration_s": args.duration, "threads": args.threads,
         "idle_conns": args.idle_conns, "mtls_bytes": args.mtls_mib << 20,
         "egressd": {"binary": str(egressd_bin) if egressd_bin else None,
-                    "audit": ("off (/dev/null)" if args.no_audit else f"on, tmpfs ({audit_dir})")},
+                    "audit": f"write-ahead, file on tmpfs ({audit_dir})"},
         "certs": certs["source"], "machine": machine(), "proxies": {},
     }
     if not args.no_micro:

@@ -107,11 +107,14 @@ class HAProxy(Proxy):
 class Egressd(Proxy):
     name = "egressd"
 
+    # subject name -> (audit.path on the tmpfs or /dev/null, audit.write_ahead)
+    VARIANTS = {"egressd": (True, True), "egressd-nowal": (True, False), "egressd-devnull": (False, True)}
+
     def __init__(self, binary: Path, certs: dict[str, str], threads: int, mtls: bool, audit_dir: Path,
-                 audit: bool = True):
+                 name: str = "egressd"):
         self.binary, self.certs, self.threads, self.mtls = binary, certs, threads, mtls
-        self.audit_dir, self.audit = audit_dir, audit
-        self.name = "egressd" if audit else "egressd-noaudit"
+        self.audit_dir, self.name = audit_dir, name
+        self.audit, self.write_ahead = self.VARIANTS[name]
 
     def config_text(self) -> str:
         audit_path = str(self.audit_dir / "audit.jsonl") if self.audit else "/dev/null"
@@ -141,6 +144,7 @@ class Egressd(Proxy):
             f"  dir: {BENCH_DIR / 'policy'}",
             "audit:",
             f"  path: {audit_path}",
+            f"  write_ahead: {'true' if self.write_ahead else 'false'}",
             "limits:",
             "  max_connections: 9500",
             "drain_timeout: 1s",

@@ -29,6 +29,7 @@ ROWS = {
 }
 
 PROXIES = ["egressd", "haproxy", "direct"]
+VARIANT_LABEL = {"egressd-nowal": "write_ahead: false", "egressd-devnull": "path: /dev/null"}
 
 
 def summarise(samples: list[dict]) -> dict:
@@ -115,15 +116,19 @@ def markdown(results: dict) -> str:
             lines.append(f"| {w} | {label} | {_fmt(vals['egressd'])} | {_fmt(vals['haproxy'])} | "
                          f"{_fmt(vals['direct'])} | {_ratio(vals['egressd'], vals['haproxy'])} | "
                          f"{_ratio(vals['egressd'], vals['direct'])} |")
-    if "egressd-noaudit" in results["proxies"] and "egressd" in results["proxies"]:
-        lines += ["", "Audit on (file on tmpfs) vs off (/dev/null):", "",
-                  "| workload | figure | audit on | audit off | on/off |", "|---|---|---:|---:|---:|"]
+    variants = [v for v in ("egressd-nowal", "egressd-devnull") if v in results["proxies"]]
+    if variants and "egressd" in results["proxies"]:
+        head = " | ".join(VARIANT_LABEL[v] for v in variants)
+        lines += ["", "egressd's audit: write-ahead to a tmpfs file (the default) vs the variants:", "",
+                  f"| workload | figure | write-ahead, file | {head} | " + " | ".join(f"default/{v}" for v in variants)
+                  + " |", "|---|---|---:|" + "---:|" * (2 * len(variants))]
         for w in workloads:
             for key, label, _ in ROWS[w] + [("proxy_cpu_s_per_op", f"proxy CPU {OPS[w][1]}", False)]:
-                on, off = (_cell(results, p, w, key) for p in ("egressd", "egressd-noaudit"))
+                vals = [_cell(results, p, w, key) for p in ["egressd"] + variants]
                 if key == "proxy_cpu_s_per_op":
-                    on, off = ((v * OPS[w][2] if isinstance(v, (int, float)) else v) for v in (on, off))
-                lines.append(f"| {w} | {label} | {_fmt(on)} | {_fmt(off)} | {_ratio(on, off)} |")
+                    vals = [(v * OPS[w][2] if isinstance(v, (int, float)) else v) for v in vals]
+                lines.append(f"| {w} | {label} | " + " | ".join(_fmt(v) for v in vals) + " | "
+                             + " | ".join(_ratio(vals[0], v) for v in vals[1:]) + " |")
     errs = [(p, v["error"]) for p, v in results["proxies"].items() if "error" in v]
     errs += [(p, f"{w}: {r['error']}") for p, v in results["proxies"].items()
              for w, r in v.get("workloads", {}).items() if "error" in r]
