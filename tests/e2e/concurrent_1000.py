@@ -9,6 +9,7 @@ decisions and 1,000 close records with distinct conn_ids.
 import os
 import sys
 
+sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import audit  # noqa: E402
 import harness  # noqa: E402

@@ -9,6 +9,7 @@ keeping the other direction open. Done for IPv4 and IPv6, with 100 KiB each.
 import os
 import sys
 
+sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import audit  # noqa: E402
 import harness  # noqa: E402

@@ -11,6 +11,7 @@ itself would log a chain of them) and the client is reset.
 import os
 import sys
 
+sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import audit  # noqa: E402
 import harness  # noqa: E402

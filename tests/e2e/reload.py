@@ -13,6 +13,7 @@ import re
 import sys
 import time
 
+sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import audit  # noqa: E402
 import harness  # noqa: E402

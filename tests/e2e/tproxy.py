@@ -11,6 +11,7 @@ reset with nothing sent upstream, and the audit records name the true destinatio
 import os
 import sys
 
+sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import harness  # noqa: E402
 from policies import LAB  # noqa: E402
