@@ -100,6 +100,8 @@ def markdown(results: dict) -> str:
         f"egressd audit {results['egressd']['audit']}.",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['mem_gib']} GiB, Linux {m['kernel']}; {m['haproxy']}; "
         f"{m['openssl']}; load average at start {' '.join(m['loadavg_at_start'])}.",
+        "Ratios are egressd's figure divided by the other's: above 1 is better for rates, below 1 is better "
+        "for CPU per operation, latency and memory.",
         "",
         "| workload | figure | egressd | HAProxy | direct | egressd/HAProxy | egressd/direct |",
         "|---|---|---:|---:|---:|---:|---:|",
