@@ -64,14 +64,14 @@ TEST(ContextStore, CrlReloadRevokesForNewHandshakes) {
 
   // A session from before the reload is not resumed on the new context: the revoked
   // certificate cannot ride an old session past the new CRL.
-  const auto resumed = run_handshake(*after, tls_client("payments", 0, allowed.client_session));
+  const auto resumed =
+      run_handshake(*after, tls_client("payments", 0, allowed.client_session.get()));
   EXPECT_FALSE(resumed.resumed);
   ASSERT_TRUE(resumed.server.deny.has_value());
   EXPECT_EQ(resumed.server.detail, "certificate revoked");
 
   // The snapshot a live connection holds is unchanged.
   EXPECT_TRUE(run_handshake(*before, tls_client("analytics")).server.allowed());
-  SSL_SESSION_free(allowed.client_session);
 }
 
 TEST(ContextStore, EmptyCrlUnrevokes) {
@@ -82,7 +82,6 @@ TEST(ContextStore, EmptyCrlUnrevokes) {
   ASSERT_EQ(f.store->reload(), std::nullopt);
   const auto run = run_handshake(*f.store->current(), tls_client("revoked"));
   EXPECT_TRUE(run.server.allowed()) << run.server.detail;
-  SSL_SESSION_free(run.client_session);
 }
 
 TEST(ContextStore, FailedReloadKeepsTheRunningContext) {

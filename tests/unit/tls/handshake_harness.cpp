@@ -68,7 +68,7 @@ asio::awaitable<void> connect(tcp::endpoint server, const ClientSpec& spec, Hand
   auto [rec, n] = co_await stream.async_read_some(asio::buffer(buf), kAwait);
   run.client_read = rec;
   run.client_read_message = rec.message();
-  run.client_session = SSL_get1_session(stream.native_handle());
+  run.client_session.reset(SSL_get1_session(stream.native_handle()), &SSL_SESSION_free);
   if (rec == asio::error::eof) co_await stream.async_shutdown(kAwait);
 }
 

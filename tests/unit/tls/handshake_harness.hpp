@@ -4,6 +4,7 @@
 // (make_server_stream over the accepted socket, async_handshake, classify_handshake) and a
 // client built from the dev PKI. Everything runs on one io_context with a safety deadline.
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -34,7 +35,7 @@ struct HandshakeRun {
   /// server rejected the certificate after a TLS 1.3 client already finished.
   boost::system::error_code client_read;
   std::string client_read_message;
-  SSL_SESSION* client_session = nullptr;  ///< owned by the caller (SSL_SESSION_free)
+  std::shared_ptr<SSL_SESSION> client_session;  ///< the client's session after its first read
 };
 
 /// A TLS client presenting dev certificate `cert` ("" = none).
