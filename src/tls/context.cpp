@@ -43,8 +43,8 @@ std::string subject_of(const X509& cert) {
 
 std::string ContextError::to_string() const {
   std::string out = option;
-  if (!file.empty()) out += ": " + file.string();
-  out += ": " + message;
+  if (!file.empty()) out += (out.empty() ? "" : ": ") + file.string();
+  out += (out.empty() ? "" : ": ") + message;
   return out;
 }
 
@@ -69,7 +69,8 @@ struct ContextBuilder {
 
   bool ssl_failed(int rc, const char* what) {
     if (rc == 1) return false;
-    fail("mode", {}, std::string(what) + ": " + take_openssl_errors());
+    // Not tied to one file: the listener's tls section as a whole.
+    fail("", {}, std::string(what) + ": " + take_openssl_errors());
     return true;
   }
 

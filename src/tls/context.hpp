@@ -33,7 +33,9 @@ namespace egress::tls {
 /// Why a listener's TLS material cannot be used. `option` names the key under `tls:` it came
 /// from, so the config layer can say "listeners[0].tls.key: ...".
 struct ContextError {
-  std::string option;  ///< "mode", "cert", "key", "client_ca" or "crl"
+  /// "mode", "cert", "key", "client_ca", "crl", or empty for a failure of the section as a
+  /// whole (OpenSSL refusing a setting; not expected in practice).
+  std::string option;
   std::filesystem::path file;
   std::string message;
   /// "key: certs/out/gateway.key: private key does not match the certificate in ...".
