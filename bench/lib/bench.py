@@ -139,7 +139,10 @@ def check_paths(sb: Sandbox, proxy, certs: dict) -> dict:
                             certs["denied_key"]), None)
     bad = {k: v for k, v in checks.items() if not v["ok"]}
     if bad:
-        raise RuntimeError(f"{proxy.name} failed its path checks: {json.dumps(bad)}")
+        died = proxy.proc is not None and proxy.proc.poll() is not None
+        raise RuntimeError(f"{proxy.name} failed its path checks: {json.dumps(bad)}"
+                           + (f"; it exited ({proxy.proc.returncode})" if died else "")
+                           + f"; its log ends: {proxy.log_tail()}")
     return checks
 
 
@@ -181,7 +184,13 @@ def one_run(ctx: Ctx, fn, perf_out: Path | None = None) -> dict:
             perf = subprocess.Popen(["perf", "record", "-q", "-F", "1999", "-o", str(data), "-p", str(pid)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.3)
-        r = fn(ctx)
+        try:
+            r = fn(ctx)
+        except Exception as e:
+            if proxy.proc is not None and proxy.proc.poll() is not None:
+                raise RuntimeError(f"{e}; {proxy.name} exited ({proxy.proc.returncode}), its log ends: "
+                                   f"{proxy.log_tail()}") from e
+            raise
         if perf:
             perf.send_signal(signal.SIGINT)
             perf.wait(timeout=30)
@@ -200,7 +209,8 @@ def one_run(ctx: Ctx, fn, perf_out: Path | None = None) -> dict:
                 holder.wait(timeout=30)
         if pid:
             if proxy.proc.poll() is not None:
-                raise RuntimeError(f"{proxy.name} died during the run (exit {proxy.proc.returncode})")
+                raise RuntimeError(f"{proxy.name} died during the run (exit {proxy.proc.returncode}); "
+                                   f"its log ends: {proxy.log_tail()}")
             r["proxy_cpu_s"] = cpu_seconds(pid) - cpu0
         return r
     finally:

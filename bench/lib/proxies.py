@@ -41,6 +41,11 @@ class Proxy:
     name = "?"
     mtls = True  # whether it serves the mTLS workloads (direct: its own TLS endpoints)
     proc: subprocess.Popen | None = None
+    log: Path | None = None
+
+    def log_tail(self, n: int = 1500) -> str:
+        """The end of the proxy's own output, for failure messages."""
+        return self.log.read_text(errors="replace")[-n:] if self.log and self.log.exists() else ""
 
     def start(self, sb: Sandbox, workdir: Path) -> None:
         raise NotImplementedError
@@ -99,7 +104,7 @@ class HAProxy(Proxy):
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def start(self, sb: Sandbox, workdir: Path) -> None:
-        log = workdir / "haproxy.log"
+        log = self.log = workdir / "haproxy.log"
         self.proc = sb.spawn(sb.gateway, self.argv(), stdout=open(log, "w"), stderr=subprocess.STDOUT, env=self.env())
         self._wait_ready(sb, [PLAIN_PORT, MTLS_PORT], log)
 
@@ -163,7 +168,7 @@ class Egressd(Proxy):
 
     def start(self, sb: Sandbox, workdir: Path) -> None:
         cfg = self.write_config(workdir)
-        log = workdir / "egressd.log"
+        log = self.log = workdir / "egressd.log"
         self.audit_dir.mkdir(parents=True, exist_ok=True)
         audit_file = self.audit_dir / "audit.jsonl"
         if audit_file.exists():
