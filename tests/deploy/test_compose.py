@@ -195,6 +195,56 @@ class ComposeDecisionsTest(unittest.TestCase):
                 self.assertEqual(out["rule"], rule, out)
 
 
+class ComposeDocsTest(unittest.TestCase):
+    """docs/docker-compose.md: its audit lines are valid records of docs/audit.schema.json, make
+    the decisions its requests promise, and the rules it shows are what the script installs."""
+
+    DOCS = ROOT / "docs" / "docker-compose.md"
+
+    def blocks(self, lang: str) -> list[str]:
+        """The fenced code blocks whose info string is `lang`."""
+        out, current, info = [], None, ""
+        for line in self.DOCS.read_text().splitlines():
+            if line.startswith("```"):
+                if current is None:
+                    current, info = [], line[3:].strip()
+                else:
+                    if info == lang:
+                        out.append("\n".join(current) + "\n")
+                    current = None
+            elif current is not None:
+                current.append(line)
+        return out
+
+    def test_audit_lines_follow_the_schema_and_the_requests(self) -> None:
+        try:
+            import jsonschema
+        except ImportError:
+            self.skipTest("python3-jsonschema not installed")
+        schema = json.loads((ROOT / "docs" / "audit.schema.json").read_text())
+        validator = jsonschema.Draft202012Validator(schema)
+        (block,) = self.blocks("jsonl")
+        records = [json.loads(line) for line in block.splitlines() if line.strip()]
+        for r in records:
+            errors = [e.message for e in validator.iter_errors(r)]
+            self.assertEqual(errors, [], r)
+        decisions = [(r.get("identity", {}).get("spiffe_id"), f"{r['dst']['ip']}:{r['dst']['port']}",
+                      r["decision"], r.get("rule")) for r in records
+                     if r["event"] == "connection.decision" and r["reason"] in ("rule", "default")]
+        self.assertEqual(decisions, ComposeDecisionsTest.CASES)
+        self.assertEqual([r["seq"] for r in records], sorted(r["seq"] for r in records))
+
+    def test_shown_rules_are_what_the_redirect_service_installs(self) -> None:
+        shown = next(b for b in self.blocks("") if b.startswith("# IPv4 nat"))
+        args = compose_config()["services"]["redirect"]["command"]
+        p = redirect_dry_run(args)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for line in p.stdout.splitlines():
+            if line.startswith("-A EGRESSD-"):
+                # iptables -S adds the implicit "-m tcp" of --dport.
+                self.assertIn(line.replace("-p tcp --dport", "-p tcp -m tcp --dport"), shown)
+
+
 @unittest.skipUnless(tool("EGRESSD"), "EGRESSD (a built egressd) not given")
 class ComposeConfigLoadsTest(unittest.TestCase):
     """egressd --check-config accepts deploy/compose/egressd.yaml with its container paths mapped
