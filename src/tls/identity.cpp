@@ -1,6 +1,8 @@
 #include "tls/identity.hpp"
 
 #include <array>
+#include <string>
+#include <vector>
 
 #include <openssl/asn1.h>
 #include <openssl/evp.h>
@@ -13,6 +15,7 @@ namespace egress::tls {
 namespace {
 
 constexpr std::size_t kMaxSpiffeIdBytes = 2048;
+
 bool has_spiffe_scheme(std::string_view uri) {
   constexpr std::string_view scheme = "spiffe:";
   if (uri.size() < scheme.size()) return false;
@@ -63,9 +66,11 @@ NameProblem collect_names(const X509& cert, Names* names, std::string* detail) {
   int crit = -1;
   GeneralNamesPtr sans(
       static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(&cert, NID_subject_alt_name, &crit, nullptr)));
-  if (!sans && crit == -2)
+  if (!sans && crit == -2) {
     note(NameProblem::malformed_name, "more than one subjectAltName extension");
-  if (!sans && crit >= 0) note(NameProblem::malformed_name, "undecodable subjectAltName extension");
+  } else if (!sans && crit >= 0) {
+    note(NameProblem::malformed_name, "undecodable subjectAltName extension");
+  }
 
   int spiffe_count = 0;
   std::string_view spiffe;
