@@ -26,7 +26,6 @@
 #
 # Options (lists may be given as repeated options or comma-separated):
 #   --port N                 the egressd listener port the traffic goes to (default 15001)
-#   --admin-port N           egressd's admin port: never redirected (default 9901; 0 = none)
 #   --family 4|6|both        IPv4 (iptables), IPv6 (ip6tables) or both (default both)
 #   --exclude-uid UID|NAME   never redirect connections made by this user (the gateway's own user)
 #   --exclude-mark MARK[/MASK]  never redirect packets carrying this mark (egressd's upstream.mark)
@@ -49,9 +48,12 @@
 #                            change nothing
 #   -h, --help               this text
 #
-# Always excluded: non-TCP traffic, destinations that are addresses of this host (addrtype
-# LOCAL: the gateway's own listener and admin sockets, local services), the --port and
-# --admin-port destination ports.
+# Always excluded: non-TCP traffic and destinations that are addresses of this host (addrtype
+# LOCAL): the gateway's own listener and admin ports on any of its addresses, and local services.
+# Ports are deliberately not excluded for other hosts: "--port 15001 is never redirected" would let
+# any workload bypass the gateway by talking to port 15001 anywhere. To let workloads reach other
+# gateways' admin ports directly (e.g. Prometheus scraping every node), exclude those addresses
+# (--exclude-cidr) or that port (--exclude-port) explicitly.
 #
 # Exit status: 0 done, 1 a command failed, 2 bad arguments.
 set -euo pipefail
@@ -77,7 +79,6 @@ command=""
 mode=redirect
 hook=""
 port=15001
-admin_port=9901
 family=both
 exclude_uids=()
 exclude_marks=()
@@ -143,7 +144,6 @@ while (($# > 0)); do
     --mode) mode=$value ;;
     --hook) hook=$value ;;
     --port) port=$value ;;
-    --admin-port) admin_port=$value ;;
     --family) family=$value ;;
     --exclude-uid) append_list exclude_uids "$value" "$arg" ;;
     --exclude-mark) append_list exclude_marks "$value" "$arg" ;;
@@ -246,9 +246,6 @@ if [[ $mode == tproxy && $hook != prerouting ]]; then
 fi
 check_port "$port" --port
 port=$((10#$port))
-check_port "$admin_port" --admin-port allow_zero
-admin_port=$((10#$admin_port))
-[[ $port != "$admin_port" ]] || die_usage "--port and --admin-port are both $port"
 if ! is_uint "$tproxy_table" || ((10#$tproxy_table < 1 || 10#$tproxy_table > 4294967295)) ||
   ((10#$tproxy_table >= 253 && 10#$tproxy_table <= 255)); then
   die_usage "--tproxy-table: '$tproxy_table' is not a routing table number (1-4294967295, not 253-255)"
@@ -397,8 +394,6 @@ desired_rules() { # family table → "-A ..." lines (chain contents), then "-I .
     fi
   fi
   for c in ${cidrs_x[$f]}; do echo "-A $prefix-SELECT -d $c -j RETURN"; done
-  echo "-A $prefix-SELECT -p tcp --dport $port -j RETURN"
-  ((admin_port == 0)) || echo "-A $prefix-SELECT -p tcp --dport $admin_port -j RETURN"
   for p in "${xports[@]}"; do echo "-A $prefix-SELECT -p tcp --dport $p -j RETURN"; done
   if ((${#iports[@]})); then
     for p in "${iports[@]}"; do echo "-A $prefix-SELECT -p tcp --dport $p -j $prefix-DIVERT"; done

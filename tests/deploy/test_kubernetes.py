@@ -181,8 +181,7 @@ class ReferencesTest(unittest.TestCase):
                 names = {p["name"]: p["containerPort"] for p in container(pod, "egressd")["ports"]}
                 self.assertEqual(option(args, "--port"), [str(port_of(config["listeners"][0]["address"]))])
                 self.assertEqual(int(option(args, "--port")[0]), names["egress"])
-                self.assertEqual(option(args, "--admin-port"), [str(port_of(config["admin"]["address"]))])
-                self.assertEqual(int(option(args, "--admin-port")[0]), names["admin"])
+                self.assertEqual(option(args, "--admin-port"), [], "no port-based bypass")
                 caps = container(pod, "redirect")["securityContext"]["capabilities"]
                 self.assertEqual(caps["add"], ["NET_ADMIN"])
                 self.assertEqual(container(pod, "egressd")["securityContext"]["capabilities"]["drop"], ["ALL"])

@@ -136,6 +136,9 @@ class RedirectRulesTest(unittest.TestCase):
         self.assertEqual(self.probe(sb.gateway, UP4, mark=0x20), "gateway 127.0.0.1")
         # Local destinations (the gateway's own sockets) are never redirected.
         self.assertEqual(self.probe(sb.gateway, "127.0.0.1", REDIRECT_PORT), "gateway 127.0.0.1")
+        # ... but the gateway's port on another host is no way around the gateway.
+        self.assertEqual(self.probe(sb.gateway, UP4, REDIRECT_PORT), "gateway 127.0.0.1")
+        self.assertEqual(self.probe(sb.gateway, UP4, 9901), "gateway 127.0.0.1")
         shown = self.script("show").stdout
         self.assertIn("-A OUTPUT -p tcp -m comment --comment egressd-redirect -j EGRESSD-OUTPUT", shown)
         self.assertIn(f"-A EGRESSD-OUTPUT -m owner --uid-owner {GATEWAY_UID} -j RETURN", shown)
@@ -157,6 +160,7 @@ class RedirectRulesTest(unittest.TestCase):
             self.assertIn("upstream", self.probe(sb.gateway, host), "the gateway's own connection")
         # The chokepoint's own address (addrtype LOCAL) is not egress: not redirected.
         self.assertEqual(self.probe(sb.client, "192.0.2.1", REDIRECT_PORT), "gateway 192.0.2.1")
+        self.assertEqual(self.probe(sb.client, UP4, 9901), "gateway 192.0.2.1", "no port bypass")
         self.assert_idempotent_and_removable(*args)
         self.assertIn("upstream", self.probe(sb.client, UP4))
 
@@ -278,7 +282,7 @@ class BadArgumentsTest(unittest.TestCase):
         (["install", "--exclude-uid", "1", "--in-interface", "eth0"], "--in-interface applies to routed traffic"),
         (["install", "--hook", "prerouting", "--in-interface", "bad name"], "is not an interface name"),
         (["install", "--hook", "prerouting", "--chain-prefix", "EGRESS-D"], "--chain-prefix"),
-        (["install", "--hook", "prerouting", "--port", "9901"], "--port and --admin-port are both 9901"),
+        (["install", "--hook", "prerouting", "--admin-port", "9901"], "unknown option '--admin-port'"),
         (["install", "--hook", "prerouting", "--backend", "xt"], "--backend: 'xt'"),
         (["install", "--dry-run=yes"], "--dry-run takes no value"),
     ]
