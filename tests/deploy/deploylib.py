@@ -18,10 +18,11 @@ CONFIG_KEYS = {
     "": {"workers", "listeners", "upstream", "policy", "audit", "admin", "limits", "drain_timeout"},
     "listeners[]": {"name", "address", "destination", "tls", "max_connections"},
     "listeners[].tls": {"mode", "cert", "key", "client_ca", "crl", "min_version",
-                        "handshake_timeout"},
+                        "handshake_timeout", "allow_insecure_key_permissions"},
     "upstream": {"connect_timeout", "idle_timeout", "max_duration", "mark"},
     "policy": {"dir"},
-    "audit": {"path", "write_ahead", "on_overflow", "on_error", "fsync", "fsync_interval"},
+    "audit": {"path", "write_ahead", "on_overflow", "on_error", "fsync", "fsync_interval",
+              "queue_capacity"},
     "admin": {"address"},
     "limits": {"max_connections"},
 }

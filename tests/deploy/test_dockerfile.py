@@ -198,6 +198,30 @@ class DockerfileTest(unittest.TestCase):
         self.assertIn("iptables", " ".join(redirect.all("RUN")))
 
 
+@unittest.skipUnless((ROOT / "config" / "egressd.yaml").exists(), "config/egressd.yaml not there yet")
+class ImageDefaultConfigTest(unittest.TestCase):
+    """The image's CMD runs config/egressd.yaml from /etc/egressd/config: its relative paths must
+    land on what the Dockerfile copies, and its audit log must be writable by the egressd user."""
+
+    def test_paths_resolve_inside_the_image(self) -> None:
+        import posixpath
+        import yaml
+        stages = parse_dockerfile(DOCKERFILE.read_text())
+        runtime = stages[-1]
+        cmd = runtime.all("CMD")[0]
+        config_path = re.search(r'"(/etc/egressd/[^"]+\.yaml)"', cmd).group(1)
+        config_dir = posixpath.dirname(config_path)
+        copied = {copy_parts(a)[2].rstrip("/"): copy_parts(a)[1][0] for a in runtime.all("COPY")}
+        self.assertEqual(copied.get(config_dir), "/src/config/")
+        config = yaml.safe_load((ROOT / "config" / "egressd.yaml").read_text())
+        policy_dir = posixpath.normpath(posixpath.join(config_dir, config["policy"]["dir"]))
+        self.assertEqual(copied.get(policy_dir), "/src/policy/", policy_dir)
+        audit = config["audit"]["path"]
+        if audit != "-":
+            audit_dir = posixpath.dirname(posixpath.normpath(posixpath.join(config_dir, audit)))
+            self.assertEqual(audit_dir, "/var/log/egressd", "the only directory egressd may write")
+
+
 class RuntimePackagesTest(unittest.TestCase):
     def run_script(self, *binaries: str) -> subprocess.CompletedProcess:
         return subprocess.run([str(RUNTIME_PACKAGES), *binaries], capture_output=True, text=True,
