@@ -1,6 +1,8 @@
 #include "policy/lint.hpp"
 
+#include <algorithm>
 #include <map>
+#include <tuple>
 
 #include "policy/rfc3339.hpp"
 #include "policy/scope.hpp"
@@ -40,6 +42,13 @@ bool covers(const model::PrincipalEntry& outer, const model::PrincipalEntry& inn
     }
   }
   return true;
+}
+
+std::vector<Diagnostic> sorted(std::vector<Diagnostic> v) {
+  std::stable_sort(v.begin(), v.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    return std::tie(a.file, a.line, a.column) < std::tie(b.file, b.line, b.column);
+  });
+  return v;
 }
 
 struct ResolvedRule {
@@ -106,7 +115,7 @@ std::vector<Diagnostic> lint(const model::Model& m, std::chrono::system_clock::t
   // Quadratic: bounded so that a huge generated policy still loads quickly.
   std::size_t denies = 0, allows = 0;
   for (const auto& rr : resolved) (rr.rule->action == Action::deny ? denies : allows)++;
-  if (denies * allows > 1'000'000) return out;
+  if (denies * allows > 1'000'000) return sorted(std::move(out));
   for (const auto& a : resolved) {
     if (a.rule->action != Action::allow || a.to.empty()) continue;
     for (const auto& d : resolved) {
@@ -140,7 +149,7 @@ std::vector<Diagnostic> lint(const model::Model& m, std::chrono::system_clock::t
       }
     }
   }
-  return out;
+  return sorted(std::move(out));
 }
 
 }  // namespace egress::policy

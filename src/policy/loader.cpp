@@ -2,8 +2,10 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <map>
+#include <tuple>
 
 #include "policy/rfc3339.hpp"
 #include "policy/yaml_reader.hpp"
@@ -503,6 +505,11 @@ ParseOutput parse_sources(const std::vector<SourceFile>& files, SourceKind kind,
     }
   }
   validate(out.model, kind, dir_label, out.errors);
+  // One reading order for people: by file, then position.
+  std::stable_sort(out.errors.begin(), out.errors.end(),
+                   [](const Diagnostic& a, const Diagnostic& b) {
+                     return std::tie(a.file, a.line, a.column) < std::tie(b.file, b.line, b.column);
+                   });
   return out;
 }
 
