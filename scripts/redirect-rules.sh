@@ -483,7 +483,7 @@ apply_table() { # family table
     echo "EOF"
   else
     printf '%s\n' "$text" | "$restore" -w --noflush ||
-      die "$restore rejected the IPv$f $t rules (above); nothing was changed in that table"
+      die "$restore rejected the IPv$f $t rules (its error is above); nothing was changed in that table"
   fi
 }
 
@@ -571,9 +571,18 @@ case $command in
       fi
       if [[ $command == remove ]] && ! have_tool "$(ipt_bin "$f")"; then continue; fi
       ((dry_run)) || check_tools "$f"
-      apply_table "$f" nat
-      apply_table "$f" mangle
-      apply_routing "$f"
+      # Order so that no connection slips through while rules change: the TPROXY routing exists
+      # before packets are marked, and the new redirect is in place before the old one goes
+      # (switching between redirect and tproxy replaces one table's rules, then the other's).
+      if [[ $command == install && $mode == tproxy ]]; then
+        apply_routing "$f"
+        apply_table "$f" mangle
+        apply_table "$f" nat
+      else
+        apply_table "$f" nat
+        apply_table "$f" mangle
+        apply_routing "$f"
+      fi
     done
     ;;
 esac
