@@ -95,6 +95,17 @@ class AdminServerTest : public ::testing::Test {
     return get(method + " " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   }
 
+  /// A closed connection frees its slot once its coroutine has unwound: retry until then
+  /// (a safety cap of ~5 s, not a timing claim).
+  std::string get_when_a_slot_is_free(const std::string& path) {
+    std::string r;
+    for (int i = 0; i < 500 && r.empty(); ++i) {
+      r = get_path(path);
+      if (r.empty()) ::usleep(10000);
+    }
+    return r;
+  }
+
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_ =
       boost::asio::make_work_guard(io_);
@@ -212,12 +223,19 @@ TEST_F(AdminServerTest, ConnectionsBeyondTheLimitAreClosedUntilOthersGo) {
   EXPECT_EQ(get_path("/healthz"), "") << "a third connection is closed at once";
 
   idle1.reset();
-  std::string r;
-  for (int i = 0; i < 500 && r.empty(); ++i) {
-    r = get_path("/healthz");
-    if (r.empty()) ::usleep(10000);
-  }
+  const std::string r = get_when_a_slot_is_free("/healthz");
   EXPECT_TRUE(starts_with(r, "HTTP/1.1 200 OK\r\n")) << "served again once a slot is free";
+}
+
+TEST_F(AdminServerTest, ASlowClientIsCutOffAndItsSlotFreed) {
+  Limits limits;
+  limits.max_connections = 1;
+  limits.read_timeout = std::chrono::milliseconds(100);
+  start(limits);
+  Client slow(server_->local_endpoint());
+  ASSERT_TRUE(slow.send("GET /metrics HTTP/1.1\r\nHost:"));  // and never the rest
+  EXPECT_EQ(slow.read_all(), "") << "the server closes a request that does not complete";
+  EXPECT_TRUE(starts_with(get_when_a_slot_is_free("/healthz"), "HTTP/1.1 200 OK\r\n"));
 }
 
 TEST_F(AdminServerTest, StopClosesTheListenerAndOpenConnections) {
