@@ -56,7 +56,10 @@ class AuditLog {
   /// denied with reason "audit_unavailable").
   virtual bool healthy() const noexcept = 0;
 
-  /// Reopen the file (SIGUSR1, for logrotate). Thread-safe; takes effect on the writer thread.
+  /// Reopen the file (SIGUSR1, for logrotate). Thread-safe; takes effect on the writer thread,
+  /// before the next batch. Takes a mutex: call it from an asio::signal_set handler, never from
+  /// a raw signal handler. The chain continues: the new file's first record names the hash of
+  /// the old file's last line. If the path cannot be opened, writing continues to the old file.
   virtual void reopen() = 0;
 
   /// Writes everything queued, then stops the writer thread. Idempotent.
