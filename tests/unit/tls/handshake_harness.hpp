@@ -17,8 +17,9 @@
 namespace egress::tls::test {
 
 struct ClientSpec {
-  std::string cert;     ///< dev PKI name ("payments"), empty for no certificate
-  int max_version = 0;  ///< e.g. TLS1_2_VERSION; 0 = library default
+  std::string cert;        ///< dev PKI name ("payments"), empty for no certificate
+  int max_version = 0;     ///< e.g. TLS1_2_VERSION; 0 = library default
+  bool leaf_only = false;  ///< send the leaf without the intermediate (as `openssl s_client -cert`)
   /// Instead of TLS, write these bytes and close (a plain-TCP client); with `close_at_once`,
   /// connect and close without a byte.
   std::optional<std::string> plain_bytes;

@@ -58,6 +58,15 @@ TEST(Handshake, ValidClientGivesItsIdentity) {
   EXPECT_FALSE(run.client_handshake);
 }
 
+TEST(Handshake, LeafWithoutIntermediateVerifiesThroughTheBundle) {
+  auto ctx = context(Mode::required);
+  ClientSpec spec = tls_client("payments");
+  spec.leaf_only = true;
+  const HandshakeRun run = run_handshake(*ctx, spec);
+  ASSERT_TRUE(run.server.allowed()) << run.server.detail;
+  EXPECT_EQ(run.server.identity->spiffe_id, "spiffe://corp.example/ns/payments/sa/api");
+}
+
 TEST(Handshake, SpiffeIdSecondInTheSansOverTls12) {
   auto ctx = context(Mode::required);
   const HandshakeRun run = run_handshake(*ctx, tls_client("analytics", TLS1_2_VERSION));
