@@ -14,7 +14,7 @@
 namespace egress::tls {
 
 /// Holds a listener's current ServerContext. Readers (every accepted connection, on any worker)
-/// take a snapshot lock-free; reload() builds a complete new context from the files and swaps
+/// take a snapshot without a mutex; reload() builds a complete new context from the files and swaps
 /// it in only when the build succeeded, else the running one stays and the error is returned.
 /// Connections keep the snapshot they started with.
 class ContextStore {
@@ -26,7 +26,8 @@ class ContextStore {
   static std::unique_ptr<ContextStore> create(const ListenerTlsOptions& options,
                                               ContextError& error);
 
-  /// The running context. Lock-free; never null.
+  /// The running context; never null. An atomic shared_ptr load: it never waits for a reload's
+  /// build, only (at most) for the pointer swap itself.
   std::shared_ptr<const ServerContext> current() const noexcept;
 
   /// Re-reads the same files (cert, key, client_ca, crl) and swaps on success.
