@@ -171,7 +171,24 @@ def perf_report(data: Path, out: Path) -> None:
     out.write_text(f"# by shared object\n{keep(dso)}\n\n# by symbol (>= 0.5 %)\n{keep(rep)}\n")
 
 
-def one_run(ctx: Ctx, fn, perf_out: Path | None = None) -> dict:
+def syscall_summary(trace: Path, ops: float) -> str:
+    """Sums `perf trace -s` per-thread tables into calls and errors (EAGAIN...) per operation."""
+    calls: dict[str, list[int]] = {}
+    for line in trace.read_text().splitlines():
+        f = line.split()
+        if len(f) >= 3 and f[1].isdigit() and f[2].isdigit() and not line.startswith(" -"):
+            c = calls.setdefault(f[0], [0, 0])
+            c[0] += int(f[1])
+            c[1] += int(f[2])
+    rows = sorted(calls.items(), key=lambda kv: -kv[1][0])
+    total = sum(c for c, _ in calls.values())
+    out = [f"# syscalls per operation ({ops:.4g} ops): total {total / ops:.2f}",
+           f"{'syscall':<20} {'calls/op':>10} {'errors/op':>10}"]
+    out += [f"{name:<20} {c / ops:>10.3f} {e / ops:>10.3f}" for name, (c, e) in rows]
+    return "\n".join(out) + "\n\n"
+
+
+def one_run(ctx: Ctx, fn, perf_out: Path | None = None, trace_out: Path | None = None) -> dict:
     proxy = ctx.proxy
     proxy.start(ctx.sb, ctx.workdir)
     pid = proxy.pid
@@ -181,9 +198,20 @@ def one_run(ctx: Ctx, fn, perf_out: Path | None = None) -> dict:
         cpu0 = cpu_seconds(pid) if pid else None
         if perf_out and pid:
             data = ctx.workdir / "perf.data"
-            perf = subprocess.Popen(["perf", "record", "-q", "-F", "1999", "-o", str(data), "-p", str(pid)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stat_out = ctx.workdir / "perf-stat.csv"
+            perf = [subprocess.Popen(["perf", "record", "-q", "-F", "1999", "-o", str(data), "-p", str(pid)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                    subprocess.Popen(["perf", "stat", "-x", ",", "-o", str(stat_out), "-e",
+                                      "raw_syscalls:sys_enter,context-switches", "-p", str(pid)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
             time.sleep(0.3)
+        tracer = None
+        if trace_out and pid:
+            raw = ctx.workdir / "perf-trace.txt"
+            tracer = subprocess.Popen(["perf", "trace", "-s", "-o", str(raw), "-p", str(pid)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            perf = (perf or []) + [tracer]
+            time.sleep(0.5)
         try:
             r = fn(ctx)
         except Exception as e:
@@ -191,11 +219,23 @@ def one_run(ctx: Ctx, fn, perf_out: Path | None = None) -> dict:
                 raise RuntimeError(f"{e}; {proxy.name} exited ({proxy.proc.returncode}), its log ends: "
                                    f"{proxy.log_tail()}") from e
             raise
-        if perf:
-            perf.send_signal(signal.SIGINT)
-            perf.wait(timeout=30)
+        for p in perf or []:
+            p.send_signal(signal.SIGINT)
+            p.wait(timeout=30)
+        perf = None
+        if tracer:
+            trace_out.write_text(syscall_summary(raw, r["ops"]) + raw.read_text())
+        if perf_out:
+            counts = {}
+            for line in stat_out.read_text().splitlines():
+                f = line.split(",")
+                if len(f) > 2 and f[0].strip().isdigit():
+                    counts[f[2]] = int(f[0])
+            per_op = {k: v / r["ops"] for k, v in counts.items() if r["ops"]}
+            r["metrics"].update({f"{k.split(':')[-1]}_per_op": v for k, v in per_op.items()})
             perf_report(data, perf_out)
-            perf = None
+            with open(perf_out, "a") as f:
+                f.write("\n# per operation (perf stat)\n" + "".join(f"{k}: {v:.2f}\n" for k, v in per_op.items()))
         holder = r.pop("_holder", None)
         if holder is not None:
             try:
@@ -214,8 +254,9 @@ def one_run(ctx: Ctx, fn, perf_out: Path | None = None) -> dict:
             r["proxy_cpu_s"] = cpu_seconds(pid) - cpu0
         return r
     finally:
-        if perf and perf.poll() is None:
-            perf.kill()
+        for p in perf or []:
+            if p.poll() is None:
+                p.kill()
         proxy.stop()
 
 
@@ -247,7 +288,8 @@ def run_proxy(proxy, workloads: list[str], runs: int, tools: Path, certs: dict, 
                 t0 = time.monotonic()
                 try:
                     perf_out = (args.perf / f"{proxy.name}-{name}.txt") if args.perf and i == 0 else None
-                    samples.append(one_run(ctx, fn, perf_out))
+                    trace_out = (args.syscalls / f"{proxy.name}-{name}.txt") if args.syscalls and i == 0 else None
+                    samples.append(one_run(ctx, fn, perf_out, trace_out))
                 except Exception as e:  # noqa: BLE001 - a failed workload is recorded, the rest still run
                     log(f"{proxy.name} {name} run {i + 1}: FAILED: {e}")
                     samples.append({"error": str(e)[:2000]})
@@ -328,9 +370,12 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=BENCH_DIR / "results")
     ap.add_argument("--perf", type=Path, help="perf-record the proxy in each workload's first run; flat "
                     "profiles go to PERF/<proxy>-<workload>.txt (the figures of that run include perf's cost)")
+    ap.add_argument("--syscalls", type=Path, help="`perf trace -s` the proxy in each workload's first run: "
+                    "syscalls and errors per operation go to SYSCALLS/<proxy>-<workload>.txt (slows that run)")
     args = ap.parse_args()
-    if args.perf:
-        args.perf.mkdir(parents=True, exist_ok=True)
+    for d in (args.perf, args.syscalls):
+        if d:
+            d.mkdir(parents=True, exist_ok=True)
     args.runs = args.runs or (1 if args.quick else 3)
     args.duration = 2.0 if args.quick else 4.0
     args.idle_conns = 500 if args.quick else 5000

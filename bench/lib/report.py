@@ -73,7 +73,7 @@ def _fmt(v) -> str:
 def _cell(results: dict, proxy: str, workload: str, key: str):
     p = results["proxies"].get(proxy)
     if p is None:
-        return "pending"
+        return "pending" if proxy == "egressd" else "not run"
     if "error" in p:
         return "failed"
     w = p["workloads"].get(workload)
