@@ -1,0 +1,86 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "audit/audit_log.hpp"
+#include "net/ip_address.hpp"
+#include "tls/options.hpp"
+
+namespace egress::config {
+
+/// How a listener learns where the client meant to go.
+enum class DestinationMode : std::uint8_t {
+  original_dst,  ///< REDIRECT: getsockopt(SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST)
+  tproxy,        ///< TPROXY: the accepted socket's local address (listener sets IP_TRANSPARENT)
+};
+
+/// "original_dst" | "tproxy"
+std::string_view to_string(DestinationMode) noexcept;
+
+/// One entry of `listeners:`.
+struct ListenerConfig {
+  std::string name;  ///< unique; appears in audit records and metric labels
+  net::Endpoint address;
+  DestinationMode destination = DestinationMode::original_dst;
+  /// Only for an IPv6 unspecified address ("[::]:P"): true = IPV6_V6ONLY. Computed by the
+  /// loader: set when another listener binds an IPv4 address on the same port, otherwise the
+  /// "[::]" listener is dual-stack.
+  bool v6_only = false;
+  /// Per-listener connection limit; 0 = only the global limit applies.
+  std::uint64_t max_connections = 0;
+  tls::ListenerTlsOptions tls;
+};
+
+/// `upstream:`
+struct UpstreamConfig {
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds idle_timeout{3'600'000};
+  std::chrono::milliseconds max_duration{0};  ///< 0 = unlimited
+  std::uint32_t mark = 0;                     ///< SO_MARK on upstream sockets, 0 = none
+};
+
+/// The whole gateway config, validated. Paths are absolute (see docs/config.md: relative paths
+/// are resolved against the directory of the config file).
+struct GatewayConfig {
+  std::filesystem::path file;  ///< the config file itself
+  unsigned workers = 1;
+  std::vector<ListenerConfig> listeners;
+  UpstreamConfig upstream;
+  std::filesystem::path policy_dir;
+  audit::Options audit;
+  net::Endpoint admin_address;            ///< default 127.0.0.1:9901
+  std::uint64_t max_connections = 10000;  ///< global; 0 = unlimited
+  std::chrono::milliseconds drain_timeout{30000};
+};
+
+/// One config problem: "file:line:col: error: key.path: message".
+struct ConfigError {
+  std::string file;
+  int line = 0;    ///< 1-based; 0 when not tied to a position
+  int column = 0;  ///< 1-based
+  std::string key_path;
+  std::string message;
+  /// The one-line form above.
+  std::string to_string() const;
+};
+
+/// A config, or every error found (never both).
+struct LoadResult {
+  std::optional<GatewayConfig> config;
+  std::vector<ConfigError> errors;
+};
+
+/// Reads and validates `file`. Every unknown key and bad value is reported, all at once.
+LoadResult load_config(const std::filesystem::path& file);
+
+/// Validates YAML text as if read from `file` (used by load_config and by tests). Relative paths
+/// resolve against `file`'s directory.
+LoadResult parse_config(std::string_view text, const std::filesystem::path& file);
+
+}  // namespace egress::config

@@ -1,0 +1,50 @@
+#include "core/audit_records.hpp"
+
+#include "policy/policy.hpp"
+
+namespace egress::core {
+
+audit::ConnectionDecision decision_record(const Connection& conn, bool allow, errc reason,
+                                          std::string detail) {
+  audit::ConnectionDecision r;
+  r.conn_id = conn.id;
+  r.listener = conn.listener.name();
+  r.src = conn.src;
+  r.dst = conn.dst;
+  r.identity = conn.identity;
+  r.tls_version = conn.tls_version;
+  r.decision = allow ? "allow" : "deny";
+  r.reason = std::string(to_string(reason));
+  r.detail = std::move(detail);
+  if (conn.decision) {
+    const policy::Decision& d = *conn.decision;
+    r.rule = std::string(d.rule_id);
+    if (!d.rule_file.empty())
+      r.rule_file = std::string(d.rule_file) + ":" + std::to_string(d.rule_line);
+    if (d.shadow_action) {
+      r.shadow_decision = std::string(policy::to_string(*d.shadow_action));
+      r.shadow_rule = std::string(d.shadow_rule_id);
+    }
+    r.policy_version = std::string(d.policy_version);
+  }
+  if (r.policy_version.empty() && conn.policy) r.policy_version = conn.policy->version();
+  return r;
+}
+
+audit::ConnectionClose close_record(const Connection& conn, const RelayResult& relay,
+                                    std::chrono::microseconds duration) {
+  audit::ConnectionClose r;
+  r.conn_id = conn.id;
+  r.listener = conn.listener.name();
+  r.src = conn.src;
+  r.dst = conn.dst.value_or(net::Endpoint{});
+  r.bytes_up = relay.bytes_up;
+  r.bytes_down = relay.bytes_down;
+  r.duration = duration;
+  r.closed_by = std::string(to_string(relay.closed_by));
+  r.reason = std::string(to_string(relay.reason));
+  r.detail = relay.detail;
+  return r;
+}
+
+}  // namespace egress::core

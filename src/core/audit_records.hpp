@@ -1,0 +1,21 @@
+#pragma once
+
+#include <chrono>
+
+#include "audit/record.hpp"
+#include "core/connection.hpp"
+#include "core/errc.hpp"
+#include "core/relay.hpp"
+
+namespace egress::core {
+
+/// The connection.decision record for `conn`: allow/deny with `reason`; rule, shadow and policy
+/// version come from conn.decision when the policy decided.
+audit::ConnectionDecision decision_record(const Connection& conn, bool allow, errc reason,
+                                          std::string detail);
+
+/// The connection.close record of an allowed connection.
+audit::ConnectionClose close_record(const Connection& conn, const RelayResult& relay,
+                                    std::chrono::microseconds duration);
+
+}  // namespace egress::core

@@ -1,0 +1,103 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace egress::core {
+
+/// Every terminal outcome of a connection, so each one becomes exactly one audit `reason` and one
+/// metric label value. The first group are decision reasons (connection.decision), the second
+/// close reasons (connection.close). Value 0 is success and never used as a reason.
+enum class errc : std::uint8_t {
+  // decision reasons: from the policy
+  rule = 1,          ///< "rule": a rule matched (allow or deny)
+  default_action,    ///< "default": no rule matched
+  deny_destination,  ///< "deny_destination": Settings.deny_destinations
+  // decision reasons: from the data path (always deny)
+  no_original_dst,       ///< no original destination could be found
+  loop,                  ///< the destination is the gateway itself
+  over_limit,            ///< max_connections (global or listener) reached
+  audit_unavailable,     ///< audit sink failing and on_error = fail_closed
+  no_policy,             ///< no policy loaded (cannot happen after a successful start)
+  no_client_cert,        ///< TLS required, no certificate presented
+  cert_verify_failed,    ///< the client certificate did not verify
+  invalid_svid,          ///< more than one spiffe:// URI SAN
+  handshake_timeout,     ///< TLS handshake not finished in time
+  tls_handshake_failed,  ///< not TLS, bad version, other handshake failure
+  // close reasons
+  eof,                   ///< both sides finished normally
+  reset,                 ///< a side reset the connection or an I/O error
+  idle_timeout,          ///< no bytes either way for upstream.idle_timeout
+  max_duration,          ///< upstream.max_duration reached
+  drain,                 ///< closed by the gateway at the end of drain_timeout
+  upstream_refused,      ///< upstream answered the SYN with RST
+  upstream_timeout,      ///< upstream connect did not finish within connect_timeout
+  upstream_unreachable,  ///< network or host unreachable (ICMP, no route)
+  upstream_error,        ///< any other upstream connect failure
+};
+
+/// Number of errc values including 0, for fixed-size per-reason tables.
+inline constexpr std::size_t kReasonCount = static_cast<std::size_t>(errc::upstream_error) + 1;
+
+namespace detail {
+inline constexpr std::array<std::string_view, kReasonCount> kNames = {
+    "ok",
+    "rule",
+    "default",
+    "deny_destination",
+    "no_original_dst",
+    "loop",
+    "over_limit",
+    "audit_unavailable",
+    "no_policy",
+    "no_client_cert",
+    "cert_verify_failed",
+    "invalid_svid",
+    "handshake_timeout",
+    "tls_handshake_failed",
+    "eof",
+    "reset",
+    "idle_timeout",
+    "max_duration",
+    "drain",
+    "upstream_refused",
+    "upstream_timeout",
+    "upstream_unreachable",
+    "upstream_error",
+};
+}  // namespace detail
+
+/// The audit / metrics spelling: "no_original_dst", "default", "upstream_refused", ...
+constexpr std::string_view to_string(errc e) noexcept {
+  const auto i = static_cast<std::size_t>(e);
+  return i < detail::kNames.size() ? detail::kNames[i] : "unknown";
+}
+
+/// True for reasons that appear in connection.decision records.
+constexpr bool is_decision_reason(errc e) noexcept {
+  return e >= errc::rule && e <= errc::tls_handshake_failed;
+}
+
+/// The std::error_category of errc ("egress"); message() is to_string().
+inline const std::error_category& egress_category() noexcept {
+  struct Category final : std::error_category {
+    const char* name() const noexcept override { return "egress"; }
+    std::string message(int v) const override {
+      return std::string(to_string(static_cast<errc>(v)));
+    }
+  };
+  static const Category category;
+  return category;
+}
+
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), egress_category()};
+}
+
+}  // namespace egress::core
+
+template <>
+struct std::is_error_code_enum<egress::core::errc> : std::true_type {};

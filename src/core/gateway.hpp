@@ -1,0 +1,76 @@
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "audit/audit_log.hpp"
+#include "config/config.hpp"
+#include "core/runtime.hpp"
+#include "core/worker.hpp"
+#include "policy/store.hpp"
+#include "upstream/loop_guard.hpp"
+
+namespace egress::core {
+
+/// The running gateway: workers, listeners, the policy store, the audit log, and the control
+/// thread's signal handling (SIGTERM/SIGINT drain, SIGHUP reload, SIGUSR1 audit reopen).
+class Gateway {
+ public:
+  /// Builds everything and binds every listener (workers x listeners acceptors). `policy` must
+  /// already hold a policy. Throws std::runtime_error / std::system_error with a clear message.
+  Gateway(const config::GatewayConfig& config, policy::PolicyStore& policy, audit::AuditLog& audit);
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  /// The control thread's io_context: signals, drain, and the admin server (the metrics_text,
+  /// not_ready_reason and policy_json callbacks must run on this thread).
+  boost::asio::io_context& control() noexcept { return control_; }
+
+  /// Starts the workers and handles signals until drained; returns the process exit code.
+  int run();
+
+  /// SIGHUP: reloads the policy (a failed reload keeps the running one), interface addresses
+  /// and listener resources; logs, audits policy.reload, counts the result. Control thread.
+  void reload();
+
+  /// SIGTERM/SIGINT: stop accepting, wait up to drain_timeout, then force-close. Control thread.
+  void begin_drain();
+
+  /// Prometheus text for GET /metrics.
+  std::string metrics_text() const;
+  /// nullopt when ready: listeners bound and accepting, policy loaded, audit healthy.
+  std::optional<std::string> not_ready_reason() const;
+  /// JSON for GET /policy.
+  std::string policy_json() const;
+
+  /// Hooks run on SIGHUP after the policy reload (e.g. more reloadable material).
+  std::vector<std::function<void()>> on_reload;
+
+ private:
+  void poll_drain();
+  void finish();
+
+  const config::GatewayConfig& config_;
+  policy::PolicyStore& policy_;
+  audit::AuditLog& audit_;
+  upstream::LoopGuard loop_guard_;
+  Runtime runtime_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  boost::asio::io_context control_{1};
+  std::unique_ptr<boost::asio::steady_timer> drain_timer_;
+  bool draining_ = false;
+  bool forced_ = false;
+  bool started_ = false;
+  std::size_t drained_at_start_ = 0;
+  std::chrono::steady_clock::time_point drain_deadline_;
+  std::string last_reload_result_ = "none";
+  std::vector<std::string> last_reload_errors_;
+  std::chrono::system_clock::time_point last_reload_at_{};
+};
+
+}  // namespace egress::core

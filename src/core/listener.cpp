@@ -1,0 +1,89 @@
+#include "core/listener.hpp"
+
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <system_error>
+
+#include "core/session.hpp"
+#include "core/worker.hpp"
+#include "upstream/connect.hpp"
+
+namespace egress::core {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+tcp::acceptor open_acceptor(asio::io_context& io, const config::ListenerConfig& listener) {
+  const tcp::endpoint ep = upstream::to_asio(listener.address);
+  tcp::acceptor acceptor(io);
+  auto fail = [&](const char* what, int err) {
+    throw std::system_error(
+        err, std::generic_category(),
+        "listener \"" + listener.name + "\" " + listener.address.to_string() + ": " + what);
+  };
+  boost::system::error_code ec;
+  acceptor.open(ep.protocol(), ec);
+  if (ec) fail("socket", ec.value());
+  const int fd = acceptor.native_handle();
+  const int one = 1;
+  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+    fail("SO_REUSEADDR", errno);
+  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+    fail("SO_REUSEPORT", errno);
+  if (ep.protocol() == tcp::v6()) {
+    const int v6only = listener.v6_only ? 1 : 0;
+    if (::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) != 0) {
+      fail("IPV6_V6ONLY", errno);
+    }
+  }
+  if (listener.destination == config::DestinationMode::tproxy) {
+    // TPROXY delivers connections addressed to non-local destinations; the listening socket
+    // must be transparent (needs CAP_NET_ADMIN).
+    if (::setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) != 0) {
+      fail("IP_TRANSPARENT (needs CAP_NET_ADMIN)", errno);
+    }
+    if (ep.protocol() == tcp::v6() &&
+        ::setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one)) != 0) {
+      fail("IPV6_TRANSPARENT (needs CAP_NET_ADMIN)", errno);
+    }
+  }
+  acceptor.bind(ep, ec);
+  if (ec) fail("bind", ec.value());
+  acceptor.listen(SOMAXCONN, ec);
+  if (ec) fail("listen", ec.value());
+  return acceptor;
+}
+
+asio::awaitable<void> accept_loop(Worker& worker, std::size_t listener, tcp::acceptor& acceptor) {
+  using asio::as_tuple;
+  using asio::use_awaitable;
+  asio::steady_timer backoff(acceptor.get_executor());
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(as_tuple(use_awaitable));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+          ec == asio::error::no_memory ||
+          ec == boost::system::error_code(ENFILE, boost::system::system_category())) {
+        // Out of file descriptors: back off instead of spinning; the kernel keeps the
+        // connection in the backlog meanwhile.
+        spdlog::warn("listener {}: accept: {} (backing off 100ms)",
+                     worker.runtime().listeners[listener].name(), ec.message());
+        backoff.expires_after(std::chrono::milliseconds(100));
+        co_await backoff.async_wait(as_tuple(use_awaitable));
+      }
+      continue;
+    }
+    asio::co_spawn(worker.io(), serve_connection(worker, listener, std::move(socket)),
+                   asio::detached);
+  }
+}
+
+}  // namespace egress::core

@@ -1,0 +1,176 @@
+#include "core/metrics.hpp"
+
+#include <fmt/format.h>
+
+namespace egress::core {
+
+void Histogram::observe(std::chrono::nanoseconds d) noexcept {
+  const double s = std::chrono::duration<double>(d).count();
+  std::size_t i = 0;
+  while (i < kBounds.size() && s > kBounds[i]) ++i;
+  buckets_[i].add();
+  count_.add();
+  sum_ns_.add(d.count() > 0 ? static_cast<std::uint64_t>(d.count()) : 0);
+}
+
+WorkerMetrics::WorkerMetrics(std::size_t listeners)
+    : decisions_(new Counter[listeners * kReasonCount * 2]),
+      closes_(new Counter[listeners * kReasonCount]),
+      tls_(new Counter[listeners * kReasonCount]) {}
+
+Metrics::Metrics(std::vector<std::string> listener_names, unsigned workers)
+    : listener_names_(std::move(listener_names)) {
+  for (unsigned i = 0; i < workers; ++i) {
+    workers_.push_back(std::make_unique<WorkerMetrics>(listener_names_.size()));
+  }
+}
+
+namespace {
+
+void render_histogram(std::string& out, std::string_view name, std::string_view help,
+                      const std::vector<const Histogram*>& hs) {
+  fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} histogram\n", name, help, name);
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i <= Histogram::kBounds.size(); ++i) {
+    for (const Histogram* h : hs) cumulative += h->bucket(i);
+    if (i < Histogram::kBounds.size()) {
+      fmt::format_to(std::back_inserter(out), "{}_bucket{{le=\"{}\"}} {}\n", name,
+                     Histogram::kBounds[i], cumulative);
+    } else {
+      fmt::format_to(std::back_inserter(out), "{}_bucket{{le=\"+Inf\"}} {}\n", name, cumulative);
+    }
+  }
+  std::uint64_t count = 0;
+  std::uint64_t sum_ns = 0;
+  for (const Histogram* h : hs) {
+    count += h->count();
+    sum_ns += h->sum_ns();
+  }
+  fmt::format_to(std::back_inserter(out), "{}_sum {:.9f}\n{}_count {}\n", name,
+                 static_cast<double>(sum_ns) / 1e9, name, count);
+}
+
+std::string escape_label(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Metrics::render(const ScrapeInputs& in) const {
+  std::string out;
+  out.reserve(8192);
+  auto put = [&out]<typename... T>(fmt::format_string<T...> f, T&&... args) {
+    fmt::format_to(std::back_inserter(out), f, std::forward<T>(args)...);
+  };
+  const std::size_t nl = listener_names_.size();
+
+  put("# HELP egressd_connections_total Connection decisions by listener, decision and reason.\n"
+      "# TYPE egressd_connections_total counter\n");
+  for (std::size_t l = 0; l < nl; ++l) {
+    for (std::size_t r = 1; r < kReasonCount; ++r) {
+      if (!is_decision_reason(static_cast<errc>(r))) continue;
+      for (int allow = 0; allow < 2; ++allow) {
+        std::uint64_t v = 0;
+        for (const auto& w : workers_) v += w->decisions_[(l * kReasonCount + r) * 2 + allow].get();
+        if (v == 0) continue;
+        put("egressd_connections_total{{listener=\"{}\",decision=\"{}\",reason=\"{}\"}} {}\n",
+            escape_label(listener_names_[l]), allow ? "allow" : "deny",
+            to_string(static_cast<errc>(r)), v);
+      }
+    }
+  }
+  put("# HELP egressd_connections_closed_total Allowed connections closed, by listener and "
+      "reason.\n# TYPE egressd_connections_closed_total counter\n");
+  for (std::size_t l = 0; l < nl; ++l) {
+    for (std::size_t r = 1; r < kReasonCount; ++r) {
+      std::uint64_t v = 0;
+      for (const auto& w : workers_) v += w->closes_[l * kReasonCount + r].get();
+      if (v == 0) continue;
+      put("egressd_connections_closed_total{{listener=\"{}\",reason=\"{}\"}} {}\n",
+          escape_label(listener_names_[l]), to_string(static_cast<errc>(r)), v);
+    }
+  }
+  put("# HELP egressd_tls_handshakes_total TLS handshakes by listener and result.\n"
+      "# TYPE egressd_tls_handshakes_total counter\n");
+  for (std::size_t l = 0; l < nl; ++l) {
+    for (std::size_t r = 0; r < kReasonCount; ++r) {
+      std::uint64_t v = 0;
+      for (const auto& w : workers_) v += w->tls_[l * kReasonCount + r].get();
+      if (v == 0) continue;
+      put("egressd_tls_handshakes_total{{listener=\"{}\",result=\"{}\"}} {}\n",
+          escape_label(listener_names_[l]), r == 0 ? "ok" : to_string(static_cast<errc>(r)), v);
+    }
+  }
+  put("# HELP egressd_active_connections Connections currently open.\n"
+      "# TYPE egressd_active_connections gauge\n");
+  for (std::size_t l = 0; l < nl && l < in.active_by_listener.size(); ++l) {
+    put("egressd_active_connections{{listener=\"{}\"}} {}\n", escape_label(listener_names_[l]),
+        in.active_by_listener[l]);
+  }
+  std::uint64_t up = 0;
+  std::uint64_t down = 0;
+  for (const auto& w : workers_) {
+    up += w->bytes_up_.get();
+    down += w->bytes_down_.get();
+  }
+  put("# HELP egressd_bytes_total Bytes relayed, by direction (up = client to upstream).\n"
+      "# TYPE egressd_bytes_total counter\n"
+      "egressd_bytes_total{{direction=\"up\"}} {}\negressd_bytes_total{{direction=\"down\"}} {}\n",
+      up, down);
+
+  std::vector<const Histogram*> hs;
+  for (const auto& w : workers_) hs.push_back(&w->decision_latency_);
+  render_histogram(out, "egressd_decision_duration_seconds",
+                   "Time from accept to the policy decision (filters and TLS handshake included).",
+                   hs);
+  hs.clear();
+  for (const auto& w : workers_) hs.push_back(&w->connect_latency_);
+  render_histogram(out, "egressd_upstream_connect_duration_seconds",
+                   "Time to establish upstream connections that succeeded.", hs);
+
+  put("# HELP egressd_policy_reloads_total Policy reloads by result.\n"
+      "# TYPE egressd_policy_reloads_total counter\n"
+      "egressd_policy_reloads_total{{result=\"ok\"}} {}\n"
+      "egressd_policy_reloads_total{{result=\"failed\"}} {}\n",
+      reloads_ok_.get(), reloads_failed_.get());
+  put("# HELP egressd_policy_info The running policy (value 1).\n"
+      "# TYPE egressd_policy_info gauge\n");
+  if (!in.policy_version.empty()) {
+    put("egressd_policy_info{{version=\"{}\"}} 1\n", escape_label(in.policy_version));
+  }
+  put("# HELP egressd_policy_rules Rules in the running policy.\n"
+      "# TYPE egressd_policy_rules gauge\negressd_policy_rules {}\n",
+      in.policy_rules);
+  if (in.audit) {
+    const audit::Stats& a = *in.audit;
+    put("# HELP egressd_audit_records_written_total Audit records handed to the kernel.\n"
+        "# TYPE egressd_audit_records_written_total counter\n"
+        "egressd_audit_records_written_total {}\n"
+        "# HELP egressd_audit_records_dropped_total Audit records dropped (on_overflow: drop).\n"
+        "# TYPE egressd_audit_records_dropped_total counter\n"
+        "egressd_audit_records_dropped_total {}\n"
+        "# HELP egressd_audit_write_errors_total Failed audit writes.\n"
+        "# TYPE egressd_audit_write_errors_total counter\n"
+        "egressd_audit_write_errors_total {}\n"
+        "# HELP egressd_audit_queue_depth Audit records waiting for the writer.\n"
+        "# TYPE egressd_audit_queue_depth gauge\n"
+        "egressd_audit_queue_depth {}\n"
+        "# HELP egressd_audit_sink_healthy 1 while the audit sink accepts writes.\n"
+        "# TYPE egressd_audit_sink_healthy gauge\n"
+        "egressd_audit_sink_healthy {}\n",
+        a.records_written, a.records_dropped, a.write_errors, a.queue_depth,
+        a.sink_healthy ? 1 : 0);
+  }
+  return out;
+}
+
+}  // namespace egress::core

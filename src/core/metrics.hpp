@@ -1,0 +1,118 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "audit/audit_log.hpp"
+#include "core/errc.hpp"
+
+namespace egress::core {
+
+/// A counter written by one thread (its worker) and read by the scraper: a relaxed load + store
+/// instead of a locked read-modify-write, because there is exactly one writer.
+class Counter {
+ public:
+  void add(std::uint64_t n = 1) noexcept {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  std::uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> v_{0};
+};
+
+/// A latency histogram with fixed buckets (seconds: 100µs … 10s), single writer.
+class Histogram {
+ public:
+  static constexpr std::array<double, 16> kBounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                     0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                                     1,      2.5,     5,      10};
+  void observe(std::chrono::nanoseconds d) noexcept;
+  /// Non-cumulative count of bucket i (kBounds.size() = +Inf).
+  std::uint64_t bucket(std::size_t i) const noexcept { return buckets_[i].get(); }
+  std::uint64_t count() const noexcept { return count_.get(); }
+  std::uint64_t sum_ns() const noexcept { return sum_ns_.get(); }
+
+ private:
+  std::array<Counter, kBounds.size() + 1> buckets_{};
+  Counter count_;
+  Counter sum_ns_;
+};
+
+/// One worker's counters. Only that worker's thread writes; Metrics::render() sums all workers.
+/// Labels are bounded: listener index (from the config), decision, and errc reason.
+class WorkerMetrics {
+ public:
+  explicit WorkerMetrics(std::size_t listeners);
+
+  /// A connection.decision: `allow` with its reason.
+  void decision(std::size_t listener, bool allow, errc reason) noexcept {
+    decisions_[index(listener, reason) * 2 + (allow ? 1 : 0)].add();
+  }
+  /// A connection.close of an allowed connection.
+  void closed(std::size_t listener, errc reason) noexcept {
+    closes_[index(listener, reason)].add();
+  }
+  /// A TLS handshake result on a listener: errc{} (0) = ok, else the deny reason.
+  void tls_handshake(std::size_t listener, errc result) noexcept {
+    tls_[index(listener, result)].add();
+  }
+  void bytes(std::uint64_t up, std::uint64_t down) noexcept {
+    bytes_up_.add(up);
+    bytes_down_.add(down);
+  }
+  /// Accept → decision (all filters, TLS handshake included).
+  void decision_latency(std::chrono::nanoseconds d) noexcept { decision_latency_.observe(d); }
+  /// Upstream connect start → connected.
+  void connect_latency(std::chrono::nanoseconds d) noexcept { connect_latency_.observe(d); }
+
+ private:
+  friend class Metrics;
+  std::size_t index(std::size_t listener, errc reason) const noexcept {
+    return listener * kReasonCount + static_cast<std::size_t>(reason);
+  }
+  std::unique_ptr<Counter[]> decisions_;
+  std::unique_ptr<Counter[]> closes_;
+  std::unique_ptr<Counter[]> tls_;
+  Counter bytes_up_;
+  Counter bytes_down_;
+  Histogram decision_latency_;
+  Histogram connect_latency_;
+};
+
+/// What a scrape needs besides the workers' counters.
+struct ScrapeInputs {
+  std::uint64_t active_connections = 0;
+  std::vector<std::uint64_t> active_by_listener;  ///< indexed like the listeners
+  std::string policy_version;                     ///< empty when none is loaded
+  std::size_t policy_rules = 0;
+  std::optional<audit::Stats> audit;
+};
+
+/// All metrics of the gateway: the workers' counters plus gateway-wide ones.
+class Metrics {
+ public:
+  Metrics(std::vector<std::string> listener_names, unsigned workers);
+
+  WorkerMetrics& worker(unsigned i) { return *workers_[i]; }
+
+  /// Called by the control thread after a SIGHUP reload.
+  void policy_reload(bool ok) noexcept { (ok ? reloads_ok_ : reloads_failed_).add(); }
+
+  /// Prometheus text exposition format 0.0.4.
+  std::string render(const ScrapeInputs& in) const;
+
+ private:
+  std::vector<std::string> listener_names_;
+  std::vector<std::unique_ptr<WorkerMetrics>> workers_;
+  Counter reloads_ok_;
+  Counter reloads_failed_;
+};
+
+}  // namespace egress::core

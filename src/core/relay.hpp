@@ -1,0 +1,245 @@
+#pragma once
+
+// Relays bytes both ways between the client (plain TCP or TLS) and the upstream socket.
+//
+// Model: Kohlhoff's talking-async proxy (episode 1, step 5): two pumps joined with `&&`, raced
+// against a watchdog with `||`. EOF in one direction becomes shutdown(send) on the other side, so
+// half-close survives. A plain-TCP pump holds no buffer while idle: it tries a non-blocking read
+// into a pooled buffer and, when nothing is there, gives the buffer back and waits for
+// readability (async_wait(wait_read)) first.
+
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <type_traits>
+
+#include "core/buffer_pool.hpp"
+#include "core/errc.hpp"
+
+namespace egress::core {
+
+/// Timeouts of one relay.
+struct RelayOptions {
+  std::chrono::milliseconds idle_timeout{3'600'000};  ///< no bytes either way → close
+  std::chrono::milliseconds max_duration{0};          ///< 0 = unlimited
+};
+
+/// Which side ended a connection.
+enum class Side : std::uint8_t { client, upstream, gateway };
+/// "client" | "upstream" | "gateway"
+constexpr std::string_view to_string(Side s) noexcept {
+  return s == Side::client ? "client" : s == Side::upstream ? "upstream" : "gateway";
+}
+
+/// What a relay did.
+struct RelayResult {
+  std::uint64_t bytes_up = 0;    ///< client → upstream
+  std::uint64_t bytes_down = 0;  ///< upstream → client
+  errc reason = errc::eof;       ///< eof | reset | idle_timeout | max_duration
+  Side closed_by = Side::client;
+  std::string detail;  ///< the I/O error's text for reset
+};
+
+namespace relay_detail {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+/// The TCP socket under a stream (the stream itself for tcp::socket).
+inline tcp::socket& lowest(tcp::socket& s) noexcept {
+  return s;
+}
+template <class Stream>
+tcp::socket& lowest(Stream& s) noexcept {
+  return s.next_layer();
+}
+
+/// Half-close: no more bytes will be sent on `s`. For TLS this is a TCP FIN without
+/// close_notify (the client sees the end of the stream either way).
+template <class Stream>
+void shutdown_send(Stream& s) noexcept {
+  error_code ignored;
+  lowest(s).shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+/// Stops both directions after an error (the other pump may be waiting on its read side).
+inline void abort_both(tcp::socket& a, tcp::socket& b) noexcept {
+  error_code ignored;
+  a.cancel(ignored);
+  b.cancel(ignored);
+}
+
+struct Shared {
+  std::chrono::steady_clock::time_point last_activity;
+  std::optional<Side> first_eof;  ///< the side whose EOF came first
+};
+
+struct PumpResult {
+  errc reason = errc::eof;      ///< eof, reset, or operation aborted by the other pump (reset)
+  bool read_side_error = true;  ///< for reset: true = reading `from` failed, false = writing `to`
+  bool aborted = false;         ///< stopped by the other pump's error
+  error_code ec;
+};
+
+inline bool is_abort(const error_code& ec) {
+  return ec == asio::error::operation_aborted;
+}
+
+/// One direction, plain TCP source: no buffer held while waiting.
+template <class To>
+asio::awaitable<PumpResult> pump(tcp::socket& from, To& to, BufferPool& pool, std::uint64_t& bytes,
+                                 Shared& shared, Side from_side) {
+  using asio::as_tuple;
+  using asio::use_awaitable;
+  const int fd = from.native_handle();
+  for (;;) {
+    {
+      auto lease = pool.acquire();
+      for (;;) {
+        // A direct non-blocking recv: asio's async_wait is not speculative, so readiness that
+        // arrived while we were writing must be consumed before waiting again (edge-triggered
+        // epoll would not report it twice).
+        ssize_t n = ::recv(fd, lease.data(), lease.size(), MSG_DONTWAIT);
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+          PumpResult r{errc::reset, true, false,
+                       error_code(errno, asio::error::get_system_category())};
+          abort_both(from, lowest(to));
+          co_return r;
+        }
+        if (n == 0) {
+          if (!shared.first_eof) shared.first_eof = from_side;
+          shutdown_send(to);
+          co_return PumpResult{};
+        }
+        auto [ec, written] = co_await asio::async_write(
+            to, asio::buffer(lease.data(), static_cast<std::size_t>(n)), as_tuple(use_awaitable));
+        if (ec) {
+          abort_both(from, lowest(to));
+          co_return PumpResult{errc::reset, false, is_abort(ec), ec};
+        }
+        bytes += written;
+        shared.last_activity = std::chrono::steady_clock::now();
+      }
+    }
+    auto [ec] = co_await from.async_wait(tcp::socket::wait_read, as_tuple(use_awaitable));
+    if (ec) {
+      if (!is_abort(ec)) abort_both(from, lowest(to));
+      co_return PumpResult{errc::reset, true, is_abort(ec), ec};
+    }
+  }
+}
+
+/// One direction from a stream that buffers internally (TLS): reads into a pooled buffer.
+template <class From>
+requires(!std::is_same_v<From, tcp::socket>) asio::awaitable<PumpResult> pump(
+    From& from, tcp::socket& to, BufferPool& pool, std::uint64_t& bytes, Shared& shared,
+    Side from_side) {
+  using asio::as_tuple;
+  using asio::use_awaitable;
+  for (;;) {
+    auto lease = pool.acquire();
+    auto [ec, n] = co_await from.async_read_some(asio::buffer(lease.data(), lease.size()),
+                                                 as_tuple(use_awaitable));
+    if (ec == asio::error::eof ||
+        (ec && n == 0 && ec.category() == asio::error::get_ssl_category())) {
+      // TLS close_notify (eof) or a truncated stream: treat both as the client's end of data.
+      if (!shared.first_eof) shared.first_eof = from_side;
+      shutdown_send(to);
+      co_return PumpResult{};
+    }
+    if (ec) {
+      if (!is_abort(ec)) abort_both(lowest(from), to);
+      co_return PumpResult{errc::reset, true, is_abort(ec), ec};
+    }
+    auto [wec, written] =
+        co_await asio::async_write(to, asio::buffer(lease.data(), n), as_tuple(use_awaitable));
+    if (wec) {
+      abort_both(lowest(from), to);
+      co_return PumpResult{errc::reset, false, is_abort(wec), wec};
+    }
+    bytes += written;
+    shared.last_activity = std::chrono::steady_clock::now();
+  }
+}
+
+inline asio::awaitable<errc> watchdog(asio::steady_timer& timer, const Shared& shared,
+                                      RelayOptions options) {
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  const bool limited = options.max_duration.count() > 0;
+  const auto hard_deadline = start + options.max_duration;
+  for (;;) {
+    auto deadline = shared.last_activity + options.idle_timeout;
+    if (limited && hard_deadline < deadline) deadline = hard_deadline;
+    timer.expires_at(deadline);
+    co_await timer.async_wait(asio::use_awaitable);  // throws when the pumps finish first
+    const auto now = clock::now();
+    if (limited && now >= hard_deadline) co_return errc::max_duration;
+    if (now >= shared.last_activity + options.idle_timeout) co_return errc::idle_timeout;
+  }
+}
+
+}  // namespace relay_detail
+
+/// Relays until both directions reached EOF, a side failed, or a timeout fired. `timer` is the
+/// connection's timer (reused, so a relay allocates nothing but coroutine frames). Never throws
+/// for I/O errors; both sockets are left open for the caller to close.
+template <class Downstream>
+boost::asio::awaitable<RelayResult> relay(Downstream& downstream,
+                                          boost::asio::ip::tcp::socket& upstream,
+                                          boost::asio::steady_timer& timer, BufferPool& pool,
+                                          RelayOptions options) {
+  using namespace boost::asio::experimental::awaitable_operators;
+  namespace d = relay_detail;
+  RelayResult result;
+  d::Shared shared{std::chrono::steady_clock::now(), std::nullopt};
+
+  auto outcome =
+      co_await ((d::pump(downstream, upstream, pool, result.bytes_up, shared, Side::client) &&
+                 d::pump(upstream, downstream, pool, result.bytes_down, shared, Side::upstream)) ||
+                d::watchdog(timer, shared, options));
+
+  if (outcome.index() == 1) {
+    result.reason = std::get<1>(outcome);
+    result.closed_by = Side::gateway;
+    co_return result;
+  }
+  const auto& [up, down] = std::get<0>(outcome);
+  // An error wins over EOF; of two errors the one that was not an abort caused the other.
+  auto blame = [&](const d::PumpResult& r, bool up_direction) {
+    result.reason = errc::reset;
+    // reading from `from` failed → from's side; writing to `to` failed → to's side.
+    const bool client = up_direction == r.read_side_error;
+    result.closed_by = client ? Side::client : Side::upstream;
+    result.detail = r.ec.message();
+  };
+  if (up.reason == errc::reset && !up.aborted) {
+    blame(up, true);
+  } else if (down.reason == errc::reset && !down.aborted) {
+    blame(down, false);
+  } else if (up.reason == errc::reset || down.reason == errc::reset) {
+    // Both aborted: cancelled from outside (drain); the caller knows why.
+    result.reason = errc::reset;
+    result.closed_by = Side::gateway;
+  } else {
+    result.reason = errc::eof;
+    result.closed_by = shared.first_eof.value_or(Side::client);
+  }
+  co_return result;
+}
+
+}  // namespace egress::core

@@ -1,0 +1,43 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "audit/audit_log.hpp"
+#include "config/config.hpp"
+#include "core/connection.hpp"
+#include "core/limits.hpp"
+#include "core/metrics.hpp"
+#include "filters/chain.hpp"
+#include "policy/store.hpp"
+
+namespace egress::core {
+
+/// Gateway-wide state the workers share. Built once at startup, outlives every worker; apart
+/// from the atomics and the thread-safe members (audit log, policy store inside the chains) it is
+/// read-only while workers run.
+struct Runtime {
+  Runtime(const config::GatewayConfig& config, audit::AuditLog& audit,
+          const policy::PolicyStore& policy);
+
+  const config::GatewayConfig& config;
+  std::vector<ListenerInfo> listeners;  ///< indexed like config.listeners
+  ConnectionLimits limits;
+  Metrics metrics;
+  audit::AuditLog& audit;
+  const policy::PolicyStore& policy;
+  /// Per listener, set by the gateway before workers start.
+  std::vector<std::unique_ptr<filters::ChainFactory>> chains;
+
+  /// Connection ids: unique per process run, in accept order per worker.
+  std::uint64_t next_connection_id() noexcept {
+    return next_id_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+ private:
+  std::atomic<std::uint64_t> next_id_{1};
+};
+
+}  // namespace egress::core

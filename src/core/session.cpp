@@ -1,0 +1,218 @@
+#include "core/session.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "core/audit_records.hpp"
+#include "core/relay.hpp"
+#include "core/worker.hpp"
+#include "filters/policy_filter.hpp"
+#include "upstream/connect.hpp"
+
+namespace egress::core {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+/// RST instead of FIN: SO_LINGER {on, 0} then close.
+void reset(tcp::socket& s) noexcept {
+  if (!s.is_open()) return;
+  const ::linger lg{1, 0};
+  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  boost::system::error_code ignored;
+  s.close(ignored);
+}
+
+void close(tcp::socket& s) noexcept {
+  boost::system::error_code ignored;
+  if (s.is_open()) s.close(ignored);
+}
+
+/// Write-ahead: submits the record and resumes on this connection's executor once the audit
+/// writer says it reached the kernel (true) or could not be written (false). The callback only
+/// posts; the timer is a waitable event that the posted function cancels.
+asio::awaitable<bool> submit_and_wait(audit::AuditLog& log, audit::Record record,
+                                      asio::steady_timer& timer) {
+  struct Waiter {
+    asio::any_io_executor executor;
+    asio::steady_timer& timer;
+    bool done = false;
+    bool written = false;
+  } waiter{timer.get_executor(), timer};
+  log.submit(std::move(record), [w = &waiter](bool written) {
+    asio::post(w->executor, [w, written] {
+      w->done = true;
+      w->written = written;
+      w->timer.cancel();
+    });
+  });
+  while (!waiter.done) {
+    timer.expires_at(asio::steady_timer::time_point::max());
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  co_return waiter.written;
+}
+
+std::chrono::microseconds since(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t);
+}
+
+/// Closes an allowed connection that never reached the relay (connect failure, drain, audit).
+void finish_early(Worker& worker, Connection& conn, errc reason, Side by, std::string detail) {
+  RelayResult r;
+  r.reason = reason;
+  r.closed_by = by;
+  r.detail = std::move(detail);
+  worker.metrics().closed(conn.listener.index, reason);
+  worker.runtime().audit.submit(
+      {audit::Clock::now(), close_record(conn, r, since(conn.accepted_at))});
+  reset(conn.socket());
+  close(conn.upstream());
+}
+
+asio::awaitable<void> serve(Worker& worker, Connection& conn) {
+  Runtime& rt = worker.runtime();
+  const std::size_t li = conn.listener.index;
+  const auto& audit_options = rt.audit.options();
+  const bool fail_closed = audit_options.on_error == audit::Options::OnError::fail_closed;
+
+  // --- decide -----------------------------------------------------------------------------------
+  bool allow = false;
+  errc reason = errc::no_policy;
+  std::string detail;
+  if (!rt.limits.try_acquire(li)) {
+    reason = errc::over_limit;
+    detail = "max_connections reached";
+    worker.metrics().decision(li, false, reason);
+    rt.audit.submit({audit::Clock::now(), decision_record(conn, false, reason, std::move(detail))});
+    reset(conn.socket());
+    co_return;
+  }
+  struct Slot {
+    ConnectionLimits& limits;
+    std::size_t listener;
+    ~Slot() { limits.release(listener); }
+  } slot{rt.limits, li};
+
+  const filters::Verdict verdict = co_await worker.chain(li).run(conn);
+  worker.metrics().decision_latency(Clock::now() - conn.accepted_at);
+  allow = verdict == filters::Verdict::Continue;
+  if (conn.denied()) {
+    allow = false;
+    reason = *conn.denied();
+    detail = conn.deny_detail();
+  } else if (conn.decision) {
+    reason = filters::reason_of(*conn.decision);
+  }
+  if (allow && fail_closed && !rt.audit.healthy()) {
+    allow = false;
+    reason = errc::audit_unavailable;
+    detail = "audit log cannot be written (audit.on_error: fail_closed)";
+  }
+  worker.metrics().decision(li, allow, reason);
+  audit::Record decision{audit::Clock::now(), decision_record(conn, allow, reason, detail)};
+  if (!allow) {
+    rt.audit.submit(std::move(decision));
+    reset(conn.socket());
+    co_return;
+  }
+  if (audit_options.write_ahead) {
+    const bool written = co_await submit_and_wait(rt.audit, std::move(decision), conn.timer());
+    if (!written && fail_closed && !rt.audit.healthy()) {
+      finish_early(worker, conn, errc::audit_unavailable, Side::gateway,
+                   "decision record not written (audit.on_error: fail_closed)");
+      co_return;
+    }
+  } else {
+    rt.audit.submit(std::move(decision));
+  }
+  if (conn.force_closed()) {
+    finish_early(worker, conn, errc::drain, Side::gateway, "");
+    co_return;
+  }
+
+  // --- upstream ---------------------------------------------------------------------------------
+  const auto& up = rt.config.upstream;
+  const auto connect_start = Clock::now();
+  upstream::ConnectResult cr = co_await upstream::connect(
+      conn.upstream(), *conn.dst, {up.connect_timeout, up.mark}, conn.timer());
+  if (!cr.ok()) {
+    if (conn.force_closed()) {
+      finish_early(worker, conn, errc::drain, Side::gateway, "");
+    } else {
+      const bool theirs =
+          cr.error == errc::upstream_refused || cr.error == errc::upstream_unreachable;
+      finish_early(worker, conn, cr.error, theirs ? Side::upstream : Side::gateway,
+                   std::move(cr.detail));
+    }
+    co_return;
+  }
+  worker.metrics().connect_latency(Clock::now() - connect_start);
+
+  // --- relay ------------------------------------------------------------------------------------
+  const RelayOptions options{up.idle_timeout, up.max_duration};
+  // (No co_await inside ?: — GCC 12 miscompiles the temporaries of a conditional co_await.)
+  RelayResult rr;
+  if (conn.tls) {
+    rr = co_await relay(*conn.tls, conn.upstream(), conn.timer(), worker.buffers(), options);
+  } else {
+    rr = co_await relay(conn.socket(), conn.upstream(), conn.timer(), worker.buffers(), options);
+  }
+  if (conn.force_closed()) {
+    rr.reason = errc::drain;
+    rr.closed_by = Side::gateway;
+    rr.detail.clear();
+  }
+  worker.metrics().bytes(rr.bytes_up, rr.bytes_down);
+  worker.metrics().closed(li, rr.reason);
+  if (rr.reason == errc::reset) {
+    // Pass a reset on: the other side learns the stream broke, not that it ended.
+    reset(conn.socket());
+    reset(conn.upstream());
+  } else {
+    close(conn.socket());
+    close(conn.upstream());
+  }
+  rt.audit.submit({audit::Clock::now(), close_record(conn, rr, since(conn.accepted_at))});
+}
+
+}  // namespace
+
+asio::awaitable<void> serve_connection(Worker& worker, std::size_t listener, tcp::socket socket) {
+  Runtime& rt = worker.runtime();
+  Connection conn(std::move(socket), rt.next_connection_id(), rt.listeners[listener],
+                  worker.metrics());
+  worker.link(conn);
+  struct Unlink {
+    Worker& worker;
+    Connection& conn;
+    ~Unlink() { worker.unlink(conn); }
+  } unlink{worker, conn};
+
+  boost::system::error_code ec;
+  const auto remote = conn.socket().remote_endpoint(ec);
+  if (ec) co_return;  // the client left before we looked: nothing to decide, nothing to audit
+  const auto local = conn.socket().local_endpoint(ec);
+  if (ec) co_return;
+  conn.src = upstream::from_asio(remote);
+  conn.local = upstream::from_asio(local);
+  conn.socket().set_option(tcp::no_delay(true), ec);
+  conn.policy = rt.policy.current();
+  try {
+    co_await serve(worker, conn);
+  } catch (const std::exception& e) {
+    // Not expected (I/O errors are values); keep the worker alive and the client informed.
+    spdlog::error("connection {}: {}", conn.id, e.what());
+    reset(conn.socket());
+    close(conn.upstream());
+  }
+}
+
+}  // namespace egress::core

@@ -1,0 +1,17 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+namespace egress::core {
+
+class Worker;
+
+/// The per-connection coroutine: accept → limits → filter chain (original_dst, loop guard,
+/// [tls_identity], policy) → connection.decision record (write-ahead) → upstream connect →
+/// relay → connection.close record. Its frame owns both sockets (no shared_from_this). A deny at
+/// any stage resets the client (SO_LINGER 0) and nothing is sent upstream. Never throws.
+boost::asio::awaitable<void> serve_connection(Worker& worker, std::size_t listener,
+                                              boost::asio::ip::tcp::socket socket);
+
+}  // namespace egress::core

@@ -1,0 +1,91 @@
+#include "core/worker.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+
+#include "core/listener.hpp"
+
+namespace egress::core {
+
+namespace asio = boost::asio;
+
+Worker::Worker(unsigned index, Runtime& runtime)
+    : index_(index), runtime_(runtime), work_(asio::make_work_guard(io_)) {
+  for (const auto& l : runtime_.listeners) {
+    acceptors_.push_back(open_acceptor(io_, l.config));
+    chains_.push_back(runtime_.chains[l.index]->build());
+  }
+}
+
+Worker::~Worker() {
+  if (thread_.joinable()) {
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  }
+}
+
+void Worker::start() {
+  for (std::size_t i = 0; i < acceptors_.size(); ++i) {
+    asio::co_spawn(io_, accept_loop(*this, i, acceptors_[i]), asio::detached);
+  }
+  thread_ = std::thread([this] {
+    try {
+      io_.run();
+    } catch (const std::exception& e) {
+      // No exception is meant to leave a connection; if one does, the worker is broken.
+      spdlog::critical("worker {}: {}", index_, e.what());
+      std::abort();
+    }
+  });
+}
+
+void Worker::stop_accepting() {
+  asio::post(io_, [this] {
+    accepting_ = false;
+    for (auto& a : acceptors_) {
+      boost::system::error_code ignored;
+      a.close(ignored);
+    }
+  });
+}
+
+void Worker::force_close_all() {
+  asio::post(io_, [this] {
+    for (Connection* c = live_head_; c != nullptr; c = c->next_live) {
+      if (!c->force_closed()) {
+        c->force_close();
+        forced_count_.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+  });
+}
+
+void Worker::join() {
+  work_.reset();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::link(Connection& c) noexcept {
+  c.prev_live = nullptr;
+  c.next_live = live_head_;
+  if (live_head_ != nullptr) live_head_->prev_live = &c;
+  live_head_ = &c;
+  live_count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Worker::unlink(Connection& c) noexcept {
+  if (c.prev_live != nullptr) {
+    c.prev_live->next_live = c.next_live;
+  } else {
+    live_head_ = c.next_live;
+  }
+  if (c.next_live != nullptr) c.next_live->prev_live = c.prev_live;
+  c.prev_live = c.next_live = nullptr;
+  live_count_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+}  // namespace egress::core

@@ -1,0 +1,68 @@
+#pragma once
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <thread>
+#include <vector>
+
+#include "core/buffer_pool.hpp"
+#include "core/connection.hpp"
+#include "core/runtime.hpp"
+#include "filters/chain.hpp"
+
+namespace egress::core {
+
+/// One worker thread: its own io_context, its own SO_REUSEPORT acceptor per listener, its own
+/// filter chains, relay buffers and metrics. A connection never changes worker.
+class Worker {
+ public:
+  /// Binds this worker's acceptors (throws std::system_error naming the listener on failure) and
+  /// builds its chains. Does not start the thread.
+  Worker(unsigned index, Runtime& runtime);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  /// Starts the thread: accept loops run until stop_accepting().
+  void start();
+  /// Closes the acceptors (thread-safe; takes effect on the worker's thread).
+  void stop_accepting();
+  /// Force-closes every live connection (drain timeout). Thread-safe.
+  void force_close_all();
+  /// Lets the thread finish once nothing is left to do, and joins it.
+  void join();
+
+  /// Live connections on this worker (any thread; relaxed).
+  std::size_t live() const noexcept { return live_count_.load(std::memory_order_relaxed); }
+  /// Connections force-closed by force_close_all().
+  std::size_t forced() const noexcept { return forced_count_.load(std::memory_order_relaxed); }
+
+  // For the connection coroutines (worker thread only):
+  unsigned index() const noexcept { return index_; }
+  boost::asio::io_context& io() noexcept { return io_; }
+  Runtime& runtime() noexcept { return runtime_; }
+  BufferPool& buffers() noexcept { return buffers_; }
+  WorkerMetrics& metrics() noexcept { return runtime_.metrics.worker(index_); }
+  filters::FilterChain& chain(std::size_t listener) noexcept { return chains_[listener]; }
+  bool accepting() const noexcept { return accepting_; }
+  void link(Connection& c) noexcept;
+  void unlink(Connection& c) noexcept;
+
+ private:
+  unsigned index_;
+  Runtime& runtime_;
+  boost::asio::io_context io_{1};
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  std::vector<boost::asio::ip::tcp::acceptor> acceptors_;
+  std::vector<filters::FilterChain> chains_;
+  BufferPool buffers_;
+  Connection* live_head_ = nullptr;
+  std::atomic<std::size_t> live_count_{0};
+  std::atomic<std::size_t> forced_count_{0};
+  bool accepting_ = true;
+  std::thread thread_;
+};
+
+}  // namespace egress::core

@@ -1,0 +1,65 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/connection.hpp"
+#include "filters/filter.hpp"
+#include "policy/store.hpp"
+#include "upstream/loop_guard.hpp"
+
+namespace egress::filters {
+
+/// Gateway-wide services the filters use. Outlive every chain.
+struct ChainServices {
+  const policy::PolicyStore& policy;
+  const upstream::LoopGuard& loop_guard;
+};
+
+/// One listener's filters on one worker, run in order for each connection.
+class FilterChain {
+ public:
+  FilterChain() = default;
+  FilterChain(FilterChain&&) = default;
+  FilterChain& operator=(FilterChain&&) = default;
+
+  void add(std::unique_ptr<ConnectionFilter> f) { filters_.push_back(std::move(f)); }
+
+  /// Runs every filter until one denies. Continue means every filter passed (and the policy
+  /// allowed); Deny means conn.denied() or conn.decision says why.
+  boost::asio::awaitable<Verdict> run(core::Connection& conn);
+
+  /// The filters' names in order ("original_dst,loop_guard,policy"), for the startup log.
+  std::string describe() const;
+
+ private:
+  std::vector<std::unique_ptr<ConnectionFilter>> filters_;
+};
+
+/// Builds a listener's chain from its config: original_dst → loop_guard → [tls_identity] →
+/// policy. Created once per listener (shared state such as a TLS context belongs here, shared by
+/// all workers); build() is called once per worker.
+class ChainFactory {
+ public:
+  /// Throws std::runtime_error with a clear message when the listener cannot be served (e.g.
+  /// unusable TLS material).
+  ChainFactory(const core::ListenerInfo& listener, ChainServices services);
+  ~ChainFactory();
+  ChainFactory(const ChainFactory&) = delete;
+  ChainFactory& operator=(const ChainFactory&) = delete;
+
+  /// A fresh chain for one worker.
+  FilterChain build() const;
+
+  /// SIGHUP: reloads listener resources (TLS material). Returns the errors; on error the old
+  /// resources stay in use.
+  std::vector<std::string> reload();
+
+ private:
+  const core::ListenerInfo& listener_;
+  ChainServices services_;
+};
+
+}  // namespace egress::filters

@@ -1,0 +1,86 @@
+#include "upstream/connect.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstring>
+
+namespace egress::upstream {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using core::errc;
+
+tcp::endpoint to_asio(const net::Endpoint& e) noexcept {
+  if (e.address.is_v4()) {
+    asio::ip::address_v4::bytes_type b;
+    std::memcpy(b.data(), e.address.bytes().data(), 4);
+    return {asio::ip::address_v4(b), e.port};
+  }
+  asio::ip::address_v6::bytes_type b;
+  std::memcpy(b.data(), e.address.bytes().data(), 16);
+  return {asio::ip::address_v6(b), e.port};
+}
+
+net::Endpoint from_asio(const tcp::endpoint& e) noexcept {
+  net::Endpoint out;
+  out.port = e.port();
+  if (e.address().is_v4()) {
+    out.address = net::IpAddress::v4(e.address().to_v4().to_bytes());
+  } else {
+    const auto b = e.address().to_v6().to_bytes();
+    std::array<std::uint8_t, 16> a;
+    std::memcpy(a.data(), b.data(), 16);
+    out.address = net::IpAddress::v6(a);
+  }
+  return out;
+}
+
+errc classify_connect_error(const boost::system::error_code& ec) noexcept {
+  if (ec == asio::error::connection_refused) return errc::upstream_refused;
+  if (ec == asio::error::timed_out) return errc::upstream_timeout;
+  if (ec == asio::error::host_unreachable || ec == asio::error::network_unreachable ||
+      ec == boost::system::error_code(EHOSTDOWN, boost::system::system_category()) ||
+      ec == boost::system::error_code(ENONET, boost::system::system_category())) {
+    return errc::upstream_unreachable;
+  }
+  return errc::upstream_error;
+}
+
+asio::awaitable<ConnectResult> connect(tcp::socket& socket, const net::Endpoint& dst,
+                                       const ConnectOptions& options, asio::steady_timer& timer) {
+  using namespace asio::experimental::awaitable_operators;
+  using asio::as_tuple;
+  using asio::use_awaitable;
+
+  const tcp::endpoint ep = to_asio(dst);
+  boost::system::error_code ec;
+  if (socket.is_open()) socket.close(ec);
+  socket.open(ep.protocol(), ec);
+  if (ec) co_return ConnectResult{errc::upstream_error, "socket: " + ec.message()};
+  if (options.mark != 0) {
+    const int mark = static_cast<int>(options.mark);
+    if (::setsockopt(socket.native_handle(), SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
+      co_return ConnectResult{errc::upstream_error,
+                              std::string("SO_MARK: ") + std::strerror(errno)};
+    }
+  }
+  socket.set_option(tcp::no_delay(true), ec);
+
+  timer.expires_after(options.timeout);
+  auto result = co_await (socket.async_connect(ep, as_tuple(use_awaitable)) ||
+                          timer.async_wait(as_tuple(use_awaitable)));
+  if (result.index() == 1) {
+    // The timer won: the connect was cancelled by the || operator.
+    co_return ConnectResult{errc::upstream_timeout, "no answer within connect_timeout"};
+  }
+  const auto [cec] = std::get<0>(result);
+  if (cec) co_return ConnectResult{classify_connect_error(cec), cec.message()};
+  co_return ConnectResult{};
+}
+
+}  // namespace egress::upstream

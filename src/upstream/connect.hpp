@@ -1,0 +1,44 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "core/errc.hpp"
+#include "net/ip_address.hpp"
+
+namespace egress::upstream {
+
+/// How the original-destination cluster opens upstream connections.
+struct ConnectOptions {
+  std::chrono::milliseconds timeout{5000};
+  std::uint32_t mark = 0;  ///< SO_MARK; 0 = leave unset
+};
+
+/// The outcome of one upstream connect: errc{} on success, else upstream_refused,
+/// upstream_timeout, upstream_unreachable or upstream_error, with the system's message.
+struct ConnectResult {
+  core::errc error{};
+  std::string detail;
+  bool ok() const noexcept { return error == core::errc{}; }
+};
+
+/// Maps a connect error to its close reason (refused / timeout / unreachable / other).
+core::errc classify_connect_error(const boost::system::error_code& ec) noexcept;
+
+/// Opens `socket` for `dst`'s family, sets SO_MARK (when non-zero) and TCP_NODELAY, and
+/// connects, racing the connect against `timer` (connect_timeout). Never throws for I/O errors.
+boost::asio::awaitable<ConnectResult> connect(boost::asio::ip::tcp::socket& socket,
+                                              const net::Endpoint& dst,
+                                              const ConnectOptions& options,
+                                              boost::asio::steady_timer& timer);
+
+/// net::Endpoint → asio endpoint.
+boost::asio::ip::tcp::endpoint to_asio(const net::Endpoint& e) noexcept;
+/// asio endpoint → net::Endpoint (v4-mapped normalised to IPv4).
+net::Endpoint from_asio(const boost::asio::ip::tcp::endpoint& e) noexcept;
+
+}  // namespace egress::upstream

@@ -1,0 +1,40 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "net/ip_address.hpp"
+
+namespace egress::upstream {
+
+/// Refuses destinations that are the gateway itself (always on, not a policy choice):
+/// an unspecified address (0.0.0.0, ::), any listener or admin endpoint, or a local address
+/// (an interface address or loopback) with a listener or admin port. Thread-safe: the set of
+/// local addresses is an immutable snapshot swapped by refresh().
+class LoopGuard {
+ public:
+  /// `own`: every listener and the admin endpoint, as configured (unspecified addresses allowed).
+  explicit LoopGuard(std::vector<net::Endpoint> own);
+
+  /// True when connecting to `dst` would reach the gateway itself.
+  bool is_loop(const net::Endpoint& dst) const noexcept;
+
+  /// Replaces the local addresses (tests; refresh() uses the interfaces).
+  void set_local_addresses(std::vector<net::IpAddress> addresses);
+
+  /// Re-reads the interfaces' addresses (getifaddrs); at startup and on SIGHUP. Returns false
+  /// (keeping the previous set) when they cannot be read.
+  bool refresh();
+
+  /// The addresses of every local interface (getifaddrs), IPv4 and IPv6.
+  static std::vector<net::IpAddress> interface_addresses();
+
+ private:
+  std::vector<net::Endpoint> own_;
+  std::vector<std::uint16_t> ports_;
+  std::atomic<std::shared_ptr<const std::vector<net::IpAddress>>> local_;
+};
+
+}  // namespace egress::upstream
