@@ -51,7 +51,9 @@ def run(t: harness.Case) -> None:
     gw = t.egressd(POLICY_A)
 
     def probe(dst: str) -> tuple[dict, dict | None]:
-        r = t.client("--dst", dst, "--send", "probe\n", "--shutdown", "--timeout", "5")
+        # Send only once the read side is waiting, so a reset is seen as one (see check_denied).
+        r = t.client("--dst", dst, "--send", "probe\n", "--delay-send", "0.2", "--shutdown",
+                     "--timeout", "5")
         return r, t.decision_for(gw, r)
 
     r, d = probe("203.0.113.10:7")

@@ -80,7 +80,7 @@ def main() -> int:
         print("demo: curl is missing (make deps)", file=sys.stderr)
         return 1
     policy_dir = source_dir / "policy"
-    policy_files = {p.name: p.read_text() for p in sorted(policy_dir.glob("*.yaml"))}
+    policy_files = sorted(policy_dir.glob("*.yaml"))
     if not policy_files:
         print(f"demo: no policy files in {policy_dir}", file=sys.stderr)
         return 1
@@ -95,7 +95,7 @@ def main() -> int:
         print(f"  namespaces {sb.client}, {sb.gateway}, {sb.internet}\n")
 
         http = gateway.start_upstream(sb, "http", [f"{ip}:80" for _, ip, *_ in CLIENTS], "http")
-        gw = gateway.start_egressd(sb, str(egressd), policy_files, demo_config(source_dir),
+        gw = gateway.start_egressd(sb, str(egressd), policy_dir, demo_config(source_dir),
                                    name="egressd")
         start = audit.matching(gw.records(), event="gateway.start")
         print(f"  egressd running in {sb.gateway} with policy/ ({len(policy_files)} file(s))"
@@ -111,7 +111,10 @@ def main() -> int:
             if p.returncode == 0:
                 print(c("32", f"   client saw: HTTP 200, body {p.stdout.strip()!r}"))
             else:
-                print(c("31", f"   client saw: curl exit {p.returncode}: {p.stderr.strip()}"))
+                why = {7: "reset before connect() returned", 52: "closed without a reply",
+                       56: "reset while reading"}.get(p.returncode, "")
+                print(c("31", f"   client saw: curl exit {p.returncode}"
+                              + (f" ({why})" if why else "") + f": {p.stderr.strip()}"))
             time.sleep(0.05)
             after = len([a for a in http.accepts() if a["local"] == f"{ip}:80"])
             print(f"   server {ip}:80 accepted {after - before} connection(s)")

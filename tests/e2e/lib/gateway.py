@@ -140,13 +140,19 @@ class Gateway:
         return sorted({int(lst["address"].rpartition(":")[2]) for lst in self.config["listeners"]})
 
 
-def write_config(sb: Sandbox, policy_files: dict[str, str], config: dict | None = None,
+def write_config(sb: Sandbox, policy_files: dict[str, str] | Path, config: dict | None = None,
                  name: str = "egressd") -> tuple[Path, dict, Path, Path]:
+    """Writes the config (and the policy files, unless `policy_files` is an existing directory to
+    use as it is) into the work dir; returns (config path, config, policy dir, audit path)."""
     work = sb.dir / name
-    policy_dir = work / "policy"
-    policy_dir.mkdir(parents=True, exist_ok=True)
-    for fname, text in policy_files.items():
-        (policy_dir / fname).write_text(text)
+    work.mkdir(parents=True, exist_ok=True)
+    if isinstance(policy_files, Path):
+        policy_dir = policy_files.resolve()
+    else:
+        policy_dir = work / "policy"
+        policy_dir.mkdir(parents=True, exist_ok=True)
+        for fname, text in policy_files.items():
+            (policy_dir / fname).write_text(text)
     audit_path = work / "audit.jsonl"
     cfg = merge(DEFAULT_CONFIG, config or {})
     cfg["policy"]["dir"] = str(policy_dir)
@@ -157,7 +163,7 @@ def write_config(sb: Sandbox, policy_files: dict[str, str], config: dict | None 
     return config_path, cfg, policy_dir, audit_path
 
 
-def start_egressd(sb: Sandbox, egressd: str, policy_files: dict[str, str], config: dict | None = None,
+def start_egressd(sb: Sandbox, egressd: str, policy_files: dict[str, str] | Path, config: dict | None = None,
                   name: str = "egressd", ready_timeout: float = 15.0, wait_ready: bool = True,
                   extra_args: list[str] | None = None) -> Gateway:
     config_path, cfg, policy_dir, audit_path = write_config(sb, policy_files, config, name)

@@ -131,12 +131,19 @@ class Case:
         connection.decision record says deny with `reason` (and `rule`), and no connection.close
         record follows it. Returns the decision record."""
         accepted_before = [len(u.accepts()) for u in ups]
-        r = self.client("--dst", dst, "--send", "must-not-leave\n", "--timeout", "5")
+        # The bytes go out 0.3s after connecting, while the client already reads: a reset must be
+        # seen as a reset (were send() first to hit the RST, it would eat the error and the read
+        # would see EOF), and a gateway that waited for data before deciding is still exercised.
+        r = self.client("--dst", dst, "--send", "must-not-leave\n", "--delay-send", "0.3",
+                        "--timeout", "5")
         self.check(r["connected"], f"{dst}: the kernel redirect accepts the connection", str(r))
         self.check_eq(r["recv_len"], 0, f"{dst}: denied client receives no bytes")
         self.check_eq(r["end"], "reset", f"{dst}: denied client's connection is reset")
+        # Matched on the client's address and port: a record written before the original destination
+        # was known (over_limit) has no dst.
+        self.require(bool(r.get("local")), f"{dst}: the client knows its own address", str(r))
         dec = self.check_record(gw, f"{dst}: one deny decision record", event="connection.decision",
-                                dst=dst, decision="deny")
+                                src=r["local"], decision="deny")
         # The decision is written before any upstream connect; were there one, it would be done by now.
         for u, before in zip(ups, accepted_before):
             acc = u.accepts()[before:]
@@ -144,6 +151,8 @@ class Case:
         if dec is None:
             return None
         self.check_eq(dec.get("reason"), reason, f"{dst}: deny reason")
+        if "dst" in dec or reason != "over_limit":
+            self.check_eq(audit.endpoint(dec.get("dst")), dst, f"{dst}: deny dst")
         if rule is not None:
             self.check_eq(dec.get("rule"), rule, f"{dst}: deny rule")
         else:
