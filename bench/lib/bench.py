@@ -399,6 +399,13 @@ def main() -> int:
 
     certs = resolve_certs(tmp)
     egressd_bin = find_egressd(args.build)
+    egressd_src = egressd_bin
+    if egressd_bin and not args.check:
+        # A private copy: other engineers may relink BUILD/egressd while the benchmark runs.
+        snap = tmp / "bin" / "egressd"
+        snap.parent.mkdir()
+        shutil.copy2(egressd_bin, snap)
+        egressd_bin = snap
 
     if args.check:
         ok = True
@@ -454,7 +461,9 @@ def main() -> int:
                               text=True).stdout.strip(),
         "quick": args.quick, "runs": args.runs, "duration_s": args.duration, "threads": args.threads,
         "idle_conns": args.idle_conns, "mtls_bytes": args.mtls_mib << 20,
-        "egressd": {"binary": str(egressd_bin) if egressd_bin else None,
+        "egressd": {"binary": str(egressd_src) if egressd_src else None,
+                    "binary_mtime": (datetime.datetime.fromtimestamp(egressd_src.stat().st_mtime, datetime.timezone.utc)
+                                     .strftime("%Y-%m-%dT%H:%M:%SZ") if egressd_src else None),
                     "audit": f"write-ahead, file on tmpfs ({audit_dir})"},
         "certs": certs["source"], "machine": machine(), "proxies": {},
     }
