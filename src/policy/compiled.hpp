@@ -27,6 +27,9 @@ struct StringAtom {
   PatternKind kind = PatternKind::exact;
   std::string text;
   int pattern = -1;  ///< number in the field's PatternSet when kind == regex
+  /// Identity globs "prefix/*" and "prefix/**" skip RE2: a hash lookup per '/' of the ID finds
+  /// them. Their number in Compiled's prefix-glob numbering, or -1.
+  int prefix_glob = -1;
 };
 
 /// A conjunction of conditions; kNone = not constrained.
@@ -49,6 +52,7 @@ struct StringHash {
 };
 using StringIndex =
     std::unordered_map<std::string, std::vector<std::uint32_t>, StringHash, std::equal_to<>>;
+using StringIds = std::unordered_map<std::string, int, StringHash, std::equal_to<>>;
 
 /// Clauses with their anchor indexes.
 struct ClauseTable {
@@ -58,6 +62,7 @@ struct ClauseTable {
   StringIndex dns_suffix;  ///< "example.com" for *.example.com
   StringIndex cn_exact;
   std::vector<std::vector<std::uint32_t>> identity_pattern;  ///< by identity pattern number
+  std::vector<std::vector<std::uint32_t>> identity_prefix;   ///< by prefix-glob number
   std::vector<std::vector<std::uint32_t>> cn_pattern;        ///< by cn pattern number
   std::vector<std::vector<std::uint32_t>> by_role;           ///< by role number
   CidrIndex src;
@@ -78,6 +83,7 @@ struct RuleMeta {
 /// allocates nothing.
 struct Scratch {
   std::vector<int> identity_hits;
+  std::vector<int> prefix_hits;  ///< prefix-glob numbers matched by the identity
   std::vector<int> cn_hits;
   std::vector<std::string> dns;  ///< normalised DNS SANs; the first dns_count are current
   std::size_t dns_count = 0;
@@ -89,6 +95,12 @@ struct Compiled {
   std::vector<StringAtom> dns_atoms;
   std::vector<StringAtom> cn_atoms;
   PatternSet identity_patterns;
+  StringIds segment_globs;  ///< "spiffe://td/ns/x/" for ".../ns/x/*": one more non-empty segment
+  StringIds subtree_globs;  ///< "spiffe://td/ns/x/" for ".../ns/x/**": one or more segments
+  int prefix_glob_count = 0;
+  /// Lengths of the prefixes above (bit n = some prefix is n bytes long; longer ones share the
+  /// last bit), so most '/' of an ID cost no hash lookup.
+  std::vector<bool> prefix_lengths;
   PatternSet cn_patterns;
   std::vector<AddressSet> address_sets;
   std::vector<PortSet> port_sets;

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <limits>
 #include <map>
 
@@ -14,9 +15,12 @@ using detail::ClauseTable;
 using detail::Compiled;
 using detail::kNone;
 using detail::StringAtom;
+using detail::StringIds;
 
 // A prefix is a useful anchor when few addresses share it; /0-/7 (v4) and /0-/15 (v6) are
 // hit by most lookups and would make their clauses candidates for nearly every connection.
+constexpr std::size_t kMaxPrefixBit = 255;
+
 bool specific(const Cidr& c) {
   return c.network.is_v4() ? c.prefix_len >= 8 : c.prefix_len >= 16;
 }
@@ -38,12 +42,41 @@ class Compiler {
                     const StringPattern& p) {
     auto key = std::make_pair(static_cast<int>(p.kind), p.text);
     if (auto it = seen.find(key); it != seen.end()) return it->second;
-    StringAtom a{p.kind, p.text, -1};
-    if (p.kind == PatternKind::regex && patterns) a.pattern = patterns->add(p.text);
+    StringAtom a{p.kind, p.text, -1, -1};
+    if (patterns == &c_.identity_patterns && prefix_glob(p, a)) {
+      // found by a hash lookup, not by RE2
+    } else if (p.kind == PatternKind::regex && patterns) {
+      a.pattern = patterns->add(p.text);
+    }
     atoms.push_back(std::move(a));
     const int id = static_cast<int>(atoms.size()) - 1;
     seen.emplace(std::move(key), id);
     return id;
+  }
+
+  // "prefix/*" or "prefix/**" with no other '*': the same meaning as their RE2 translation
+  // (string_pattern.cpp), found by looking up each "up to a '/'" prefix of the ID.
+  bool prefix_glob(const StringPattern& p, StringAtom& a) {
+    const std::string& w = p.written;
+    if (p.kind != PatternKind::regex || w.starts_with("regex:")) return false;
+    StringIds* map = nullptr;
+    std::string prefix;
+    if (w.size() > 3 && w.ends_with("/**") && w.find('*') == w.size() - 2) {
+      map = &c_.subtree_globs;
+      prefix = w.substr(0, w.size() - 2);
+    } else if (w.size() > 2 && w.ends_with("/*") && w.find('*') == w.size() - 1) {
+      map = &c_.segment_globs;
+      prefix = w.substr(0, w.size() - 1);
+    } else {
+      return false;
+    }
+    const std::size_t len = std::min<std::size_t>(prefix.size(), kMaxPrefixBit);
+    if (c_.prefix_lengths.size() <= kMaxPrefixBit) c_.prefix_lengths.resize(kMaxPrefixBit + 1);
+    c_.prefix_lengths[len] = true;
+    auto [it, fresh] = map->emplace(std::move(prefix), c_.prefix_glob_count);
+    if (fresh) ++c_.prefix_glob_count;
+    a.prefix_glob = it->second;
+    return true;
   }
 
   std::int32_t address_set(AddressSet s) {
@@ -93,6 +126,9 @@ class Compiler {
       for (const auto& c : *src_anchor) t.src.add(c, n);
       return;
     }
+    if (id && id->prefix_glob >= 0) {
+      return by_id(t.identity_prefix, static_cast<std::size_t>(id->prefix_glob));
+    }
     if (id) return by_id(t.identity_pattern, static_cast<std::size_t>(id->pattern));
     if (cn) return by_id(t.cn_pattern, static_cast<std::size_t>(cn->pattern));
     if (dns) return push(t.dns_suffix[dns->text]);
@@ -117,6 +153,7 @@ class Compiler {
     t.dst.build();
     t.ports.build();
     t.identity_pattern.resize(c_.identity_patterns.size());
+    t.identity_prefix.resize(static_cast<std::size_t>(c_.prefix_glob_count));
     t.cn_pattern.resize(c_.cn_patterns.size());
     t.by_role.resize(c_.role_count);
   }

@@ -36,12 +36,17 @@ class Evaluation {
  public:
   Evaluation(const Compiled& c, const ConnectionFacts& f, Scratch& s) : c_(c), f_(f), s_(s) {
     s_.identity_hits.clear();
+    s_.prefix_hits.clear();
     s_.cn_hits.clear();
     s_.roles.clear();
     s_.dns_count = 0;
     for_each_uri(f.identity,
                  [&](std::string_view u) { c.identity_patterns.match(u, s_.identity_hits); });
     sort_unique(s_.identity_hits);
+    if (c.prefix_glob_count > 0) {
+      for_each_uri(f.identity, [&](std::string_view u) { match_prefix_globs(u); });
+      sort_unique(s_.prefix_hits);
+    }
     if (f.identity) {
       if (!f.identity->common_name.empty())
         c.cn_patterns.match(f.identity->common_name, s_.cn_hits);
@@ -75,12 +80,39 @@ class Evaluation {
   }
 
  private:
+  // For each '/' of the ID, the text up to and including it is a candidate prefix; the rest must
+  // be one non-empty segment ("/*") or non-empty segments ("/**").
+  void match_prefix_globs(std::string_view id) {
+    const bool tail_ok = !id.empty() && id.back() != '/';
+    const std::size_t last_empty_segment = id.rfind("//");
+    for (std::size_t slash = id.find('/'); slash != std::string_view::npos && slash + 1 < id.size();
+         slash = id.find('/', slash + 1)) {
+      if (!c_.prefix_lengths[std::min<std::size_t>(slash + 1, c_.prefix_lengths.size() - 1)]) {
+        continue;
+      }
+      const std::string_view prefix = id.substr(0, slash + 1);
+      const std::string_view rest = id.substr(slash + 1);
+      if (!c_.segment_globs.empty() && rest.find('/') == std::string_view::npos) {
+        if (auto it = c_.segment_globs.find(prefix); it != c_.segment_globs.end()) {
+          s_.prefix_hits.push_back(it->second);
+        }
+      }
+      if (!c_.subtree_globs.empty() && tail_ok &&
+          (last_empty_segment == std::string_view::npos || last_empty_segment < slash)) {
+        if (auto it = c_.subtree_globs.find(prefix); it != c_.subtree_globs.end()) {
+          s_.prefix_hits.push_back(it->second);
+        }
+      }
+    }
+  }
+
   static void sort_unique(std::vector<int>& v) {
     std::sort(v.begin(), v.end());
     v.erase(std::unique(v.begin(), v.end()), v.end());
   }
 
   bool identity_matches(const StringAtom& a) const noexcept {
+    if (a.prefix_glob >= 0) return sorted_contains(s_.prefix_hits, a.prefix_glob);
     if (a.kind == PatternKind::regex) return sorted_contains(s_.identity_hits, a.pattern);
     bool hit = false;
     for_each_uri(f_.identity, [&](std::string_view u) { hit = hit || u == a.text; });
@@ -133,6 +165,9 @@ class Evaluation {
     for_each_uri(f_.identity, [&](std::string_view u) { visit(t.identity_exact, u, f); });
     for (int p : s_.identity_hits) {
       for (auto n : t.identity_pattern[static_cast<std::size_t>(p)]) f(n);
+    }
+    for (int p : s_.prefix_hits) {
+      for (auto n : t.identity_prefix[static_cast<std::size_t>(p)]) f(n);
     }
     for (std::size_t i = 0; i < s_.dns_count; ++i) {
       const std::string_view name = s_.dns[i];

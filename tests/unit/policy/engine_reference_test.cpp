@@ -223,7 +223,9 @@ const std::vector<std::string> kAddrs = {
 const std::vector<std::string> kIds = {
     "spiffe://corp.example/ns/payments/sa/api",  "spiffe://corp.example/ns/payments/sa/web",
     "spiffe://corp.example/ns/analytics/sa/etl", "spiffe://corp.example/ns/analytics/x/y",
-    "spiffe://corp.example/ns/other/sa/api",     "spiffe://corp.example/ns/payroll/sa/x"};
+    "spiffe://corp.example/ns/other/sa/api",     "spiffe://corp.example/ns/analytics/sa/",
+    "spiffe://corp.example/ns/analytics//x",     "spiffe://corp.example/ns/payments/sa/",
+    "spiffe://corp.example/ns/analytics",        "spiffe://corp.example/ns/payroll/sa/x"};
 const std::vector<std::string> kDnsNames = {"api.example.com", "API.Example.com.",
                                             "a.svc.example.com", "example.com", "db.example.org"};
 const std::vector<std::string> kCns = {"build-agent", "runner-12", "runner-x", "legacy"};

@@ -1,0 +1,219 @@
+// Policy::evaluate at 10 / 1,000 / 10,000 / 100,000 rules (issue 2: well under 1 us at 10,000).
+//
+// The generated policies mix what real ones hold: exact SPIFFE IDs, namespace globs and a few
+// regexes (patterns are per namespace, so their number grows far slower than the rules'), DNS
+// names, source CIDRs, roles and named destinations, deny rules, report-mode rules, expiring
+// rules. Half of the connections evaluated are built to hit a random rule, half are random.
+#include <benchmark/benchmark.h>
+
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "policy/loader.hpp"
+#include "policy/policy.hpp"
+#include "policy/rfc3339.hpp"
+
+namespace {
+
+using namespace egress;
+using namespace egress::policy;
+
+struct Query {
+  net::IpAddress src;
+  net::IpAddress dst;
+  std::uint16_t port;
+  Identity identity;
+  bool has_identity;
+};
+
+struct Fixture {
+  std::shared_ptr<const Policy> policy;
+  std::vector<Query> queries;
+  double load_seconds = 0;
+};
+
+std::string ip4(std::uint32_t v) {
+  return net::IpAddress::v4(v).to_string();
+}
+
+// A public IPv4 /24 (first octet 20-99: clear of every non_public range).
+std::uint32_t net24(std::mt19937& rng) {
+  const std::uint32_t a = 20 + rng() % 80;
+  return (a << 24) | ((rng() % 256) << 16) | ((rng() % 256) << 8);
+}
+
+std::string spiffe(unsigned team, unsigned svc) {
+  return "spiffe://corp.example/ns/team-" + std::to_string(team) + "/sa/svc-" + std::to_string(svc);
+}
+
+Fixture build(std::size_t rules) {
+  std::mt19937 rng(static_cast<unsigned>(rules));
+  const unsigned teams =
+      static_cast<unsigned>(std::min<std::size_t>(std::max<std::size_t>(rules / 20, 1), 500));
+  const std::size_t roles = std::max<std::size_t>(rules / 50, 1);
+  const std::size_t dests = std::max<std::size_t>(rules / 10, 1);
+  std::string y =
+      "kind: Settings\ndefault: deny\ndeny_destinations: [builtin:non_public, builtin:metadata]\n";
+  std::vector<unsigned> role_team(roles);
+  for (std::size_t i = 0; i < roles; ++i) {
+    role_team[i] = static_cast<unsigned>(rng() % teams);
+    y += "---\nkind: Role\nname: role-" + std::to_string(i) +
+         "\nmembers:\n  - identity: \"spiffe://corp.example/ns/team-" +
+         std::to_string(role_team[i]) + "/sa/*\"\n";
+    if (rng() % 3 == 0) y += "  - source: " + ip4(net24(rng)) + "/24\n";
+  }
+  std::vector<std::uint32_t> dest_net(dests);
+  std::vector<std::uint16_t> dest_port(dests);
+  for (std::size_t i = 0; i < dests; ++i) {
+    dest_net[i] = net24(rng);
+    dest_port[i] = static_cast<std::uint16_t>(rng() % 2 ? 443 : 8443 + rng() % 8);
+    y += "---\nkind: Destination\nname: dest-" + std::to_string(i) + "\ncidrs: [" +
+         ip4(dest_net[i]) + "/24";
+    if (rng() % 4 == 0) y += ", " + ip4(net24(rng)) + "/24";
+    y += "]\nports: [443, \"8443-8450\"]\n";
+  }
+
+  Fixture fx;
+  std::vector<Query> hits;
+  for (std::size_t i = 0; i < rules; ++i) {
+    Query q{net::IpAddress::v4((192u << 24) | (2u << 8) | (rng() % 250 + 1)), {}, 443, {}, false};
+    const unsigned team = static_cast<unsigned>(rng() % teams);
+    const unsigned svc = static_cast<unsigned>(rng() % 50);
+    const unsigned kind = static_cast<unsigned>(rng() % 100);
+    const std::uint32_t dnet = net24(rng);
+    const std::uint32_t host = dnet | (rng() % 254 + 1);
+    std::string rule = "---\nkind: Rule\nid: rule-" + std::to_string(i) + "\n";
+    std::string from, to;
+    std::string action = "allow";
+    if (kind < 30) {  // exact identity -> cidr + port
+      from = "[{identity: \"" + spiffe(team, svc) + "\"}]";
+      to = "[{cidrs: [" + ip4(dnet) + "/24], ports: [443]}]";
+      q.identity.spiffe_id = spiffe(team, svc);
+      q.dst = net::IpAddress::v4(host);
+    } else if (kind < 50) {  // role -> named destination
+      const std::size_t r = rng() % roles, d = rng() % dests;
+      from = "[{role: role-" + std::to_string(r) + "}]";
+      to = "[{destination: dest-" + std::to_string(d) + "}]";
+      q.identity.spiffe_id = spiffe(role_team[r], svc);
+      q.dst = net::IpAddress::v4(dest_net[d] | 7);
+    } else if (kind < 65) {  // source CIDR -> host + port range
+      const std::uint32_t snet = (198u << 24) | (51u << 16) | ((rng() % 256) << 8);
+      from = "[{source: " + ip4(snet) + "/24}]";
+      to = "[{cidrs: [" + ip4(host) + "/32], ports: [\"8443-8450\"]}]";
+      q.src = net::IpAddress::v4(snet | 9);
+      q.dst = net::IpAddress::v4(host);
+      q.port = 8444;
+    } else if (kind < 75) {  // namespace glob -> destination
+      const std::size_t d = rng() % dests;
+      from = "[{identity: \"spiffe://corp.example/ns/team-" + std::to_string(team) + "/sa/*\"}]";
+      to = "[{destination: dest-" + std::to_string(d) + ", ports: [443]}]";
+      q.identity.spiffe_id = spiffe(team, svc);
+      q.dst = net::IpAddress::v4(dest_net[d] | 9);
+    } else if (kind < 80) {  // regex (few distinct: one per team group)
+      const unsigned group = team % 40;
+      from = "[{identity: \"regex:spiffe://corp\\\\.example/ns/team-" + std::to_string(group) +
+             "[0-9]*/sa/batch-[0-9]+\"}]";
+      to = "[{cidrs: [" + ip4(dnet) + "/24]}]";
+      q.identity.spiffe_id = "spiffe://corp.example/ns/team-" + std::to_string(group) +
+                             "/sa/batch-" + std::to_string(svc);
+      q.dst = net::IpAddress::v4(host);
+    } else if (kind < 85) {  // DNS name
+      const std::string zone = "team-" + std::to_string(team) + ".svc.example.com";
+      from = rng() % 2 ? "[{dns_name: \"*." + zone + "\"}]" : "[{dns_name: \"api." + zone + "\"}]";
+      to = "[{cidrs: [" + ip4(dnet) + "/24], ports: [443]}]";
+      q.identity.dns_sans = {"api." + zone};
+      q.dst = net::IpAddress::v4(host);
+    } else if (kind < 90) {  // deny a host for everyone
+      action = "deny";
+      from = "[{any: true}]";
+      to = "[{cidrs: [" + ip4(host) + "/32]}]";
+      q.dst = net::IpAddress::v4(host);
+    } else if (kind < 95) {  // report-mode allow
+      rule += "mode: report\n";
+      from = "[{identity: \"" + spiffe(team, svc) + "\"}]";
+      to = "[{cidrs: [" + ip4(dnet) + "/24], ports: [443, 8443]}]";
+      q.identity.spiffe_id = spiffe(team, svc);
+      q.dst = net::IpAddress::v4(host);
+    } else {  // expiring exact identity, any address on a port
+      rule += "expires: 2030-01-01T00:00:00Z\n";
+      from = "[{identity: \"" + spiffe(team, svc) + "\"}]";
+      to = "[{ports: [" + std::to_string(9000 + rng() % 100) + "]}]";
+      q.identity.spiffe_id = spiffe(team, svc);
+      q.dst = net::IpAddress::v4(host);
+      q.port = 9000;
+    }
+    if (!q.identity.spiffe_id.empty()) q.identity.uri_sans = {q.identity.spiffe_id};
+    q.has_identity = !q.identity.spiffe_id.empty() || !q.identity.dns_sans.empty();
+    y += rule + "action: " + action + "\nfrom: " + from + "\nto: " + to + "\n";
+    hits.push_back(std::move(q));
+  }
+
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = load_policy_sources({{"bench.yaml", y}});
+  fx.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!r.errors.empty()) {
+    fprintf(stderr, "bench policy invalid: %s\n", r.errors[0].to_string().c_str());
+    std::abort();
+  }
+  fx.policy = r.policy;
+  // 1024 queries: half aimed at a rule, half random (random team/service/address).
+  for (int i = 0; i < 1024; ++i) {
+    if (i % 2 == 0) {
+      fx.queries.push_back(hits[rng() % hits.size()]);
+    } else {
+      Query q{net::IpAddress::v4((192u << 24) | (2u << 8) | 2),
+              net::IpAddress::v4(net24(rng) | 5),
+              443,
+              {},
+              true};
+      q.identity.spiffe_id =
+          spiffe(static_cast<unsigned>(rng() % teams), static_cast<unsigned>(rng() % 50));
+      q.identity.uri_sans = {q.identity.spiffe_id};
+      fx.queries.push_back(std::move(q));
+    }
+  }
+  return fx;
+}
+
+Fixture& fixture(std::size_t rules) {
+  static std::map<std::size_t, std::unique_ptr<Fixture>> cache;
+  auto& f = cache[rules];
+  if (!f) f = std::make_unique<Fixture>(build(rules));
+  return *f;
+}
+
+void run(benchmark::State& state, bool with_identity) {
+  Fixture& fx = fixture(static_cast<std::size_t>(state.range(0)));
+  const auto now = *parse_rfc3339("2026-11-26T00:00:00Z");
+  std::size_t i = 0, allowed = 0;
+  for (auto _ : state) {
+    const Query& q = fx.queries[i++ & 1023];
+    const ConnectionFacts facts{q.src, q.dst, q.port,
+                                with_identity && q.has_identity ? &q.identity : nullptr, now};
+    const Decision d = fx.policy->evaluate(facts);
+    allowed += d.action == Action::allow;
+    benchmark::DoNotOptimize(d);
+  }
+  state.counters["rules"] = static_cast<double>(fx.policy->rule_count());
+  state.counters["clauses"] = static_cast<double>(fx.policy->clause_count());
+  state.counters["allowed_%"] =
+      100.0 * static_cast<double>(allowed) / static_cast<double>(std::max<std::size_t>(i, 1));
+  state.counters["load_s"] = fx.load_seconds;
+}
+
+void BM_Decision(benchmark::State& state) {
+  run(state, true);
+}
+void BM_DecisionNoIdentity(benchmark::State& state) {
+  run(state, false);
+}
+
+BENCHMARK(BM_Decision)->Arg(10)->Arg(1000)->Arg(10000)->Arg(100000);
+BENCHMARK(BM_DecisionNoIdentity)->Arg(10)->Arg(1000)->Arg(10000)->Arg(100000);
+
+}  // namespace
+
+BENCHMARK_MAIN();
