@@ -10,6 +10,10 @@
 #include "policy/store.hpp"
 #include "upstream/loop_guard.hpp"
 
+namespace egress::tls {
+class ContextStore;
+}
+
 namespace egress::filters {
 
 /// Gateway-wide services the filters use. Outlive every chain.
@@ -57,9 +61,14 @@ class ChainFactory {
   /// resources stay in use.
   std::vector<std::string> reload();
 
+  /// The listener's TLS context store (one SSL_CTX shared by all workers), or null for
+  /// tls.mode off.
+  const tls::ContextStore* tls_store() const noexcept { return tls_.get(); }
+
  private:
   const core::ListenerInfo& listener_;
   ChainServices services_;
+  std::unique_ptr<tls::ContextStore> tls_;
 };
 
 }  // namespace egress::filters
