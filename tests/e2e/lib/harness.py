@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 import traceback
@@ -164,6 +165,19 @@ class Case:
         self.check(not closes, f"{dst}: no close record for a denied connection", str(closes[:1]))
         return dec
 
+    def verify_audit_chains(self) -> None:
+        """Every audit log the case produced passes `egressctl audit verify` (the hash chain is
+        whole: no record lost, edited or reordered), when the build has egressctl."""
+        if not self.args.egressctl:
+            return
+        for gw in self.gateways:
+            if not gw.audit_path.exists():
+                continue
+            p = subprocess.run([self.args.egressctl, "audit", "verify", str(gw.audit_path)],
+                               capture_output=True, text=True, timeout=60)
+            self.check(p.returncode == 0, f"{gw.proc.name}: egressctl audit verify passes",
+                       (p.stdout + p.stderr).strip()[-1000:])
+
     # -------------------------------------------------------------- diagnostics
 
     def dump(self) -> None:
@@ -219,6 +233,7 @@ def main(body, mode: str = "redirect", watchdog_s: int = 240, extra_v4: list[str
         t = Case(name, args, sb)
         try:
             body(t)
+            t.verify_audit_chains()
         except CheckFailed:
             pass
         except BaseException as e:  # noqa: BLE001 - report everything, including the watchdog
