@@ -8,7 +8,6 @@ egressd.yaml uses only contract keys, and egressd --check-config accepts it when
 
 from __future__ import annotations
 
-import os
 import posixpath
 import subprocess
 import sys
