@@ -12,6 +12,7 @@ import sys
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import audit  # noqa: E402
 import harness  # noqa: E402
 from policies import LAB  # noqa: E402
 
@@ -30,8 +31,15 @@ def run(t: harness.Case) -> None:
         out = p.stdout
         t.check_eq(p.returncode, 0, f"curl {url}: exit 0", p.stderr)
         t.check_eq(out, BODY + "\n200", f"curl {url}: body and status 200")
-        t.check_record(gw, f"curl {url}: allow decision", event="connection.decision",
-                       dst=f"{host}:80", decision="allow", rule="clients-to-lab")
+        dec = t.check_record(gw, f"curl {url}: allow decision", event="connection.decision",
+                             dst=f"{host}:80", decision="allow", rule="clients-to-lab")
+        seen = [c for c in http.wait_closes(1) if c["local"] == f"{host}:80"]
+        close = dec and t.check_record(gw, f"curl {url}: close record", event="connection.close",
+                                       conn_id=dec.get("conn_id"))
+        if close and seen:
+            t.check_eq((audit.bytes_up(close), audit.bytes_down(close)),
+                       (seen[-1]["bytes_in"], seen[-1]["bytes_out"]),
+                       f"curl {url}: close record bytes = what the HTTP server read and wrote")
     heads = [c["head"] for c in http.wait_closes(2)]
     t.check(any(h.startswith("GET / HTTP/1.1\r\n") and "Host: 203.0.113.10\r\n" in h for h in heads),
             "the HTTP server saw curl's request for 203.0.113.10", str(heads))
@@ -49,6 +57,9 @@ def run(t: harness.Case) -> None:
     for addr in ("TCP4:203.0.113.10:7", "TCP6:[2001:db8:2::10]:7"):
         p = t.sb.client_exec(["socat", "-t", "5", "-", addr], input="socat says hi\n")
         t.check_eq((p.returncode, p.stdout), (0, "socat says hi\n"), f"socat {addr}: echo", p.stderr)
+        dst = addr.split(":", 1)[1]
+        t.check_record(gw, f"socat {addr}: close record, 14 bytes each way", event="connection.close",
+                       dst=dst, bytes_up=14, bytes_down=14, reason="eof")
     t.check_eq(len(echo.wait_closes(2)), 2, "the echo server saw both socat connections")
 
 

@@ -29,6 +29,8 @@ DEFAULT_CONFIG = {
     "audit": {"path": "audit.jsonl"},
     "limits": {"max_connections": 10000},
     "drain_timeout": "5s",
+    # Loopback inside the gateway namespace; readiness is its /readyz (see wait_gateway_ready).
+    "admin": {"address": "127.0.0.1:9901"},
 }
 
 
