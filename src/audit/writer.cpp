@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <deque>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -30,6 +29,10 @@ struct Item {
   WrittenCallback on_written;
 };
 
+// The queue is two vectors: submitters append to incoming_, the writer swaps it with the batch it
+// has finished. Both keep their capacity, so a submit in the steady state allocates nothing and
+// holds the mutex for one move. The bound counts both: incoming_ plus what the writer holds and
+// has not yet written.
 class WriterAuditLog final : public AuditLog {
  public:
   WriterAuditLog(const Options& options, std::unique_ptr<Sink> sink, ChainState start)
@@ -43,24 +46,22 @@ class WriterAuditLog final : public AuditLog {
   // AuditLog
   void submit(Record record, WrittenCallback on_written) override {
     std::unique_lock lk(mu_);
-    if (closed_) {
+    while (!closed_ && incoming_.size() + in_hand_ >= options_.queue_capacity) {
+      // A failing sink never drains the queue; blocking then would freeze the workers with
+      // nothing to show for it, so while unhealthy a full queue drops (counted) in either mode.
+      if (options_.on_overflow == Options::Overflow::drop ||
+          !healthy_.load(std::memory_order_relaxed)) {
+        break;
+      }
+      not_full_.wait(lk);
+    }
+    if (closed_ || incoming_.size() + in_hand_ >= options_.queue_capacity) {
       lk.unlock();
       count_drop(std::move(on_written));
       return;
     }
-    while (queue_.size() >= options_.queue_capacity) {
-      // A failing sink never drains the queue; blocking then would freeze the workers with
-      // nothing to show for it, so while unhealthy a full queue drops (counted) in either mode.
-      if (options_.on_overflow == Options::Overflow::drop ||
-          !healthy_.load(std::memory_order_relaxed) || closed_) {
-        lk.unlock();
-        count_drop(std::move(on_written));
-        return;
-      }
-      not_full_.wait(lk);
-    }
-    queue_.push_back(Item{std::move(record), std::move(on_written)});
-    depth_.store(queue_.size(), std::memory_order_relaxed);
+    incoming_.push_back(Item{std::move(record), std::move(on_written)});
+    depth_.store(incoming_.size() + in_hand_, std::memory_order_relaxed);
     const bool wake = writer_waiting_;
     lk.unlock();
     if (wake) not_empty_.notify_one();
@@ -108,9 +109,9 @@ class WriterAuditLog final : public AuditLog {
 
   // --- writer thread ---
 
+  bool batch_done() const { return next_ >= batch_.size(); }
+
   void run() {
-    std::vector<Item> batch;
-    batch.reserve(kMaxBatchRecords);
     for (;;) {
       bool do_reopen = false;
       bool stop = false;
@@ -118,8 +119,11 @@ class WriterAuditLog final : public AuditLog {
         std::unique_lock lk(mu_);
         const auto deadline = next_deadline();
         writer_waiting_ = true;
+        // While a failed write waits for its retry, nothing new is encoded: records stay in the
+        // bounded queue.
         const auto ready = [&] {
-          return closed_ || reopen_requested_ || (pending_.empty() && !queue_.empty());
+          return closed_ || reopen_requested_ ||
+                 (pending_.empty() && (!batch_done() || !incoming_.empty()));
         };
         if (deadline) {
           not_empty_.wait_until(lk, *deadline, ready);
@@ -129,29 +133,25 @@ class WriterAuditLog final : public AuditLog {
         writer_waiting_ = false;
         do_reopen = std::exchange(reopen_requested_, false);
         stop = closed_;
-        // While a failed batch waits for its retry, new records stay in the bounded queue.
-        if (pending_.empty()) {
-          while (!queue_.empty() && batch.size() < kMaxBatchRecords) {
-            batch.push_back(std::move(queue_.front()));
-            queue_.pop_front();
-          }
-          depth_.store(queue_.size(), std::memory_order_relaxed);
+        if (pending_.empty() && batch_done() && !incoming_.empty()) {
+          batch_.clear();
+          next_ = 0;
+          batch_.swap(incoming_);
+          in_hand_ = batch_.size();
         }
       }
-      if (!batch.empty()) not_full_.notify_all();
 
       if (do_reopen) reopen_sink();
       if (!pending_.empty() && (stop || SteadyClock::now() >= retry_at_)) flush_pending();
-      if (!batch.empty()) {
-        encode(batch);
-        batch.clear();
-        flush_pending();
+      while (pending_.empty() && !batch_done()) {
+        encode_some();
+        if (!flush_pending()) break;
       }
       maybe_sync(false);
 
       if (stop) {
         std::unique_lock lk(mu_);
-        if (queue_.empty() || !pending_.empty()) {
+        if (!pending_.empty() || (batch_done() && incoming_.empty())) {
           lk.unlock();
           finish();
           return;
@@ -170,37 +170,21 @@ class WriterAuditLog final : public AuditLog {
     return d;
   }
 
-  void encode(std::vector<Item>& batch) {
-    for (auto& item : batch) {
+  // Encodes up to one write's worth of the batch into pending_, extending the chain.
+  void encode_some() {
+    const std::size_t end = std::min(batch_.size(), next_ + kMaxBatchRecords);
+    for (; next_ < end && pending_.size() < kMaxBatchBytes; ++next_) {
+      Item& item = batch_[next_];
       const std::size_t start = pending_.size();
-      ChainFields fields{chain_.seq + 1, chain_.prev,
-                         unreported_drops_.exchange(0, std::memory_order_relaxed)};
+      const ChainFields fields{chain_.seq + 1, chain_.prev,
+                               unreported_drops_.exchange(0, std::memory_order_relaxed)};
       encode_record(item.record, fields, pending_);
       hasher_.hex(std::string_view(pending_).substr(start), hash_);
       pending_ += '\n';
       chain_.seq = fields.seq;
       chain_.prev.assign(hash_.data(), hash_.size());
       pending_callbacks_.push_back(std::move(item.on_written));
-      if (pending_.size() >= kMaxBatchBytes) {
-        // Keep write(2) sizes bounded; a failure here leaves the rest for the retry path.
-        if (!flush_pending()) {
-          // Cannot encode further while unhealthy: requeue the rest at the front, in order.
-          requeue_rest(batch, &item);
-          return;
-        }
-      }
     }
-  }
-
-  void requeue_rest(std::vector<Item>& batch, const Item* last_done) {
-    std::lock_guard lk(mu_);
-    auto it = batch.end();
-    while (it != batch.begin() && &*(it - 1) != last_done) {
-      --it;
-      queue_.push_front(std::move(*it));
-      // push_front in reverse keeps the original order
-    }
-    depth_.store(queue_.size(), std::memory_order_relaxed);
   }
 
   // Writes pending_ (from pending_kept_ on). True when everything pending is now written.
@@ -210,7 +194,8 @@ class WriterAuditLog final : public AuditLog {
     const auto data = std::string_view(pending_).substr(pending_kept_);
     const std::error_code ec = sink_->write(data, kept);
     if (!ec) {
-      written_.fetch_add(pending_callbacks_.size(), std::memory_order_relaxed);
+      const std::size_t n = pending_callbacks_.size();
+      written_.fetch_add(n, std::memory_order_relaxed);
       for (auto& cb : pending_callbacks_) {
         if (cb) cb(true);
       }
@@ -223,14 +208,23 @@ class WriterAuditLog final : public AuditLog {
         healthy_.store(true, std::memory_order_relaxed);
       }
       retry_delay_ = kFirstRetry;
+      {
+        std::lock_guard lk(mu_);
+        in_hand_ -= n;
+        depth_.store(incoming_.size() + in_hand_, std::memory_order_relaxed);
+      }
+      not_full_.notify_all();
       return true;
     }
     pending_kept_ += kept;
     write_errors_.fetch_add(1, std::memory_order_relaxed);
     if (healthy_.exchange(false, std::memory_order_relaxed)) {
       spdlog::error("audit: cannot write to {}: {}", sink_->name(), ec.message());
-      not_full_.notify_all();  // blocked submitters re-check: a full queue now drops
+      // Blocked submitters re-check: a full queue now drops. Taking the lock orders this
+      // notification after a submitter's check of healthy_ and its wait.
+      std::lock_guard lk(mu_);
     }
+    not_full_.notify_all();
     // Write-ahead callers must not wait for the disk to come back: tell them now. The records
     // stay pending (same seq) and are written when the sink recovers.
     for (auto& cb : pending_callbacks_) {
@@ -246,10 +240,9 @@ class WriterAuditLog final : public AuditLog {
       write_errors_.fetch_add(1, std::memory_order_relaxed);
       spdlog::error("audit: cannot reopen {}: {} (still writing to the old file)", sink_->name(),
                     ec.message());
-      return;
     }
-    // The new file's first record names the last hash of the old one: chain_ is unchanged.
-    last_sync_ = SteadyClock::now();
+    // On success the new file's first record names the last hash of the old one: chain_ is
+    // unchanged.
   }
 
   void maybe_sync(bool force) {
@@ -264,7 +257,7 @@ class WriterAuditLog final : public AuditLog {
     last_sync_ = now;
   }
 
-  // Closing: one last attempt for a failed batch; what still cannot be written is counted.
+  // Closing: one last attempt for a failed write; what still cannot be written is counted.
   void finish() {
     if (!pending_.empty() && !flush_pending()) {
       const auto lost = pending_callbacks_.size();
@@ -272,17 +265,20 @@ class WriterAuditLog final : public AuditLog {
       spdlog::error("audit: {} record(s) could not be written to {} before closing", lost,
                     sink_->name());
     }
-    std::deque<Item> rest;
+    std::vector<Item> rest;
     {
       std::lock_guard lk(mu_);
-      rest.swap(queue_);
+      rest.swap(incoming_);
+      in_hand_ = 0;
       depth_.store(0, std::memory_order_relaxed);
     }
+    for (; next_ < batch_.size(); ++next_) count_drop(std::move(batch_[next_].on_written));
     for (auto& item : rest) count_drop(std::move(item.on_written));
-    if (options_.fsync == Options::Fsync::interval)
+    if (options_.fsync == Options::Fsync::interval) {
       maybe_sync(true);
-    else if (dirty_)
+    } else if (dirty_) {
       sink_->sync();
+    }
   }
 
   Options options_;
@@ -292,7 +288,8 @@ class WriterAuditLog final : public AuditLog {
   mutable std::mutex mu_;
   std::condition_variable not_empty_;
   std::condition_variable not_full_;
-  std::deque<Item> queue_;
+  std::vector<Item> incoming_;
+  std::size_t in_hand_ = 0;  // taken by the writer, not yet written
   bool closed_ = false;
   bool reopen_requested_ = false;
   bool writer_waiting_ = false;
@@ -305,6 +302,8 @@ class WriterAuditLog final : public AuditLog {
   std::atomic<std::uint64_t> depth_{0};
 
   // Writer thread only.
+  std::vector<Item> batch_;  // swapped out of incoming_
+  std::size_t next_ = 0;     // first item of batch_ not yet encoded
   ChainState chain_;
   LineHasher hasher_;
   std::array<char, 64> hash_{};

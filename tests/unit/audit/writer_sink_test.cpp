@@ -37,12 +37,13 @@ Options with(Options::Overflow overflow, std::size_t capacity) {
 }
 
 TEST(AuditWriterQueue, DropModeCountsDropsAndReportsThemInTheNextRecord) {
-  Harness h(with(Options::Overflow::drop, 2));
+  // The capacity counts every record not yet written: queued ones and the writer's batch.
+  Harness h(with(Options::Overflow::drop, 3));
   h.control->set_hold(true);
   h.log->submit(sample_decision(1));
   h.control->wait_entered(1);  // the writer holds record 1 inside write()
   h.log->submit(sample_decision(2));
-  h.log->submit(sample_decision(3));  // the queue (capacity 2) is now full
+  h.log->submit(sample_decision(3));  // the queue (capacity 3) is now full
   std::atomic<int> refused{0};
   for (std::uint64_t i = 4; i <= 6; ++i) {
     h.log->submit(sample_decision(i), [&](bool written) {
@@ -51,7 +52,7 @@ TEST(AuditWriterQueue, DropModeCountsDropsAndReportsThemInTheNextRecord) {
   }
   EXPECT_EQ(refused.load(), 3) << "a dropped record's callback says false at once";
   EXPECT_EQ(h.log->stats().records_dropped, 3u);
-  EXPECT_EQ(h.log->stats().queue_depth, 2u);
+  EXPECT_EQ(h.log->stats().queue_depth, 3u);
   h.control->set_hold(false);
   h.log->close();
 
@@ -66,11 +67,11 @@ TEST(AuditWriterQueue, DropModeCountsDropsAndReportsThemInTheNextRecord) {
 }
 
 TEST(AuditWriterQueue, BlockModeWaitsForRoomAndLosesNothing) {
-  Harness h(with(Options::Overflow::block, 1));
+  Harness h(with(Options::Overflow::block, 2));
   h.control->set_hold(true);
   h.log->submit(sample_decision(1));
   h.control->wait_entered(1);
-  h.log->submit(sample_decision(2));  // fills the queue
+  h.log->submit(sample_decision(2));  // fills the queue (record 1 counts until it is written)
   std::atomic<bool> third_done{false};
   std::thread submitter([&] {
     h.log->submit(sample_decision(3));
