@@ -7,6 +7,7 @@ decisions and 1,000 close records with distinct conn_ids.
 """
 
 import os
+import resource
 import sys
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -19,6 +20,9 @@ N = 1000
 
 
 def run(t: harness.Case) -> None:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    t.require(hard >= 2 * N + 256, "the hard fd limit leaves egressd two sockets per connection",
+              f"RLIMIT_NOFILE hard limit {hard}; raise it (ulimit -Hn) to run this case")
     up = t.upstream("echo", ["203.0.113.10:7"])
     gw = t.egressd(LAB)
     r = t.client("--dst", "203.0.113.10:7", "--concurrent", str(N), "--hold", "1.0", "--timeout", "30",

@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import resource
 import socket
 import sys
 import threading
@@ -213,6 +214,10 @@ def main() -> int:
     ap.add_argument("--hold", type=float, default=0.5, help="with --concurrent: seconds all stay open idle")
     args = ap.parse_args()
     if args.concurrent:
+        # N sockets plus the interpreter's own: lift the soft limit (often 1024) to the hard one.
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < args.concurrent + 64:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, args.concurrent + 1024), hard))
         res = asyncio.run(many(args))
     else:
         res = one(args)

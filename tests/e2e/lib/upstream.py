@@ -26,6 +26,7 @@ import asyncio
 import hashlib
 import json
 import os
+import resource
 import signal
 import socket
 import sys
@@ -132,6 +133,10 @@ async def main() -> int:
     ap.add_argument("--ready", required=True)
     args = ap.parse_args()
 
+    # Thousands of concurrent connections in some cases: lift the soft fd limit to the hard one.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
     events = Events(args.events)
     servers = []
     for spec in args.listen:
