@@ -1,4 +1,4 @@
-"""The network-namespace sandbox of ../../../docs (DESIGN.md, "Testing in a sandbox that is real").
+"""The network-namespace sandbox (design: "Testing in a sandbox that is real"; addresses: the sandbox contract).
 
     ns client  (192.0.2.2, 2001:db8:1::2) --veth-- ns gateway (192.0.2.1 | 203.0.113.254) --veth-- ns internet
                                                    nat PREROUTING -i to-client -p tcp -j REDIRECT --to-ports 15001
