@@ -20,7 +20,8 @@ CONNECT_TIMEOUT_S = 1.0
 
 
 def attempt(t, gw, dst: str, close_reason: str) -> dict:
-    r = t.client("--dst", dst, "--send", "hello?", "--timeout", "10")
+    # Send once the read side waits, so the reset is seen as one (see harness.check_denied).
+    r = t.client("--dst", dst, "--send", "hello?", "--delay-send", "0.2", "--timeout", "10")
     t.check(r["connected"], f"{dst}: client connects (to the gateway)", str(r))
     t.check_eq(r["recv_len"], 0, f"{dst}: client receives no bytes")
     t.check_eq(r["end"], "reset", f"{dst}: client is reset")
