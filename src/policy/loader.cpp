@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "policy/rfc3339.hpp"
+#include "policy/yaml_guard.hpp"
 #include "policy/yaml_reader.hpp"
 
 namespace egress::policy {
@@ -419,9 +420,10 @@ std::string where(const model::Position& p) {
 
 // Cross-document checks: duplicates, references, exactly one Settings.
 void validate(const model::Model& m, SourceKind kind, const std::string& dir_label,
-              std::vector<Diagnostic>& errors) {
+              bool some_file_unreadable, std::vector<Diagnostic>& errors) {
   Reader r("", errors);
-  if (kind == SourceKind::policy && !m.settings) {
+  // A file that is not YAML may hold the Settings: saying they are missing would mislead.
+  if (kind == SourceKind::policy && !m.settings && !some_file_unreadable) {
     Diagnostic d;
     d.file = dir_label;
     d.key_path = "Settings";
@@ -482,18 +484,29 @@ ParseOutput parse_sources(const std::vector<SourceFile>& files, SourceKind kind,
     out.errors.push_back(std::move(d));
     return out;
   }
+  bool unreadable = false;
   for (const auto& f : files) {
     Reader r(f.name, out.errors);
     std::vector<YAML::Node> docs;
+    auto problem = yaml::check_text(f.bytes);
+    if (!problem) problem = yaml::check_progress(f.bytes);
+    if (problem) {
+      r.error(model::Position{f.name, problem->line, problem->column}, "",
+              "invalid YAML: " + problem->message);
+      unreadable = true;
+      continue;
+    }
     try {
       docs = YAML::LoadAll(f.bytes);
     } catch (const YAML::Exception& e) {
       r.error(model::Position{f.name, e.mark.line >= 0 ? e.mark.line + 1 : 1,
                               e.mark.column >= 0 ? e.mark.column + 1 : 1},
               "", "invalid YAML: " + e.msg);
+      unreadable = true;
       continue;
     } catch (const std::exception& e) {
       r.error(model::Position{f.name, 1, 1}, "", std::string("invalid YAML: ") + e.what());
+      unreadable = true;
       continue;
     }
     for (const auto& doc : docs) {
@@ -504,7 +517,7 @@ ParseOutput parse_sources(const std::vector<SourceFile>& files, SourceKind kind,
       }
     }
   }
-  validate(out.model, kind, dir_label, out.errors);
+  validate(out.model, kind, dir_label, unreadable, out.errors);
   // One reading order for people: by file, then position.
   std::stable_sort(out.errors.begin(), out.errors.end(),
                    [](const Diagnostic& a, const Diagnostic& b) {
