@@ -8,6 +8,7 @@ them until stdin closes. Used by bench.py for idle_memory_{plain,mtls}.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import resource
 import socket
 import ssl
@@ -21,6 +22,7 @@ def main() -> int:
     ap.add_argument("--cert")
     ap.add_argument("--key")
     ap.add_argument("--ca")
+    ap.add_argument("--parallel", type=int, default=4, help="connections being opened at once")
     a = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -31,14 +33,17 @@ def main() -> int:
         ctx.check_hostname = False
         ctx.load_verify_locations(a.ca)
         ctx.load_cert_chain(a.cert, a.key)
-    held = []
-    for i in range(a.count):
+
+    def open_one(_: int):
         s = socket.create_connection((host, int(port)), timeout=10)
         if ctx:
-            s = ctx.wrap_socket(s)
+            s = ctx.wrap_socket(s)  # the handshake releases the GIL: a few run at once
         # One byte so every proxy has dialled upstream and relayed once; the sink discards it.
         s.sendall(b"x")
-        held.append(s)
+        return s
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=a.parallel) as pool:
+        held = list(pool.map(open_one, range(a.count)))
     print(f"ready {len(held)}", flush=True)
     sys.stdin.read()
     return 0
