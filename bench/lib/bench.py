@@ -300,9 +300,13 @@ def run_proxy(proxy, workloads: list[str], runs: int, tools: Path, certs: dict, 
     return res
 
 
-def microbenchmarks(build: Path, quick: bool) -> dict:
+def microbenchmarks(builds: list[Path], quick: bool) -> dict:
     out = {}
-    for exe in sorted((build / "bench").glob("*_bench")) if (build / "bench").is_dir() else []:
+    exes = {}
+    for build in builds:  # the first build directory that has a given benchmark wins
+        for exe in sorted((build / "bench").glob("*_bench")) if (build / "bench").is_dir() else []:
+            exes.setdefault(exe.name, exe)
+    for exe in exes.values():
         if not os.access(exe, os.X_OK):
             continue
         log(f"microbenchmark {exe.name}")
@@ -367,6 +371,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int)
     ap.add_argument("--threads", type=int, default=2, help="egressd workers = HAProxy nbthread")
     ap.add_argument("--no-micro", action="store_true")
+    ap.add_argument("--micro-from", type=Path, action="append", default=[],
+                    help="another build directory whose bench/*_bench to run (repeatable)")
     ap.add_argument("--out", type=Path, default=BENCH_DIR / "results")
     ap.add_argument("--perf", type=Path, help="perf-record the proxy in each workload's first run; flat "
                     "profiles go to PERF/<proxy>-<workload>.txt (the figures of that run include perf's cost)")
@@ -468,7 +474,7 @@ def main() -> int:
         "certs": certs["source"], "machine": machine(), "proxies": {},
     }
     if not args.no_micro:
-        results["microbenchmarks"] = microbenchmarks(args.build, args.quick)
+        results["microbenchmarks"] = microbenchmarks([args.build] + args.micro_from, args.quick)
     for proxy in proxies:
         log(f"=== {proxy.name}")
         try:
