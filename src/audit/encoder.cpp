@@ -1,5 +1,6 @@
 #include "audit/encoder.hpp"
 
+#include <charconv>
 #include <chrono>
 #include <type_traits>
 
@@ -44,10 +45,27 @@ void append_timestamp(std::string& out, Clock::time_point tp) {
   out += '"';
 }
 
+// Dotted quad without inet_ntop's printf machinery (it was a tenth of the encoding time).
+void append_ipv4(std::string& out, const net::IpAddress& a) {
+  char buf[16];
+  char* p = buf;
+  for (int i = 0; i < 4; ++i) {
+    if (i != 0) *p++ = '.';
+    p = std::to_chars(p, buf + sizeof buf, static_cast<unsigned>(a.bytes()[i])).ptr;
+  }
+  out += '"';
+  out.append(buf, static_cast<std::size_t>(p - buf));
+  out += '"';
+}
+
 void put_endpoint(ObjectWriter& w, std::string_view key, const net::Endpoint& ep) {
   std::string& out = w.key(key);
   ObjectWriter o(out);
-  o.str("ip", ep.address.to_string());
+  if (ep.address.is_v4()) {
+    append_ipv4(o.key("ip"), ep.address);
+  } else {
+    o.str("ip", ep.address.to_string());
+  }
   o.num("port", ep.port);
   o.finish();
 }

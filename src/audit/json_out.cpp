@@ -1,11 +1,20 @@
 #include "audit/json_out.hpp"
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 
 namespace egress::audit {
 namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
+
+// Bytes that cannot be copied through as they are: control characters, '"', '\\', non-ASCII.
+constexpr std::array<bool, 256> kSpecial = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) t[c] = c < 0x20 || c >= 0x80 || c == '"' || c == '\\';
+  return t;
+}();
 
 // Length of the valid UTF-8 sequence starting at s[i], or 0 when it is invalid (RFC 3629 table:
 // no overlongs, no surrogates, nothing above U+10FFFF).
@@ -34,7 +43,7 @@ void append_json_string(std::string& out, std::string_view text) {
   const auto flush = [&] { out.append(text.data() + run, i - run); };
   while (i < text.size()) {
     const auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+    if (!kSpecial[c]) {
       ++i;
       continue;
     }
@@ -84,11 +93,23 @@ void append_json_string(std::string& out, std::string_view text) {
 }
 
 std::string& ObjectWriter::key(std::string_view key) {
-  if (!first_) out_ += ',';
+  // One append per key: `,"key":` (keys are short literals).
+  char buf[64];
+  if (key.size() + 4 <= sizeof buf) {
+    char* p = buf;
+    if (!first_) *p++ = ',';
+    *p++ = '"';
+    p = std::copy(key.begin(), key.end(), p);
+    *p++ = '"';
+    *p++ = ':';
+    out_.append(buf, static_cast<std::size_t>(p - buf));
+  } else {
+    if (!first_) out_ += ',';
+    out_ += '"';
+    out_ += key;
+    out_ += "\":";
+  }
   first_ = false;
-  out_ += '"';
-  out_ += key;
-  out_ += "\":";
   return out_;
 }
 
@@ -99,7 +120,7 @@ void ObjectWriter::str(std::string_view k, std::string_view value) {
 void ObjectWriter::num(std::string_view k, std::uint64_t value) {
   char buf[24];
   const auto res = std::to_chars(buf, buf + sizeof buf, value);
-  key(k).append(buf, res.ptr);
+  key(k).append(buf, static_cast<std::size_t>(res.ptr - buf));
 }
 
 void ObjectWriter::boolean(std::string_view k, bool value) {
