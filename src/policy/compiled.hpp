@@ -15,6 +15,7 @@
 #include "policy/address_set.hpp"
 #include "policy/cidr_index.hpp"
 #include "policy/facts.hpp"
+#include "policy/flat_string_map.hpp"
 #include "policy/port_set.hpp"
 #include "policy/string_pattern.hpp"
 
@@ -44,15 +45,8 @@ struct Clause {
   std::int32_t ports = kNone;  ///< PortSet number
 };
 
-struct StringHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept {
-    return std::hash<std::string_view>{}(s);
-  }
-};
-using StringIndex =
-    std::unordered_map<std::string, std::vector<std::uint32_t>, StringHash, std::equal_to<>>;
-using StringIds = std::unordered_map<std::string, int, StringHash, std::equal_to<>>;
+using StringIndex = FlatStringMap<std::vector<std::uint32_t>>;
+using StringIds = FlatStringMap<int>;
 
 /// Clauses with their anchor indexes.
 struct ClauseTable {

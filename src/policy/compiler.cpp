@@ -73,9 +73,10 @@ class Compiler {
     const std::size_t len = std::min<std::size_t>(prefix.size(), kMaxPrefixBit);
     if (c_.prefix_lengths.size() <= kMaxPrefixBit) c_.prefix_lengths.resize(kMaxPrefixBit + 1);
     c_.prefix_lengths[len] = true;
-    auto [it, fresh] = map->emplace(std::move(prefix), c_.prefix_glob_count);
-    if (fresh) ++c_.prefix_glob_count;
-    a.prefix_glob = it->second;
+    const bool fresh = map->find_building(prefix) == nullptr;
+    int& id = (*map)[prefix];
+    if (fresh) id = c_.prefix_glob_count++;
+    a.prefix_glob = id;
     return true;
   }
 
@@ -152,6 +153,10 @@ class Compiler {
     t.src.build();
     t.dst.build();
     t.ports.build();
+    t.identity_exact.freeze();
+    t.dns_exact.freeze();
+    t.dns_suffix.freeze();
+    t.cn_exact.freeze();
     t.identity_pattern.resize(c_.identity_patterns.size());
     t.identity_prefix.resize(static_cast<std::size_t>(c_.prefix_glob_count));
     t.cn_pattern.resize(c_.cn_patterns.size());
@@ -214,6 +219,8 @@ class Compiler {
       }
     }
     c_.identity_patterns.compile();
+    c_.segment_globs.freeze();
+    c_.subtree_globs.freeze();
     c_.cn_patterns.compile();
     finish(c_.role_table);
     finish(c_.rule_table);

@@ -93,15 +93,11 @@ class Evaluation {
       const std::string_view prefix = id.substr(0, slash + 1);
       const std::string_view rest = id.substr(slash + 1);
       if (!c_.segment_globs.empty() && rest.find('/') == std::string_view::npos) {
-        if (auto it = c_.segment_globs.find(prefix); it != c_.segment_globs.end()) {
-          s_.prefix_hits.push_back(it->second);
-        }
+        if (const int* id = c_.segment_globs.find(prefix)) s_.prefix_hits.push_back(*id);
       }
       if (!c_.subtree_globs.empty() && tail_ok &&
           (last_empty_segment == std::string_view::npos || last_empty_segment < slash)) {
-        if (auto it = c_.subtree_globs.find(prefix); it != c_.subtree_globs.end()) {
-          s_.prefix_hits.push_back(it->second);
-        }
+        if (const int* id = c_.subtree_globs.find(prefix)) s_.prefix_hits.push_back(*id);
       }
     }
   }
@@ -154,9 +150,8 @@ class Evaluation {
 
   template <class F>
   void visit(const detail::StringIndex& index, std::string_view key, F& f) const {
-    if (index.empty()) return;
-    if (auto it = index.find(key); it != index.end()) {
-      for (auto n : it->second) f(n);
+    if (const auto* list = index.find(key)) {
+      for (auto n : *list) f(n);
     }
   }
 
