@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -47,7 +48,10 @@ struct State {
   Limits limits;
   net::Endpoint local;
   std::set<tcp::socket*> sessions;  // io_context thread only
-  bool stopped = false;
+  bool stopped = false;             // io_context thread only
+  // Set by stop() on the caller's thread at once, so that no handler is called after stop()
+  // returns even while stop_now() is still queued for the io_context.
+  std::atomic<bool> stop_requested{false};
 
   void stop_now() {
     if (stopped) return;
@@ -105,6 +109,7 @@ asio::awaitable<void> session(std::shared_ptr<State> impl, tcp::socket socket) {
       break;  // timeout, EOF, reset, or an error answered above: close
     }
     const auto& req = parser.get();
+    if (impl->stop_requested.load()) break;
     Response r = route(impl->handlers, req.method_string(), req.target());
     http::response<http::string_body> res{static_cast<http::status>(r.status), req.version()};
     res.set(http::field::server, "egressd");
@@ -201,6 +206,7 @@ net::Endpoint AdminServer::local_endpoint() const {
 }
 
 void AdminServer::stop() {
+  impl_->state->stop_requested.store(true);
   asio::dispatch(impl_->state->acceptor.get_executor(),
                  [state = impl_->state] { state->stop_now(); });
 }

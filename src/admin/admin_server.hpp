@@ -50,8 +50,9 @@ class AdminServer {
 
   /// The bound address (useful with port 0).
   net::Endpoint local_endpoint() const;
-  /// Stops accepting and closes open admin connections. Callable from any thread (takes effect
-  /// on the io_context's thread); idempotent; also done by the destructor.
+  /// Stops accepting and closes open admin connections. Callable from any thread (the sockets
+  /// are closed on the io_context's thread); no handler starts after it returns, but one already
+  /// running on the io_context's thread may finish. Idempotent; also done by the destructor.
   void stop();
 
  private:
