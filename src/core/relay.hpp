@@ -14,6 +14,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -154,8 +155,7 @@ requires(!std::is_same_v<From, tcp::socket>) asio::awaitable<PumpResult> pump(
     auto lease = pool.acquire();
     auto [ec, n] = co_await from.async_read_some(asio::buffer(lease.data(), lease.size()),
                                                  as_tuple(use_awaitable));
-    if (ec == asio::error::eof ||
-        (ec && n == 0 && ec.category() == asio::error::get_ssl_category())) {
+    if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
       // TLS close_notify (eof) or a truncated stream: treat both as the client's end of data.
       if (!shared.first_eof) shared.first_eof = from_side;
       shutdown_send(to);

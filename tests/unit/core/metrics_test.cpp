@@ -1,0 +1,81 @@
+#include "core/metrics.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace egress::core {
+namespace {
+
+bool has_line(const std::string& text, const std::string& line) {
+  return text.find("\n" + line + "\n") != std::string::npos || text.rfind(line + "\n", 0) == 0;
+}
+
+TEST(Metrics, SumsWorkersAndRendersPrometheusText) {
+  Metrics m({"egress", "egress6"}, 2);
+  m.worker(0).decision(0, true, errc::rule);
+  m.worker(1).decision(0, true, errc::rule);
+  m.worker(1).decision(1, false, errc::loop);
+  m.worker(0).closed(0, errc::eof);
+  m.worker(0).bytes(100, 2000);
+  m.worker(1).bytes(1, 2);
+  m.worker(0).decision_latency(std::chrono::microseconds(50));
+  m.worker(1).decision_latency(std::chrono::milliseconds(3));
+  m.worker(0).tls_handshake(1, errc{});
+  m.worker(0).tls_handshake(1, errc::cert_verify_failed);
+  m.policy_reload(true);
+  m.policy_reload(false);
+  m.policy_reload(false);
+  ScrapeInputs in;
+  in.active_by_listener = {3, 0};
+  in.policy_version = "abc";
+  in.policy_rules = 5;
+  in.audit = audit::Stats{10, 1, 0, 2, true};
+  const std::string t = m.render(in);
+  for (const char* line : {
+           R"(egressd_connections_total{listener="egress",decision="allow",reason="rule"} 2)",
+           R"(egressd_connections_total{listener="egress6",decision="deny",reason="loop"} 1)",
+           R"(egressd_connections_closed_total{listener="egress",reason="eof"} 1)",
+           R"(egressd_tls_handshakes_total{listener="egress6",result="ok"} 1)",
+           R"(egressd_tls_handshakes_total{listener="egress6",result="cert_verify_failed"} 1)",
+           R"(egressd_active_connections{listener="egress"} 3)",
+           R"(egressd_bytes_total{direction="up"} 101)",
+           R"(egressd_bytes_total{direction="down"} 2002)",
+           R"(egressd_decision_duration_seconds_bucket{le="0.0001"} 1)",
+           R"(egressd_decision_duration_seconds_bucket{le="0.0025"} 1)",
+           R"(egressd_decision_duration_seconds_bucket{le="0.005"} 2)",
+           R"(egressd_decision_duration_seconds_bucket{le="+Inf"} 2)",
+           R"(egressd_decision_duration_seconds_count 2)",
+           R"(egressd_decision_duration_seconds_sum 0.003050000)",
+           R"(egressd_policy_reloads_total{result="ok"} 1)",
+           R"(egressd_policy_reloads_total{result="failed"} 2)",
+           R"(egressd_policy_info{version="abc"} 1)",
+           R"(egressd_audit_records_written_total 10)",
+           R"(egressd_audit_queue_depth 2)",
+           R"(egressd_audit_sink_healthy 1)",
+       }) {
+    EXPECT_TRUE(has_line(t, line)) << line << "\n---\n" << t;
+  }
+  // Zero series are left out rather than listing every reason.
+  EXPECT_EQ(t.find("reason=\"over_limit\""), std::string::npos);
+}
+
+TEST(Errc, EveryReasonHasAUniqueAuditSpelling) {
+  std::set<std::string_view> seen;
+  for (std::size_t i = 1; i < kReasonCount; ++i) {
+    const auto name = to_string(static_cast<errc>(i));
+    EXPECT_NE(name, "unknown");
+    EXPECT_TRUE(seen.insert(name).second) << name;
+  }
+  EXPECT_EQ(to_string(errc::default_action), "default");
+  EXPECT_EQ(to_string(errc::no_original_dst), "no_original_dst");
+  EXPECT_EQ(to_string(errc::upstream_unreachable), "upstream_unreachable");
+  const std::error_code ec = errc::loop;
+  EXPECT_EQ(ec.message(), "loop");
+  EXPECT_STREQ(ec.category().name(), "egress");
+  EXPECT_TRUE(is_decision_reason(errc::over_limit));
+  EXPECT_FALSE(is_decision_reason(errc::eof));
+}
+
+}  // namespace
+}  // namespace egress::core

@@ -1,0 +1,219 @@
+#include "core/relay.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/use_future.hpp>
+#include <string>
+
+namespace egress::core {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using asio::use_awaitable;
+
+/// client ⇄ [gateway_down | relay | gateway_up] ⇄ server, all on loopback.
+struct Pairs {
+  asio::io_context io;
+  tcp::socket client{io}, gateway_down{io}, gateway_up{io}, server{io};
+  asio::steady_timer timer{io};
+  BufferPool pool;
+
+  Pairs() {
+    tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+    client.connect(a.local_endpoint());
+    gateway_down = a.accept();
+    tcp::acceptor b(io, {asio::ip::make_address("127.0.0.1"), 0});
+    gateway_up.connect(b.local_endpoint());
+    server = b.accept();
+  }
+
+  std::future<RelayResult> start(RelayOptions options) {
+    return asio::co_spawn(io, relay(gateway_down, gateway_up, timer, pool, options),
+                          asio::use_future);
+  }
+};
+
+asio::awaitable<std::string> read_to_eof(tcp::socket& s) {
+  std::string out;
+  auto [ec, n] =
+      co_await asio::async_read(s, asio::dynamic_buffer(out), asio::as_tuple(use_awaitable));
+  EXPECT_EQ(ec, asio::error::eof);
+  co_return out;
+}
+
+asio::awaitable<void> yield_a_few(asio::io_context& io) {
+  for (int i = 0; i < 10; ++i) co_await asio::post(io, use_awaitable);
+}
+
+TEST(Relay, HalfCloseEachWayAndByteCounts) {
+  Pairs p;
+  auto result = p.start({std::chrono::hours(1), std::chrono::milliseconds(0)});
+  std::string server_got, client_got;
+  auto script = asio::co_spawn(
+      p.io,
+      [&]() -> asio::awaitable<void> {
+        co_await asio::async_write(p.client, asio::buffer(std::string("hello")), use_awaitable);
+        p.client.shutdown(tcp::socket::shutdown_send);
+        // The server sees the client's EOF while its own direction is still open...
+        server_got = co_await read_to_eof(p.server);
+        // ...and can still answer: the client, which closed its write side, receives it.
+        co_await asio::async_write(p.server, asio::buffer(std::string("world!")), use_awaitable);
+        p.server.shutdown(tcp::socket::shutdown_send);
+        client_got = co_await read_to_eof(p.client);
+      },
+      asio::use_future);
+  p.io.run();
+  script.get();
+  EXPECT_EQ(server_got, "hello");
+  EXPECT_EQ(client_got, "world!");
+  const RelayResult r = result.get();
+  EXPECT_EQ(r.bytes_up, 5u);
+  EXPECT_EQ(r.bytes_down, 6u);
+  EXPECT_EQ(r.reason, errc::eof);
+  EXPECT_EQ(r.closed_by, Side::client);
+}
+
+TEST(Relay, UpstreamFinishingFirstIsBlamedOnUpstream) {
+  Pairs p;
+  auto result = p.start({std::chrono::hours(1), std::chrono::milliseconds(0)});
+  auto script = asio::co_spawn(
+      p.io,
+      [&]() -> asio::awaitable<void> {
+        co_await asio::async_write(p.server, asio::buffer(std::string("bye")), use_awaitable);
+        p.server.shutdown(tcp::socket::shutdown_send);
+        EXPECT_EQ(co_await read_to_eof(p.client), "bye");
+        p.client.shutdown(tcp::socket::shutdown_send);
+        EXPECT_EQ(co_await read_to_eof(p.server), "");
+      },
+      asio::use_future);
+  p.io.run();
+  script.get();
+  const RelayResult r = result.get();
+  EXPECT_EQ(r.reason, errc::eof);
+  EXPECT_EQ(r.closed_by, Side::upstream);
+  EXPECT_EQ(r.bytes_down, 3u);
+  EXPECT_EQ(r.bytes_up, 0u);
+}
+
+TEST(Relay, LargeTransferBothWaysArrivesIntactAndIdleHoldsNoBuffer) {
+  Pairs p;
+  auto result = p.start({std::chrono::hours(1), std::chrono::milliseconds(0)});
+  std::string up(3 * 1024 * 1024 + 17, '\0');
+  std::string down(2 * 1024 * 1024 + 5, '\0');
+  for (std::size_t i = 0; i < up.size(); ++i) up[i] = static_cast<char>(i * 7 + 1);
+  for (std::size_t i = 0; i < down.size(); ++i) down[i] = static_cast<char>(i * 13 + 3);
+  std::string at_server, at_client;
+  std::size_t cached_when_idle = 0, allocated_when_idle = 0;
+  auto writer = [&](tcp::socket& s, const std::string& data) -> asio::awaitable<void> {
+    co_await asio::async_write(s, asio::buffer(data), use_awaitable);
+  };
+  auto script = asio::co_spawn(
+      p.io,
+      [&]() -> asio::awaitable<void> {
+        asio::co_spawn(p.io, writer(p.client, up), asio::detached);
+        asio::co_spawn(p.io, writer(p.server, down), asio::detached);
+        at_server.resize(up.size());
+        at_client.resize(down.size());
+        co_await asio::async_read(p.server, asio::buffer(at_server), use_awaitable);
+        co_await asio::async_read(p.client, asio::buffer(at_client), use_awaitable);
+        // Everything delivered, both directions idle: every relay buffer is back in the pool.
+        co_await yield_a_few(p.io);
+        cached_when_idle = p.pool.cached();
+        allocated_when_idle = p.pool.allocated();
+        p.client.shutdown(tcp::socket::shutdown_send);
+        p.server.shutdown(tcp::socket::shutdown_send);
+      },
+      asio::use_future);
+  p.io.run();
+  script.get();
+  EXPECT_TRUE(at_server == up);
+  EXPECT_TRUE(at_client == down);
+  EXPECT_GE(allocated_when_idle, 1u);
+  EXPECT_EQ(cached_when_idle, allocated_when_idle);
+  const RelayResult r = result.get();
+  EXPECT_EQ(r.bytes_up, up.size());
+  EXPECT_EQ(r.bytes_down, down.size());
+  EXPECT_EQ(r.reason, errc::eof);
+}
+
+TEST(Relay, UpstreamResetIsReportedAndStopsBothDirections) {
+  Pairs p;
+  auto result = p.start({std::chrono::hours(1), std::chrono::milliseconds(0)});
+  auto script = asio::co_spawn(
+      p.io,
+      [&]() -> asio::awaitable<void> {
+        co_await asio::async_write(p.client, asio::buffer(std::string("x")), use_awaitable);
+        char c;
+        co_await asio::async_read(p.server, asio::buffer(&c, 1), use_awaitable);
+        p.server.set_option(asio::socket_base::linger(true, 0));
+        p.server.close();  // RST
+      },
+      asio::use_future);
+  p.io.run();
+  script.get();
+  const RelayResult r = result.get();
+  EXPECT_EQ(r.reason, errc::reset);
+  EXPECT_EQ(r.closed_by, Side::upstream);
+  EXPECT_EQ(r.bytes_up, 1u);
+  EXPECT_FALSE(r.detail.empty());
+}
+
+TEST(Relay, IdleTimeoutClosesAQuietConnection) {
+  Pairs p;
+  auto result = p.start({std::chrono::milliseconds(50), std::chrono::milliseconds(0)});
+  p.io.run();
+  const RelayResult r = result.get();
+  EXPECT_EQ(r.reason, errc::idle_timeout);
+  EXPECT_EQ(r.closed_by, Side::gateway);
+}
+
+TEST(Relay, MaxDurationEndsEvenABusyConnection) {
+  Pairs p;
+  auto result = p.start({std::chrono::hours(1), std::chrono::milliseconds(100)});
+  bool stop = false;
+  // The client keeps talking; the relay must still end at max_duration.
+  auto chatter = asio::co_spawn(
+      p.io,
+      [&]() -> asio::awaitable<void> {
+        asio::steady_timer t(p.io);
+        char buf[64];
+        while (!stop) {
+          auto [ec, n] = co_await asio::async_write(p.client, asio::buffer("tick", 4),
+                                                    asio::as_tuple(use_awaitable));
+          if (ec) break;
+          auto [rec, rn] =
+              co_await p.server.async_read_some(asio::buffer(buf), asio::as_tuple(use_awaitable));
+          if (rec) break;
+          t.expires_after(std::chrono::milliseconds(10));
+          co_await t.async_wait(use_awaitable);
+        }
+      },
+      asio::use_future);
+  auto watcher = asio::co_spawn(
+      p.io,
+      [&]() -> asio::awaitable<void> {
+        asio::steady_timer t(p.io);
+        while (result.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+          t.expires_after(std::chrono::milliseconds(5));
+          co_await t.async_wait(use_awaitable);
+        }
+        stop = true;
+        p.client.close();
+        p.server.close();
+      },
+      asio::use_future);
+  p.io.run();
+  const RelayResult r = result.get();
+  EXPECT_EQ(r.reason, errc::max_duration);
+  EXPECT_EQ(r.closed_by, Side::gateway);
+  EXPECT_GT(r.bytes_up, 0u);
+}
+
+}  // namespace
+}  // namespace egress::core

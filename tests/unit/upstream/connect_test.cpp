@@ -1,0 +1,88 @@
+#include "upstream/connect.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <vector>
+
+namespace egress::upstream {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using core::errc;
+
+ConnectResult run_connect(const net::Endpoint& dst, ConnectOptions options) {
+  asio::io_context io;
+  tcp::socket socket(io);
+  asio::steady_timer timer(io);
+  auto f = asio::co_spawn(io, connect(socket, dst, options, timer), asio::use_future);
+  io.run();
+  return f.get();
+}
+
+/// A loopback port with nothing listening: bind, read the port, close.
+std::uint16_t closed_port() {
+  asio::io_context io;
+  tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = a.local_endpoint().port();
+  a.close();
+  return port;
+}
+
+TEST(Connect, SucceedsToAListeningLoopbackPort) {
+  asio::io_context io;
+  tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+  const net::Endpoint dst = from_asio(a.local_endpoint());
+  const auto r = run_connect(dst, {std::chrono::seconds(5), 0});
+  EXPECT_TRUE(r.ok()) << r.detail;
+}
+
+TEST(Connect, RefusedPort) {
+  const net::Endpoint dst{*net::IpAddress::parse("127.0.0.1"), closed_port()};
+  const auto r = run_connect(dst, {std::chrono::seconds(5), 0});
+  EXPECT_EQ(r.error, errc::upstream_refused);
+  EXPECT_EQ(r.detail, "Connection refused");
+}
+
+TEST(Connect, FullAcceptQueueTimesOut) {
+  // A listener with a full accept queue drops further SYNs: the connect never completes, so
+  // connect_timeout decides.
+  asio::io_context io;
+  tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+  a.listen(0);
+  std::vector<tcp::socket> fill;
+  for (int i = 0; i < 4; ++i) {
+    fill.emplace_back(io);
+    boost::system::error_code ec;
+    fill.back().open(tcp::v4());
+    fill.back().non_blocking(true);
+    fill.back().connect(a.local_endpoint(), ec);  // EINPROGRESS; some never get established
+  }
+  const auto r = run_connect(from_asio(a.local_endpoint()), {std::chrono::milliseconds(200), 0});
+  EXPECT_EQ(r.error, errc::upstream_timeout);
+}
+
+TEST(Connect, ClassifiesErrors) {
+  using boost::system::error_code;
+  namespace e = asio::error;
+  EXPECT_EQ(classify_connect_error(e::connection_refused), errc::upstream_refused);
+  EXPECT_EQ(classify_connect_error(e::timed_out), errc::upstream_timeout);
+  EXPECT_EQ(classify_connect_error(e::host_unreachable), errc::upstream_unreachable);
+  EXPECT_EQ(classify_connect_error(e::network_unreachable), errc::upstream_unreachable);
+  EXPECT_EQ(classify_connect_error(e::access_denied), errc::upstream_error);
+  EXPECT_EQ(classify_connect_error(e::connection_reset), errc::upstream_error);
+}
+
+TEST(Endpoints, RoundTripAndNormaliseV4Mapped) {
+  const auto v6 = *net::Endpoint::parse("[2001:db8::1]:443");
+  EXPECT_EQ(from_asio(to_asio(v6)), v6);
+  const auto v4 = *net::Endpoint::parse("192.0.2.1:80");
+  EXPECT_EQ(from_asio(to_asio(v4)), v4);
+  EXPECT_EQ(from_asio({asio::ip::make_address("::ffff:192.0.2.1"), 80}), v4);
+}
+
+}  // namespace
+}  // namespace egress::upstream
