@@ -19,6 +19,7 @@ struct FakeSinkControl {
   bool fail = false;  ///< write() returns ENOSPC while true
   int entered = 0;    ///< write() calls so far
   int reopens = 0;
+  int syncs = 0;
   std::string data;  ///< everything written successfully
 
   void set_hold(bool h) {
@@ -60,7 +61,11 @@ class FakeSink final : public Sink {
     ++c_->reopens;
     return {};
   }
-  std::error_code sync() override { return {}; }
+  std::error_code sync() override {
+    std::lock_guard lk(c_->mu);
+    ++c_->syncs;
+    return {};
+  }
   const std::string& name() const noexcept override { return name_; }
 
  private:

@@ -162,5 +162,27 @@ TEST(AuditWriterLifecycle, ReopenIsPassedToTheSink) {
   EXPECT_EQ(h.control->reopens, 1);
 }
 
+TEST(AuditWriterFsync, IntervalSyncsAfterWritesAndNoneOnlyAtClose) {
+  Options interval = with(Options::Overflow::block, 16);
+  interval.fsync = Options::Fsync::interval;
+  interval.fsync_interval = std::chrono::milliseconds(0);
+  Harness a(interval);
+  a.log->submit(sample_decision(1));
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lk(a.control->mu);
+    return a.control->syncs >= 1;
+  })) << "fsync: interval syncs written data without waiting for close";
+
+  Harness b(with(Options::Overflow::block, 16));
+  b.log->submit(sample_decision(1));
+  ASSERT_TRUE(eventually([&] { return b.log->stats().records_written == 1; }));
+  {
+    std::lock_guard lk(b.control->mu);
+    EXPECT_EQ(b.control->syncs, 0) << "fsync: none does not sync per write";
+  }
+  b.log->close();
+  EXPECT_EQ(b.control->syncs, 1) << "close flushes to disk once";
+}
+
 }  // namespace
 }  // namespace egress::audit
