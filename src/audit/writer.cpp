@@ -1,10 +1,12 @@
 #include "audit/writer.hpp"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <csignal>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -112,6 +114,13 @@ class WriterAuditLog final : public AuditLog {
   bool batch_done() const { return next_ >= batch_.size(); }
 
   void run() {
+    // A stdout sink whose reader went away must fail like a full disk (EPIPE: unhealthy, fail
+    // closed), not kill the gateway with SIGPIPE. SIGPIPE goes to the writing thread, so blocking
+    // it here is enough and leaves the rest of the process alone.
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
     for (;;) {
       bool do_reopen = false;
       bool stop = false;

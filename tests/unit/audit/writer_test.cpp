@@ -187,6 +187,29 @@ TEST(AuditWriter, StdoutSinkWritesChainedLinesToFd1) {
   EXPECT_TRUE(verify_chain({capture}).ok());
 }
 
+TEST(AuditWriter, StdoutWithoutAReaderFailsClosedInsteadOfKillingTheProcess) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  ::close(fds[0]);  // nobody will read
+  std::fflush(stdout);
+  const int saved = ::dup(STDOUT_FILENO);
+  ::dup2(fds[1], STDOUT_FILENO);
+  ::close(fds[1]);
+  std::atomic<int> result{-1};
+  bool healthy = true;
+  {
+    auto log = open_audit_log(file_options("-"));
+    log->submit(sample_decision(1), [&](bool w) { result = w ? 1 : 0; });
+    eventually([&] { return result.load() != -1; });
+    healthy = log->healthy();
+    log->close();
+  }
+  ::dup2(saved, STDOUT_FILENO);
+  ::close(saved);
+  EXPECT_EQ(result.load(), 0) << "EPIPE is a failed write";
+  EXPECT_FALSE(healthy);
+}
+
 // The real thing: the audit file on a tiny tmpfs that fills up, in a private mount namespace of a
 // forked child (root only). Exit codes: 0 ok, 77 cannot set up (skip), anything else = failure.
 int full_tmpfs_scenario(const std::string& dir) {
