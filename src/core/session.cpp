@@ -10,6 +10,7 @@
 #include "core/audit_records.hpp"
 #include "core/relay.hpp"
 #include "core/worker.hpp"
+#include "filters/original_dst.hpp"
 #include "filters/policy_filter.hpp"
 #include "upstream/connect.hpp"
 
@@ -90,6 +91,8 @@ asio::awaitable<void> serve(Worker& worker, Connection& conn) {
   if (!rt.limits.try_acquire(li)) {
     reason = errc::over_limit;
     detail = "max_connections reached";
+    // Where it was going still belongs in the record: one getsockopt, no handshake.
+    filters::OriginalDstFilter(conn.listener.config.destination).apply(conn);
     worker.metrics().decision(li, false, reason);
     rt.audit.submit({audit::Clock::now(), decision_record(conn, false, reason, std::move(detail))});
     reset(conn.socket());
