@@ -14,29 +14,26 @@ void PrefixTable<K>::build() {
     return a.value < b.value;
   });
   lo_.clear();
-  hi_.clear();
-  parent_.clear();
-  offsets_.clear();
+  nodes_.clear();
   values_.clear();
   std::vector<std::int32_t> stack;  // chain of enclosing prefixes of the current one
-  for (std::size_t i = 0; i < pending_.size(); ++i) {
-    const Pending& p = pending_[i];
-    const bool same_prefix = !lo_.empty() && lo_.back() == p.lo && hi_.back() == p.hi;
+  for (const Pending& p : pending_) {
+    const bool same_prefix = !lo_.empty() && lo_.back() == p.lo && nodes_.back().hi == p.hi;
     if (!same_prefix) {
-      while (!stack.empty() && hi_[static_cast<std::size_t>(stack.back())] < p.lo) {
+      while (!stack.empty() && nodes_[static_cast<std::size_t>(stack.back())].hi < p.lo) {
         stack.pop_back();
       }
-      parent_.push_back(stack.empty() ? -1 : stack.back());
+      const std::int32_t parent = stack.empty() ? -1 : stack.back();
       stack.push_back(static_cast<std::int32_t>(lo_.size()));
       lo_.push_back(p.lo);
-      hi_.push_back(p.hi);
-      offsets_.push_back(static_cast<std::uint32_t>(values_.size()));
+      const auto at = static_cast<std::uint32_t>(values_.size());
+      nodes_.push_back(Node{p.hi, parent, at, at});
       values_.push_back(p.value);
     } else if (values_.back() != p.value) {
       values_.push_back(p.value);
     }
+    nodes_.back().end = static_cast<std::uint32_t>(values_.size());
   }
-  offsets_.push_back(static_cast<std::uint32_t>(values_.size()));
   pending_.clear();
   pending_.shrink_to_fit();
 }
@@ -45,7 +42,9 @@ template <class K>
 std::int32_t PrefixTable<K>::longest_match(K key) const noexcept {
   auto it = std::upper_bound(lo_.begin(), lo_.end(), key);
   std::int32_t i = static_cast<std::int32_t>(it - lo_.begin()) - 1;
-  while (i >= 0 && key > hi_[static_cast<std::size_t>(i)]) i = parent_[static_cast<std::size_t>(i)];
+  while (i >= 0 && key > nodes_[static_cast<std::size_t>(i)].hi) {
+    i = nodes_[static_cast<std::size_t>(i)].parent;
+  }
   return i;
 }
 

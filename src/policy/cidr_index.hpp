@@ -34,11 +34,13 @@ class PrefixTable {
       }
     }
     std::int32_t i = static_cast<std::int32_t>(lo) - 1;
-    while (i >= 0 && key > hi_[static_cast<std::size_t>(i)])
-      i = parent_[static_cast<std::size_t>(i)];
-    for (; i >= 0; i = parent_[static_cast<std::size_t>(i)]) {
-      const auto n = static_cast<std::size_t>(i);
-      for (std::uint32_t p = offsets_[n]; p < offsets_[n + 1]; ++p) f(values_[p]);
+    while (i >= 0 && key > nodes_[static_cast<std::size_t>(i)].hi) {
+      i = nodes_[static_cast<std::size_t>(i)].parent;
+    }
+    while (i >= 0) {
+      const Node& n = nodes_[static_cast<std::size_t>(i)];
+      for (std::uint32_t p = n.begin; p < n.end; ++p) f(values_[p]);
+      i = n.parent;
     }
   }
 
@@ -52,10 +54,15 @@ class PrefixTable {
     std::uint32_t value;
   };
   std::vector<Pending> pending_;
+  // What a lookup touches after the binary search over lo_, in one place.
+  struct Node {
+    K hi;
+    std::int32_t parent;  ///< nearest enclosing prefix, or -1
+    std::uint32_t begin;  ///< values of this prefix: values_[begin, end)
+    std::uint32_t end;
+  };
   std::vector<K> lo_;
-  std::vector<K> hi_;
-  std::vector<std::int32_t> parent_;
-  std::vector<std::uint32_t> offsets_;  // values of prefix i: values_[offsets_[i], offsets_[i+1])
+  std::vector<Node> nodes_;
   std::vector<std::uint32_t> values_;
 };
 

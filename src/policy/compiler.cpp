@@ -107,44 +107,69 @@ class Compiler {
 
   void file(ClauseTable& t, std::uint32_t n, const std::vector<Cidr>* src_anchor,
             const std::vector<Cidr>* dst_anchor) {
-    const Clause& cl = t.clauses[n];
+    // The anchor a clause is filed under is checked by the lookup that finds it, so the clause
+    // drops that condition (fewer memory touches per candidate). Each clause has one anchor.
+    Clause& cl = t.clauses[n];
     auto push = [n](std::vector<std::uint32_t>& v) { v.push_back(n); };
     auto by_id = [&](std::vector<std::vector<std::uint32_t>>& v, std::size_t i) {
       if (v.size() <= i) v.resize(i + 1);
       v[i].push_back(n);
     };
+    auto by_cidrs = [&](CidrIndex& index, const std::vector<Cidr>& cidrs, std::int32_t& field) {
+      for (const auto& c : cidrs) index.add(c, n);
+      if (c_.address_sets[static_cast<std::size_t>(field)] == AddressSet::from_cidrs(cidrs))
+        field = kNone;
+    };
     const StringAtom* id = cl.identity != kNone ? &c_.identity_atoms[cl.identity] : nullptr;
     const StringAtom* dns = cl.dns != kNone ? &c_.dns_atoms[cl.dns] : nullptr;
     const StringAtom* cn = cl.cn != kNone ? &c_.cn_atoms[cl.cn] : nullptr;
-    if (id && id->kind == PatternKind::exact) return push(t.identity_exact[id->text]);
-    if (dns && dns->kind == PatternKind::exact) return push(t.dns_exact[dns->text]);
-    if (cn && cn->kind == PatternKind::exact) return push(t.cn_exact[cn->text]);
-    if (dst_anchor && all_specific(*dst_anchor)) {
-      for (const auto& c : *dst_anchor) t.dst.add(c, n);
+    if (id && id->kind == PatternKind::exact) {
+      push(t.identity_exact[id->text]);
+      cl.identity = kNone;
       return;
     }
-    if (src_anchor && all_specific(*src_anchor)) {
-      for (const auto& c : *src_anchor) t.src.add(c, n);
+    if (dns && dns->kind == PatternKind::exact) {
+      push(t.dns_exact[dns->text]);
+      cl.dns = kNone;
       return;
     }
-    if (id && id->prefix_glob >= 0) {
-      return by_id(t.identity_prefix, static_cast<std::size_t>(id->prefix_glob));
+    if (cn && cn->kind == PatternKind::exact) {
+      push(t.cn_exact[cn->text]);
+      cl.cn = kNone;
+      return;
     }
-    if (id) return by_id(t.identity_pattern, static_cast<std::size_t>(id->pattern));
-    if (cn) return by_id(t.cn_pattern, static_cast<std::size_t>(cn->pattern));
-    if (dns) return push(t.dns_suffix[dns->text]);
-    if (cl.role != kNone) return by_id(t.by_role, static_cast<std::size_t>(cl.role));
+    if (dst_anchor && all_specific(*dst_anchor)) return by_cidrs(t.dst, *dst_anchor, cl.dst);
+    if (src_anchor && all_specific(*src_anchor)) return by_cidrs(t.src, *src_anchor, cl.src);
+    if (id) {
+      if (id->prefix_glob >= 0) {
+        by_id(t.identity_prefix, static_cast<std::size_t>(id->prefix_glob));
+      } else {
+        by_id(t.identity_pattern, static_cast<std::size_t>(id->pattern));
+      }
+      cl.identity = kNone;
+      return;
+    }
+    if (cn) {
+      by_id(t.cn_pattern, static_cast<std::size_t>(cn->pattern));
+      cl.cn = kNone;
+      return;
+    }
+    if (dns) return push(t.dns_suffix[dns->text]);  // the lookup is looser: keep the check
+    if (cl.role != kNone) {
+      by_id(t.by_role, static_cast<std::size_t>(cl.role));
+      cl.role = kNone;
+      return;
+    }
     if (cl.ports != kNone && c_.port_sets[cl.ports].size() <= 1024) {
       t.ports.add(c_.port_sets[cl.ports], n);
+      cl.ports = kNone;
       return;
     }
     if (dst_anchor && !dst_anchor->empty() && dst_anchor->size() <= 64) {
-      for (const auto& c : *dst_anchor) t.dst.add(c, n);
-      return;
+      return by_cidrs(t.dst, *dst_anchor, cl.dst);
     }
     if (src_anchor && !src_anchor->empty() && src_anchor->size() <= 64) {
-      for (const auto& c : *src_anchor) t.src.add(c, n);
-      return;
+      return by_cidrs(t.src, *src_anchor, cl.src);
     }
     t.unanchored.push_back(n);
   }
