@@ -1,0 +1,41 @@
+// libFuzzer target for the policy loader: the input is split into files at NUL bytes (at most 4),
+// loaded in memory, and, when it compiles, evaluated once. Built only with clang (see
+// tests/unit/policy/CMakeLists.txt):
+//   cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ && \
+//   cmake --build build-fuzz --target policy_loader_fuzz && \
+//   build-fuzz/tests/unit/policy/policy_loader_fuzz -max_len=4096 policy/
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "policy/loader.hpp"
+#include "policy/policy.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using namespace egress::policy;
+  std::vector<SourceFile> files;
+  std::string current;
+  for (std::size_t i = 0; i < size; ++i) {
+    if (data[i] == 0 && files.size() < 3) {
+      files.push_back({std::to_string(files.size()) + ".yaml", current});
+      current.clear();
+    } else {
+      current.push_back(static_cast<char>(data[i]));
+    }
+  }
+  files.push_back({std::to_string(files.size()) + ".yaml", current});
+  auto r = load_policy_sources(files);
+  if (r.errors.empty() != (r.policy != nullptr)) __builtin_trap();
+  if (r.policy) {
+    Identity id;
+    id.spiffe_id = "spiffe://corp.example/ns/payments/sa/api";
+    id.uri_sans = {id.spiffe_id};
+    id.dns_sans = {"api.example.com"};
+    id.common_name = "api";
+    ConnectionFacts f{*egress::net::IpAddress::parse("192.0.2.2"),
+                      *egress::net::IpAddress::parse("203.0.113.20"), 443, &id, {}};
+    (void)r.policy->evaluate(f);
+  }
+  return 0;
+}
