@@ -88,7 +88,9 @@ void put_event(ObjectWriter& w, const ConnectionDecision& e) {
   w.str("listener", e.listener);
   put_endpoint(w, "src", e.src);
   if (e.dst) put_endpoint(w, "dst", *e.dst);
-  if (e.identity) put_identity(w, *e.identity);
+  // An identity without a certificate (all fields empty) is no identity: omit it, as the
+  // schema says, rather than write an object with an empty fingerprint.
+  if (e.identity && e.identity->present()) put_identity(w, *e.identity);
   w.str_if("tls_version", e.tls_version);
   w.str("decision", e.decision);
   w.str("reason", e.reason);

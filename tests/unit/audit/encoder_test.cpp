@@ -94,6 +94,7 @@ TEST(Encoder, DecisionOmitsWhatIsAbsent) {
   d.decision = "deny";
   d.reason = "no_original_dst";
   d.detail = "getsockopt: No such file or directory";
+  d.identity = policy::Identity{};  // set but empty: no certificate was presented
   const auto o = encode(Record{Clock::now(), d});
   for (const char* key :
        {"dst", "identity", "tls_version", "rule", "rule_file", "shadow", "records_dropped"}) {
