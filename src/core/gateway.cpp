@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <csignal>
 
+#include "core/listener.hpp"
 #include "policy/policy.hpp"
 
 namespace egress::core {
@@ -46,6 +47,7 @@ Gateway::Gateway(const config::GatewayConfig& config, policy::PolicyStore& polic
     runtime_.chains.push_back(
         std::make_unique<filters::ChainFactory>(l, filters::ChainServices{policy_, loop_guard_}));
   }
+  for (const auto& l : config_.listeners) check_address_free(l);
   for (unsigned i = 0; i < config_.workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, runtime_));
   }

@@ -20,7 +20,10 @@ namespace egress::core {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-tcp::acceptor open_acceptor(asio::io_context& io, const config::ListenerConfig& listener) {
+namespace {
+
+tcp::acceptor open_socket(asio::io_context& io, const config::ListenerConfig& listener,
+                          bool reuse_port) {
   const tcp::endpoint ep = upstream::to_asio(listener.address);
   tcp::acceptor acceptor(io);
   auto fail = [&](const char* what, int err) {
@@ -35,8 +38,9 @@ tcp::acceptor open_acceptor(asio::io_context& io, const config::ListenerConfig& 
   const int one = 1;
   if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
     fail("SO_REUSEADDR", errno);
-  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+  if (reuse_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
     fail("SO_REUSEPORT", errno);
+  }
   if (ep.protocol() == tcp::v6()) {
     const int v6only = listener.v6_only ? 1 : 0;
     if (::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) != 0) {
@@ -56,9 +60,30 @@ tcp::acceptor open_acceptor(asio::io_context& io, const config::ListenerConfig& 
   }
   acceptor.bind(ep, ec);
   if (ec) fail("bind", ec.value());
-  acceptor.listen(SOMAXCONN, ec);
-  if (ec) fail("listen", ec.value());
   return acceptor;
+}
+
+}  // namespace
+
+tcp::acceptor open_acceptor(asio::io_context& io, const config::ListenerConfig& listener) {
+  tcp::acceptor acceptor = open_socket(io, listener, true);
+  boost::system::error_code ec;
+  acceptor.listen(SOMAXCONN, ec);
+  if (ec) {
+    throw std::system_error(
+        ec.value(), std::generic_category(),
+        "listener \"" + listener.name + "\" " + listener.address.to_string() + ": listen");
+  }
+  return acceptor;
+}
+
+void check_address_free(const config::ListenerConfig& listener) {
+  // SO_REUSEPORT would let a second gateway (same user) bind the same port and silently take
+  // half the connections. A plain bind conflicts with any socket already there, so try one first.
+  asio::io_context io;
+  tcp::acceptor probe = open_socket(io, listener, false);
+  boost::system::error_code ignored;
+  probe.close(ignored);
 }
 
 asio::awaitable<void> accept_loop(Worker& worker, std::size_t listener, tcp::acceptor& acceptor) {

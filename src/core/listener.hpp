@@ -17,6 +17,11 @@ class Worker;
 boost::asio::ip::tcp::acceptor open_acceptor(boost::asio::io_context& io,
                                              const config::ListenerConfig& listener);
 
+/// Fails (std::system_error, "bind: Address already in use") when anything is bound to the
+/// listener's address already — such as another egressd — before the SO_REUSEPORT acceptors are
+/// opened. Call once per listener at startup.
+void check_address_free(const config::ListenerConfig& listener);
+
 /// Accepts until the acceptor is closed, spawning one connection coroutine per client.
 boost::asio::awaitable<void> accept_loop(Worker& worker, std::size_t listener,
                                          boost::asio::ip::tcp::acceptor& acceptor);
