@@ -6,8 +6,12 @@
 // against a watchdog with `||`. EOF in one direction becomes shutdown(send) on the other side, so
 // half-close survives. A plain-TCP pump holds no buffer while idle: it tries a non-blocking read
 // into a pooled buffer and, when nothing is there, gives the buffer back and waits for
-// readability (async_wait(wait_read)) first.
+// readability (async_wait(wait_read)) first. A TLS pump likewise holds no pooled buffer while
+// idle (it waits with a one-byte read, so OpenSSL's SSL_MODE_RELEASE_BUFFERS frees its record
+// buffers too), and the upstream's EOF becomes a TLS close_notify to the client followed by a FIN.
 
+#include <openssl/bio.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -15,12 +19,14 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -75,6 +81,65 @@ void shutdown_send(Stream& s) noexcept {
   lowest(s).shutdown(tcp::socket::shutdown_send, ignored);
 }
 
+/// How long the close_notify to a TLS client may take to leave (a client that does not read).
+inline constexpr std::chrono::milliseconds kCloseNotifyBound{2000};
+
+/// Half-close towards a plain-TCP peer: FIN.
+inline asio::awaitable<void> finish_sending(tcp::socket& s) {
+  shutdown_send(s);
+  co_return;
+}
+
+/// Half-close towards a TLS client: close_notify, then FIN. The client may still be sending (TLS
+/// 1.3 half-close), and the other pump may be reading from the same stream, so the shutdown must
+/// not read: asio's async_shutdown would wait for the client's close_notify and swallow its
+/// data. While the shutdown is initiated (synchronously, inside async_shutdown) the SSL is told
+/// the client's close_notify already came, so SSL_shutdown only writes ours and completes; the
+/// flag is cleared again before anything else runs, so SSL_read keeps delivering the client's
+/// bytes. The wait for the write is bounded by kCloseNotifyBound (then the socket's operations
+/// are cancelled); the stream is never left with the shutdown pending.
+template <class Next>
+asio::awaitable<void> finish_sending(asio::ssl::stream<Next>& s) {
+  SSL* ssl = s.native_handle();
+  const int before = SSL_get_shutdown(ssl);
+  if ((before & SSL_SENT_SHUTDOWN) == 0) {
+    struct State {
+      explicit State(const asio::any_io_executor& ex) : timer(ex) {}
+      asio::steady_timer timer;
+      bool done = false;
+    };
+    auto state = std::make_shared<State>(lowest(s).get_executor());
+    state->timer.expires_after(kCloseNotifyBound);
+    SSL_set_shutdown(ssl, before | SSL_RECEIVED_SHUTDOWN);
+    s.async_shutdown([state](const error_code&) {
+      state->done = true;
+      state->timer.cancel();
+    });
+    SSL_set_shutdown(ssl, (SSL_get_shutdown(ssl) & ~SSL_RECEIVED_SHUTDOWN) |
+                              (before & SSL_RECEIVED_SHUTDOWN) | SSL_SENT_SHUTDOWN);
+    // The wait must outlast a cancellation of this pump (the operation refers to the stream).
+    co_await asio::this_coro::throw_if_cancelled(false);
+    while (!state->done) {
+      co_await state->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (state->done) break;
+      error_code ignored;
+      lowest(s).cancel(ignored);  // bound reached or relay ending: abort the write
+      state->timer.expires_at(asio::steady_timer::time_point::max());
+    }
+    co_await asio::this_coro::throw_if_cancelled(true);
+  }
+  shutdown_send(s);
+}
+
+/// True when a TLS stream has bytes that need no socket read (decrypted, or still encrypted in
+/// OpenSSL's input BIO).
+template <class Next>
+bool tls_buffered(asio::ssl::stream<Next>& s) noexcept {
+  SSL* ssl = s.native_handle();
+  return SSL_pending(ssl) > 0 || SSL_has_pending(ssl) == 1 ||
+         BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0;
+}
+
 /// Stops both directions after an error (the other pump may be waiting on its read side).
 inline void abort_both(tcp::socket& a, tcp::socket& b) noexcept {
   error_code ignored;
@@ -123,7 +188,7 @@ asio::awaitable<PumpResult> pump(tcp::socket& from, To& to, BufferPool& pool, st
         }
         if (n == 0) {
           if (!shared.first_eof) shared.first_eof = from_side;
-          shutdown_send(to);
+          co_await finish_sending(to);
           co_return PumpResult{};
         }
         auto [ec, written] = co_await asio::async_write(
@@ -152,9 +217,36 @@ requires(!std::is_same_v<From, tcp::socket>) asio::awaitable<PumpResult> pump(
   using asio::as_tuple;
   using asio::use_awaitable;
   for (;;) {
+    // Idle: wait with a one-byte read (not a socket readiness wait: asio may hold input that
+    // OpenSSL has not seen yet), holding no pooled buffer; then read the rest of the record.
+    unsigned char first = 0;
+    std::size_t have = 0;
+    error_code ec;
+    if (!tls_buffered(from)) {
+      auto [ec1, n1] =
+          co_await from.async_read_some(asio::buffer(&first, 1), as_tuple(use_awaitable));
+      ec = ec1;
+      have = n1;
+    }
     auto lease = pool.acquire();
-    auto [ec, n] = co_await from.async_read_some(asio::buffer(lease.data(), lease.size()),
-                                                 as_tuple(use_awaitable));
+    std::size_t n = have;
+    if (have == 1) lease.data()[0] = static_cast<std::byte>(first);
+    if (!ec && (have == 0 || SSL_pending(from.native_handle()) > 0)) {
+      auto [ec2, n2] = co_await from.async_read_some(
+          asio::buffer(lease.data() + have, lease.size() - have), as_tuple(use_awaitable));
+      if (!ec2 || have == 0) ec = ec2;  // (with have == 1 it completes from SSL's buffer)
+      n += n2;
+    }
+    if (n > 0) {
+      auto [wec, written] =
+          co_await asio::async_write(to, asio::buffer(lease.data(), n), as_tuple(use_awaitable));
+      if (wec) {
+        abort_both(lowest(from), to);
+        co_return PumpResult{errc::reset, false, is_abort(wec), wec};
+      }
+      bytes += written;
+      shared.last_activity = std::chrono::steady_clock::now();
+    }
     if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
       // TLS close_notify (eof) or a truncated stream: treat both as the client's end of data.
       if (!shared.first_eof) shared.first_eof = from_side;
@@ -165,14 +257,6 @@ requires(!std::is_same_v<From, tcp::socket>) asio::awaitable<PumpResult> pump(
       if (!is_abort(ec)) abort_both(lowest(from), to);
       co_return PumpResult{errc::reset, true, is_abort(ec), ec};
     }
-    auto [wec, written] =
-        co_await asio::async_write(to, asio::buffer(lease.data(), n), as_tuple(use_awaitable));
-    if (wec) {
-      abort_both(lowest(from), to);
-      co_return PumpResult{errc::reset, false, is_abort(wec), wec};
-    }
-    bytes += written;
-    shared.last_activity = std::chrono::steady_clock::now();
   }
 }
 

@@ -123,7 +123,13 @@ asio::awaitable<void> serve(Worker& worker, Connection& conn) {
   audit::Record decision{audit::Clock::now(), decision_record(conn, allow, reason, detail)};
   if (!allow) {
     rt.audit.submit(std::move(decision));
-    reset(conn.socket());
+    if (reason >= errc::no_client_cert && reason <= errc::tls_handshake_failed) {
+      // The TLS stage failed: OpenSSL's alert is already on the wire; a FIN after it, so the
+      // client reads the alert (an RST could discard it).
+      close(conn.socket());
+    } else {
+      reset(conn.socket());
+    }
     co_return;
   }
   if (audit_options.write_ahead) {

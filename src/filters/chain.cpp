@@ -42,7 +42,8 @@ ChainFactory::ChainFactory(const core::ListenerInfo& listener, ChainServices ser
 #endif
   tls::ContextError error;
   tls_ = tls::ContextStore::create(options, error);
-  if (!tls_) throw std::runtime_error(where + "." + error.to_string());
+  if (!tls_)
+    throw std::runtime_error(where + (error.option.empty() ? ": " : ".") + error.to_string());
 }
 
 ChainFactory::~ChainFactory() = default;
@@ -59,6 +60,13 @@ FilterChain ChainFactory::build() const {
 }
 
 std::vector<std::string> ChainFactory::reload() {
+  if (!tls_) return {};
+  // Same files, read again; on failure the running context stays.
+  if (auto error = tls_->reload()) {
+    return {"listeners[" + std::to_string(listener_.index) + "].tls" +
+            (error->option.empty() ? ": " : ".") + error->to_string() +
+            " (keeping the running TLS material)"};
+  }
   return {};
 }
 
