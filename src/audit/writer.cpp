@@ -62,11 +62,20 @@ class WriterAuditLog final : public AuditLog {
       count_drop(std::move(on_written));
       return;
     }
+    // While the sink fails, nothing new is written before the failed write's retry succeeds: a
+    // write-ahead caller hears false at once instead of waiting for the disk to come back. The
+    // record stays queued and is written on recovery. (Records queued before the failure are
+    // told by the writer thread, see flush_pending.)
+    WrittenCallback tell_now;
+    if (!healthy_.load(std::memory_order_relaxed)) {
+      tell_now = std::exchange(on_written, WrittenCallback{});
+    }
     incoming_.push_back(Item{std::move(record), std::move(on_written)});
     depth_.store(incoming_.size() + in_hand_, std::memory_order_relaxed);
     const bool wake = writer_waiting_;
     lk.unlock();
     if (wake) not_empty_.notify_one();
+    if (tell_now) tell_now(false);
   }
 
   bool healthy() const noexcept override { return healthy_.load(std::memory_order_relaxed); }
@@ -227,11 +236,20 @@ class WriterAuditLog final : public AuditLog {
     }
     pending_kept_ += kept;
     write_errors_.fetch_add(1, std::memory_order_relaxed);
+    std::vector<WrittenCallback> queued_behind;
     if (healthy_.exchange(false, std::memory_order_relaxed)) {
       spdlog::error("audit: cannot write to {}: {}", sink_->name(), ec.message());
       // Blocked submitters re-check: a full queue now drops. Taking the lock orders this
       // notification after a submitter's check of healthy_ and its wait.
       std::lock_guard lk(mu_);
+      // Records queued behind the failed write are not written before it: their callers are
+      // told now too (submit() tells later ones itself while unhealthy).
+      for (auto& item : incoming_) {
+        if (item.on_written) queued_behind.push_back(std::exchange(item.on_written, {}));
+      }
+    }
+    for (std::size_t i = next_; i < batch_.size(); ++i) {
+      if (batch_[i].on_written) queued_behind.push_back(std::exchange(batch_[i].on_written, {}));
     }
     not_full_.notify_all();
     // Write-ahead callers must not wait for the disk to come back: tell them now. The records
@@ -239,6 +257,7 @@ class WriterAuditLog final : public AuditLog {
     for (auto& cb : pending_callbacks_) {
       if (cb) std::exchange(cb, WrittenCallback{})(false);
     }
+    for (auto& cb : queued_behind) cb(false);
     retry_at_ = SteadyClock::now() + retry_delay_;
     retry_delay_ = std::min(retry_delay_ * 2, kMaxRetry);
     return false;

@@ -119,6 +119,26 @@ TEST(AuditWriterFailure, UnhealthyWhileTheSinkFailsThenRecoversWithTheChainIntac
   }
 }
 
+TEST(AuditWriterFailure, ARecordSubmittedWhileTheSinkFailsIsToldFalseAtOnce) {
+  // The writer retries the failed write and encodes nothing new meanwhile: a write-ahead caller
+  // that submits now must not wait for the disk (on_error: continue goes on, fail_closed denies).
+  Harness h(with(Options::Overflow::block, 16));
+  h.control->set_fail(true);
+  std::atomic<int> first{-1};
+  h.log->submit(sample_decision(1), [&](bool written) { first = written ? 1 : 0; });
+  ASSERT_TRUE(eventually([&] { return first.load() != -1; }));
+  ASSERT_FALSE(h.log->healthy());
+  std::atomic<int> later{-1};
+  h.log->submit(sample_decision(2), [&](bool written) { later = written ? 1 : 0; });
+  EXPECT_EQ(later.load(), 0) << "told false inside submit(), not after the sink recovers";
+
+  h.control->set_fail(false);
+  ASSERT_TRUE(eventually([&] { return h.log->healthy(); }));
+  h.log->close();
+  EXPECT_EQ(split_lines(h.control->contents()).size(), 2u) << "both written once the sink recovers";
+  EXPECT_EQ(later.load(), 0) << "the callback is called once";
+}
+
 TEST(AuditWriterFailure, AFullQueueOfAFailingSinkDropsInsteadOfBlocking) {
   Harness h(with(Options::Overflow::block, 2));
   h.control->set_fail(true);
