@@ -7,6 +7,12 @@ Brings up the three namespaces (lib/sandbox.py), starts HTTP servers at 203.0.11
 starts BUILD_DIR/egressd with config/egressd.yaml (paths adapted to a temp dir) and policy/, runs
 three curl clients from 192.0.2.2 (one allowed, one denied by rule, one denied by default), prints
 what each saw, what each server saw and the audit records they produced, and tears everything down.
+
+Then two workloads with mTLS identities (dev certificates from certs/make-dev-certs.sh, made in
+the temp dir): the demo adds a listener "egress-mtls" (tls.mode required) on port 15443 and, in the
+gateway namespace, a REDIRECT of port 8443 to it ahead of the catch-all one; curl presents the
+payments certificate (allowed by rule payments-to-card-networks) and the analytics certificate
+(denied by default) to https://203.0.113.20:8443/.
 """
 
 from __future__ import annotations
@@ -25,13 +31,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import audit  # noqa: E402
 import gateway  # noqa: E402
-from sandbox import REDIRECT_PORT, Sandbox  # noqa: E402
+import tls_pki  # noqa: E402
+from sandbox import IF_GW_CLIENT, REDIRECT_PORT, Sandbox  # noqa: E402
 
 # (label, destination, expected decision, reason, rule): the sandbox contract's demo decisions.
 CLIENTS = [
     ("allowed", "203.0.113.10", "allow", "rule", "ci-runners-to-package-mirrors"),
     ("denied by rule", "203.0.113.66", "deny", "rule", "deny-blocklist"),
     ("denied by default", "203.0.113.99", "deny", "default", ""),
+]
+
+# The mTLS part: (label, certificate, expected decision, reason, rule, SPIFFE ID).
+TLS_PORT = 15443
+TLS_DST = "203.0.113.20:8443"
+TLS_CLIENTS = [
+    ("payments workload", "payments", "allow", "rule", "payments-to-card-networks",
+     "spiffe://corp.example/ns/payments/sa/api"),
+    ("analytics workload", "analytics", "deny", "default", "",
+     "spiffe://corp.example/ns/analytics/sa/etl"),
 ]
 
 TTY = sys.stdout.isatty()
@@ -45,8 +62,9 @@ def bold(text: str) -> str:
     return c("1", text)
 
 
-def demo_config(source_dir: Path) -> dict:
-    """config/egressd.yaml with its paths made absolute / pointed at the demo's temp dir."""
+def demo_config(source_dir: Path, pki: Path | None = None) -> dict:
+    """config/egressd.yaml with its paths made absolute / pointed at the demo's temp dir, plus the
+    mTLS listener when `pki` is given."""
     path = source_dir / "config" / "egressd.yaml"
     cfg = yaml.safe_load(path.read_text()) if path.exists() else {}
     cfg = cfg or {}
@@ -57,6 +75,9 @@ def demo_config(source_dir: Path) -> dict:
     if not fits:
         cfg["listeners"] = [{"name": "egress", "address": f"[::]:{REDIRECT_PORT}",
                              "destination": "original_dst"}]
+    if pki is not None:
+        cfg["listeners"] = list(cfg["listeners"]) + [
+            tls_pki.tls_listener(pki, name="egress-mtls", address=f"0.0.0.0:{TLS_PORT}")]
     cfg.setdefault("policy", {})
     cfg.setdefault("audit", {})
     cfg["audit"]["path"] = "audit.jsonl"  # replaced by gateway.write_config with a temp path
@@ -76,9 +97,10 @@ def main() -> int:
     if os.geteuid() != 0:
         print("demo: needs root to create network namespaces (try: sudo make demo)", file=sys.stderr)
         return 1
-    if shutil.which("curl") is None:
-        print("demo: curl is missing (make deps)", file=sys.stderr)
-        return 1
+    for tool in ("curl", "openssl"):
+        if shutil.which(tool) is None:
+            print(f"demo: {tool} is missing (make deps)", file=sys.stderr)
+            return 1
     policy_dir = source_dir / "policy"
     policy_files = sorted(policy_dir.glob("*.yaml"))
     if not policy_files:
@@ -94,8 +116,13 @@ def main() -> int:
               f"-j REDIRECT --to-ports {REDIRECT_PORT}")
         print(f"  namespaces {sb.client}, {sb.gateway}, {sb.internet}\n")
 
-        http = gateway.start_upstream(sb, "http", [f"{ip}:80" for _, ip, *_ in CLIENTS], "http")
-        gw = gateway.start_egressd(sb, str(egressd), policy_dir, demo_config(source_dir),
+        pki = tls_pki.make_pki(sb, source_dir)
+        # Port 8443 goes to the mTLS listener; everything else to the plain one.
+        sb.exec(sb.gateway, ["iptables", "-w", "-t", "nat", "-I", "PREROUTING", "1", "-i", IF_GW_CLIENT,
+                             "-p", "tcp", "--dport", "8443", "-j", "REDIRECT", "--to-ports", str(TLS_PORT)])
+        http = gateway.start_upstream(sb, "http", [f"{ip}:80" for _, ip, *_ in CLIENTS] + [TLS_DST],
+                                      "http")
+        gw = gateway.start_egressd(sb, str(egressd), policy_dir, demo_config(source_dir, pki),
                                    name="egressd")
         start = audit.matching(gw.records(), event="gateway.start")
         print(f"  egressd running in {sb.gateway} with policy/ ({len(policy_files)} file(s))"
@@ -131,6 +158,50 @@ def main() -> int:
                     status = 1
                 closes = gw.wait_records(timeout=2 if dec.get("decision") == "allow" else 0,
                                          event="connection.close", conn_id=dec.get("conn_id"))
+                for r in [dec, *closes]:
+                    print("   audit: " + audit.pretty(r))
+            print()
+        print(bold("mTLS identities") + f": port 8443 is redirected to listener egress-mtls (:{TLS_PORT}, "
+              "tls.mode required);\n  each workload presents its certificate from the dev CA "
+              "(certs/make-dev-certs.sh)\n")
+        for label, cert, want_decision, want_reason, want_rule, spiffe in TLS_CLIENTS:
+            expect = f"{want_decision}, {want_reason}" + (f" {want_rule}" if want_rule else "")
+            url = "https://egressd.local:8443/"
+            print(bold(f"── {label}: curl --cert {cert}.pem {url}") + f"   (expected: {expect})")
+            print(f"   identity {spiffe}; connects to {TLS_DST}")
+            before_acc = len([a for a in http.accepts() if a["local"] == TLS_DST])
+            before_rec = len(gw.records())
+            p = sb.client_exec(["curl", "-sS", "--max-time", "5", "--cacert", str(pki / "ca.pem"),
+                                "--cert", str(pki / f"{cert}.pem"), "--key", str(pki / f"{cert}.key"),
+                                "--connect-to", f"egressd.local:8443:{TLS_DST}", url], timeout=15)
+            if p.returncode == 0:
+                print(c("32", f"   client saw: HTTP 200 over mTLS, body {p.stdout.strip()!r}"))
+            else:
+                print(c("31", f"   client saw: curl exit {p.returncode}: {p.stderr.strip()}"))
+            time.sleep(0.05)
+            after_acc = len([a for a in http.accepts() if a["local"] == TLS_DST])
+            print(f"   server {TLS_DST} accepted {after_acc - before_acc} connection(s)")
+            deadline = time.monotonic() + 3
+            while True:
+                recs = audit.matching(gw.records()[before_rec:], event="connection.decision", dst=TLS_DST)
+                if recs or time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+            if not recs:
+                print(c("31", "   no audit record!"))
+                status = 1
+            for dec in recs:
+                ident = dec.get("identity", {})
+                got = (dec.get("decision"), dec.get("reason"), dec.get("rule", ""), ident.get("spiffe_id"))
+                if got == (want_decision, want_reason, want_rule, spiffe):
+                    print(c("32", f"   decision as expected: {expect}, identity {spiffe}"))
+                else:
+                    print(c("31", f"   decision NOT as expected: got {got}"))
+                    status = 1
+                closes = gw.wait_records(timeout=2 if dec.get("decision") == "allow" else 0,
+                                         event="connection.close", conn_id=dec.get("conn_id"))
+                print(f"   audit: identity spiffe_id={ident.get('spiffe_id')} cn={ident.get('cn', '')} "
+                      f"fingerprint={ident.get('fingerprint_sha256', '')[:16]}… tls_version={dec.get('tls_version')}")
                 for r in [dec, *closes]:
                     print("   audit: " + audit.pretty(r))
             print()
