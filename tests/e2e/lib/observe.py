@@ -8,14 +8,20 @@
   Debian's python3-jsonschema).
 * `spawn_egressd(...)`: egressd started like gateway.start_egressd, but with an argv prefix (to
   run it inside another mount namespace or with stdout redirected) and an audit path of choice.
+* `AuditFifo`: a FIFO for `audit.path: "-"` whose reader (a thread here) can pause or read slowly:
+  a sink as slow as the test wants.
 """
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import json
 import math
+import os
 import re
+import select
+import threading
 import time
 from pathlib import Path
 
@@ -348,3 +354,67 @@ def spawn_egressd(t, config_path: Path, cfg: dict, policy_dir: Path, audit_path:
     if wait_ready:
         gateway.wait_gateway_ready(gw)
     return gw
+
+
+# ------------------------------------------------------------------------------- a slow sink
+
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+
+
+class AuditFifo(threading.Thread):
+    """A FIFO in the work dir for egressd's stdout (`audit.path: "-"`), copied to `out` by this
+    thread. The pipe buffer is shrunk to `pipe_size`; `paused` stops reading; `chunk`/`delay`
+    read at most `chunk` bytes every `delay` seconds. After the writer is gone, everything still in
+    the pipe is read (it was handed to the kernel) before the thread ends on `finish()`."""
+
+    def __init__(self, work_dir: Path, name: str = "audit", pipe_size: int = 4096,
+                 chunk: int = 1 << 16, delay: float = 0.0) -> None:
+        super().__init__(daemon=True)
+        self.path = work_dir / f"{name}.fifo"
+        self.out = work_dir / f"{name}-stdout.jsonl"
+        os.mkfifo(self.path)
+        # Opened before the writer exists, so egressd's shell does not block opening it.
+        self.fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+        self.pipe_size = fcntl.fcntl(self.fd, F_SETPIPE_SZ, pipe_size)
+        self.chunk, self.delay = chunk, delay
+        self.paused = threading.Event()
+        self._done = threading.Event()
+        self.start()
+
+    def prefix(self) -> list[str]:
+        """argv prefix that runs egressd with its stdout on the FIFO (exec: same pid)."""
+        return ["sh", "-c", 'exec "$@" > "$0"', str(self.path)]
+
+    def run(self) -> None:
+        with open(self.out, "wb") as f:
+            while True:
+                if self.paused.is_set() and not self._done.is_set():
+                    time.sleep(0.01)
+                    continue
+                ready, _, _ = select.select([self.fd], [], [], 0.05)
+                data = b""
+                if ready:
+                    try:
+                        data = os.read(self.fd, self.chunk)
+                    except BlockingIOError:
+                        pass
+                if data:
+                    f.write(data)
+                    f.flush()
+                    if self.delay:
+                        time.sleep(self.delay)
+                    continue
+                if self._done.is_set():
+                    return  # empty, and no writer left
+                time.sleep(0.01)
+
+    def finish(self, timeout: float = 30) -> None:
+        """Reads what is left at full speed, then stops (call once the writer has exited)."""
+        self.delay = 0
+        self.chunk = 1 << 16
+        self.paused.clear()
+        self._done.set()
+        self.join(timeout=timeout)
+        if self.fd is not None and not self.is_alive():
+            os.close(self.fd)
+            self.fd = None
