@@ -64,8 +64,8 @@ print(json.dumps({"status": status, "status_line": lines[0] if lines else "", "h
 
 _RAW = r"""
 import json, socket, sys, time
-host, port, data_hex, chunk, timeout = json.loads(sys.argv[1])
-data = bytes.fromhex(data_hex)
+host, port, chunk, timeout = json.loads(sys.argv[1])
+data = bytes.fromhex(sys.stdin.read().strip())
 s = socket.create_connection((host, port), timeout=timeout)
 t0 = time.monotonic()
 send_error = None
@@ -113,8 +113,8 @@ def admin_raw(sb: Sandbox, data: bytes, address: str = ADMIN, chunk: int = 65536
     """Sends `data` as it is and reads until the server closes (or `timeout` of silence);
     {"response", "end": eof|reset|timeout, "send_error", "elapsed_s"}."""
     host, port = _split(address)
-    arg = json.dumps([host, port, data.hex(), chunk, timeout])
-    p = sb.exec(sb.gateway, [PYTHON, "-c", _RAW, arg], check=False, timeout=timeout + 20)
+    arg = json.dumps([host, port, chunk, timeout])
+    p = sb.exec(sb.gateway, [PYTHON, "-c", _RAW, arg], check=False, timeout=timeout + 20, input=data.hex())
     if p.returncode != 0:
         raise SandboxError(f"admin raw request: {p.stderr.strip()[-800:]}")
     return json.loads(p.stdout)
