@@ -347,7 +347,8 @@ def spawn_egressd(t, config_path: Path, cfg: dict, policy_dir: Path, audit_path:
     """Starts egressd with an existing config, as `prefix + [egressd, --config, path]` in the
     gateway namespace (the prefix must exec egressd, so the process is egressd itself). The
     Gateway reads its audit log at `audit_path` and is registered with the case (diagnostics)."""
-    argv = [*(prefix or []), t.args.egressd, "--config", str(config_path)]
+    # Absolute: entering another mount namespace (nsenter) starts in its root directory.
+    argv = [*(prefix or []), os.path.abspath(t.args.egressd), "--config", str(config_path)]
     proc = t.sb.spawn(t.sb.gateway, name, argv)
     gw = gateway.Gateway(t.sb, proc, config_path, cfg, policy_dir, audit_path)
     t.gateways.append(gw)
