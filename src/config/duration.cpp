@@ -15,8 +15,9 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) n
     std::int64_t value = 0;
     const std::size_t digits_start = i;
     while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
-      value = value * 10 + (text[i] - '0');
-      if (value > kMax) return std::nullopt;
+      const int digit = text[i] - '0';
+      if (value > (kMax - digit) / 10) return std::nullopt;
+      value = value * 10 + digit;
       ++i;
     }
     if (i == digits_start) return std::nullopt;

@@ -1,6 +1,8 @@
 #include "upstream/connect.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -53,16 +55,19 @@ TEST(Connect, FullAcceptQueueTimesOut) {
   asio::io_context io;
   tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
   a.listen(0);
-  std::vector<tcp::socket> fill;
+  // Raw non-blocking connects (asio's synchronous connect would wait for completion).
+  sockaddr_storage ss{};
+  const unsigned len = from_asio(a.local_endpoint()).to_sockaddr(ss);
+  std::vector<int> fill;
   for (int i = 0; i < 4; ++i) {
-    fill.emplace_back(io);
-    boost::system::error_code ec;
-    fill.back().open(tcp::v4());
-    fill.back().non_blocking(true);
-    fill.back().connect(a.local_endpoint(), ec);  // EINPROGRESS; some never get established
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ASSERT_GE(fd, 0);
+    ::connect(fd, reinterpret_cast<const sockaddr*>(&ss), len);  // EINPROGRESS
+    fill.push_back(fd);
   }
   const auto r = run_connect(from_asio(a.local_endpoint()), {std::chrono::milliseconds(200), 0});
   EXPECT_EQ(r.error, errc::upstream_timeout);
+  for (int fd : fill) ::close(fd);
 }
 
 TEST(Connect, ClassifiesErrors) {
