@@ -270,7 +270,17 @@ inline asio::awaitable<errc> watchdog(asio::steady_timer& timer, const Shared& s
     auto deadline = shared.last_activity + options.idle_timeout;
     if (limited && hard_deadline < deadline) deadline = hard_deadline;
     timer.expires_at(deadline);
-    co_await timer.async_wait(asio::use_awaitable);  // throws when the pumps finish first
+    // as_tuple: when the pumps finish first, `||` cancels this wait; that is the normal end of
+    // every relay, so it must not throw (an exception per connection cost unwinding time).
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      // Only `||` cancels this timer (its result is then discarded); re-arm on anything else.
+      if ((co_await asio::this_coro::cancellation_state).cancelled() !=
+          asio::cancellation_type::none) {
+        co_return errc::eof;
+      }
+      continue;
+    }
     const auto now = clock::now();
     if (limited && now >= hard_deadline) co_return errc::max_duration;
     if (now >= shared.last_activity + options.idle_timeout) co_return errc::idle_timeout;
