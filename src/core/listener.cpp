@@ -91,7 +91,9 @@ asio::awaitable<void> accept_loop(Worker& worker, std::size_t listener, tcp::acc
   using asio::use_awaitable;
   asio::steady_timer backoff(acceptor.get_executor());
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(as_tuple(use_awaitable));
+    // The peer comes back from accept() itself (no getpeername per connection).
+    tcp::endpoint peer;
+    auto [ec, socket] = co_await acceptor.async_accept(peer, as_tuple(use_awaitable));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
@@ -106,7 +108,7 @@ asio::awaitable<void> accept_loop(Worker& worker, std::size_t listener, tcp::acc
       }
       continue;
     }
-    asio::co_spawn(worker.io(), serve_connection(worker, listener, std::move(socket)),
+    asio::co_spawn(worker.io(), serve_connection(worker, listener, std::move(socket), peer),
                    asio::detached);
   }
 }

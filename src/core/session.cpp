@@ -194,7 +194,8 @@ asio::awaitable<void> serve(Worker& worker, Connection& conn) {
 
 }  // namespace
 
-asio::awaitable<void> serve_connection(Worker& worker, std::size_t listener, tcp::socket socket) {
+asio::awaitable<void> serve_connection(Worker& worker, std::size_t listener, tcp::socket socket,
+                                       tcp::endpoint peer) {
   Runtime& rt = worker.runtime();
   Connection conn(std::move(socket), rt.next_connection_id(), rt.listeners[listener],
                   worker.metrics());
@@ -206,11 +207,10 @@ asio::awaitable<void> serve_connection(Worker& worker, std::size_t listener, tcp
   } unlink{worker, conn};
 
   boost::system::error_code ec;
-  const auto remote = conn.socket().remote_endpoint(ec);
-  if (ec) co_return;  // the client left before we looked: nothing to decide, nothing to audit
+  // getsockname stays: with REDIRECT/TPROXY the local address is the connection's own.
   const auto local = conn.socket().local_endpoint(ec);
-  if (ec) co_return;
-  conn.src = upstream::from_asio(remote);
+  if (ec) co_return;  // the client left before we looked: nothing to decide, nothing to audit
+  conn.src = upstream::from_asio(peer);
   conn.local = upstream::from_asio(local);
   conn.socket().set_option(tcp::no_delay(true), ec);
   conn.policy = rt.policy.current();

@@ -11,7 +11,9 @@ class Worker;
 /// [tls_identity], policy) → connection.decision record (write-ahead) → upstream connect →
 /// relay → connection.close record. Its frame owns both sockets (no shared_from_this). A deny at
 /// any stage resets the client (SO_LINGER 0) and nothing is sent upstream. Never throws.
+/// `peer` is the client's address as accept() returned it.
 boost::asio::awaitable<void> serve_connection(Worker& worker, std::size_t listener,
-                                              boost::asio::ip::tcp::socket socket);
+                                              boost::asio::ip::tcp::socket socket,
+                                              boost::asio::ip::tcp::endpoint peer);
 
 }  // namespace egress::core
