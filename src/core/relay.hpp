@@ -140,6 +140,28 @@ bool tls_buffered(asio::ssl::stream<Next>& s) noexcept {
          BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0;
 }
 
+/// A direct non-blocking send of as much of [data, data + n) as the socket takes now (no
+/// scheduler round trip when its buffer has room). Returns the bytes sent; `ec` is set on a
+/// socket error (EAGAIN is not an error: the caller writes the rest with async_write).
+inline std::size_t try_send(tcp::socket& to, const std::byte* data, std::size_t n,
+                            error_code& ec) noexcept {
+  std::size_t done = 0;
+  while (done < n) {
+    const ssize_t w =
+        ::send(to.native_handle(), data + done, n - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (w >= 0) {
+      done += static_cast<std::size_t>(w);
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      ec = error_code(errno, asio::error::get_system_category());
+    }
+    break;
+  }
+  return done;
+}
+
 /// Stops both directions after an error (the other pump may be waiting on its read side).
 inline void abort_both(tcp::socket& a, tcp::socket& b) noexcept {
   error_code ignored;
@@ -191,8 +213,17 @@ asio::awaitable<PumpResult> pump(tcp::socket& from, To& to, BufferPool& pool, st
           co_await finish_sending(to);
           co_return PumpResult{};
         }
-        auto [ec, written] = co_await asio::async_write(
-            to, asio::buffer(lease.data(), static_cast<std::size_t>(n)), as_tuple(use_awaitable));
+        const auto len = static_cast<std::size_t>(n);
+        error_code ec;
+        std::size_t written = 0;
+        if constexpr (std::is_same_v<To, tcp::socket>)
+          written = try_send(to, lease.data(), len, ec);
+        if (!ec && written < len) {
+          auto [wec, w] = co_await asio::async_write(
+              to, asio::buffer(lease.data() + written, len - written), as_tuple(use_awaitable));
+          ec = wec;
+          written += w;
+        }
         if (ec) {
           abort_both(from, lowest(to));
           co_return PumpResult{errc::reset, false, is_abort(ec), ec};
@@ -238,8 +269,14 @@ requires(!std::is_same_v<From, tcp::socket>) asio::awaitable<PumpResult> pump(
       n += n2;
     }
     if (n > 0) {
-      auto [wec, written] =
-          co_await asio::async_write(to, asio::buffer(lease.data(), n), as_tuple(use_awaitable));
+      error_code wec;
+      std::size_t written = try_send(to, lease.data(), n, wec);
+      if (!wec && written < n) {
+        auto [wec2, w] = co_await asio::async_write(
+            to, asio::buffer(lease.data() + written, n - written), as_tuple(use_awaitable));
+        wec = wec2;
+        written += w;
+      }
       if (wec) {
         abort_both(lowest(from), to);
         co_return PumpResult{errc::reset, false, is_abort(wec), wec};
