@@ -36,9 +36,10 @@ struct Stats {
 /// Called on the writer thread once the record's line has been handed to the kernel (`true`),
 /// or when its write failed (`false`; the record itself stays queued and is written when the sink
 /// recovers). While the sink is failing, a record submitted is told `false` at once, inside
-/// submit(), and still written on recovery: nobody waits for a disk to come back. Called with `false` on the submitting thread, inside submit(), when the record is
-/// dropped (queue full in drop mode, queue full while the sink is failing, or after close()).
-/// Must be cheap: post elsewhere.
+/// submit(), and still written on recovery: nobody waits for a disk to come back. Called with
+/// `false` on the submitting thread, inside submit(), when the record is dropped (queue full in
+/// drop mode, queue full while the sink is failing, or after close()). Must be cheap: post
+/// elsewhere.
 using WrittenCallback = std::function<void(bool written)>;
 
 /// The audit log: a bounded queue drained by one writer thread. Thread-safe.

@@ -34,7 +34,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     id.dns_sans = {"api.example.com"};
     id.common_name = "api";
     ConnectionFacts f{*egress::net::IpAddress::parse("192.0.2.2"),
-                      *egress::net::IpAddress::parse("203.0.113.20"), 443, &id, {}};
+                      *egress::net::IpAddress::parse("203.0.113.20"),
+                      443,
+                      &id,
+                      {}};
     (void)r.policy->evaluate(f);
   }
   return 0;
