@@ -5,7 +5,7 @@
 #include "audit/record.hpp"
 #include "core/connection.hpp"
 #include "core/errc.hpp"
-#include "core/relay.hpp"
+#include "core/relay_result.hpp"
 
 namespace egress::core {
 

@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/audit_records.hpp"
+#include "core/coroutine_relay.hpp"
 #include "core/relay.hpp"
 #include "core/worker.hpp"
 #include "filters/original_dst.hpp"
@@ -65,6 +66,30 @@ std::chrono::microseconds since(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t);
 }
 
+/// A connection for its whole life, on the heap: linked into the worker's live list (so a drain
+/// reaches it) and holding its max_connections slot, both given back when it is destroyed. The
+/// serving coroutine owns it until the relay starts; from then on the relay's completion handler
+/// does, so an idle relayed connection keeps no coroutine frame alive.
+class LiveConnection {
+ public:
+  LiveConnection(Worker& worker, std::size_t listener, tcp::socket socket)
+      : worker(worker),
+        conn(std::move(socket), worker.runtime().next_connection_id(),
+             worker.runtime().listeners[listener], worker.metrics()) {
+    worker.link(conn);
+  }
+  LiveConnection(const LiveConnection&) = delete;
+  LiveConnection& operator=(const LiveConnection&) = delete;
+  ~LiveConnection() {
+    if (holds_slot) worker.runtime().limits.release(conn.listener.index);
+    worker.unlink(conn);
+  }
+
+  Worker& worker;
+  Connection conn;
+  bool holds_slot = false;
+};
+
 /// Closes an allowed connection that never reached the relay (connect failure, drain, audit).
 void finish_early(Worker& worker, Connection& conn, errc reason, Side by, std::string detail) {
   RelayResult r;
@@ -78,7 +103,11 @@ void finish_early(Worker& worker, Connection& conn, errc reason, Side by, std::s
   close(conn.upstream());
 }
 
-asio::awaitable<void> serve(Worker& worker, Connection& conn) {
+/// Decides and connects: true when the connection is allowed and connected upstream (the relay
+/// comes next); false when it was denied or ended early (its records are written).
+asio::awaitable<bool> serve(LiveConnection& live) {
+  Worker& worker = live.worker;
+  Connection& conn = live.conn;
   Runtime& rt = worker.runtime();
   const std::size_t li = conn.listener.index;
   const auto& audit_options = rt.audit.options();
@@ -96,13 +125,9 @@ asio::awaitable<void> serve(Worker& worker, Connection& conn) {
     worker.metrics().decision(li, false, reason);
     rt.audit.submit({audit::Clock::now(), decision_record(conn, false, reason, std::move(detail))});
     reset(conn.socket());
-    co_return;
+    co_return false;
   }
-  struct Slot {
-    ConnectionLimits& limits;
-    std::size_t listener;
-    ~Slot() { limits.release(listener); }
-  } slot{rt.limits, li};
+  live.holds_slot = true;
 
   const filters::Verdict verdict = co_await worker.chain(li).run(conn);
   worker.metrics().decision_latency(Clock::now() - conn.accepted_at);
@@ -130,21 +155,21 @@ asio::awaitable<void> serve(Worker& worker, Connection& conn) {
     } else {
       reset(conn.socket());
     }
-    co_return;
+    co_return false;
   }
   if (audit_options.write_ahead) {
     const bool written = co_await submit_and_wait(rt.audit, std::move(decision), conn.timer());
     if (!written && fail_closed && !rt.audit.healthy()) {
       finish_early(worker, conn, errc::audit_unavailable, Side::gateway,
                    "decision record not written (audit.on_error: fail_closed)");
-      co_return;
+      co_return false;
     }
   } else {
     rt.audit.submit(std::move(decision));
   }
   if (conn.force_closed()) {
     finish_early(worker, conn, errc::drain, Side::gateway, "");
-    co_return;
+    co_return false;
   }
 
   // --- upstream ---------------------------------------------------------------------------------
@@ -161,26 +186,22 @@ asio::awaitable<void> serve(Worker& worker, Connection& conn) {
       finish_early(worker, conn, cr.error, theirs ? Side::upstream : Side::gateway,
                    std::move(cr.detail));
     }
-    co_return;
+    co_return false;
   }
   worker.metrics().connect_latency(Clock::now() - connect_start);
 
-  // --- relay ------------------------------------------------------------------------------------
-  const RelayOptions options{up.idle_timeout, up.max_duration};
-  // (No co_await inside ?: — GCC 12 miscompiles the temporaries of a conditional co_await.)
-  RelayResult rr;
-  if (conn.tls) {
-    rr = co_await relay(*conn.tls, conn.upstream(), conn.timer(), worker.buffers(), options);
-  } else {
-    rr = co_await relay(conn.socket(), conn.upstream(), conn.timer(), worker.buffers(), options);
-  }
+  co_return true;
+}
+
+/// The end of a relayed connection: metrics, close (or pass a reset on), connection.close record.
+void finish_relay(Worker& worker, Connection& conn, RelayResult rr) {
   if (conn.force_closed()) {
     rr.reason = errc::drain;
     rr.closed_by = Side::gateway;
     rr.detail.clear();
   }
   worker.metrics().bytes(rr.bytes_up, rr.bytes_down);
-  worker.metrics().closed(li, rr.reason);
+  worker.metrics().closed(conn.listener.index, rr.reason);
   if (rr.reason == errc::reset) {
     // Pass a reset on: the other side learns the stream broke, not that it ended.
     reset(conn.socket());
@@ -189,22 +210,30 @@ asio::awaitable<void> serve(Worker& worker, Connection& conn) {
     close(conn.socket());
     close(conn.upstream());
   }
-  rt.audit.submit({audit::Clock::now(), close_record(conn, rr, since(conn.accepted_at))});
+  worker.runtime().audit.submit(
+      {audit::Clock::now(), close_record(conn, rr, since(conn.accepted_at))});
+}
+
+RelayOptions relay_options(const Runtime& rt) {
+  return {rt.config.upstream.idle_timeout, rt.config.upstream.max_duration};
+}
+
+/// Hands the connection to a callback relay that owns it until the close record is written.
+void start_relay(std::unique_ptr<LiveConnection> live) {
+  LiveConnection& l = *live;
+  async_relay(l.conn.socket(), l.conn.upstream(), l.conn.timer(), l.worker.buffers(),
+              relay_options(l.worker.runtime()), [live = std::move(live)](RelayResult rr) {
+                finish_relay(live->worker, live->conn, std::move(rr));
+              });
 }
 
 }  // namespace
 
 asio::awaitable<void> serve_connection(Worker& worker, std::size_t listener, tcp::socket socket,
                                        tcp::endpoint peer) {
+  auto live = std::make_unique<LiveConnection>(worker, listener, std::move(socket));
+  Connection& conn = live->conn;
   Runtime& rt = worker.runtime();
-  Connection conn(std::move(socket), rt.next_connection_id(), rt.listeners[listener],
-                  worker.metrics());
-  worker.link(conn);
-  struct Unlink {
-    Worker& worker;
-    Connection& conn;
-    ~Unlink() { worker.unlink(conn); }
-  } unlink{worker, conn};
 
   boost::system::error_code ec;
   // getsockname stays: with REDIRECT/TPROXY the local address is the connection's own.
@@ -215,7 +244,15 @@ asio::awaitable<void> serve_connection(Worker& worker, std::size_t listener, tcp
   conn.socket().set_option(tcp::no_delay(true), ec);
   conn.policy = rt.policy.current();
   try {
-    co_await serve(worker, conn);
+    if (!co_await serve(*live)) co_return;
+    if (!conn.tls) {
+      start_relay(std::move(live));
+      co_return;
+    }
+    // TLS clients: the coroutine relay over asio::ssl::stream, until tls::TlsSocket lands.
+    RelayResult rr = co_await coroutine_relay(*conn.tls, conn.upstream(), conn.timer(),
+                                              worker.buffers(), relay_options(rt));
+    finish_relay(worker, conn, std::move(rr));
   } catch (const std::exception& e) {
     // Not expected (I/O errors are values); keep the worker alive and the client informed.
     spdlog::error("connection {}: {}", conn.id, e.what());

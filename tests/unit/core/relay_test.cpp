@@ -2,12 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/use_future.hpp>
+#include <boost/asio/write.hpp>
 #include <string>
 
 namespace egress::core {
@@ -34,8 +36,7 @@ struct Pairs {
   }
 
   std::future<RelayResult> start(RelayOptions options) {
-    return asio::co_spawn(io, relay(gateway_down, gateway_up, timer, pool, options),
-                          asio::use_future);
+    return async_relay(gateway_down, gateway_up, timer, pool, options, asio::use_future);
   }
 };
 
