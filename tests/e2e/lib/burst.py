@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Many short connections, each to its own destination; run inside the client namespace.
 
-    burst.py --dst-file FILE --log FILE [--concurrency 32] [--payload TEXT]
+    burst.py --dst-file FILE --log FILE [--concurrency 32] [--payload TEXT] [--hold SECONDS]
 
 --dst-file lists "ADDR:PORT" destinations, one a line; each is used by exactly one connection, in
-order, by `--concurrency` workers. Every connection appends JSON Lines to --log at once (flushed,
+order, by `--concurrency` workers; each connection stays open, quiet, for --hold seconds before
+it sends (so a gateway killed mid-run has connections in the middle of their relay). Every connection appends JSON Lines to --log at once (flushed,
 so the log is whole even when the gateway is killed in the middle):
   {"event": "connected", "src": "192.0.2.2:40000", "dst": "203.0.113.10:20000"}
   {"event": "done", "src": ..., "dst": ..., "ok": true|false, "end": "eof"|"reset"|...}
@@ -33,6 +34,7 @@ async def main() -> int:
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--payload", default="write-ahead\n")
     ap.add_argument("--timeout", type=float, default=5.0)
+    ap.add_argument("--hold", type=float, default=0.0)
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
@@ -62,6 +64,8 @@ async def main() -> int:
         write({"event": "connected", "src": src, "dst": dst})
         end, got = "eof", b""
         try:
+            if args.hold > 0:
+                await asyncio.sleep(args.hold)
             writer.write(payload)
             await writer.drain()
             writer.write_eof()
