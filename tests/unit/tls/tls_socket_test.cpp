@@ -36,6 +36,7 @@ namespace asio = boost::asio;
 using asio::awaitable;
 using asio::ip::tcp;
 using asio::experimental::awaitable_operators::operator&&;
+using asio::experimental::awaitable_operators::operator||;
 using boost::system::error_code;
 using net::IoResult;
 using Status = net::IoResult::Status;
@@ -373,6 +374,23 @@ TEST(TlsSocket, HandshakeWaitCancelledIsOperationAborted) {
     note_leftover_errors();
   });
   EXPECT_EQ(ec, asio::error::operation_aborted) << ec.message();
+}
+
+// How the TLS filter bounds the handshake: raced with a deadline by `||`, which cancels it.
+TEST(TlsSocket, HandshakeRacedWithADeadlineEndsWhenTheDeadlineFires) {
+  std::size_t winner = 0;
+  run([&]() -> awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    tcp::socket client(ex);
+    tcp::socket server(ex);
+    co_await connect(client, server);
+    TlsSocket tls(server, server_context()->new_ssl());
+    asio::steady_timer deadline(ex, std::chrono::milliseconds(1));
+    auto result = co_await (tls.async_handshake() || deadline.async_wait(asio::use_awaitable));
+    note_leftover_errors();
+    winner = result.index();
+  });
+  EXPECT_EQ(winner, 1u);
 }
 
 TEST(TlsSocket, DataBothWays) {
