@@ -3,7 +3,6 @@
 #include <sys/socket.h>
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
@@ -16,6 +15,7 @@
 #include "core/metrics.hpp"
 #include "net/ip_address.hpp"
 #include "policy/facts.hpp"
+#include "tls/tls_socket.hpp"
 
 namespace egress::policy {
 class Policy;
@@ -35,13 +35,13 @@ struct ListenerInfo {
 /// per-connection coroutine (core/session.hpp), which owns both sockets; filters receive it by
 /// reference and fill in facts (destination, identity, decision) or deny it.
 ///
-/// TLS: a filter may wrap the downstream socket with `tls.emplace(socket(), ssl_ctx)`, do the
-/// handshake, and set `identity` and `tls_version`; the relay then runs over `*tls` instead of
-/// the plain socket. The TCP socket stays owned here (the stream holds a reference).
+/// TLS: a filter may put a TLS session over the downstream socket with
+/// `tls.emplace(socket(), ctx->new_ssl())`, do the handshake, and set `identity` and
+/// `tls_version`; the relay then runs over `*tls` instead of the plain socket. The TCP socket
+/// stays owned here (the session holds a reference).
 class Connection {
  public:
   using tcp = boost::asio::ip::tcp;
-  using TlsStream = boost::asio::ssl::stream<tcp::socket&>;
 
   Connection(tcp::socket downstream, std::uint64_t id, const ListenerInfo& listener,
              WorkerMetrics& metrics)
@@ -63,7 +63,7 @@ class Connection {
   /// a time: the stages run one after another.
   boost::asio::steady_timer& timer() noexcept { return timer_; }
   /// Set by a TLS filter after a successful handshake.
-  std::optional<TlsStream> tls;
+  std::optional<tls::TlsSocket> tls;
 
   // --- facts -----------------------------------------------------------------------------------
   const std::uint64_t id;

@@ -8,7 +8,6 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/audit_records.hpp"
-#include "core/coroutine_relay.hpp"
 #include "core/relay.hpp"
 #include "core/worker.hpp"
 #include "filters/original_dst.hpp"
@@ -221,10 +220,17 @@ RelayOptions relay_options(const Runtime& rt) {
 /// Hands the connection to a callback relay that owns it until the close record is written.
 void start_relay(std::unique_ptr<LiveConnection> live) {
   LiveConnection& l = *live;
-  async_relay(l.conn.socket(), l.conn.upstream(), l.conn.timer(), l.worker.buffers(),
-              relay_options(l.worker.runtime()), [live = std::move(live)](RelayResult rr) {
-                finish_relay(live->worker, live->conn, std::move(rr));
-              });
+  auto done = [live = std::move(live)](RelayResult rr) {
+    finish_relay(live->worker, live->conn, std::move(rr));
+  };
+  const RelayOptions options = relay_options(l.worker.runtime());
+  if (l.conn.tls) {
+    async_relay(*l.conn.tls, l.conn.upstream(), l.conn.timer(), l.worker.buffers(), options,
+                std::move(done));
+  } else {
+    async_relay(l.conn.socket(), l.conn.upstream(), l.conn.timer(), l.worker.buffers(), options,
+                std::move(done));
+  }
 }
 
 }  // namespace
@@ -244,15 +250,7 @@ asio::awaitable<void> serve_connection(Worker& worker, std::size_t listener, tcp
   conn.socket().set_option(tcp::no_delay(true), ec);
   conn.policy = rt.policy.current();
   try {
-    if (!co_await serve(*live)) co_return;
-    if (!conn.tls) {
-      start_relay(std::move(live));
-      co_return;
-    }
-    // TLS clients: the coroutine relay over asio::ssl::stream, until tls::TlsSocket lands.
-    RelayResult rr = co_await coroutine_relay(*conn.tls, conn.upstream(), conn.timer(),
-                                              worker.buffers(), relay_options(rt));
-    finish_relay(worker, conn, std::move(rr));
+    if (co_await serve(*live)) start_relay(std::move(live));
   } catch (const std::exception& e) {
     // Not expected (I/O errors are values); keep the worker alive and the client informed.
     spdlog::error("connection {}: {}", conn.id, e.what());

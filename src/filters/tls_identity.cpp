@@ -4,7 +4,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/ssl/stream_base.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <utility>
 
@@ -43,12 +42,6 @@ Verdict apply_handshake_outcome(core::Connection& conn, tls::HandshakeOutcome ou
 
 namespace {
 
-asio::awaitable<boost::system::error_code> handshake(core::Connection::TlsStream& stream) {
-  auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server,
-                                              asio::as_tuple(asio::use_awaitable));
-  co_return ec;
-}
-
 /// Fires at the deadline. It also cancels the socket's pending operations itself, so the
 /// handshake ends promptly whether or not the cancellation of `||` reaches the read under it.
 asio::awaitable<void> deadline(asio::steady_timer& timer, core::Connection::tcp::socket& socket,
@@ -67,9 +60,10 @@ asio::awaitable<Verdict> TlsIdentityFilter::on_accept(core::Connection& conn) {
   // The context of this connection: a reload swaps the store's pointer, the SSL keeps its own
   // reference to the SSL_CTX.
   const auto ctx = store_.current();
-  conn.tls.emplace(conn.socket(), ctx->new_ssl().release());
+  conn.tls.emplace(conn.socket(), ctx->new_ssl());
   const auto timeout = ctx->handshake_timeout();
-  auto result = co_await (handshake(*conn.tls) || deadline(conn.timer(), conn.socket(), timeout));
+  auto result =
+      co_await (conn.tls->async_handshake() || deadline(conn.timer(), conn.socket(), timeout));
   if (result.index() == 1) {
     co_return apply_handshake_outcome(conn, tls::handshake_timed_out(timeout));
   }
