@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -238,6 +240,7 @@ TEST(TlsSocket, HandshakeWithClientCertificateGivesThePeerCertificate) {
     EXPECT_EQ(out.tls_version, "TLSv1.3");
     EXPECT_EQ(SSL_session_reused(p.server->native_handle()), 0);
     EXPECT_EQ(&p.server->socket(), &p.server_socket);
+    EXPECT_EQ(SSL_get_fd(p.server->native_handle()), p.server_socket.native_handle());
     EXPECT_TRUE(p.server_socket.non_blocking());
   });
 }
