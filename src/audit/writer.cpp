@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -23,6 +24,9 @@ using SteadyClock = std::chrono::steady_clock;
 // that write-ahead callers are not held behind a huge batch.
 constexpr std::size_t kMaxBatchRecords = 512;
 constexpr std::size_t kMaxBatchBytes = 1 << 20;
+// A submitter that finds the writer idle writes at most this many queued records itself (plus
+// its own); a longer queue is the writer thread's work.
+constexpr std::size_t kMaxCallerRecords = 64;
 constexpr std::chrono::milliseconds kFirstRetry{20};
 constexpr std::chrono::milliseconds kMaxRetry{1000};
 
@@ -31,14 +35,33 @@ struct Item {
   WrittenCallback on_written;
 };
 
+bool is_regular_file(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
 // The queue is two vectors: submitters append to incoming_, the writer swaps it with the batch it
 // has finished. Both keep their capacity, so a submit in the steady state allocates nothing and
 // holds the mutex for one move. The bound counts both: incoming_ plus what the writer holds and
 // has not yet written.
+//
+// Caller writes (issue 7): when the sink is a regular file and the writer thread is idle (asleep,
+// nothing pending, the queue short), submit() takes the writer's role for one batch: it encodes
+// the queued records and its own, extends the chain and writes them with one write(2) on the
+// calling thread, under a token (direct_active_) that keeps the writer thread out of its state.
+// A write-ahead connection then costs no wake-up of the writer and no post back: the hand-off was
+// two context switches and three futex calls per connection. Pipes, FIFOs and stdout are never
+// written by callers (they can block for as long as the reader likes, and EPIPE would raise
+// SIGPIPE on a worker); a busy writer, a pending retry, a reopen or close keep the hand-off.
 class WriterAuditLog final : public AuditLog {
  public:
-  WriterAuditLog(const Options& options, std::unique_ptr<Sink> sink, ChainState start)
-      : options_(options), sink_(std::move(sink)), chain_(std::move(start)) {
+  WriterAuditLog(const Options& options, std::unique_ptr<Sink> sink, ChainState start,
+                 bool caller_writes)
+      : options_(options),
+        sink_(std::move(sink)),
+        caller_writes_(caller_writes),
+        direct_ok_(caller_writes),
+        chain_(std::move(start)) {
     if (options_.queue_capacity == 0) options_.queue_capacity = 1;
     thread_ = std::thread([this] { run(); });
   }
@@ -69,10 +92,15 @@ class WriterAuditLog final : public AuditLog {
     WrittenCallback tell_now;
     if (!healthy_.load(std::memory_order_relaxed)) {
       tell_now = std::exchange(on_written, WrittenCallback{});
+    } else if (direct_ok_ && writer_idle_ && !direct_active_ && !reopen_requested_ &&
+               incoming_.size() < kMaxCallerRecords) {
+      write_here(lk, Item{std::move(record), std::move(on_written)});
+      return;
     }
     incoming_.push_back(Item{std::move(record), std::move(on_written)});
     depth_.store(incoming_.size() + in_hand_, std::memory_order_relaxed);
-    const bool wake = writer_waiting_;
+    // A submitter writing for the writer takes this record too, or wakes the writer when done.
+    const bool wake = writer_waiting_ && !direct_active_;
     lk.unlock();
     if (wake) not_empty_.notify_one();
     if (tell_now) tell_now(false);
@@ -118,6 +146,36 @@ class WriterAuditLog final : public AuditLog {
     if (on_written) on_written(false);
   }
 
+  // Writes `item`, and what was queued before it, on the calling thread. Called with lk held
+  // and the writer idle; returns with lk released.
+  void write_here(std::unique_lock<std::mutex>& lk, Item item) {
+    direct_active_ = true;
+    batch_.clear();
+    next_ = 0;
+    batch_.swap(incoming_);  // queued first: the file keeps the order of submission
+    batch_.push_back(std::move(item));
+    in_hand_ = batch_.size();
+    depth_.store(in_hand_, std::memory_order_relaxed);
+    lk.unlock();
+    while (pending_.empty() && !batch_done()) {
+      encode_some();
+      if (!flush_pending()) break;
+    }
+    lk.lock();
+    direct_active_ = false;
+    const bool quiet = pending_.empty() && batch_done();
+    writer_idle_ = quiet;
+    // The writer sleeps on a deadline computed before this write: wake it when it has work (a
+    // failed write's retry, records queued meanwhile, close, reopen) or a new fsync deadline.
+    const bool wake =
+        !quiet || !incoming_.empty() || closed_ || reopen_requested_ ||
+        (dirty_ && options_.fsync == Options::Fsync::interval && !writer_has_deadline_);
+    if (wake) rearm_ = true;
+    const bool notify = wake || writer_wants_token_;
+    lk.unlock();
+    if (notify) not_empty_.notify_one();
+  }
+
   // --- writer thread ---
 
   bool batch_done() const { return next_ >= batch_.size(); }
@@ -137,18 +195,29 @@ class WriterAuditLog final : public AuditLog {
         std::unique_lock lk(mu_);
         const auto deadline = next_deadline();
         writer_waiting_ = true;
+        writer_idle_ = pending_.empty() && batch_done();
+        writer_has_deadline_ = deadline.has_value();
         // While a failed write waits for its retry, nothing new is encoded: records stay in the
         // bounded queue.
         const auto ready = [&] {
-          return closed_ || reopen_requested_ ||
-                 (pending_.empty() && (!batch_done() || !incoming_.empty()));
+          return !direct_active_ && (closed_ || reopen_requested_ || rearm_ ||
+                                     (pending_.empty() && (!batch_done() || !incoming_.empty())));
         };
         if (deadline) {
           not_empty_.wait_until(lk, *deadline, ready);
         } else {
           not_empty_.wait(lk, ready);
         }
+        if (direct_active_) {
+          // A deadline passed while a submitter holds the writer's state: wait for it.
+          writer_wants_token_ = true;
+          not_empty_.wait(lk, [&] { return !direct_active_; });
+          writer_wants_token_ = false;
+        }
         writer_waiting_ = false;
+        writer_idle_ = false;
+        writer_has_deadline_ = false;
+        rearm_ = false;
         do_reopen = std::exchange(reopen_requested_, false);
         stop = closed_;
         if (pending_.empty() && batch_done() && !incoming_.empty()) {
@@ -268,6 +337,10 @@ class WriterAuditLog final : public AuditLog {
       write_errors_.fetch_add(1, std::memory_order_relaxed);
       spdlog::error("audit: cannot reopen {}: {} (still writing to the old file)", sink_->name(),
                     ec.message());
+    } else if (caller_writes_) {
+      // Submitters may only write a regular file, and the new path may be anything.
+      std::lock_guard lk(mu_);
+      direct_ok_ = is_regular_file(options_.path);
     }
     // On success the new file's first record names the last hash of the old one: chain_ is
     // unchanged.
@@ -321,6 +394,13 @@ class WriterAuditLog final : public AuditLog {
   bool closed_ = false;
   bool reopen_requested_ = false;
   bool writer_waiting_ = false;
+  const bool caller_writes_;
+  bool direct_ok_;                    // the sink is a regular file: submitters may write it
+  bool writer_idle_ = false;          // the writer waits with nothing pending or in hand
+  bool writer_has_deadline_ = false;  // ... and will wake by itself (retry or fsync)
+  bool direct_active_ = false;        // a submitter holds the writer-thread state below
+  bool rearm_ = false;                // the writer must recompute its deadline
+  bool writer_wants_token_ = false;   // the writer waits for direct_active_ to clear
 
   std::atomic<bool> healthy_{true};
   std::atomic<std::uint64_t> written_{0};
@@ -329,7 +409,7 @@ class WriterAuditLog final : public AuditLog {
   std::atomic<std::uint64_t> write_errors_{0};
   std::atomic<std::uint64_t> depth_{0};
 
-  // Writer thread only.
+  // Writer thread only (or the submitter holding direct_active_).
   std::vector<Item> batch_;  // swapped out of incoming_
   std::size_t next_ = 0;     // first item of batch_ not yet encoded
   ChainState chain_;
@@ -351,7 +431,13 @@ class WriterAuditLog final : public AuditLog {
 
 std::unique_ptr<AuditLog> start_audit_log(const Options& options, std::unique_ptr<Sink> sink,
                                           ChainState start) {
-  return std::make_unique<WriterAuditLog>(options, std::move(sink), std::move(start));
+  return start_audit_log(options, std::move(sink), std::move(start), WriteMode::writer_thread);
+}
+
+std::unique_ptr<AuditLog> start_audit_log(const Options& options, std::unique_ptr<Sink> sink,
+                                          ChainState start, WriteMode mode) {
+  return std::make_unique<WriterAuditLog>(options, std::move(sink), std::move(start),
+                                          mode == WriteMode::caller_when_idle);
 }
 
 std::unique_ptr<AuditLog> open_audit_log(const Options& options) {
@@ -362,7 +448,11 @@ std::unique_ptr<AuditLog> open_audit_log(const Options& options) {
     spdlog::warn("audit: {}: cut {} byte(s) of a torn last line (never acknowledged)", options.path,
                  resume.torn_bytes);
   }
-  return start_audit_log(options, std::move(sink), std::move(resume.state));
+  // Only a regular file may be written by the submitting thread (see WriterAuditLog); a FIFO
+  // or a device behind the path keeps the writer thread.
+  const WriteMode mode =
+      is_regular_file(options.path) ? WriteMode::caller_when_idle : WriteMode::writer_thread;
+  return start_audit_log(options, std::move(sink), std::move(resume.state), mode);
 }
 
 }  // namespace egress::audit
