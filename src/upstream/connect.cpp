@@ -51,6 +51,15 @@ errc classify_connect_error(const boost::system::error_code& ec) noexcept {
   return errc::upstream_error;
 }
 
+namespace {
+
+ConnectResult failed(int err) {
+  const boost::system::error_code ec(err, boost::system::system_category());
+  return {classify_connect_error(ec), ec.message()};
+}
+
+}  // namespace
+
 asio::awaitable<ConnectResult> connect(tcp::socket& socket, const net::Endpoint& dst,
                                        const ConnectOptions& options, asio::steady_timer& timer) {
   using namespace asio::experimental::awaitable_operators;
@@ -62,25 +71,46 @@ asio::awaitable<ConnectResult> connect(tcp::socket& socket, const net::Endpoint&
   if (socket.is_open()) socket.close(ec);
   socket.open(ep.protocol(), ec);
   if (ec) co_return ConnectResult{errc::upstream_error, "socket: " + ec.message()};
+  const int fd = socket.native_handle();
   if (options.mark != 0) {
     const int mark = static_cast<int>(options.mark);
-    if (::setsockopt(socket.native_handle(), SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
+    if (::setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
       co_return ConnectResult{errc::upstream_error,
                               std::string("SO_MARK: ") + std::strerror(errno)};
     }
   }
   socket.set_option(tcp::no_delay(true), ec);
+  // The same FIONBIO asio's async_connect would issue, once; the relay's operations then see a
+  // non-blocking socket and issue none.
+  socket.native_non_blocking(true, ec);
+  if (ec) co_return ConnectResult{errc::upstream_error, "FIONBIO: " + ec.message()};
+
+  // connect(2) ourselves, then wait for writability and read the outcome with one getsockopt:
+  // asio's async_connect adds a poll(2) per connection to guard against spurious readiness, which
+  // tcpi_state guards against here (a socket still in SYN_SENT waits again).
+  if (::connect(fd, ep.data(), static_cast<socklen_t>(ep.size())) == 0) co_return ConnectResult{};
+  if (errno != EINPROGRESS) co_return failed(errno);
 
   timer.expires_after(options.timeout);
-  auto result = co_await (socket.async_connect(ep, as_tuple(use_awaitable)) ||
-                          timer.async_wait(as_tuple(use_awaitable)));
-  if (result.index() == 1) {
-    // The timer won: the connect was cancelled by the || operator.
-    co_return ConnectResult{errc::upstream_timeout, "no answer within connect_timeout"};
+  for (;;) {
+    auto result = co_await (socket.async_wait(tcp::socket::wait_write, as_tuple(use_awaitable)) ||
+                            timer.async_wait(as_tuple(use_awaitable)));
+    if (result.index() == 1) {
+      // The timer won: the wait was cancelled by the || operator.
+      co_return ConnectResult{errc::upstream_timeout, "no answer within connect_timeout"};
+    }
+    const auto [wec] = std::get<0>(result);
+    if (wec) co_return ConnectResult{classify_connect_error(wec), wec.message()};
+    ::tcp_info info{};
+    socklen_t len = sizeof(info);
+    if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) co_return failed(errno);
+    if (info.tcpi_state == TCP_SYN_SENT) continue;  // spurious readiness: still connecting
+    if (info.tcpi_state != TCP_CLOSE) co_return ConnectResult{};
+    int err = 0;
+    len = sizeof(err);
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    co_return failed(err != 0 ? err : ECONNRESET);
   }
-  const auto [cec] = std::get<0>(result);
-  if (cec) co_return ConnectResult{classify_connect_error(cec), cec.message()};
-  co_return ConnectResult{};
 }
 
 }  // namespace egress::upstream
