@@ -11,10 +11,10 @@ namespace egress::core {
 /// direction, so idle connections hold none. Single-threaded (one pool per worker thread).
 class BufferPool {
  public:
-  static constexpr std::size_t kBufferSize = 16 * 1024;
+  static constexpr std::size_t kBufferSize = 64 * 1024;
 
   /// `keep`: how many free buffers to cache; beyond that, released buffers are freed.
-  explicit BufferPool(std::size_t keep = 256) : keep_(keep) {}
+  explicit BufferPool(std::size_t keep = 64) : keep_(keep) {}
   BufferPool(const BufferPool&) = delete;
   BufferPool& operator=(const BufferPool&) = delete;
 
