@@ -101,6 +101,10 @@ TlsSocket::TlsSocket(asio::ip::tcp::socket& socket, SslPtr ssl)
   BIO_set_fd(bio, socket_.native_handle(), BIO_NOCLOSE);
   SSL_set_bio(ssl_.get(), bio, bio);  // the SSL owns the BIO from here
   SSL_set_mode(ssl_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // Read as much as the socket has in one recv, not a record header then its body: half the
+  // reads per handshake and per record. What it reads ahead waits in OpenSSL's buffer, which
+  // read_some drains before it reports want_read (the relay reads until then).
+  SSL_set_read_ahead(ssl_.get(), 1);
   SSL_set_accept_state(ssl_.get());
 }
 
