@@ -27,6 +27,8 @@ constexpr std::size_t kMaxBatchBytes = 1 << 20;
 // A submitter that finds the writer idle writes at most this many queued records itself (plus
 // its own); a longer queue is the writer thread's work.
 constexpr std::size_t kMaxCallerRecords = 64;
+// ... and at most this many more batches that other threads queued while it was writing.
+constexpr int kMaxCallerRounds = 4;
 constexpr std::chrono::milliseconds kFirstRetry{20};
 constexpr std::chrono::milliseconds kMaxRetry{1000};
 
@@ -157,11 +159,25 @@ class WriterAuditLog final : public AuditLog {
     in_hand_ = batch_.size();
     depth_.store(in_hand_, std::memory_order_relaxed);
     lk.unlock();
-    while (pending_.empty() && !batch_done()) {
-      encode_some();
-      if (!flush_pending()) break;
+    for (int round = 1;; ++round) {
+      while (pending_.empty() && !batch_done()) {
+        encode_some();
+        if (!flush_pending()) break;
+      }
+      lk.lock();
+      // Records other threads queued during this write are written too: that is cheaper than
+      // waking the writer thread for them (their callbacks post to their own executors).
+      const bool more = round < kMaxCallerRounds && pending_.empty() && batch_done() &&
+                        !incoming_.empty() && incoming_.size() < kMaxCallerRecords && !closed_ &&
+                        !reopen_requested_ && healthy_.load(std::memory_order_relaxed);
+      if (!more) break;
+      batch_.clear();
+      next_ = 0;
+      batch_.swap(incoming_);
+      in_hand_ += batch_.size();
+      depth_.store(in_hand_, std::memory_order_relaxed);
+      lk.unlock();
     }
-    lk.lock();
     direct_active_ = false;
     const bool quiet = pending_.empty() && batch_done();
     writer_idle_ = quiet;
