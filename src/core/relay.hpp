@@ -138,6 +138,15 @@ class RelayOp {
         return;
       }
       if (d.eof_seen) {
+        if constexpr (std::is_same_v<std::remove_reference_t<To>, TcpStream>) {
+          // The other way already ended, so the caller's close comes next and sends the same FIN
+          // (nothing is left unread on that socket: its own EOF was read). A TLS destination
+          // still gets its close_notify.
+          if ((upward ? down_dir_ : up_dir_).finished) {
+            d.finished = true;
+            return;
+          }
+        }
         const net::IoResult s = to.shutdown_send();
         if (s.status == Status::want_read || s.status == Status::want_write) {
           wait(to_wait(s.status), to.socket(), upward, false);
@@ -320,7 +329,9 @@ using DownIo = std::conditional_t<std::is_same_v<Downstream, tcp::socket>, TcpSt
 
 /// Relays until both directions reached EOF, a side failed, or a timeout fired; completes with
 /// the RelayResult (signature void(RelayResult)). `timer` is the connection's timer. Never fails
-/// for I/O errors (they are the result); both sockets are left open for the caller to close.
+/// for I/O errors (they are the result); both sockets are left open for the caller to close, and
+/// the caller must close them: when both directions ended with EOF, the last plain-TCP FIN is the
+/// caller's close, not a shutdown of the relay's.
 /// Cancel by cancelling both sockets (e.g. Connection::force_close): the result is then a reset
 /// closed by the gateway.
 template <class Downstream, class CompletionToken>

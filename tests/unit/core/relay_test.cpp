@@ -10,6 +10,8 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/asio/write.hpp>
+#include <future>
+#include <memory>
 #include <string>
 
 namespace egress::core {
@@ -35,8 +37,15 @@ struct Pairs {
     server = b.accept();
   }
 
+  /// Like the gateway: once the relay reports, both of its sockets are closed.
   std::future<RelayResult> start(RelayOptions options) {
-    return async_relay(gateway_down, gateway_up, timer, pool, options, asio::use_future);
+    auto done = std::make_shared<std::promise<RelayResult>>();
+    async_relay(gateway_down, gateway_up, timer, pool, options, [this, done](RelayResult r) {
+      gateway_down.close();
+      gateway_up.close();
+      done->set_value(std::move(r));
+    });
+    return done->get_future();
   }
 };
 
