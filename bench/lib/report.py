@@ -138,7 +138,8 @@ def markdown(results: dict) -> str:
         lines += ["", "Failures:"] + [f"- {p}: {e[:300]}" for p, e in errs]
     micro = results.get("microbenchmarks") or {}
     if micro:
-        lines += ["", "| microbenchmark | time |", "|---|---:|"]
+        reps = max((b.get("repetitions", 1) for v in micro.values() if isinstance(v, list) for b in v), default=1)
+        lines += ["", f"| microbenchmark (median of {reps} repetition(s)) | time |", "|---|---:|"]
         for exe, benches in micro.items():
             if isinstance(benches, dict):
                 lines.append(f"| {exe} | error |")
