@@ -38,8 +38,11 @@ struct Stats {
 /// recovers). While the sink is failing, a record submitted is told `false` at once, inside
 /// submit(), and still written on recovery: nobody waits for a disk to come back. Called with
 /// `false` on the submitting thread, inside submit(), when the record is dropped (queue full in
-/// drop mode, queue full while the sink is failing, or after close()). Must be cheap: post
-/// elsewhere.
+/// drop mode, queue full while the sink is failing, or after close()). When the audit file is a
+/// regular file and the writer thread is idle, a submit() does the writer's work itself: then the
+/// callbacks of what it wrote (its own record and any queued before it, possibly other threads')
+/// are called on that submitting thread, its own inside submit(). Must be cheap and must not
+/// assume the thread: post elsewhere.
 using WrittenCallback = std::function<void(bool written)>;
 
 /// The audit log: a bounded queue drained by one writer thread. Thread-safe.
