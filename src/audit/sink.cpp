@@ -47,18 +47,18 @@ class FileSink final : public Sink {
       fd_ = open_append(path_);
       if (fd_ < 0) return last_error();
     }
-    struct stat st {};
-    const bool regular = ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode);
-    const off_t before = st.st_size;
     std::size_t done = 0;
     const std::error_code ec = write_all(fd_, data, done);
     if (!ec) return ec;
     kept = done;
     // A disk that filled up in the middle of a batch leaves a torn line; cut it off so the file
-    // stays valid JSON Lines, and write the whole batch again once there is room. Only when the
-    // file is exactly as long as we made it (nobody truncated it under us).
-    if (done > 0 && regular && ::fstat(fd_, &st) == 0 &&
-        st.st_size == before + static_cast<off_t>(done) && ::ftruncate(fd_, before) == 0) {
+    // stays valid JSON Lines, and write the whole batch again once there is room. O_APPEND put
+    // our `done` bytes at the end of the file, so the end minus `done` is where the batch began
+    // (no stat before every write: the failure path pays for it).
+    struct stat st {};
+    if (done > 0 && ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode) &&
+        st.st_size >= static_cast<off_t>(done) &&
+        ::ftruncate(fd_, st.st_size - static_cast<off_t>(done)) == 0) {
       kept = 0;
     }
     return ec;
