@@ -6,6 +6,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <thread>
 
 #include "core/audit_records.hpp"
 #include "core/relay.hpp"
@@ -37,8 +38,8 @@ void close(tcp::socket& s) noexcept {
 }
 
 /// Write-ahead: submits the record and resumes on this connection's executor once the audit
-/// writer says it reached the kernel (true) or could not be written (false). The callback only
-/// posts; the timer is a waitable event that the posted function cancels.
+/// writer says it reached the kernel (true) or could not be written (false). The timer is a
+/// waitable event that the answer cancels.
 asio::awaitable<bool> submit_and_wait(audit::AuditLog& log, audit::Record record,
                                       asio::steady_timer& timer) {
   struct Waiter {
@@ -47,12 +48,20 @@ asio::awaitable<bool> submit_and_wait(audit::AuditLog& log, audit::Record record
     bool done = false;
     bool written = false;
   } waiter{timer.get_executor(), timer};
-  log.submit(std::move(record), [w = &waiter](bool written) {
-    asio::post(w->executor, [w, written] {
+  // Usually the log writes on this very thread, inside submit() (an idle writer lets the
+  // submitter write): then no post and no timer wait. From another thread, the answer is posted.
+  const std::thread::id here = std::this_thread::get_id();
+  log.submit(std::move(record), [w = &waiter, here](bool written) {
+    auto tell = [w, written] {
       w->done = true;
       w->written = written;
       w->timer.cancel();
-    });
+    };
+    if (std::this_thread::get_id() == here) {
+      tell();
+    } else {
+      asio::post(w->executor, tell);
+    }
   });
   while (!waiter.done) {
     timer.expires_at(asio::steady_timer::time_point::max());
@@ -247,7 +256,7 @@ asio::awaitable<void> serve_connection(Worker& worker, std::size_t listener, tcp
   if (ec) co_return;  // the client left before we looked: nothing to decide, nothing to audit
   conn.src = upstream::from_asio(peer);
   conn.local = upstream::from_asio(local);
-  conn.socket().set_option(tcp::no_delay(true), ec);
+  // TCP_NODELAY comes from the listening socket (accepted sockets inherit it: listener.cpp).
   conn.policy = rt.policy.current();
   try {
     if (co_await serve(*live)) start_relay(std::move(live));
