@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <new>
+#include <optional>
 #include <utility>
 
 #include <openssl/bio.h>
@@ -87,6 +88,14 @@ boost::system::error_code failure_code(int ssl_error, int saved_errno) noexcept 
   }
 }
 
+// SSL_ERROR_WANT_READ / SSL_ERROR_WANT_WRITE as the readiness to wait for (the error queue
+// emptied); nothing for any other verdict.
+std::optional<IoResult> readiness_wanted(int ssl_error) noexcept {
+  if (ssl_error != SSL_ERROR_WANT_READ && ssl_error != SSL_ERROR_WANT_WRITE) return std::nullopt;
+  ERR_clear_error();
+  return ssl_error == SSL_ERROR_WANT_READ ? IoResult::wait_read() : IoResult::wait_write();
+}
+
 }  // namespace
 
 TlsSocket::TlsSocket(asio::ip::tcp::socket& socket, SslPtr ssl)
@@ -144,19 +153,11 @@ IoResult TlsSocket::read_some(std::byte* buf, std::size_t len) noexcept {
   const int saved_errno = errno;
   if (ret == 1) return IoResult::transferred(n);
   const int ssl_error = SSL_get_error(ssl_.get(), ret);
-  switch (ssl_error) {
-    case SSL_ERROR_WANT_READ:
-      ERR_clear_error();
-      return IoResult::wait_read();
-    case SSL_ERROR_WANT_WRITE:
-      ERR_clear_error();
-      return IoResult::wait_write();
-    case SSL_ERROR_ZERO_RETURN:
-      // close_notify, or (SSL_OP_IGNORE_UNEXPECTED_EOF) a TCP close without one.
-      ERR_clear_error();
-      return IoResult::end();
-    default:
-      break;
+  if (auto wait = readiness_wanted(ssl_error)) return *wait;
+  if (ssl_error == SSL_ERROR_ZERO_RETURN) {
+    // close_notify, or (SSL_OP_IGNORE_UNEXPECTED_EOF) a TCP close without one.
+    ERR_clear_error();
+    return IoResult::end();
   }
   const boost::system::error_code ec = failure_code(ssl_error, saved_errno);
   if (ec == asio::ssl::error::stream_truncated) return IoResult::end();
@@ -171,14 +172,7 @@ IoResult TlsSocket::write_some(const std::byte* buf, std::size_t len) noexcept {
   const int saved_errno = errno;
   if (ret == 1) return IoResult::transferred(n);
   const int ssl_error = SSL_get_error(ssl_.get(), ret);
-  if (ssl_error == SSL_ERROR_WANT_WRITE) {
-    ERR_clear_error();
-    return IoResult::wait_write();
-  }
-  if (ssl_error == SSL_ERROR_WANT_READ) {
-    ERR_clear_error();
-    return IoResult::wait_read();
-  }
+  if (auto wait = readiness_wanted(ssl_error)) return *wait;
   return IoResult::failed(failure_code(ssl_error, saved_errno));
 }
 
@@ -191,14 +185,7 @@ IoResult TlsSocket::shutdown_send() noexcept {
     const int saved_errno = errno;
     if (ret < 0) {
       const int ssl_error = SSL_get_error(ssl_.get(), ret);
-      if (ssl_error == SSL_ERROR_WANT_WRITE) {
-        ERR_clear_error();
-        return IoResult::wait_write();
-      }
-      if (ssl_error == SSL_ERROR_WANT_READ) {
-        ERR_clear_error();
-        return IoResult::wait_read();
-      }
+      if (auto wait = readiness_wanted(ssl_error)) return *wait;
       return IoResult::failed(failure_code(ssl_error, saved_errno));
     }
     ERR_clear_error();
