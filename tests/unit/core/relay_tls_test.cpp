@@ -506,6 +506,66 @@ TEST(RelayTls, LargeTransferBothWaysAtOnceArrivesIntactAndIdleHoldsNoBuffer) {
   EXPECT_EQ(r.closed_by, Side::client);
 }
 
+// Each side ends right behind its last byte (close_notify, FIN) while the other side's bytes
+// are still queued in the relay: every byte arrives before the end.
+TEST(RelayTls, EndsRightBehindALargeTransferComeAfterAllTheBytes) {
+  Rig rig;
+  rig.small_buffers = true;
+  const std::string up = pattern(2 * 1024 * 1024 + 3, 123456789u);
+  const std::string down = pattern(3 * 1024 * 1024 + 11, 362436069u);
+  std::string at_server;
+  ClientRead at_client;
+  rig.run([&]() -> awaitable<void> {
+    co_await rig.start(kNoTimeout);
+    auto client_send = [&]() -> awaitable<void> {
+      const std::optional<SslEnd> end = co_await rig.client.write_all(up);
+      EXPECT_FALSE(end) << end->describe();
+      EXPECT_FALSE(co_await rig.client.send_close_notify());
+    };
+    auto client_receive = [&]() -> awaitable<void> { at_client = co_await rig.client.read(); };
+    auto server_send = [&]() -> awaitable<void> {
+      co_await server_write(rig.server, down);
+      rig.server.shutdown(tcp::socket::shutdown_send);
+    };
+    auto server_receive = [&]() -> awaitable<void> {
+      at_server = co_await server_read_to_eof(rig.server);
+    };
+    co_await (client_send() && client_receive() && server_send() && server_receive());
+    co_await rig.relay_done();
+  });
+  expect_close_notify(at_client);
+  ASSERT_EQ(at_server.size(), up.size());
+  EXPECT_TRUE(at_server == up) << "the bytes the server got differ";
+  ASSERT_EQ(at_client.data.size(), down.size());
+  EXPECT_TRUE(at_client.data == down) << "the bytes the client got differ";
+  const RelayResult& r = *rig.result;
+  EXPECT_EQ(r.bytes_up, up.size());
+  EXPECT_EQ(r.bytes_down, down.size());
+  EXPECT_EQ(r.reason, errc::eof);
+}
+
+// Unlike a close without close_notify (above), a client's reset is a reset.
+TEST(RelayTls, ClientResetIsReportedAsTheClientsReset) {
+  Rig rig;
+  std::string at_server;
+  rig.run([&]() -> awaitable<void> {
+    co_await rig.start(kNoTimeout);
+    EXPECT_FALSE(co_await rig.client.write_all("x"));
+    EXPECT_EQ(co_await server_read(rig.server, 1), "x");
+    rig.client.socket().set_option(asio::socket_base::linger(true, 0));
+    rig.client.socket().close();  // RST
+    co_await rig.relay_done();
+    auto [ec, n] = co_await asio::async_read(rig.server, asio::dynamic_buffer(at_server), kAwait);
+    EXPECT_EQ(ec, asio::error::eof) << ec.message();  // the gateway's close
+  });
+  const RelayResult& r = *rig.result;
+  EXPECT_EQ(r.reason, errc::reset);
+  EXPECT_EQ(r.closed_by, Side::client);
+  EXPECT_EQ(r.bytes_up, 1u);
+  EXPECT_FALSE(r.detail.empty());
+  EXPECT_EQ(at_server, "");
+}
+
 // An upstream reset ends both directions at once: the relay reports without waiting for the
 // client, and the client's stream ends without close_notify (a cut it can tell from an end).
 TEST(RelayTls, UpstreamResetIsReportedAndStopsBothDirections) {
