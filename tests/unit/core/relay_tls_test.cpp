@@ -352,6 +352,7 @@ TEST(RelayTls, RequestsAndResponsesBothWaysWithByteCounts) {
 // the client, TLS 1.3 half-closed, still sends: those bytes reach the server.
 TEST(RelayTls, UpstreamEndingFirstIsCloseNotifyAndTheClientMayStillSend) {
   Rig rig;
+  const std::string late = "late request " + pattern(1024 * 1024, 521288629u);
   ClientRead got;
   std::string at_server;
   bool client_saw_fin = false;
@@ -362,23 +363,28 @@ TEST(RelayTls, UpstreamEndingFirstIsCloseNotifyAndTheClientMayStillSend) {
     got = co_await rig.client.read();
     // close_notify is followed by the gateway's FIN (shutdown_send), not left dangling.
     std::array<char, 16> raw;
-    auto [fin, n] = co_await rig.client.socket().async_receive(asio::buffer(raw),
-                                                               asio::as_tuple(use_awaitable));
+    auto [fin, n] = co_await rig.client.socket().async_receive(asio::buffer(raw), kAwait);
     client_saw_fin = fin == asio::error::eof && n == 0;
-    EXPECT_FALSE(co_await rig.client.write_all("late request"));
-    EXPECT_FALSE(co_await rig.client.send_close_notify());
-    at_server = co_await server_read_to_eof(rig.server);
+    auto client_side = [&]() -> awaitable<void> {
+      EXPECT_FALSE(co_await rig.client.write_all(late));
+      EXPECT_FALSE(co_await rig.client.send_close_notify());
+    };
+    auto server_side = [&]() -> awaitable<void> {
+      at_server = co_await server_read_to_eof(rig.server);
+    };
+    co_await (client_side() && server_side());
     co_await rig.relay_done();
   });
   EXPECT_EQ(got.data, "bye");
   expect_close_notify(got);
   EXPECT_TRUE(client_saw_fin);
-  EXPECT_EQ(at_server, "late request");
+  ASSERT_EQ(at_server.size(), late.size());
+  EXPECT_TRUE(at_server == late) << "the bytes the server got differ";
   const RelayResult& r = *rig.result;
   EXPECT_EQ(r.reason, errc::eof);
   EXPECT_EQ(r.closed_by, Side::upstream);
   EXPECT_EQ(r.bytes_down, 3u);
-  EXPECT_EQ(r.bytes_up, 12u);
+  EXPECT_EQ(r.bytes_up, late.size());
 }
 
 // The client's close_notify is the server's EOF after the data; the server's reply still reaches
