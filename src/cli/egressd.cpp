@@ -14,6 +14,7 @@
 #include "filters/chain.hpp"
 #include "policy/policy.hpp"
 #include "policy/store.hpp"
+#include "tls/ec_key_method.hpp"
 #include "upstream/loop_guard.hpp"
 #include "version.hpp"
 #ifdef EGRESS_HAVE_ADMIN
@@ -129,6 +130,10 @@ int main(int argc, char** argv) {
   logger->set_level(spdlog::level::from_str(level));
   spdlog::set_default_logger(logger);
   std::signal(SIGPIPE, SIG_IGN);
+  // Before any certificate is read (tls/ec_key_method.hpp: a third of a full mTLS handshake).
+  if (!egress::tls::use_builtin_ec_key_method()) {
+    spdlog::warn("OpenSSL has no engine support: EC certificate keys take its slower decoder path");
+  }
 
   return run(config_path, check_only);
 }
