@@ -62,6 +62,7 @@ struct Direction {
   std::uint64_t bytes = 0;  ///< written to the destination
   bool drained = false;     ///< the last read emptied the source's queue
   bool eof_seen = false;    ///< the source ended; shutdown_send towards the destination is due
+  error_code read_error;    ///< the source failed after the bytes still to be written
   bool finished = false;
   // The outcome once finished.
   errc reason = errc::eof;      ///< eof or reset
@@ -137,6 +138,10 @@ class RelayOp {
         wait(to_wait(w.status), to.socket(), upward, false);
         return;
       }
+      if (d.read_error) {
+        finish_error(d, true, d.read_error);
+        return;
+      }
       if (d.eof_seen) {
         if constexpr (std::is_same_v<std::remove_reference_t<To>, TcpStream>) {
           // The other way already ended, so the caller's close comes next and sends the same FIN
@@ -163,6 +168,7 @@ class RelayOp {
           d.len = r.bytes;
           d.off = 0;
           d.drained = short_read_drains<From>() && r.bytes < d.lease->size();
+          if constexpr (!short_read_drains<From>()) gather(d, from, from_side);
           last_activity_ = std::chrono::steady_clock::now();
           continue;
         case Status::eof:
@@ -188,6 +194,27 @@ class RelayOp {
       resume(upward);
       settle();
     });
+  }
+
+  /// A source that hands out a record per read (TLS): gather what is readable now into the rest
+  /// of the buffer, so the destination gets one large write, not one per 16 KiB record. An EOF or
+  /// error found here is acted on once the bytes before it are written.
+  template <class From>
+  void gather(Direction& d, From& from, Side from_side) {
+    while (d.len < d.lease->size()) {
+      const net::IoResult more = from.read_some(d.lease->data() + d.len, d.lease->size() - d.len);
+      if (more.status == Status::done) {
+        d.len += more.bytes;
+        continue;
+      }
+      if (more.status == Status::eof) {
+        d.eof_seen = true;
+        if (!first_eof_) first_eof_ = from_side;
+      } else if (more.status == Status::error) {
+        d.read_error = more.ec;
+      }
+      return;  // want_read / want_write: the next read asks again
+    }
   }
 
   static tcp::socket::wait_type to_wait(Status s) noexcept {

@@ -114,6 +114,9 @@ TlsSocket::TlsSocket(asio::ip::tcp::socket& socket, SslPtr ssl)
   // reads per handshake and per record. What it reads ahead waits in OpenSSL's buffer, which
   // read_some drains before it reports want_read (the relay reads until then).
   SSL_set_read_ahead(ssl_.get(), 1);
+  // Up to 64 KiB per recv (several records), like the relay's buffers; with
+  // SSL_MODE_RELEASE_BUFFERS it is allocated only while bytes wait in it.
+  SSL_set_default_read_buffer_len(ssl_.get(), 64 * 1024);
   SSL_set_accept_state(ssl_.get());
 }
 
