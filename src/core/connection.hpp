@@ -31,9 +31,10 @@ struct ListenerInfo {
   const std::string& name() const noexcept { return config.name; }
 };
 
-/// One client connection and everything learned about it so far. Lives in the frame of the
-/// per-connection coroutine (core/session.hpp), which owns both sockets; filters receive it by
-/// reference and fill in facts (destination, identity, decision) or deny it.
+/// One client connection and everything learned about it so far. Owned by core/session.cpp (on
+/// the heap: first by the serving coroutine, then by the relay's completion handler), and owns
+/// both sockets; filters receive it by reference and fill in facts (destination, identity,
+/// decision) or deny it.
 ///
 /// TLS: a filter may put a TLS session over the downstream socket with
 /// `tls.emplace(socket(), ctx->new_ssl())`, do the handshake, and set `identity` and
@@ -93,7 +94,7 @@ class Connection {
   const std::string& deny_detail() const noexcept { return deny_detail_; }
 
   // --- shutdown --------------------------------------------------------------------------------
-  /// Drain: ends the connection from outside its coroutine (same thread): both sockets are shut
+  /// Drain: ends the connection from outside its stages (same thread): both sockets are shut
   /// down and pending operations cancelled, so every stage returns promptly.
   void force_close() noexcept {
     forced_ = true;

@@ -7,11 +7,13 @@ namespace egress::core {
 
 class Worker;
 
-/// The per-connection coroutine: accept → limits → filter chain (original_dst, loop guard,
-/// [tls_identity], policy) → connection.decision record (write-ahead) → upstream connect →
-/// relay → connection.close record. Its frame owns both sockets (no shared_from_this). A deny at
-/// any stage resets the client (SO_LINGER 0) and nothing is sent upstream. Never throws.
-/// `peer` is the client's address as accept() returned it.
+/// Serves one accepted connection: limits → filter chain (original_dst, loop guard,
+/// [tls_identity], policy) → connection.decision record (write-ahead) → upstream connect → relay
+/// → connection.close record. The Connection lives on the heap: this coroutine owns it until the
+/// upstream is connected, then hands it to the callback relay (core/relay.hpp), whose completion
+/// handler writes the close record and frees it, so an idle relayed connection keeps no coroutine
+/// frame. A deny at any stage resets the client (SO_LINGER 0) and nothing is sent upstream. Never
+/// throws. `peer` is the client's address as accept() returned it.
 boost::asio::awaitable<void> serve_connection(Worker& worker, std::size_t listener,
                                               boost::asio::ip::tcp::socket socket,
                                               boost::asio::ip::tcp::endpoint peer);
