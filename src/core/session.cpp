@@ -258,14 +258,18 @@ asio::awaitable<void> serve_connection(Worker& worker, std::size_t listener, tcp
   conn.local = upstream::from_asio(local);
   // TCP_NODELAY comes from the listening socket (accepted sockets inherit it: listener.cpp).
   conn.policy = rt.policy.current();
+  bool relay = false;
   try {
-    if (co_await serve(*live)) start_relay(std::move(live));
+    relay = co_await serve(*live);
   } catch (const std::exception& e) {
     // Not expected (I/O errors are values); keep the worker alive and the client informed.
     spdlog::error("connection {}: {}", conn.id, e.what());
     reset(conn.socket());
     close(conn.upstream());
+    co_return;
   }
+  // Outside the try: once handed over, `live` (and `conn`) belong to the relay.
+  if (relay) start_relay(std::move(live));
 }
 
 }  // namespace egress::core
