@@ -143,6 +143,7 @@ class RelayOp {
         return;
       }
       if (d.eof_seen) {
+        d.lease.reset();  // nothing more to read this way (the other way may go on for long)
         if constexpr (std::is_same_v<std::remove_reference_t<To>, TcpStream>) {
           // The other way already ended, so the caller's close comes next and sends the same FIN
           // (nothing is left unread on that socket: its own EOF was read). A TLS destination
