@@ -4,17 +4,16 @@
 // at build time, immutable afterwards and shared by every worker (OpenSSL locks the session
 // cache internally; nothing else in an SSL_CTX changes after build).
 //
-// How the data path uses it (Boost 1.81):
+// How the data path uses it:
 //
 //   auto ctx = store.current();                  // shared_ptr<const ServerContext>; keep it for
 //                                                // the connection's life (audit, mode, timeout)
-//   boost::asio::ssl::stream<tcp::socket&> tls(socket, ctx->new_ssl().release());
-//   auto [ec] = co_await tls.async_handshake(ssl::stream_base::server, as_tuple(use_awaitable));
+//   tls::TlsSocket tls(socket, ctx->new_ssl());  // tls/tls_socket.hpp
+//   boost::system::error_code ec = co_await tls.async_handshake();
 //   HandshakeOutcome out = classify_handshake(*tls.native_handle(), ctx->mode(), ec);
 //
-// ssl::stream's (Arg&&, SSL*) constructor takes ownership of the SSL; SSL_new holds a reference
-// to the SSL_CTX, so a reload that drops the old ServerContext never pulls the context from
-// under a live connection. tls/asio_stream.hpp wraps this in make_server_stream().
+// SSL_new holds a reference to the SSL_CTX, so a reload that drops the old ServerContext never
+// pulls the context from under a live connection.
 // No boost::asio::ssl::context is involved: its destructor would treat SSL_CTX app data as its
 // own verify callback, and we need nothing from it.
 

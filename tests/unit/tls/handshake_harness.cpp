@@ -12,7 +12,7 @@
 #include <boost/asio/write.hpp>
 
 #include "test_certs.hpp"
-#include "tls/asio_stream.hpp"
+#include "tls/tls_socket.hpp"
 
 namespace egress::tls::test {
 namespace {
@@ -21,18 +21,36 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 
-asio::awaitable<void> serve(tcp::acceptor& acceptor, const ServerContext& ctx, HandshakeRun& run) {
+// The data path's server side: tls::TlsSocket over the accepted socket.
+asio::awaitable<void> serve_tls_socket(tcp::acceptor& acceptor, const ServerContext& ctx,
+                                       HandshakeRun& run) {
   auto [aec, socket] = co_await acceptor.async_accept(kAwait);
   if (aec) co_return;
-  auto stream = make_server_stream<tcp::socket&>(socket, ctx);
+  {
+    TlsSocket tls(socket, ctx.new_ssl());
+    const boost::system::error_code ec = co_await tls.async_handshake();
+    run.server = classify_handshake(*tls.native_handle(), ctx.mode(), ec);
+    run.resumed = !ec && SSL_session_reused(tls.native_handle()) == 1;
+    // A clean close_notify keeps the session in the server cache (OpenSSL drops sessions of
+    // connections closed without one).
+    while (!ec && tls.shutdown_send().status == net::IoResult::Status::want_write) {
+      co_await socket.async_wait(tcp::socket::wait_write, kAwait);
+    }
+  }
+  socket.close();
+  run.server_done = true;
+}
+
+// The reference it replaced: boost::asio::ssl::stream over the accepted socket.
+asio::awaitable<void> serve_asio_stream(tcp::acceptor& acceptor, const ServerContext& ctx,
+                                        HandshakeRun& run) {
+  auto [aec, socket] = co_await acceptor.async_accept(kAwait);
+  if (aec) co_return;
+  asio::ssl::stream<tcp::socket&> stream(socket, ctx.new_ssl().release());
   auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kAwait);
   run.server = classify_handshake(*stream.native_handle(), ctx.mode(), ec);
   run.resumed = !ec && SSL_session_reused(stream.native_handle()) == 1;
-  if (!ec) {
-    // A clean close_notify keeps the session in the server cache (OpenSSL drops sessions of
-    // connections closed without one).
-    co_await stream.async_shutdown(kAwait);
-  }
+  if (!ec) co_await stream.async_shutdown(kAwait);
   socket.close();
   run.server_done = true;
 }
@@ -98,7 +116,10 @@ ClientSpec silent_client() {
   return spec;
 }
 
-HandshakeRun run_handshake(const ServerContext& ctx, const ClientSpec& client) {
+namespace {
+
+template <class Serve>
+HandshakeRun run_with(const ServerContext& ctx, const ClientSpec& client, Serve serve) {
   asio::io_context io;
   tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   HandshakeRun run;
@@ -107,6 +128,16 @@ HandshakeRun run_handshake(const ServerContext& ctx, const ClientSpec& client) {
   // A safety net against a hung test, not a timing assertion.
   io.run_for(std::chrono::seconds(20));
   return run;
+}
+
+}  // namespace
+
+HandshakeRun run_handshake(const ServerContext& ctx, const ClientSpec& client) {
+  return run_with(ctx, client, serve_tls_socket);
+}
+
+HandshakeRun run_handshake_asio_stream(const ServerContext& ctx, const ClientSpec& client) {
+  return run_with(ctx, client, serve_asio_stream);
 }
 
 }  // namespace egress::tls::test

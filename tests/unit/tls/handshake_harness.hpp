@@ -1,8 +1,8 @@
 #pragma once
 
-// One real TLS connection over 127.0.0.1: a server side exactly as the data path will run it
-// (make_server_stream over the accepted socket, async_handshake, classify_handshake) and a
-// client built from the dev PKI. Everything runs on one io_context with a safety deadline.
+// One real TLS connection over 127.0.0.1: a server side exactly as the data path runs it
+// (tls::TlsSocket over the accepted socket, async_handshake, classify_handshake) and a client
+// built from the dev PKI. Everything runs on one io_context with a safety deadline.
 
 #include <memory>
 #include <optional>
@@ -48,5 +48,7 @@ ClientSpec silent_client();
 
 /// Runs one connection against `ctx`.
 HandshakeRun run_handshake(const ServerContext& ctx, const ClientSpec& client);
+/// The same with boost::asio::ssl::stream as the server side (the reference TlsSocket replaced).
+HandshakeRun run_handshake_asio_stream(const ServerContext& ctx, const ClientSpec& client);
 
 }  // namespace egress::tls::test

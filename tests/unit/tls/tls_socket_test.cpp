@@ -283,7 +283,7 @@ TEST(TlsSocket, FailedHandshakesAreClassifiedAsWithTheAsioStream) {
   };
   for (const auto& [spec, detail] : cases) {
     SCOPED_TRACE(detail);
-    const test::HandshakeRun asio_run = test::run_handshake(*server_context(), spec);
+    const test::HandshakeRun asio_run = test::run_handshake_asio_stream(*server_context(), spec);
     ASSERT_TRUE(asio_run.server.deny.has_value());
     RawOutcome mine;
     run([&]() -> awaitable<void> {
@@ -305,7 +305,7 @@ TEST(TlsSocket, CertificateFailuresAreClassifiedAsWithTheAsioStream) {
   for (const std::string cert : {"expired", "revoked", "unrelated", ""}) {
     SCOPED_TRACE("client certificate: " + cert);
     const test::HandshakeRun asio_run =
-        test::run_handshake(*server_context(), test::tls_client(cert));
+        test::run_handshake_asio_stream(*server_context(), test::tls_client(cert));
     ASSERT_TRUE(asio_run.server.deny.has_value());
     HandshakeOutcome mine;
     run([&]() -> awaitable<void> {
