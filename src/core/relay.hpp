@@ -126,7 +126,7 @@ class RelayOp {
           d.off = d.len = 0;
           if (d.drained) {
             d.lease.reset();
-            wait(to_wait(Status::want_read), from.socket(), upward, true);
+            wait(tcp::socket::wait_read, from.socket(), upward, true);
             return;
           }
           continue;

@@ -222,17 +222,14 @@ void finish_relay(Worker& worker, Connection& conn, RelayResult rr) {
       {audit::Clock::now(), close_record(conn, rr, since(conn.accepted_at))});
 }
 
-RelayOptions relay_options(const Runtime& rt) {
-  return {rt.config.upstream.idle_timeout, rt.config.upstream.max_duration};
-}
-
 /// Hands the connection to a callback relay that owns it until the close record is written.
 void start_relay(std::unique_ptr<LiveConnection> live) {
   LiveConnection& l = *live;
   auto done = [live = std::move(live)](RelayResult rr) {
     finish_relay(live->worker, live->conn, std::move(rr));
   };
-  const RelayOptions options = relay_options(l.worker.runtime());
+  const auto& up = l.worker.runtime().config.upstream;
+  const RelayOptions options{up.idle_timeout, up.max_duration};
   if (l.conn.tls) {
     async_relay(*l.conn.tls, l.conn.upstream(), l.conn.timer(), l.worker.buffers(), options,
                 std::move(done));
