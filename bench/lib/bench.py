@@ -235,6 +235,7 @@ def one_run(ctx: Ctx, fn, perf_out: Path | None = None, trace_out: Path | None =
             per_op = {k: v / r["ops"] for k, v in counts.items() if r["ops"]}
             r["metrics"].update({f"{k.split(':')[-1]}_per_op": v for k, v in per_op.items()})
             perf_report(data, perf_out)
+            shutil.copyfile(data, perf_out.with_suffix(".data"))  # for `perf report -i` afterwards
             with open(perf_out, "a") as f:
                 f.write("\n# per operation (perf stat)\n" + "".join(f"{k}: {v:.2f}\n" for k, v in per_op.items()))
         holder = r.pop("_holder", None)

@@ -8,6 +8,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstring>
+#include <optional>
 
 namespace egress::upstream {
 
@@ -58,6 +59,20 @@ ConnectResult failed(int err) {
   return {classify_connect_error(ec), ec.message()};
 }
 
+/// The outcome of a non-blocking connect on `fd`, or nothing while it is still in progress
+/// (tcpi_state SYN_SENT). One getsockopt; a second (SO_ERROR) only when the attempt failed.
+std::optional<ConnectResult> connect_outcome(int fd) {
+  ::tcp_info info{};
+  socklen_t len = sizeof(info);
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return failed(errno);
+  if (info.tcpi_state == TCP_SYN_SENT) return std::nullopt;
+  if (info.tcpi_state != TCP_CLOSE) return ConnectResult{};
+  int err = 0;
+  len = sizeof(err);
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  return failed(err != 0 ? err : ECONNRESET);
+}
+
 }  // namespace
 
 asio::awaitable<ConnectResult> connect(tcp::socket& socket, const net::Endpoint& dst,
@@ -91,6 +106,10 @@ asio::awaitable<ConnectResult> connect(tcp::socket& socket, const net::Endpoint&
   if (::connect(fd, ep.data(), static_cast<socklen_t>(ep.size())) == 0) co_return ConnectResult{};
   if (errno != EINPROGRESS) co_return failed(errno);
 
+  // A destination on a near link often answers while connect(2) is still in the kernel (the SYN
+  // and its SYN-ACK are processed in the same softirq): look before waiting, so such a connection
+  // costs no readiness wait, no timer and no wake-up.
+  if (auto settled = connect_outcome(fd)) co_return *settled;
   timer.expires_after(options.timeout);
   for (;;) {
     auto result = co_await (socket.async_wait(tcp::socket::wait_write, as_tuple(use_awaitable)) ||
@@ -101,15 +120,8 @@ asio::awaitable<ConnectResult> connect(tcp::socket& socket, const net::Endpoint&
     }
     const auto [wec] = std::get<0>(result);
     if (wec) co_return ConnectResult{classify_connect_error(wec), wec.message()};
-    ::tcp_info info{};
-    socklen_t len = sizeof(info);
-    if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) co_return failed(errno);
-    if (info.tcpi_state == TCP_SYN_SENT) continue;  // spurious readiness: still connecting
-    if (info.tcpi_state != TCP_CLOSE) co_return ConnectResult{};
-    int err = 0;
-    len = sizeof(err);
-    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-    co_return failed(err != 0 ? err : ECONNRESET);
+    if (auto settled = connect_outcome(fd)) co_return *settled;
+    // spurious readiness: still connecting, wait again
   }
 }
 
