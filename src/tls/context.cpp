@@ -35,6 +35,17 @@ constexpr std::size_t kTls13Tickets = 1;
 
 const unsigned char kSessionIdContext[] = "egressd";
 
+// A resumed TLS 1.3 connection gets no new ticket. The client already holds one for a session
+// that is in the cache, and a renewed ticket would start a new kSessionTimeoutSeconds from the
+// renewal: a client resuming at least every 300 s would then keep its identity without ever
+// having its chain verified again (or checked against a newer CRL). It also saves the copy of
+// the session (with the client's chain) into the cache and one more flight per connection.
+void no_ticket_on_resumption(const SSL* ssl, int where, int /*ret*/) {
+  if ((where & SSL_CB_ACCEPT_LOOP) != 0 && SSL_session_reused(ssl) == 1) {
+    SSL_set_num_tickets(const_cast<SSL*>(ssl), 0);
+  }
+}
+
 std::string subject_of(const X509& cert) {
   return name_to_rfc2253(X509_get_subject_name(&cert));
 }
@@ -190,6 +201,7 @@ struct ContextBuilder {
       return false;
     }
     if (ssl_failed(SSL_CTX_set_num_tickets(ctx, kTls13Tickets), "num_tickets")) return false;
+    SSL_CTX_set_info_callback(ctx, &no_ticket_on_resumption);
 
     out.mode_ = options.mode;
     out.min_version_ = options.min_version;

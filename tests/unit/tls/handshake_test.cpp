@@ -185,6 +185,36 @@ TEST(Handshake, ResumedSessionKeepsTheIdentity) {
   EXPECT_EQ(second.server.identity->spiffe_id, "spiffe://corp.example/ns/payments/sa/api");
 }
 
+std::string ticket_of(const SSL_SESSION* session) {
+  const unsigned char* ticket = nullptr;
+  std::size_t len = 0;
+  SSL_SESSION_get0_ticket(session, &ticket, &len);
+  return std::string(reinterpret_cast<const char*>(ticket), len);
+}
+
+// A resumed connection gets no renewed ticket: the client keeps resuming with the one from its
+// full handshake, so the session (and the identity verified in that handshake) still expires
+// kSessionTimeoutSeconds after the verification, however often the client resumes.
+TEST(Handshake, ResumedConnectionGetsNoNewTicket) {
+  auto ctx = context(Mode::required);
+  const HandshakeRun first = run_handshake(*ctx, tls_client("payments"));
+  ASSERT_TRUE(first.server.allowed());
+  ASSERT_NE(first.client_session, nullptr);
+  ASSERT_EQ(SSL_SESSION_get_protocol_version(first.client_session.get()), TLS1_3_VERSION);
+  const std::string ticket = ticket_of(first.client_session.get());
+  ASSERT_FALSE(ticket.empty()) << "the full handshake issues a ticket";
+
+  const HandshakeRun second =
+      run_handshake(*ctx, tls_client("payments", 0, first.client_session.get()));
+  ASSERT_TRUE(second.resumed);
+  ASSERT_NE(second.client_session, nullptr);
+  EXPECT_EQ(ticket_of(second.client_session.get()), ticket);
+  // And the same ticket resumes again.
+  const HandshakeRun third =
+      run_handshake(*ctx, tls_client("payments", 0, second.client_session.get()));
+  EXPECT_TRUE(third.resumed);
+}
+
 TEST(Handshake, TimeoutOutcome) {
   const HandshakeOutcome out = handshake_timed_out(std::chrono::milliseconds(10000));
   ASSERT_TRUE(out.deny.has_value());
