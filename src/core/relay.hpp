@@ -59,10 +59,11 @@ struct Direction {
   std::optional<BufferPool::Lease> lease;  ///< held only while bytes are read and not yet written
   std::size_t off = 0;                     ///< [off, len) of the lease still to be written
   std::size_t len = 0;
-  std::uint64_t bytes = 0;  ///< written to the destination
-  bool drained = false;     ///< the last read emptied the source's queue
-  bool eof_seen = false;    ///< the source ended; shutdown_send towards the destination is due
-  error_code read_error;    ///< the source failed after the bytes still to be written
+  std::uint64_t bytes = 0;   ///< written to the destination
+  bool drained = false;      ///< the last read emptied the source's queue
+  bool look_for_eof = true;  ///< the first short read looks once more, for an EOF right behind
+  bool eof_seen = false;     ///< the source ended; shutdown_send towards the destination is due
+  error_code read_error;     ///< the source failed after the bytes still to be written
   bool finished = false;
   // The outcome once finished.
   errc reason = errc::eof;      ///< eof or reset
@@ -118,7 +119,7 @@ class RelayOp {
     }
     for (int chunk = 0; chunk < kChunksPerTurn; ++chunk) {
       if (d.off < d.len) {
-        const net::IoResult w = to.write_some(d.lease->data() + d.off, d.len - d.off);
+        const net::IoResult w = write(to, d);
         if (w.status == Status::done) {
           d.off += w.bytes;
           d.bytes += w.bytes;
@@ -168,8 +169,20 @@ class RelayOp {
         case Status::done:
           d.len = r.bytes;
           d.off = 0;
-          d.drained = short_read_drains<From>() && r.bytes < d.lease->size();
-          if constexpr (!short_read_drains<From>()) gather(d, from, from_side);
+          if constexpr (short_read_drains<From>()) {
+            d.drained = r.bytes < d.lease->size();
+            if (d.drained && d.look_for_eof) {
+              // The first time this way's source runs dry, read once more: a peer that closes
+              // right behind its data (a response, then FIN) is found at EOF now, and the FIN
+              // leaves with the data instead of after another wake-up. Once per direction, so
+              // a long-lived connection does not pay an extra read per burst.
+              d.look_for_eof = false;
+              gather(d, from, from_side);
+              d.drained = !d.eof_seen && !d.read_error && d.len < d.lease->size();
+            }
+          } else {
+            gather(d, from, from_side);
+          }
           last_activity_ = std::chrono::steady_clock::now();
           continue;
         case Status::eof:
@@ -215,6 +228,18 @@ class RelayOp {
         d.read_error = more.ec;
       }
       return;  // want_read / want_write: the next read asks again
+    }
+  }
+
+  /// Writes what `d` holds. When the source already ended, a TCP destination is told more is
+  /// coming (MSG_MORE): the shutdown_send (or close) that follows then carries the FIN in the
+  /// same segment as the last bytes.
+  template <class To>
+  static net::IoResult write(To& to, Direction& d) {
+    if constexpr (std::is_same_v<std::remove_reference_t<To>, TcpStream>) {
+      return to.write_some(d.lease->data() + d.off, d.len - d.off, d.eof_seen);
+    } else {
+      return to.write_some(d.lease->data() + d.off, d.len - d.off);
     }
   }
 

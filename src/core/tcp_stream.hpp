@@ -35,9 +35,13 @@ class TcpStream {
     }
   }
 
-  net::IoResult write_some(const std::byte* buf, std::size_t len) noexcept {
+  /// With `more_follows`, the kernel holds a last partial segment back (MSG_MORE) until the next
+  /// write, shutdown_send or close, which then sends it, FIN included.
+  net::IoResult write_some(const std::byte* buf, std::size_t len,
+                           bool more_follows = false) noexcept {
+    const int flags = MSG_DONTWAIT | MSG_NOSIGNAL | (more_follows ? MSG_MORE : 0);
     for (;;) {
-      const ssize_t n = ::send(socket_.native_handle(), buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+      const ssize_t n = ::send(socket_.native_handle(), buf, len, flags);
       if (n >= 0) return net::IoResult::transferred(static_cast<std::size_t>(n));
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return net::IoResult::wait_write();
