@@ -1,6 +1,7 @@
 #include "core/session.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -111,6 +112,14 @@ void finish_early(Worker& worker, Connection& conn, errc reason, Side by, std::s
   close(conn.upstream());
 }
 
+/// Whether the client's first bytes are already here (e.g. its request came right behind the TCP
+/// or TLS handshake): one FIONREAD.
+bool bytes_waiting(Connection& conn) {
+  if (conn.tls && conn.tls->buffered()) return true;
+  int n = 0;
+  return ::ioctl(conn.socket().native_handle(), FIONREAD, &n) == 0 && n > 0;
+}
+
 /// Decides and connects: true when the connection is allowed and connected upstream (the relay
 /// comes next); false when it was denied or ended early (its records are written).
 asio::awaitable<bool> serve(LiveConnection& live) {
@@ -184,7 +193,9 @@ asio::awaitable<bool> serve(LiveConnection& live) {
   const auto& up = rt.config.upstream;
   const auto connect_start = Clock::now();
   upstream::ConnectResult cr = co_await upstream::connect(
-      conn.upstream(), *conn.dst, {up.connect_timeout, up.mark}, conn.timer());
+      conn.upstream(), *conn.dst,
+      {.timeout = up.connect_timeout, .mark = up.mark, .client_bytes_waiting = bytes_waiting(conn)},
+      conn.timer());
   if (!cr.ok()) {
     if (conn.force_closed()) {
       finish_early(worker, conn, errc::drain, Side::gateway, "");

@@ -95,6 +95,11 @@ asio::awaitable<ConnectResult> connect(tcp::socket& socket, const net::Endpoint&
     }
   }
   socket.set_option(tcp::no_delay(true), ec);
+  if (options.client_bytes_waiting) {
+    // Only saves a packet: a failure changes nothing else, so it is not an error.
+    const int off = 0;
+    (void)::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &off, sizeof off);
+  }
   // The same FIONBIO asio's async_connect would issue, once; the relay's operations then see a
   // non-blocking socket and issue none.
   socket.native_non_blocking(true, ec);

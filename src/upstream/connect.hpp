@@ -16,6 +16,11 @@ namespace egress::upstream {
 struct ConnectOptions {
   std::chrono::milliseconds timeout{5000};
   std::uint32_t mark = 0;  ///< SO_MARK; 0 = leave unset
+  /// The client's first bytes are already waiting, so they go out right after the connect: the
+  /// ACK that completes the handshake is held back (TCP_QUICKACK off) and travels with them
+  /// instead of as a packet of its own. Never for a client that has sent nothing: a server that
+  /// speaks first (SSH, SMTP) would see the connection only when the delayed ACK fires.
+  bool client_bytes_waiting = false;
 };
 
 /// The outcome of one upstream connect: errc{} on success, else upstream_refused,
@@ -29,7 +34,8 @@ struct ConnectResult {
 /// Maps a connect error to its close reason (refused / timeout / unreachable / other).
 core::errc classify_connect_error(const boost::system::error_code& ec) noexcept;
 
-/// Opens `socket` for `dst`'s family, sets SO_MARK (when non-zero) and TCP_NODELAY, and
+/// Opens `socket` for `dst`'s family, sets SO_MARK (when non-zero), TCP_NODELAY (and
+/// TCP_QUICKACK off with client_bytes_waiting), and
 /// connects, racing the connect against `timer` (connect_timeout). Never throws for I/O errors.
 boost::asio::awaitable<ConnectResult> connect(boost::asio::ip::tcp::socket& socket,
                                               const net::Endpoint& dst,

@@ -42,6 +42,54 @@ TEST(Connect, SucceedsToAListeningLoopbackPort) {
   EXPECT_TRUE(r.ok()) << r.detail;
 }
 
+/// Connects to `a` with `options` and returns the connected socket.
+tcp::socket connected(asio::io_context& io, tcp::acceptor& a, ConnectOptions options) {
+  tcp::socket socket(io);
+  asio::steady_timer timer(io);
+  auto f = asio::co_spawn(io, connect(socket, from_asio(a.local_endpoint()), options, timer),
+                          asio::use_future);
+  io.run();
+  const auto r = f.get();
+  EXPECT_TRUE(r.ok()) << r.detail;
+  return socket;
+}
+
+// A connect acknowledges the server's SYN-ACK at once: the server can accept the connection
+// before the client sent anything (a server that speaks first is not kept waiting).
+TEST(Connect, ServerCanAcceptBeforeTheClientSendsAByte) {
+  asio::io_context io;
+  tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+  const timeval wait{0, 100'000};  // well under the 200 ms a held-back ACK waits
+  ASSERT_EQ(::setsockopt(a.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait), 0);
+  tcp::socket socket = connected(io, a, {});
+  boost::system::error_code ec;
+  tcp::socket peer = a.accept(ec);
+  EXPECT_FALSE(ec) << ec.message();
+}
+
+// With the client's bytes waiting, the ACK that completes the handshake travels with them: the
+// server has no connection to accept until the first bytes arrive, then it has both at once.
+TEST(Connect, ClientBytesWaitingSendsTheHandshakeAckWithTheData) {
+  asio::io_context io;
+  tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+  a.non_blocking(true);
+  ConnectOptions options;
+  options.client_bytes_waiting = true;
+  tcp::socket socket = connected(io, a, options);
+  boost::system::error_code ec;
+  tcp::socket early = a.accept(ec);
+  EXPECT_EQ(ec, asio::error::would_block) << "the handshake's ACK went out on its own";
+
+  ASSERT_EQ(::send(socket.native_handle(), "GET /", 5, 0), 5);
+  a.non_blocking(false);
+  const timeval wait{2, 0};  // a bound, not a measurement: the bytes are already on their way
+  ASSERT_EQ(::setsockopt(a.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait), 0);
+  tcp::socket peer = a.accept(ec);
+  ASSERT_FALSE(ec) << ec.message();
+  char buf[5];
+  EXPECT_EQ(::recv(peer.native_handle(), buf, sizeof buf, MSG_WAITALL | MSG_DONTWAIT), 5);
+}
+
 TEST(Connect, RefusedPort) {
   const net::Endpoint dst{*net::IpAddress::parse("127.0.0.1"), closed_port()};
   const auto r = run_connect(dst, {std::chrono::seconds(5), 0});
