@@ -7,9 +7,10 @@
 // the source has into a pooled buffer, write it to the destination, and when either says "wait"
 // (net::IoResult), give the buffer back if nothing is pending and wait for that readiness of the
 // socket. EOF in one direction becomes shutdown_send on the other (TLS: close_notify then FIN),
-// so half-close survives. A direction moves at most kChunksPerTurn chunks per wake-up, then
-// yields to other connections. A watchdog on the connection's timer ends the relay after
-// idle_timeout without bytes, or at max_duration.
+// so half-close survives; an EOF found right behind the last bytes (the first time a TCP source
+// runs dry, it is read once more) leaves in the same segment as those bytes. A direction moves at
+// most kChunksPerTurn chunks per wake-up, then yields to other connections. A watchdog on the
+// connection's timer ends the relay after idle_timeout without bytes, or at max_duration.
 //
 //   auto result = co_await async_relay(client_socket, upstream, timer, pool, options,
 //                                      asio::use_awaitable);
@@ -210,8 +211,9 @@ class RelayOp {
     });
   }
 
-  /// A source that hands out a record per read (TLS): gather what is readable now into the rest
-  /// of the buffer, so the destination gets one large write, not one per 16 KiB record. An EOF or
+  /// Reads what is readable now into the rest of the buffer. For a source that hands out a record
+  /// per read (TLS) the destination then gets one large write, not one per 16 KiB record; for a
+  /// TCP source that just ran dry it is the look for an EOF right behind the data. An EOF or
   /// error found here is acted on once the bytes before it are written.
   template <class From>
   void gather(Direction& d, From& from, Side from_side) {

@@ -14,6 +14,8 @@
 #include <memory>
 #include <string>
 
+#include "tcp_segments.hpp"
+
 namespace egress::core {
 namespace {
 
@@ -109,6 +111,33 @@ TEST(Relay, UpstreamFinishingFirstIsBlamedOnUpstream) {
   EXPECT_EQ(r.closed_by, Side::upstream);
   EXPECT_EQ(r.bytes_down, 3u);
   EXPECT_EQ(r.bytes_up, 0u);
+}
+
+// An upstream that answers and closes at once (an HTTP response with Connection: close): the
+// relay finds the EOF behind the data and the FIN reaches the client in the data's segment, not
+// in a segment (and a client ACK) of its own.
+TEST(Relay, AnAnswerAndItsFinReachTheClientInOneSegment) {
+  Pairs p;
+  asio::write(p.server, asio::buffer(std::string("HTTP/1.1 200 OK\r\n\r\n")));
+  p.server.shutdown(tcp::socket::shutdown_send);
+  auto result = p.start({std::chrono::hours(1), std::chrono::milliseconds(0)});
+  std::uint32_t segments = 0;
+  auto script = asio::co_spawn(
+      p.io,
+      [&]() -> asio::awaitable<void> {
+        EXPECT_EQ(co_await read_to_eof(p.client), "HTTP/1.1 200 OK\r\n\r\n");
+        segments = test::tcp_segments_in(p.client.native_handle());
+        p.client.shutdown(tcp::socket::shutdown_send);
+        EXPECT_EQ(co_await read_to_eof(p.server), "");
+      },
+      asio::use_future);
+  p.io.run();
+  script.get();
+  EXPECT_EQ(segments, 2u) << "SYN-ACK, then the answer with its FIN";
+  const RelayResult r = result.get();
+  EXPECT_EQ(r.reason, errc::eof);
+  EXPECT_EQ(r.closed_by, Side::upstream);
+  EXPECT_EQ(r.bytes_down, 19u);
 }
 
 TEST(Relay, LargeTransferBothWaysArrivesIntactAndIdleHoldsNoBuffer) {
