@@ -46,8 +46,8 @@ TEST(Connect, SucceedsToAListeningLoopbackPort) {
 tcp::socket connected(asio::io_context& io, tcp::acceptor& a, ConnectOptions options) {
   tcp::socket socket(io);
   asio::steady_timer timer(io);
-  auto f = asio::co_spawn(io, connect(socket, from_asio(a.local_endpoint()), options, timer),
-                          asio::use_future);
+  const net::Endpoint dst = from_asio(a.local_endpoint());  // connect() keeps a reference
+  auto f = asio::co_spawn(io, connect(socket, dst, options, timer), asio::use_future);
   io.run();
   const auto r = f.get();
   EXPECT_TRUE(r.ok()) << r.detail;
