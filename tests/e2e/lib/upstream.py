@@ -6,6 +6,7 @@
 
 Modes:
   echo       sends back every byte it reads; closes after the client's EOF.
+  banner     speaks first: sends BANNER as soon as it accepts, then echoes like echo.
   sink       reads to EOF, counting bytes and their SHA-256; sends nothing.
   halfclose  reads to EOF (the client's half-close), then replies "ACK <bytes> <sha256>\\n" and closes.
   http       a minimal HTTP/1.1 server: one request per connection, 200 with a fixed body.
@@ -34,6 +35,7 @@ import time
 
 CHUNK = 1 << 20
 HTTP_BODY = b"hello from the internet namespace\n"
+BANNER = b"220 lab.example ESMTP ready\r\n"
 
 
 class Events:
@@ -88,6 +90,10 @@ async def handle(mode: str, events: Events, reader: asyncio.StreamReader,
                 await writer.drain()
                 bytes_out = len(resp)
         else:
+            if mode == "banner":
+                writer.write(BANNER)
+                await writer.drain()
+                bytes_out += len(BANNER)
             while True:
                 chunk = await reader.read(CHUNK)
                 if not chunk:
@@ -96,7 +102,7 @@ async def handle(mode: str, events: Events, reader: asyncio.StreamReader,
                     head += chunk[: 200 - len(head)]
                 bytes_in += len(chunk)
                 digest.update(chunk)
-                if mode == "echo":
+                if mode in ("echo", "banner"):
                     writer.write(chunk)
                     await writer.drain()
                     bytes_out += len(chunk)
@@ -127,7 +133,7 @@ async def handle(mode: str, events: Events, reader: asyncio.StreamReader,
 
 async def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mode", required=True, choices=["echo", "sink", "halfclose", "http", "silent"])
+    ap.add_argument("--mode", required=True, choices=["echo", "banner", "sink", "halfclose", "http", "silent"])
     ap.add_argument("--listen", action="append", required=True, help="ADDR:PORT, IPv6 as [ADDR]:PORT")
     ap.add_argument("--events", required=True)
     ap.add_argument("--ready", required=True)
