@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import datetime
 import json
 import os
@@ -262,44 +263,66 @@ def one_run(ctx: Ctx, fn, perf_out: Path | None = None, trace_out: Path | None =
         proxy.stop()
 
 
-def run_proxy(proxy, workloads: list[str], runs: int, tools: Path, certs: dict, args, tmp: Path) -> dict:
+def prepare_proxy(stack: contextlib.ExitStack, proxy, tools: Path, certs: dict, args,
+                  tmp: Path) -> tuple[Ctx, list]:
+    """Opens the proxy's own sandbox (kept open on `stack`), starts its upstreams and checks that
+    the proxy really forwards to the original destination (the checks passed are returned with
+    the workloads' context). Raises when a check fails."""
     work = tmp / proxy.name
     work.mkdir(parents=True, exist_ok=True)
-    res: dict = {"workloads": {}}
-    with Sandbox(redirect=proxy.name != "direct") as sb:
-        start_upstreams(sb, tools, certs, work, direct=proxy.name == "direct")
-        if proxy.name != "direct":
-            proxy.start(sb, work)
-        try:
-            res["checks"] = check_paths(sb, proxy, certs)
-        finally:
-            proxy.stop()
-        log(f"{proxy.name}: path checks passed ({', '.join(res['checks'])})")
-        ctx = Ctx(sb=sb, proxy=proxy, certs=certs, quick=args.quick, duration=args.duration, workdir=work,
-                  idle_conns=args.idle_conns, mtls_bytes=args.mtls_mib << 20)
-        for name in workloads:
-            fn, needs_tls, for_direct = WORKLOADS[name]
-            if needs_tls and not proxy.mtls:
-                res["workloads"][name] = {"skipped": f"{proxy.name} has no mTLS listener yet"}
-                continue
-            if proxy.name == "direct" and not for_direct:
-                res["workloads"][name] = {"skipped": "no proxy process to measure"}
-                continue
-            samples = []
-            for i in range(runs):
+    sb = stack.enter_context(Sandbox(redirect=proxy.name != "direct"))
+    start_upstreams(sb, tools, certs, work, direct=proxy.name == "direct")
+    if proxy.name != "direct":
+        proxy.start(sb, work)
+    try:
+        checks = check_paths(sb, proxy, certs)
+    finally:
+        proxy.stop()
+    log(f"{proxy.name}: path checks passed ({', '.join(checks)})")
+    ctx = Ctx(sb=sb, proxy=proxy, certs=certs, quick=args.quick, duration=args.duration, workdir=work,
+              idle_conns=args.idle_conns, mtls_bytes=args.mtls_mib << 20)
+    return ctx, checks
+
+
+def skip_reason(proxy, name: str) -> str | None:
+    _, needs_tls, for_direct = WORKLOADS[name]
+    if needs_tls and not proxy.mtls:
+        return f"{proxy.name} has no mTLS listener yet"
+    if proxy.name == "direct" and not for_direct:
+        return "no proxy process to measure"
+    return None
+
+
+def run_interleaved(ctxs: dict, workloads: list[str], runs: int, args, results: dict) -> None:
+    """Every workload's run i for each proxy in turn, then run i + 1: the machine's drift (on a
+    shared VM a proxy's CPU per operation moves 10-20 % within minutes) then falls on every proxy
+    alike instead of on whichever ran during a bad minute."""
+    for name in workloads:
+        fn = WORKLOADS[name][0]
+        samples: dict[str, list] = {}
+        for pname, ctx in ctxs.items():
+            reason = skip_reason(ctx.proxy, name)
+            if reason:
+                results["proxies"][pname]["workloads"][name] = {"skipped": reason}
+            else:
+                samples[pname] = []
+        for i in range(runs):
+            for pname, runs_so_far in samples.items():
+                if runs_so_far and "error" in runs_so_far[-1]:
+                    continue  # a failed workload is not run again for that proxy
                 t0 = time.monotonic()
+                perf_out = (args.perf / f"{pname}-{name}.txt") if args.perf and i == 0 else None
+                trace_out = (args.syscalls / f"{pname}-{name}.txt") if args.syscalls and i == 0 else None
                 try:
-                    perf_out = (args.perf / f"{proxy.name}-{name}.txt") if args.perf and i == 0 else None
-                    trace_out = (args.syscalls / f"{proxy.name}-{name}.txt") if args.syscalls and i == 0 else None
-                    samples.append(one_run(ctx, fn, perf_out, trace_out))
+                    runs_so_far.append(one_run(ctxs[pname], fn, perf_out, trace_out))
                 except Exception as e:  # noqa: BLE001 - a failed workload is recorded, the rest still run
-                    log(f"{proxy.name} {name} run {i + 1}: FAILED: {e}")
-                    samples.append({"error": str(e)[:2000]})
-                    break
-                log(f"{proxy.name} {name} run {i + 1}/{runs}: {report.brief(samples[-1])} "
+                    log(f"{pname} {name} run {i + 1}: FAILED: {e}")
+                    runs_so_far.append({"error": str(e)[:2000]})
+                    continue
+                log(f"{pname} {name} run {i + 1}/{runs}: {report.brief(runs_so_far[-1])} "
                     f"({time.monotonic() - t0:.1f}s)")
-            res["workloads"][name] = report.summarise(samples)
-    return res
+        for pname, runs_so_far in samples.items():
+            results["proxies"][pname]["workloads"][name] = report.summarise(runs_so_far)
 
 
 def microbenchmarks(builds: list[Path], quick: bool) -> dict:
@@ -491,13 +514,17 @@ def main() -> int:
     }
     if not args.no_micro:
         results["microbenchmarks"] = microbenchmarks([args.build] + args.micro_from, args.quick)
-    for proxy in proxies:
-        log(f"=== {proxy.name}")
-        try:
-            results["proxies"][proxy.name] = run_proxy(proxy, workloads, args.runs, args.tools, certs, args, tmp)
-        except Exception as e:  # noqa: BLE001 - one proxy failing its checks must not hide the others
-            log(f"{proxy.name}: FAILED: {e}")
-            results["proxies"][proxy.name] = {"error": str(e)[:4000]}
+    with contextlib.ExitStack() as sandboxes:
+        ctxs = {}
+        for proxy in proxies:
+            log(f"=== {proxy.name}: sandbox and path checks")
+            try:
+                ctxs[proxy.name], checks = prepare_proxy(sandboxes, proxy, args.tools, certs, args, tmp)
+                results["proxies"][proxy.name] = {"workloads": {}, "checks": checks}
+            except Exception as e:  # noqa: BLE001 - one proxy failing its checks must not hide the others
+                log(f"{proxy.name}: FAILED: {e}")
+                results["proxies"][proxy.name] = {"error": str(e)[:4000]}
+        run_interleaved(ctxs, workloads, args.runs, args, results)
     results["elapsed_s"] = round(time.monotonic() - t_start, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
