@@ -34,9 +34,9 @@ struct ConnectResult {
 /// Maps a connect error to its close reason (refused / timeout / unreachable / other).
 core::errc classify_connect_error(const boost::system::error_code& ec) noexcept;
 
-/// Opens `socket` for `dst`'s family, sets SO_MARK (when non-zero), TCP_NODELAY (and
-/// TCP_QUICKACK off with client_bytes_waiting), and
-/// connects, racing the connect against `timer` (connect_timeout). Never throws for I/O errors.
+/// Opens `socket` for `dst`'s family, sets SO_MARK (when non-zero), TCP_NODELAY (and TCP_QUICKACK
+/// off with client_bytes_waiting), and connects, racing the connect against `timer`
+/// (connect_timeout). Never throws for I/O errors.
 /// `dst`, like the socket and timer, must outlive the returned awaitable (it is referenced).
 boost::asio::awaitable<ConnectResult> connect(boost::asio::ip::tcp::socket& socket,
                                               const net::Endpoint& dst,
