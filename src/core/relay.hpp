@@ -55,6 +55,11 @@ constexpr bool short_read_drains() {
   }
 }
 
+/// A plain TCP stream (as opposed to TLS): its FIN needs no close_notify before it, and a write
+/// can say that more follows (MSG_MORE).
+template <class Io>
+inline constexpr bool is_tcp = std::is_same_v<std::remove_reference_t<Io>, TcpStream>;
+
 /// One direction's state.
 struct Direction {
   std::optional<BufferPool::Lease> lease;  ///< held only while bytes are read and not yet written
@@ -146,7 +151,7 @@ class RelayOp {
       }
       if (d.eof_seen) {
         d.lease.reset();  // nothing more to read this way (the other way may go on for long)
-        if constexpr (std::is_same_v<std::remove_reference_t<To>, TcpStream>) {
+        if constexpr (is_tcp<To>) {
           // The other way already ended, so the caller's close comes next and sends the same FIN
           // (nothing is left unread on that socket: its own EOF was read). A TLS destination
           // still gets its close_notify.
@@ -238,7 +243,7 @@ class RelayOp {
   /// same segment as the last bytes.
   template <class To>
   static net::IoResult write(To& to, Direction& d) {
-    if constexpr (std::is_same_v<std::remove_reference_t<To>, TcpStream>) {
+    if constexpr (is_tcp<To>) {
       return to.write_some(d.lease->data() + d.off, d.len - d.off, d.eof_seen);
     } else {
       return to.write_some(d.lease->data() + d.off, d.len - d.off);
