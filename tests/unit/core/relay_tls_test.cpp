@@ -387,25 +387,39 @@ TEST(RelayTls, UpstreamEndingFirstIsCloseNotifyAndTheClientMayStillSend) {
   EXPECT_EQ(r.bytes_up, late.size());
 }
 
+// The client sends "request" and ends its side with `end_request`; the server reads to EOF,
+// answers `response` and half-closes; the client reads to its end.
+struct RequestAndReply {
+  std::string at_server;
+  ClientRead at_client;
+};
+
+RequestAndReply request_then_reply(Rig& rig, const std::function<awaitable<void>()>& end_request,
+                                   const std::string& response) {
+  RequestAndReply out;
+  rig.run([&]() -> awaitable<void> {
+    co_await rig.start(kNoTimeout);
+    EXPECT_FALSE(co_await rig.client.write_all("request"));
+    co_await end_request();
+    out.at_server = co_await server_read_to_eof(rig.server);
+    co_await server_write(rig.server, response);
+    rig.server.shutdown(tcp::socket::shutdown_send);
+    out.at_client = co_await rig.client.read();
+    co_await rig.relay_done();
+  });
+  return out;
+}
+
 // The client's close_notify is the server's EOF after the data; the server's reply still reaches
 // the client, which sent close_notify but keeps reading.
 TEST(RelayTls, ClientCloseNotifyIsTheServersEofAndTheReplyStillArrives) {
   Rig rig;
-  std::string at_server;
-  ClientRead got;
-  rig.run([&]() -> awaitable<void> {
-    co_await rig.start(kNoTimeout);
-    EXPECT_FALSE(co_await rig.client.write_all("request"));
-    EXPECT_FALSE(co_await rig.client.send_close_notify());
-    at_server = co_await server_read_to_eof(rig.server);
-    co_await server_write(rig.server, "the response");
-    rig.server.shutdown(tcp::socket::shutdown_send);
-    got = co_await rig.client.read();
-    co_await rig.relay_done();
-  });
-  EXPECT_EQ(at_server, "request");
-  EXPECT_EQ(got.data, "the response");
-  expect_close_notify(got);
+  const RequestAndReply got = request_then_reply(
+      rig, [&]() -> awaitable<void> { EXPECT_FALSE(co_await rig.client.send_close_notify()); },
+      "the response");
+  EXPECT_EQ(got.at_server, "request");
+  EXPECT_EQ(got.at_client.data, "the response");
+  expect_close_notify(got.at_client);
   const RelayResult& r = *rig.result;
   EXPECT_EQ(r.reason, errc::eof);
   EXPECT_EQ(r.closed_by, Side::client);
@@ -417,21 +431,16 @@ TEST(RelayTls, ClientCloseNotifyIsTheServersEofAndTheReplyStillArrives) {
 // not a reset: the server sees EOF after the data and its response still arrives.
 TEST(RelayTls, ClientTcpHalfCloseWithoutCloseNotifyIsTheClientsEof) {
   Rig rig;
-  std::string at_server;
-  ClientRead got;
-  rig.run([&]() -> awaitable<void> {
-    co_await rig.start(kNoTimeout);
-    EXPECT_FALSE(co_await rig.client.write_all("request"));
-    rig.client.socket().shutdown(tcp::socket::shutdown_send);
-    at_server = co_await server_read_to_eof(rig.server);
-    co_await server_write(rig.server, "response");
-    rig.server.shutdown(tcp::socket::shutdown_send);
-    got = co_await rig.client.read();
-    co_await rig.relay_done();
-  });
-  EXPECT_EQ(at_server, "request");
-  EXPECT_EQ(got.data, "response");
-  expect_close_notify(got);
+  const RequestAndReply got = request_then_reply(
+      rig,
+      [&]() -> awaitable<void> {
+        rig.client.socket().shutdown(tcp::socket::shutdown_send);
+        co_return;
+      },
+      "response");
+  EXPECT_EQ(got.at_server, "request");
+  EXPECT_EQ(got.at_client.data, "response");
+  expect_close_notify(got.at_client);
   const RelayResult& r = *rig.result;
   EXPECT_EQ(r.reason, errc::eof);
   EXPECT_EQ(r.closed_by, Side::client);
