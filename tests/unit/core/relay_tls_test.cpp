@@ -31,6 +31,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "run_scenario.hpp"
 #include "test_certs.hpp"
 #include "tls/context.hpp"
 #include "tls/tls_socket.hpp"
@@ -258,15 +259,7 @@ struct Rig {
   /// Runs `scenario` to its end; the deadline is a safety net against a hang, not a timing
   /// assertion.
   void run(const std::function<awaitable<void>()>& scenario) {
-    bool finished = false;
-    std::exception_ptr failure;
-    asio::co_spawn(io, scenario(), [&](std::exception_ptr e) {
-      finished = true;
-      failure = e;
-    });
-    io.run_for(std::chrono::seconds(60));
-    ASSERT_TRUE(finished) << "the scenario hung";
-    if (failure) std::rethrow_exception(failure);
+    ASSERT_TRUE(egress::test::run_scenario(io, scenario)) << "the scenario hung";
     ASSERT_TRUE(result.has_value()) << "the relay never reported";
   }
 };

@@ -27,6 +27,7 @@
 #include <boost/asio/write.hpp>
 
 #include "handshake_harness.hpp"
+#include "run_scenario.hpp"
 #include "test_certs.hpp"
 #include "tls/context.hpp"
 #include "tls/handshake.hpp"
@@ -64,15 +65,7 @@ void note_leftover_errors() {
 void run(const std::function<awaitable<void>()>& scenario) {
   g_leftover_errors = 0;
   asio::io_context io;
-  bool finished = false;
-  std::exception_ptr failure;
-  asio::co_spawn(io, scenario(), [&](std::exception_ptr e) {
-    finished = true;
-    failure = e;
-  });
-  io.run_for(std::chrono::seconds(60));
-  ASSERT_TRUE(finished) << "the scenario hung";
-  if (failure) std::rethrow_exception(failure);
+  ASSERT_TRUE(egress::test::run_scenario(io, scenario)) << "the scenario hung";
   EXPECT_EQ(g_leftover_errors, 0) << "TlsSocket left errors on the OpenSSL error queue";
 }
 
