@@ -9,6 +9,7 @@
 #include <string>
 
 #include "audit/sink.hpp"
+#include "audit/writer.hpp"
 
 namespace egress::audit::testing {
 
@@ -71,6 +72,16 @@ class FakeSink final : public Sink {
  private:
   std::shared_ptr<FakeSinkControl> c_;
   std::string name_ = "fake";
+};
+
+/// An audit log over a FakeSink, with the control the test holds.
+struct FakeSinkLog {
+  explicit FakeSinkLog(Options o = {}, WriteMode mode = WriteMode::writer_thread) : options(o) {
+    log = start_audit_log(options, std::make_unique<FakeSink>(control), ChainState{}, mode);
+  }
+  Options options;
+  std::shared_ptr<FakeSinkControl> control = std::make_shared<FakeSinkControl>();
+  std::unique_ptr<AuditLog> log;
 };
 
 }  // namespace egress::audit::testing

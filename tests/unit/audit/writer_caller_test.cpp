@@ -16,20 +16,12 @@ namespace egress::audit {
 namespace {
 
 using testing::eventually;
-using testing::FakeSink;
-using testing::FakeSinkControl;
 using testing::parse_object;
 using testing::sample_decision;
 using testing::split_lines;
 
-struct CallerHarness {
-  explicit CallerHarness(Options o = {}) : options(o) {
-    log = start_audit_log(options, std::make_unique<FakeSink>(control), ChainState{},
-                          WriteMode::caller_when_idle);
-  }
-  Options options;
-  std::shared_ptr<FakeSinkControl> control = std::make_shared<FakeSinkControl>();
-  std::unique_ptr<AuditLog> log;
+struct CallerHarness : testing::FakeSinkLog {
+  explicit CallerHarness(Options o = {}) : FakeSinkLog(o, WriteMode::caller_when_idle) {}
 };
 
 // Every line names the hash of the one before it and seq counts from 1.

@@ -14,20 +14,11 @@ namespace egress::audit {
 namespace {
 
 using testing::eventually;
-using testing::FakeSink;
-using testing::FakeSinkControl;
 using testing::parse_object;
 using testing::sample_decision;
 using testing::split_lines;
 
-struct Harness {
-  explicit Harness(Options o) : options(o) {
-    log = start_audit_log(options, std::make_unique<FakeSink>(control), ChainState{});
-  }
-  Options options;
-  std::shared_ptr<FakeSinkControl> control = std::make_shared<FakeSinkControl>();
-  std::unique_ptr<AuditLog> log;
-};
+using Harness = testing::FakeSinkLog;
 
 Options with(Options::Overflow overflow, std::size_t capacity) {
   Options o;
