@@ -31,6 +31,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "byte_pattern.hpp"
 #include "run_scenario.hpp"
 #include "test_certs.hpp"
 #include "tls/context.hpp"
@@ -42,6 +43,7 @@ namespace {
 namespace asio = boost::asio;
 using asio::awaitable;
 using asio::use_awaitable;
+using egress::test::byte_pattern;
 using asio::experimental::awaitable_operators::operator&&;
 using boost::system::error_code;
 using tcp = asio::ip::tcp;
@@ -285,18 +287,6 @@ awaitable<void> server_write(tcp::socket& s, const std::string& data) {
   co_await asio::async_write(s, asio::buffer(data), use_awaitable);
 }
 
-std::string pattern(std::size_t size, std::uint32_t seed) {
-  std::string data(size, '\0');
-  std::uint32_t x = seed;  // xorshift32: no period a lost or repeated chunk could hide in
-  for (char& c : data) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    c = static_cast<char>(x);
-  }
-  return data;
-}
-
 void expect_close_notify(const ClientRead& r) {
   ASSERT_TRUE(r.end.has_value());
   EXPECT_TRUE(r.end->close_notify()) << "the client's read ended with " << r.end->describe();
@@ -345,7 +335,7 @@ TEST(RelayTls, RequestsAndResponsesBothWaysWithByteCounts) {
 // the client, TLS 1.3 half-closed, still sends: those bytes reach the server.
 TEST(RelayTls, UpstreamEndingFirstIsCloseNotifyAndTheClientMayStillSend) {
   Rig rig;
-  const std::string late = "late request " + pattern(1024 * 1024, 521288629u);
+  const std::string late = "late request " + byte_pattern(1024 * 1024, 521288629u);
   ClientRead got;
   std::string at_server;
   bool client_saw_fin = false;
@@ -469,8 +459,8 @@ TEST(RelayTls, ClientTcpCloseWithoutCloseNotifyIsTheClientsEof) {
 TEST(RelayTls, LargeTransferBothWaysAtOnceArrivesIntactAndIdleHoldsNoBuffer) {
   Rig rig;
   rig.small_buffers = true;
-  const std::string up = pattern(4 * 1024 * 1024 + 17, 2463534242u);
-  const std::string down = pattern(3 * 1024 * 1024 + 5, 88675123u);
+  const std::string up = byte_pattern(4 * 1024 * 1024 + 17, 2463534242u);
+  const std::string down = byte_pattern(3 * 1024 * 1024 + 5, 88675123u);
   std::string at_server, server_tail;
   ClientRead at_client, client_tail;
   std::size_t cached_when_idle = 0, allocated_when_idle = 0;
@@ -519,8 +509,8 @@ TEST(RelayTls, LargeTransferBothWaysAtOnceArrivesIntactAndIdleHoldsNoBuffer) {
 TEST(RelayTls, EndsRightBehindALargeTransferComeAfterAllTheBytes) {
   Rig rig;
   rig.small_buffers = true;
-  const std::string up = pattern(2 * 1024 * 1024 + 3, 123456789u);
-  const std::string down = pattern(3 * 1024 * 1024 + 11, 362436069u);
+  const std::string up = byte_pattern(2 * 1024 * 1024 + 3, 123456789u);
+  const std::string down = byte_pattern(3 * 1024 * 1024 + 11, 362436069u);
   std::string at_server;
   ClientRead at_client;
   rig.run([&]() -> awaitable<void> {

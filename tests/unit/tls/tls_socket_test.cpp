@@ -26,6 +26,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "byte_pattern.hpp"
 #include "handshake_harness.hpp"
 #include "run_scenario.hpp"
 #include "test_certs.hpp"
@@ -38,6 +39,7 @@ namespace {
 namespace asio = boost::asio;
 using asio::awaitable;
 using asio::ip::tcp;
+using egress::test::byte_pattern;
 using asio::experimental::awaitable_operators::operator&&;
 using asio::experimental::awaitable_operators::operator||;
 using boost::system::error_code;
@@ -183,18 +185,6 @@ awaitable<void> establish(Pair& p, SSL_SESSION* resume = nullptr, bool small_buf
   if (resume != nullptr) SSL_set_session(p.client.native_handle(), resume);
   std::tie(p.server_handshake, p.client_handshake) =
       co_await (server_handshake(*p.server) && client_handshake(p.client));
-}
-
-std::string pattern(std::size_t size) {
-  std::string data(size, '\0');
-  std::uint32_t x = 2463534242u;  // xorshift32: no period a lost or repeated chunk could hide in
-  for (char& c : data) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    c = static_cast<char>(x);
-  }
-  return data;
 }
 
 awaitable<std::string> client_read_to_eof(asio::ssl::stream<tcp::socket>& client, error_code& end) {
@@ -420,7 +410,7 @@ TEST(TlsSocket, RestOfARecordIsBufferedAndReadableWithoutTheSocket) {
   run([]() -> awaitable<void> {
     Pair p(co_await asio::this_coro::executor, "payments");
     co_await establish(p);
-    const std::string record = pattern(10000);  // one TLS record (< 16 KiB)
+    const std::string record = byte_pattern(10000);  // one TLS record (< 16 KiB)
     EXPECT_FALSE(co_await client_write(p.client, record));
     std::array<std::byte, 100> buf;
     IoResult r = co_await read_once(*p.server, buf.data(), buf.size());
@@ -446,7 +436,7 @@ TEST(TlsSocket, RestOfARecordIsBufferedAndReadableWithoutTheSocket) {
 // returns want_write, and the retry (with the bytes copied to another buffer, as a relay that
 // compacts its buffer would) loses and repeats nothing.
 TEST(TlsSocket, LargeTransferToASlowReaderRetriesAfterWantWrite) {
-  const std::string data = pattern(4 * 1024 * 1024);
+  const std::string data = byte_pattern(4 * 1024 * 1024);
   int want_writes = 0;
   std::string received;
   error_code client_end;
@@ -504,7 +494,7 @@ TEST(TlsSocket, LargeTransferToASlowReaderRetriesAfterWantWrite) {
 }
 
 TEST(TlsSocket, LargeTransferFromTheClient) {
-  const std::string data = pattern(4 * 1024 * 1024 + 17);
+  const std::string data = byte_pattern(4 * 1024 * 1024 + 17);
   std::string received;
   IoResult end;
   run([&]() -> awaitable<void> {
