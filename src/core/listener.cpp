@@ -13,6 +13,7 @@
 
 #include "core/session.hpp"
 #include "core/worker.hpp"
+#include "net/tcp_queue_hint.hpp"
 #include "upstream/connect.hpp"
 
 namespace egress::core {
@@ -76,6 +77,9 @@ tcp::acceptor open_acceptor(asio::io_context& io, const config::ListenerConfig& 
         ec.value(), std::generic_category(),
         "listener \"" + listener.name + "\" " + listener.address.to_string() + ": TCP_NODELAY");
   }
+  // Likewise TCP_INQ, which lets the relay skip a read per burst (net/tcp_queue_hint.hpp). Only
+  // an optimisation: a kernel without it costs reads, not correctness.
+  (void)net::enable_queue_hint(acceptor.native_handle());
   acceptor.listen(SOMAXCONN, ec);
   if (ec) {
     throw std::system_error(

@@ -7,9 +7,10 @@
 // the source has into a pooled buffer, write it to the destination, and when either says "wait"
 // (net::IoResult), give the buffer back if nothing is pending and wait for that readiness of the
 // socket. EOF in one direction becomes shutdown_send on the other (TLS: close_notify then FIN),
-// so half-close survives; an EOF found right behind the last bytes (the first time a TCP source
-// runs dry, it is read once more) leaves in the same segment as those bytes. A direction moves at
-// most kChunksPerTurn chunks per wake-up, then yields to other connections. A watchdog on the
+// so half-close survives; an EOF found right behind the last bytes (TCP_INQ says one is there)
+// leaves in the same segment as those bytes. A source found empty is waited for with an
+// EdgeReadWait (no syscall); other waits are asio's async_wait. A direction moves at most
+// kChunksPerTurn chunks per wake-up, then yields to other connections. A watchdog on the
 // connection's timer ends the relay after idle_timeout without bytes, or at max_duration.
 //
 //   auto result = co_await async_relay(client_socket, upstream, timer, pool, options,
@@ -27,6 +28,7 @@
 #include <utility>
 
 #include "core/buffer_pool.hpp"
+#include "core/edge_read_wait.hpp"
 #include "core/errc.hpp"
 #include "core/relay_result.hpp"
 #include "core/tcp_stream.hpp"
@@ -44,17 +46,6 @@ using Status = net::IoResult::Status;
 /// Chunks one direction moves per wake-up before letting other connections run.
 inline constexpr int kChunksPerTurn = 16;
 
-/// A stream whose short read proves its receive queue was empty (plain TCP; not TLS, which reads
-/// a record at a time).
-template <class Io>
-constexpr bool short_read_drains() {
-  if constexpr (requires { std::remove_reference_t<Io>::kShortReadDrains; }) {
-    return std::remove_reference_t<Io>::kShortReadDrains;
-  } else {
-    return false;
-  }
-}
-
 /// A plain TCP stream (as opposed to TLS): its FIN needs no close_notify before it, and a write
 /// can say that more follows (MSG_MORE).
 template <class Io>
@@ -65,11 +56,12 @@ struct Direction {
   std::optional<BufferPool::Lease> lease;  ///< held only while bytes are read and not yet written
   std::size_t off = 0;                     ///< [off, len) of the lease still to be written
   std::size_t len = 0;
-  std::uint64_t bytes = 0;   ///< written to the destination
-  bool drained = false;      ///< the last read emptied the source's queue
-  bool look_for_eof = true;  ///< the first short read looks once more, for an EOF right behind
-  bool eof_seen = false;     ///< the source ended; shutdown_send towards the destination is due
-  error_code read_error;     ///< the source failed after the bytes still to be written
+  std::uint64_t bytes = 0;  ///< written to the destination
+  bool drained = false;  ///< this handler found the source's queue empty (EdgeReadWait's promise)
+  bool quiet_wake = false;  ///< this handler runs in the source's EdgeReadWait, woken without a
+                            ///< hang-up or error
+  bool eof_seen = false;    ///< the source ended; shutdown_send towards the destination is due
+  error_code read_error;    ///< the source failed after the bytes still to be written
   bool finished = false;
   // The outcome once finished.
   errc reason = errc::eof;      ///< eof or reset
@@ -133,7 +125,7 @@ class RelayOp {
           d.off = d.len = 0;
           if (d.drained) {
             d.lease.reset();
-            wait(tcp::socket::wait_read, from.socket(), upward, true);
+            wait_edge(from.socket(), upward);
             return;
           }
           continue;
@@ -142,6 +134,7 @@ class RelayOp {
           finish_error(d, false, w.ec);
           return;
         }
+        d.drained = false;  // stale once the event loop runs: read again before an edge wait
         wait(to_wait(w.status), to.socket(), upward, false);
         return;
       }
@@ -175,19 +168,21 @@ class RelayOp {
         case Status::done:
           d.len = r.bytes;
           d.off = 0;
-          if constexpr (short_read_drains<From>()) {
-            d.drained = r.bytes < d.lease->size();
-            if (d.drained && d.look_for_eof) {
-              // The first time this way's source runs dry, read once more: a peer that closes
-              // right behind its data (a response, then FIN) is found at EOF now, and the FIN
-              // leaves with the data instead of after another wake-up. Once per direction, so
-              // a long-lived connection does not pay an extra read per burst.
-              d.look_for_eof = false;
-              gather(d, from, from_side);
-              d.drained = !d.eof_seen && !d.read_error && d.len < d.lease->size();
+          if constexpr (is_tcp<From>) {
+            // A short read with nothing behind it (TCP_INQ) in a wake-up without a hang-up or
+            // error: empty, so the next wait needs no read first. Otherwise (a FIN or more bytes
+            // behind, or not known) read on until the queue is empty; an EOF found right behind
+            // the data then leaves in the same segment as the data.
+            if (r.bytes == d.lease->size()) {
+              d.drained = false;
+            } else if (from.nothing_behind() && d.quiet_wake) {
+              d.drained = true;
+            } else {
+              d.drained = gather(d, from, from_side);
             }
           } else {
-            gather(d, from, from_side);
+            // TLS hands out a record per read: gather the rest, for one large write.
+            d.drained = gather(d, from, from_side);
           }
           last_activity_ = std::chrono::steady_clock::now();
           continue;
@@ -201,6 +196,9 @@ class RelayOp {
           finish_error(d, true, r.ec);
           return;
         case Status::want_read:
+          d.lease.reset();
+          wait_edge(from.socket(), upward);
+          return;
         case Status::want_write:
           d.lease.reset();
           wait(to_wait(r.status), from.socket(), upward, true);
@@ -208,6 +206,7 @@ class RelayOp {
       }
     }
     // Budget spent with more to do: continue after the other connections' ready handlers.
+    d.drained = false;  // stale once the event loop runs
     ++pending_;
     asio::post(up_.socket().get_executor(), [this, upward] {
       --pending_;
@@ -218,10 +217,11 @@ class RelayOp {
 
   /// Reads what is readable now into the rest of the buffer. For a source that hands out a record
   /// per read (TLS) the destination then gets one large write, not one per 16 KiB record; for a
-  /// TCP source that just ran dry it is the look for an EOF right behind the data. An EOF or
-  /// error found here is acted on once the bytes before it are written.
+  /// TCP source it is the look for an EOF right behind the data. An EOF or error found here is
+  /// acted on once the bytes before it are written. Returns whether it stopped at an empty queue
+  /// (the read said "wait"), which it proved in this handler.
   template <class From>
-  void gather(Direction& d, From& from, Side from_side) {
+  bool gather(Direction& d, From& from, Side from_side) {
     while (d.len < d.lease->size()) {
       const net::IoResult more = from.read_some(d.lease->data() + d.len, d.lease->size() - d.len);
       if (more.status == Status::done) {
@@ -234,8 +234,9 @@ class RelayOp {
       } else if (more.status == Status::error) {
         d.read_error = more.ec;
       }
-      return;  // want_read / want_write: the next read asks again
+      return more.status == Status::want_read;
     }
+    return false;
   }
 
   /// Writes what `d` holds. When the source already ended, a TCP destination is told more is
@@ -265,6 +266,27 @@ class RelayOp {
       }
       settle();
     });
+  }
+
+  /// Waits for the source of a direction that this handler found empty (see EdgeReadWait).
+  void wait_edge(tcp::socket& socket, bool upward) {
+    ++pending_;
+    (upward ? up_readable_ : down_readable_).start(socket);
+  }
+
+  template <bool Upward>
+  static void on_readable(void* self, const error_code& ec, bool quiet) {
+    auto* op = static_cast<RelayOp*>(self);
+    Direction& d = Upward ? op->up_dir_ : op->down_dir_;
+    --op->pending_;
+    if (ec) {
+      op->finish_error(d, true, ec);
+    } else {
+      d.quiet_wake = quiet;
+      op->resume(Upward);
+      d.quiet_wake = false;
+    }
+    op->settle();
   }
 
   void finish_error(Direction& d, bool read_side, const error_code& ec) {
@@ -371,6 +393,8 @@ class RelayOp {
   Handler handler_;
   Direction up_dir_;
   Direction down_dir_;
+  EdgeReadWait up_readable_{this, &RelayOp::on_readable<true>};
+  EdgeReadWait down_readable_{this, &RelayOp::on_readable<false>};
   std::chrono::steady_clock::time_point last_activity_;
   std::chrono::steady_clock::time_point hard_deadline_;
   std::optional<Side> first_eof_;

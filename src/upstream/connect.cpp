@@ -10,6 +10,8 @@
 #include <cstring>
 #include <optional>
 
+#include "net/tcp_queue_hint.hpp"
+
 namespace egress::upstream {
 
 namespace asio = boost::asio;
@@ -95,6 +97,7 @@ asio::awaitable<ConnectResult> connect(tcp::socket& socket, const net::Endpoint&
     }
   }
   socket.set_option(tcp::no_delay(true), ec);
+  (void)net::enable_queue_hint(fd);  // an optimisation of the relay's reads, see the header
   if (options.client_bytes_waiting) {
     // Only saves a packet: a failure changes nothing else, so it is not an error.
     const int off = 0;

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "net/tcp_queue_hint.hpp"
 #include "tcp_segments.hpp"
 
 namespace egress::core {
@@ -30,11 +31,16 @@ struct Pairs {
   asio::steady_timer timer{io};
   BufferPool pool;
 
+  /// The gateway's sockets report what is behind each read (TCP_INQ), as in egressd: the
+  /// accepted one inherits it from the listening socket, the upstream one sets it.
   Pairs() {
     tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+    EXPECT_TRUE(net::enable_queue_hint(a.native_handle()));
     client.connect(a.local_endpoint());
     gateway_down = a.accept();
     tcp::acceptor b(io, {asio::ip::make_address("127.0.0.1"), 0});
+    gateway_up.open(tcp::v4());
+    EXPECT_TRUE(net::enable_queue_hint(gateway_up.native_handle()));
     gateway_up.connect(b.local_endpoint());
     server = b.accept();
   }
@@ -138,6 +144,74 @@ TEST(Relay, AnAnswerAndItsFinReachTheClientInOneSegment) {
   EXPECT_EQ(r.reason, errc::eof);
   EXPECT_EQ(r.closed_by, Side::upstream);
   EXPECT_EQ(r.bytes_down, 19u);
+}
+
+/// One request and its answer through the relay, so that it then waits on an upstream it last
+/// found empty, as it does between the requests of a keep-alive connection.
+asio::awaitable<void> ping_pong(Pairs& p) {
+  co_await asio::async_write(p.client, asio::buffer(std::string("ping")), use_awaitable);
+  std::string got(4, '\0');
+  co_await asio::async_read(p.server, asio::buffer(got), use_awaitable);
+  EXPECT_EQ(got, "ping");
+  co_await asio::async_write(p.server, asio::buffer(std::string("pong")), use_awaitable);
+  co_await asio::async_read(p.client, asio::buffer(got), use_awaitable);
+  EXPECT_EQ(got, "pong");
+}
+
+// Bytes and the FIN right behind them reach the relay in one wake-up, in the middle of a
+// connection. The read that returns the bytes does not return the FIN; the relay must still see
+// it (TCP_INQ), not wait for a wake-up that will not come (the relay would sit until its idle
+// timeout).
+TEST(Relay, AFinRightBehindDataLaterInTheConnectionEndsItAtOnce) {
+  Pairs p;
+  auto result = p.start({std::chrono::seconds(5), std::chrono::milliseconds(0)});
+  auto script = asio::co_spawn(
+      p.io,
+      [&]() -> asio::awaitable<void> {
+        co_await ping_pong(p);
+        // Both at once: no co_await between them, so the relay runs only after both arrived.
+        asio::write(p.server, asio::buffer(std::string("bye")));
+        p.server.shutdown(tcp::socket::shutdown_send);
+        EXPECT_EQ(co_await read_to_eof(p.client), "bye");
+        p.client.shutdown(tcp::socket::shutdown_send);
+        EXPECT_EQ(co_await read_to_eof(p.server), "");
+      },
+      asio::use_future);
+  p.io.run();
+  script.get();
+  const RelayResult r = result.get();
+  EXPECT_EQ(r.reason, errc::eof);
+  EXPECT_EQ(r.closed_by, Side::upstream);
+  EXPECT_EQ(r.bytes_down, 7u);
+  EXPECT_EQ(r.bytes_up, 4u);
+}
+
+// The same with a reset (an upstream that closes with unread input, SO_LINGER 0): TCP_INQ does
+// not count a reset, the wake-up's EPOLLERR/EPOLLHUP does. The bytes before it still reach the
+// client, and the relay ends at once with the upstream's reset.
+TEST(Relay, AResetRightBehindDataLaterInTheConnectionEndsItAtOnce) {
+  Pairs p;
+  auto result = p.start({std::chrono::seconds(5), std::chrono::milliseconds(0)});
+  std::string client_got;
+  auto script = asio::co_spawn(
+      p.io,
+      [&]() -> asio::awaitable<void> {
+        co_await ping_pong(p);
+        asio::write(p.server, asio::buffer(std::string("last")));
+        p.server.set_option(asio::socket_base::linger(true, 0));
+        p.server.close();  // RST, in the same wake-up of the relay as "last"
+        auto [ec, n] = co_await asio::async_read(p.client, asio::dynamic_buffer(client_got),
+                                                 asio::as_tuple(use_awaitable));
+        EXPECT_TRUE(ec) << "the client's connection ends";
+      },
+      asio::use_future);
+  p.io.run();
+  script.get();
+  EXPECT_EQ(client_got, "last");
+  const RelayResult r = result.get();
+  EXPECT_EQ(r.reason, errc::reset);
+  EXPECT_EQ(r.closed_by, Side::upstream);
+  EXPECT_EQ(r.bytes_down, 8u);
 }
 
 TEST(Relay, LargeTransferBothWaysArrivesIntactAndIdleHoldsNoBuffer) {
