@@ -8,10 +8,11 @@
 // (net::IoResult), give the buffer back if nothing is pending and wait for that readiness of the
 // socket. EOF in one direction becomes shutdown_send on the other (TLS: close_notify then FIN),
 // so half-close survives; an EOF found right behind the last bytes (TCP_INQ says one is there)
-// leaves in the same segment as those bytes. A source found empty is waited for with an
-// EdgeReadWait (no syscall); other waits are asio's async_wait. A direction moves at most
-// kChunksPerTurn chunks per wake-up, then yields to other connections. A watchdog on the
-// connection's timer ends the relay after idle_timeout without bytes, or at max_duration.
+// leaves in the same segment as those bytes. A source found empty or a destination found full
+// is waited for with an EdgeWait (no syscall); TLS's other wishes with asio's async_wait. A
+// direction moves at most kChunksPerTurn chunks per wake-up, then yields to other connections. A
+// watchdog on the connection's timer ends the relay after idle_timeout without bytes, or at
+// max_duration.
 //
 //   auto result = co_await async_relay(client_socket, upstream, timer, pool, options,
 //                                      asio::use_awaitable);
@@ -28,7 +29,7 @@
 #include <utility>
 
 #include "core/buffer_pool.hpp"
-#include "core/edge_read_wait.hpp"
+#include "core/edge_wait.hpp"
 #include "core/errc.hpp"
 #include "core/relay_result.hpp"
 #include "core/tcp_stream.hpp"
@@ -57,8 +58,8 @@ struct Direction {
   std::size_t off = 0;                     ///< [off, len) of the lease still to be written
   std::size_t len = 0;
   std::uint64_t bytes = 0;  ///< written to the destination
-  bool drained = false;  ///< this handler found the source's queue empty (EdgeReadWait's promise)
-  bool quiet_wake = false;  ///< this handler runs in the source's EdgeReadWait, woken without a
+  bool drained = false;     ///< this handler found the source's queue empty (EdgeWait's promise)
+  bool quiet_wake = false;  ///< this handler runs in a read EdgeWait on the source, woken without a
                             ///< hang-up or error
   bool eof_seen = false;    ///< the source ended; shutdown_send towards the destination is due
   error_code read_error;    ///< the source failed after the bytes still to be written
@@ -125,7 +126,7 @@ class RelayOp {
           d.off = d.len = 0;
           if (d.drained) {
             d.lease.reset();
-            wait_edge(from.socket(), upward);
+            wait_edge(from.socket(), EdgeWait::Kind::read, upward);
             return;
           }
           continue;
@@ -135,7 +136,11 @@ class RelayOp {
           return;
         }
         d.drained = false;  // stale once the event loop runs: read again before an edge wait
-        wait(to_wait(w.status), to.socket(), upward, false);
+        if (w.status == Status::want_write) {
+          wait_edge(to.socket(), EdgeWait::Kind::write, upward);
+        } else {
+          wait(to_wait(w.status), to.socket(), upward, false);
+        }
         return;
       }
       if (d.read_error) {
@@ -197,7 +202,7 @@ class RelayOp {
           return;
         case Status::want_read:
           d.lease.reset();
-          wait_edge(from.socket(), upward);
+          wait_edge(from.socket(), EdgeWait::Kind::read, upward);
           return;
         case Status::want_write:
           d.lease.reset();
@@ -268,19 +273,22 @@ class RelayOp {
     });
   }
 
-  /// Waits for the source of a direction that this handler found empty (see EdgeReadWait).
-  void wait_edge(tcp::socket& socket, bool upward) {
+  /// Waits for the source of a direction that this handler found empty, or for its destination
+  /// that this handler found full (see EdgeWait).
+  void wait_edge(tcp::socket& socket, EdgeWait::Kind kind, bool upward) {
     ++pending_;
-    (upward ? up_readable_ : down_readable_).start(socket);
+    (upward ? up_wait_ : down_wait_).start(socket, kind);
   }
 
   template <bool Upward>
-  static void on_readable(void* self, const error_code& ec, bool quiet) {
+  static void on_ready(void* self, const error_code& ec, bool quiet) {
     auto* op = static_cast<RelayOp*>(self);
     Direction& d = Upward ? op->up_dir_ : op->down_dir_;
     --op->pending_;
     if (ec) {
-      op->finish_error(d, true, ec);
+      const bool on_source =
+          (Upward ? op->up_wait_ : op->down_wait_).kind() == EdgeWait::Kind::read;
+      op->finish_error(d, on_source, ec);
     } else {
       d.quiet_wake = quiet;
       op->resume(Upward);
@@ -393,8 +401,8 @@ class RelayOp {
   Handler handler_;
   Direction up_dir_;
   Direction down_dir_;
-  EdgeReadWait up_readable_{this, &RelayOp::on_readable<true>};
-  EdgeReadWait down_readable_{this, &RelayOp::on_readable<false>};
+  EdgeWait up_wait_{this, &RelayOp::on_ready<true>};  ///< one wait per direction at a time
+  EdgeWait down_wait_{this, &RelayOp::on_ready<false>};
   std::chrono::steady_clock::time_point last_activity_;
   std::chrono::steady_clock::time_point hard_deadline_;
   std::optional<Side> first_eof_;

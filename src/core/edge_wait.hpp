@@ -1,23 +1,25 @@
 #pragma once
 
-// A wait for a TCP socket to become readable that costs no syscall to start, and that says
-// whether the wake-up carried a hang-up or an error.
+// A wait for a TCP socket to become readable or writable that costs no syscall to start; a read
+// wait also says whether the wake-up carried a hang-up or an error.
 //
 // asio registers every socket with its epoll set once, edge-triggered (EPOLLIN|EPOLLET, ...). Its
 // public wait (socket::async_wait) re-arms that registration with an epoll_ctl(MOD) each time, so
 // the kernel re-checks readiness: one syscall per wait, on a keep-alive relay one of every three.
 // This wait instead queues itself on the registration as it is, the way asio queues its own
-// speculative reads, and completes on the socket's next edge.
+// speculative reads and writes, and completes on the socket's next edge. (A socket's first write
+// wait adds EPOLLOUT to its registration: one MOD per socket, as asio's own writes do.)
 //
-// That is only correct when nothing readable is pending when the wait starts, else no new edge
-// comes. The caller promises it: in the same handler, with no return to the event loop in
-// between (a return could consume the edge that announced new data), it found the receive queue
-// empty, with no FIN and no error behind it:
-//  * a read returned EAGAIN; or
-//  * a read returned bytes, TCP_INQ said nothing was behind them (TcpStream::nothing_behind),
-//    and the handler runs in this wait's completion with `quiet` true. TCP_INQ does not count a
-//    reset; a reset that arrived with the bytes is in the wake-up's events (EPOLLERR|EPOLLHUP),
-//    which asio does not hand out, so this wait reads them from the reactor as it completes.
+// That is only correct when the socket is not ready when the wait starts, else no new edge comes.
+// The caller promises it: in the same handler, with no return to the event loop in between (a
+// return could consume the edge that announced readiness), it found
+//  * for a write wait: the send buffer full (a send returned EAGAIN);
+//  * for a read wait: the receive queue empty, with no FIN and no error behind it: a read
+//    returned EAGAIN; or a read returned bytes, TCP_INQ said nothing was behind them
+//    (TcpStream::nothing_behind), and the handler runs in a read wait's completion with `quiet`
+//    true. TCP_INQ does not count a reset; a reset that arrived with the bytes is in the wake-up's
+//    events (EPOLLERR|EPOLLHUP), which asio does not hand out, so a read wait reads them from the
+//    reactor as it completes.
 //
 // Written against Boost 1.81's epoll_reactor (Debian 12): detail::reactor_op,
 // epoll_reactor::start_op, and the events that the reactor keeps in a descriptor's
@@ -39,12 +41,12 @@
 namespace egress::core {
 
 static_assert(BOOST_VERSION == 108100,
-              "EdgeReadWait uses Boost 1.81's epoll_reactor internals: check them (see "
-              "edge_read_wait.hpp) before building against another Boost");
+              "EdgeWait uses Boost 1.81's epoll_reactor internals: check them (see "
+              "edge_wait.hpp) before building against another Boost");
 static_assert(std::is_same_v<boost::asio::detail::reactor, boost::asio::detail::epoll_reactor>,
-              "EdgeReadWait needs asio's epoll reactor");
+              "EdgeWait needs asio's epoll reactor");
 
-namespace edge_read_wait_detail {
+namespace edge_wait_detail {
 
 // The socket's implementation (descriptor and reactor registration) is a protected member of
 // basic_socket; a derived type may name it.
@@ -65,53 +67,59 @@ struct OperationInternals : boost::asio::detail::scheduler_operation {
   }
 };
 
-}  // namespace edge_read_wait_detail
+}  // namespace edge_wait_detail
 
-class EdgeReadWait final : public boost::asio::detail::reactor_op {
+class EdgeWait final : public boost::asio::detail::reactor_op {
  public:
-  /// Called once per started wait: with an empty error code on readability, operation_aborted
-  /// when cancelled. `quiet`: the wake-up carried no hang-up or error (EPOLLHUP, EPOLLERR).
+  enum class Kind { read, write };
+
+  /// Called once per started wait: with an empty error code on readiness, operation_aborted when
+  /// cancelled. `quiet`: a read wait's wake-up carried no hang-up or error (EPOLLHUP, EPOLLERR);
+  /// always false for a write wait.
   using Callback = void (*)(void* context, const boost::system::error_code& ec, bool quiet);
 
-  EdgeReadWait(void* context, Callback callback)
-      : reactor_op(boost::system::error_code(), &EdgeReadWait::do_perform,
-                   &EdgeReadWait::do_complete),
+  EdgeWait(void* context, Callback callback)
+      : reactor_op(boost::system::error_code(), &EdgeWait::do_perform, &EdgeWait::do_complete),
         context_(context),
         callback_(callback) {}
-  EdgeReadWait(const EdgeReadWait&) = delete;
-  EdgeReadWait& operator=(const EdgeReadWait&) = delete;
+  EdgeWait(const EdgeWait&) = delete;
+  EdgeWait& operator=(const EdgeWait&) = delete;
+
+  /// The kind of the wait last started.
+  Kind kind() const noexcept { return read_ ? Kind::read : Kind::write; }
 
   /// Starts the wait on `socket` (an open, non-blocking socket of an io_context) under the
-  /// promise above. At most one at a time.
-  void start(boost::asio::ip::tcp::socket& socket) {
+  /// promise above. At most one at a time per EdgeWait.
+  void start(boost::asio::ip::tcp::socket& socket, Kind kind) {
     namespace asio = boost::asio;
-    auto& impl = edge_read_wait_detail::SocketInternals::implementation(socket);
+    auto& impl = edge_wait_detail::SocketInternals::implementation(socket);
     auto& reactor = asio::use_service<asio::detail::reactor>(
         asio::query(socket.get_executor(), asio::execution::context));
     ec_ = boost::system::error_code();
     descriptor_ = impl.reactor_data_;
     quiet_ = false;
+    read_ = kind == Kind::read;
     starting_ = true;
-    reactor.start_op(asio::detail::reactor::read_op, impl.socket_, impl.reactor_data_, this,
-                     /*is_continuation=*/false, /*allow_speculative=*/true);
+    reactor.start_op(read_ ? asio::detail::reactor::read_op : asio::detail::reactor::write_op,
+                     impl.socket_, impl.reactor_data_, this, /*is_continuation=*/false,
+                     /*allow_speculative=*/true);
     starting_ = false;
   }
 
  private:
-  // The reactor performs a read operation once when it is started (speculatively: not ready, by
-  // the caller's promise), then on each edge: ready.
+  // The reactor performs an operation once when it is started (speculatively: not ready, by the
+  // caller's promise), then on each edge: ready.
   static status do_perform(reactor_op* base) {
-    auto* self = static_cast<EdgeReadWait*>(base);
+    auto* self = static_cast<EdgeWait*>(base);
     if (self->starting_) return not_done;
-    const unsigned events =
-        edge_read_wait_detail::OperationInternals::ready_events(self->descriptor_);
+    const unsigned events = edge_wait_detail::OperationInternals::ready_events(self->descriptor_);
     self->quiet_ = (events & (EPOLLERR | EPOLLHUP)) == 0;
     return done;
   }
 
   static void do_complete(void* owner, boost::asio::detail::scheduler_operation* base,
                           const boost::system::error_code&, std::size_t) {
-    auto* self = static_cast<EdgeReadWait*>(base);
+    auto* self = static_cast<EdgeWait*>(base);
     if (owner == nullptr) return;  // the io_context is being destroyed
     self->callback_(self->context_, self->ec_, self->quiet_);
   }
@@ -119,6 +127,7 @@ class EdgeReadWait final : public boost::asio::detail::reactor_op {
   void* context_;
   Callback callback_;
   boost::asio::detail::epoll_reactor::per_descriptor_data descriptor_ = nullptr;
+  bool read_ = true;
   bool starting_ = false;
   bool quiet_ = false;
 };
