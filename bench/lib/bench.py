@@ -139,6 +139,12 @@ def check_paths(sb: Sandbox, proxy, certs: dict) -> dict:
                 expect("mtls_denied_identity",
                        curl(sb, f"https://{UPSTREAM_B}:8443/", *tls, "--cert", certs["denied_cert"], "--key",
                             certs["denied_key"]), None)
+    if getattr(proxy, "logging", False):
+        # Each connection forwarded above is a line, written when it closes (a refused TLS
+        # handshake may not be).
+        forwarded = sum(1 for c in checks.values() if c["want"] != "refused")
+        lines = proxy.connections_logged(at_least=forwarded)
+        expect("connections_logged", f"{lines} lines", f"{lines} lines" if lines >= forwarded else f">= {forwarded} lines")
     bad = {k: v for k, v in checks.items() if not v["ok"]}
     if bad:
         died = proxy.proc is not None and proxy.proc.poll() is not None
@@ -401,9 +407,10 @@ def main() -> int:
     ap.add_argument("--tools", type=Path, required=True)
     ap.add_argument("--quick", action="store_true", help="one short run of each workload (smoke test)")
     ap.add_argument("--check", action="store_true", help="validate configs and harness, run nothing")
-    ap.add_argument("--proxies", default="egressd,haproxy,direct",
-                    help="comma list of egressd, haproxy, direct; also egressd-nowal (audit.write_ahead: false) "
-                    "and egressd-devnull (audit.path: /dev/null)")
+    ap.add_argument("--proxies", default="egressd,haproxy,haproxy-log,direct",
+                    help="comma list of egressd, haproxy, direct; also egressd-nowal (audit.write_ahead: false), "
+                    "egressd-devnull (audit.path: /dev/null) and haproxy-log (HAProxy logging each "
+                    "connection to a file on tmpfs)")
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--runs", type=int)
     ap.add_argument("--threads", type=int, default=2, help="egressd workers = HAProxy nbthread")
@@ -452,9 +459,10 @@ def main() -> int:
 
     if args.check:
         ok = True
-        hp = HAProxy(certs, args.threads, certs["client_cn"]).check()
-        print(f"haproxy -c: {'ok' if hp.returncode == 0 else 'FAILED'} {hp.stdout.strip()}")
-        ok &= hp.returncode == 0
+        for name in HAProxy.NAMES:
+            hp = HAProxy(certs, args.threads, certs["client_cn"], name).check()
+            print(f"haproxy -c ({name}): {'ok' if hp.returncode == 0 else 'FAILED'} {hp.stdout.strip()}")
+            ok &= hp.returncode == 0
         ctl = args.build / "egressctl"
         for sub in ("check", "test") if ctl.exists() else ():
             r = subprocess.run([str(ctl), "policy", sub, str(BENCH_DIR / "policy")], capture_output=True, text=True)
@@ -486,8 +494,8 @@ def main() -> int:
     for name in args.proxies.split(","):
         if name == "direct":
             proxies.append(Direct())
-        elif name == "haproxy":
-            proxies.append(HAProxy(certs, args.threads, certs["client_cn"]))
+        elif name in HAProxy.NAMES:
+            proxies.append(HAProxy(certs, args.threads, certs["client_cn"], name, audit_dir))
         elif name in Egressd.VARIANTS:
             if not egressd_bin:
                 log(f"egressd not found in {args.build}: its rows stay pending")

@@ -86,14 +86,23 @@ class Direct(Proxy):
 
 
 class HAProxy(Proxy):
-    name = "haproxy"
+    """HAProxy doing egressd's job (bench/haproxy/). The subject haproxy-log also logs each
+    connection (option tcplog) to a file in log_dir, the tmpfs of egressd's audit log."""
 
-    def __init__(self, certs: dict[str, str], threads: int, client_cn: str):
+    NAMES = ("haproxy", "haproxy-log")
+
+    def __init__(self, certs: dict[str, str], threads: int, client_cn: str, name: str = "haproxy",
+                 log_dir: Path | None = None):
         self.certs, self.threads, self.client_cn = certs, threads, client_cn
+        self.name, self.log_dir = name, log_dir
+        self.logging = name == "haproxy-log"
 
     def env(self) -> dict[str, str]:
-        return dict(os.environ, BENCH_CERTS=self.certs["dir"], BENCH_THREADS=str(self.threads),
-                    BENCH_CLIENT_CN=self.client_cn)
+        env = dict(os.environ, BENCH_CERTS=self.certs["dir"], BENCH_THREADS=str(self.threads),
+                   BENCH_CLIENT_CN=self.client_cn)
+        if self.logging:
+            env["BENCH_LOG"] = "1"
+        return env
 
     def argv(self) -> list[str]:
         d = BENCH_DIR / "haproxy"
@@ -103,9 +112,25 @@ class HAProxy(Proxy):
         return subprocess.run(self.argv()[:1] + ["-c", "-q"] + self.argv()[2:], env=self.env(),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
+    def connections_logged(self, at_least: int, timeout: float = 2.0) -> int:
+        """Lines in the connection log, waiting up to `timeout` for `at_least` of them."""
+        path = self.log_dir / "haproxy-connections.log"
+        deadline = time.monotonic() + timeout
+        while True:
+            n = len(path.read_text().splitlines()) if path.exists() else 0
+            if n >= at_least or time.monotonic() > deadline:
+                return n
+            time.sleep(0.05)
+
     def start(self, sb: Sandbox, workdir: Path) -> None:
         log = self.log = workdir / "haproxy.log"
-        self.proc = sb.spawn(sb.gateway, self.argv(), stdout=open(log, "w"), stderr=subprocess.STDOUT, env=self.env())
+        if self.logging:  # the connection log on stdout, HAProxy's own messages on stderr
+            assert self.log_dir is not None
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            stdout, stderr = open(self.log_dir / "haproxy-connections.log", "w"), open(log, "w")
+        else:
+            stdout, stderr = open(log, "w"), subprocess.STDOUT
+        self.proc = sb.spawn(sb.gateway, self.argv(), stdout=stdout, stderr=stderr, env=self.env())
         self._wait_ready(sb, [PLAIN_PORT, MTLS_PORT], log)
 
 

@@ -131,6 +131,18 @@ def markdown(results: dict) -> str:
                     vals = [(v * OPS[w][2] if isinstance(v, (int, float)) else v) for v in vals]
                 lines.append(f"| {w} | {label} | " + " | ".join(_fmt(v) for v in vals) + " | "
                              + " | ".join(_ratio(vals[0], v) for v in vals[1:]) + " |")
+    if "haproxy-log" in results["proxies"] and "egressd" in results["proxies"]:
+        lines += ["", "egressd (which always writes its audit log) against HAProxy logging each connection "
+                  "(option tcplog, one line per connection to a file on the same tmpfs):", "",
+                  "| workload | figure | egressd | HAProxy, logging | HAProxy, no log | egressd/HAProxy logging |",
+                  "|---|---|---:|---:|---:|---:|"]
+        for w in workloads:
+            for key, label, _ in ROWS[w] + [("proxy_cpu_s_per_op", f"proxy CPU {OPS[w][1]}", False)]:
+                vals = [_cell(results, p, w, key) for p in ("egressd", "haproxy-log", "haproxy")]
+                if key == "proxy_cpu_s_per_op":
+                    vals = [(v * OPS[w][2] if isinstance(v, (int, float)) else v) for v in vals]
+                lines.append(f"| {w} | {label} | " + " | ".join(_fmt(v) for v in vals) + " | "
+                             + _ratio(vals[0], vals[1]) + " |")
     errs = [(p, v["error"]) for p, v in results["proxies"].items() if "error" in v]
     errs += [(p, f"{w}: {r['error']}") for p, v in results["proxies"].items()
              for w, r in v.get("workloads", {}).items() if "error" in r]
