@@ -58,9 +58,7 @@ struct Direction {
   std::size_t off = 0;                     ///< [off, len) of the lease still to be written
   std::size_t len = 0;
   std::uint64_t bytes = 0;  ///< written to the destination
-  bool drained = false;     ///< this handler found the source's queue empty (EdgeWait's promise)
-  bool quiet_wake = false;  ///< this handler runs in a read EdgeWait on the source, woken without a
-                            ///< hang-up or error
+  bool drained = false;     ///< this handler found the source's queue empty (see EdgeWait)
   bool eof_seen = false;    ///< the source ended; shutdown_send towards the destination is due
   error_code read_error;    ///< the source failed after the bytes still to be written
   bool finished = false;
@@ -167,6 +165,15 @@ class RelayOp {
         d.finished = true;
         return;
       }
+      if constexpr (is_tcp<From>) {
+        // Nothing readable reported since the source was last found empty (at the start: the
+        // upstream that has not answered yet): wait without a read that would say EAGAIN.
+        if (EdgeWait::not_reported_readable(from.socket())) {
+          d.lease.reset();
+          wait_edge(from.socket(), EdgeWait::Kind::read, upward);
+          return;
+        }
+      }
       if (!d.lease) d.lease.emplace(pool_.acquire());
       const net::IoResult r = from.read_some(d.lease->data(), d.lease->size());
       switch (r.status) {
@@ -174,13 +181,13 @@ class RelayOp {
           d.len = r.bytes;
           d.off = 0;
           if constexpr (is_tcp<From>) {
-            // A short read with nothing behind it (TCP_INQ) in a wake-up without a hang-up or
-            // error: empty, so the next wait needs no read first. Otherwise (a FIN or more bytes
-            // behind, or not known) read on until the queue is empty; an EOF found right behind
-            // the data then leaves in the same segment as the data.
+            // A short read with nothing behind it (TCP_INQ) and no reset reported: empty, so the
+            // next wait needs no read first. Otherwise (a FIN or more bytes behind, or not known)
+            // read on until the queue is empty; an EOF found right behind the data then leaves
+            // in the same segment as the data.
             if (r.bytes == d.lease->size()) {
               d.drained = false;
-            } else if (from.nothing_behind() && d.quiet_wake) {
+            } else if (from.nothing_behind() && EdgeWait::empty_behind_read(from.socket())) {
               d.drained = true;
             } else {
               d.drained = gather(d, from, from_side);
@@ -281,7 +288,7 @@ class RelayOp {
   }
 
   template <bool Upward>
-  static void on_ready(void* self, const error_code& ec, bool quiet) {
+  static void on_ready(void* self, const error_code& ec) {
     auto* op = static_cast<RelayOp*>(self);
     Direction& d = Upward ? op->up_dir_ : op->down_dir_;
     --op->pending_;
@@ -290,9 +297,7 @@ class RelayOp {
           (Upward ? op->up_wait_ : op->down_wait_).kind() == EdgeWait::Kind::read;
       op->finish_error(d, on_source, ec);
     } else {
-      d.quiet_wake = quiet;
       op->resume(Upward);
-      d.quiet_wake = false;
     }
     op->settle();
   }

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <optional>
 
+#include "net/asio_reactor_internals.hpp"
 #include "net/tcp_queue_hint.hpp"
 
 namespace egress::upstream {
@@ -88,6 +89,8 @@ asio::awaitable<ConnectResult> connect(tcp::socket& socket, const net::Endpoint&
   if (socket.is_open()) socket.close(ec);
   socket.open(ep.protocol(), ec);
   if (ec) co_return ConnectResult{errc::upstream_error, "socket: " + ec.message()};
+  // A new socket has had no report from epoll: let the relay know (EdgeWait).
+  net::forget_reported_events(socket);
   const int fd = socket.native_handle();
   if (options.mark != 0) {
     const int mark = static_cast<int>(options.mark);
