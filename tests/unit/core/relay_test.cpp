@@ -187,7 +187,7 @@ TEST(Relay, AFinRightBehindDataLaterInTheConnectionEndsItAtOnce) {
 }
 
 // The same with a reset (an upstream that closes with unread input, SO_LINGER 0): TCP_INQ does
-// not count a reset, the wake-up's EPOLLERR/EPOLLHUP does. The bytes before it still reach the
+// not count a reset; epoll's report of the bytes carries it (EPOLLERR/EPOLLHUP). The bytes before it still reach the
 // client, and the relay ends at once with the upstream's reset.
 TEST(Relay, AResetRightBehindDataLaterInTheConnectionEndsItAtOnce) {
   Pairs p;
@@ -199,7 +199,7 @@ TEST(Relay, AResetRightBehindDataLaterInTheConnectionEndsItAtOnce) {
         co_await ping_pong(p);
         asio::write(p.server, asio::buffer(std::string("last")));
         p.server.set_option(asio::socket_base::linger(true, 0));
-        p.server.close();  // RST, in the same wake-up of the relay as "last"
+        p.server.close();  // RST, in the same report by epoll as "last"
         auto [ec, n] = co_await asio::async_read(p.client, asio::dynamic_buffer(client_got),
                                                  asio::as_tuple(use_awaitable));
         EXPECT_TRUE(ec) << "the client's connection ends";
