@@ -68,19 +68,22 @@ class EdgeWait final : public boost::asio::detail::reactor_op {
   /// The kind of the wait last started.
   Kind kind() const noexcept { return read_ ? Kind::read : Kind::write; }
 
-  /// Starts the wait on `socket` (an open, non-blocking socket of an io_context) under the
-  /// conditions above. At most one at a time per EdgeWait.
+  /// Starts the wait on `socket` (an open, non-blocking socket of an io_context, the same
+  /// io_context for every wait of this EdgeWait) under the conditions above. At most one at a
+  /// time per EdgeWait.
   void start(boost::asio::ip::tcp::socket& socket, Kind kind) {
     namespace asio = boost::asio;
     auto& impl = net::reactor_registration(socket);
-    auto& reactor = asio::use_service<asio::detail::reactor>(
-        asio::query(socket.get_executor(), asio::execution::context));
+    if (reactor_ == nullptr) {  // the service lookup takes the registry's lock: once
+      reactor_ = &asio::use_service<asio::detail::reactor>(
+          asio::query(socket.get_executor(), asio::execution::context));
+    }
     ec_ = boost::system::error_code();
     read_ = kind == Kind::read;
     starting_ = true;
-    reactor.start_op(read_ ? asio::detail::reactor::read_op : asio::detail::reactor::write_op,
-                     impl.socket_, impl.reactor_data_, this, /*is_continuation=*/false,
-                     /*allow_speculative=*/true);
+    reactor_->start_op(read_ ? asio::detail::reactor::read_op : asio::detail::reactor::write_op,
+                       impl.socket_, impl.reactor_data_, this, /*is_continuation=*/false,
+                       /*allow_speculative=*/true);
     starting_ = false;
   }
 
@@ -100,6 +103,7 @@ class EdgeWait final : public boost::asio::detail::reactor_op {
 
   void* context_;
   Callback callback_;
+  boost::asio::detail::reactor* reactor_ = nullptr;
   bool read_ = true;
   bool starting_ = false;
 };

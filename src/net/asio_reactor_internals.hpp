@@ -53,7 +53,8 @@ inline auto& reactor_registration(boost::asio::ip::tcp::socket& socket) {
   return asio_reactor_detail::SocketInternals::implementation(socket);
 }
 
-/// The epoll events of the socket's last report (0 when forgotten and not reported since).
+/// The epoll events of the socket's last report: 0 when forgotten and not reported since; for a
+/// socket never reported, those of an earlier socket (see forget_reported_events).
 inline unsigned last_reported_events(boost::asio::ip::tcp::socket& socket) {
   auto& impl = reactor_registration(socket);
   return impl.reactor_data_
@@ -61,8 +62,13 @@ inline unsigned last_reported_events(boost::asio::ip::tcp::socket& socket) {
              : ~0u;
 }
 
-/// Marks a socket as never reported. Only right after it was opened, in the same handler: the
-/// reactor recycles descriptor states, and one may hold the report of a closed socket.
+/// Marks a socket as never reported. Only right after it was opened, in the same handler.
+///
+/// Not needed for correctness: the reactor recycles descriptor states without clearing the
+/// events, so a socket starts with those of a closed one, but such a stale value dates from
+/// before the socket's registration (EPOLL_CTL_ADD), which puts an already ready socket on the
+/// ready list. Stale bits without "readable" thus still mean "nothing reported since"; stale
+/// readable bits cost a read. Forgetting them saves that read.
 inline void forget_reported_events(boost::asio::ip::tcp::socket& socket) {
   auto& impl = reactor_registration(socket);
   if (impl.reactor_data_)

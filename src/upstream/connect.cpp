@@ -89,7 +89,7 @@ asio::awaitable<ConnectResult> connect(tcp::socket& socket, const net::Endpoint&
   if (socket.is_open()) socket.close(ec);
   socket.open(ep.protocol(), ec);
   if (ec) co_return ConnectResult{errc::upstream_error, "socket: " + ec.message()};
-  // A new socket has had no report from epoll: let the relay know (EdgeWait).
+  // A new socket has had no report from epoll: saves the relay a read (EdgeWait).
   net::forget_reported_events(socket);
   const int fd = socket.native_handle();
   if (options.mark != 0) {

@@ -146,6 +146,16 @@ TEST(Relay, AnAnswerAndItsFinReachTheClientInOneSegment) {
   EXPECT_EQ(r.bytes_down, 19u);
 }
 
+// The relay's short-read shortcut needs TCP_INQ on the accepted socket too; egressd sets it
+// once, on the listening socket (core/listener.cpp), and relies on the kernel to copy it.
+TEST(Relay, AnAcceptedSocketInheritsTheQueueHintOfItsListener) {
+  Pairs p;
+  int on = 0;
+  socklen_t len = sizeof on;
+  ASSERT_EQ(::getsockopt(p.gateway_down.native_handle(), IPPROTO_TCP, TCP_INQ, &on, &len), 0);
+  EXPECT_EQ(on, 1);
+}
+
 /// One request and its answer through the relay, so that it then waits on an upstream it last
 /// found empty, as it does between the requests of a keep-alive connection.
 asio::awaitable<void> ping_pong(Pairs& p) {
@@ -186,9 +196,9 @@ TEST(Relay, AFinRightBehindDataLaterInTheConnectionEndsItAtOnce) {
   EXPECT_EQ(r.bytes_up, 4u);
 }
 
-// The same with a reset (an upstream that closes with unread input, SO_LINGER 0): TCP_INQ does
-// not count a reset; epoll's report of the bytes carries it (EPOLLERR/EPOLLHUP). The bytes before it still reach the
-// client, and the relay ends at once with the upstream's reset.
+// The same with a reset (an upstream that aborts, SO_LINGER 0): TCP_INQ does not count a
+// reset; epoll's report of the bytes carries it (EPOLLERR/EPOLLHUP). The bytes before it still
+// reach the client, and the relay ends at once with the upstream's reset.
 TEST(Relay, AResetRightBehindDataLaterInTheConnectionEndsItAtOnce) {
   Pairs p;
   auto result = p.start({std::chrono::seconds(5), std::chrono::milliseconds(0)});
@@ -197,6 +207,8 @@ TEST(Relay, AResetRightBehindDataLaterInTheConnectionEndsItAtOnce) {
       p.io,
       [&]() -> asio::awaitable<void> {
         co_await ping_pong(p);
+        // No Nagle: "last" must leave before the reset, which discards what is still queued.
+        p.server.set_option(tcp::no_delay(true));
         asio::write(p.server, asio::buffer(std::string("last")));
         p.server.set_option(asio::socket_base::linger(true, 0));
         p.server.close();  // RST, in the same report by epoll as "last"
