@@ -58,7 +58,7 @@ struct Direction {
   std::size_t off = 0;                     ///< [off, len) of the lease still to be written
   std::size_t len = 0;
   std::uint64_t bytes = 0;  ///< written to the destination
-  bool drained = false;     ///< this handler found the source's queue empty (see EdgeWait)
+  bool drained = false;     ///< this turn found the source's queue empty (see EdgeWait)
   bool eof_seen = false;    ///< the source ended; shutdown_send towards the destination is due
   error_code read_error;    ///< the source failed after the bytes still to be written
   bool finished = false;
@@ -109,6 +109,9 @@ class RelayOp {
 
   template <class From, class To>
   void turn(Direction& d, From& from, To& to, Side from_side, bool upward) {
+    // Every turn follows a return to the event loop, which may have taken a report of new bytes:
+    // what an earlier turn found empty is no longer known to be.
+    d.drained = false;
     if (d.finished) return;
     if (stopping_) {
       finish_error(d, true, asio::error::operation_aborted);
@@ -133,7 +136,6 @@ class RelayOp {
           finish_error(d, false, w.ec);
           return;
         }
-        d.drained = false;  // stale once the event loop runs: read again before an edge wait
         if (w.status == Status::want_write) {
           wait_edge(to.socket(), EdgeWait::Kind::write, upward);
         } else {
@@ -218,7 +220,6 @@ class RelayOp {
       }
     }
     // Budget spent with more to do: continue after the other connections' ready handlers.
-    d.drained = false;  // stale once the event loop runs
     ++pending_;
     asio::post(up_.socket().get_executor(), [this, upward] {
       --pending_;
