@@ -97,19 +97,20 @@ TEST(Relay, HalfCloseEachWayAndByteCounts) {
   EXPECT_EQ(r.closed_by, Side::client);
 }
 
+/// The upstream sends `last` and its FIN at once (no co_await between them, so the relay runs
+/// only after both arrived); the client gets both and then ends its side too.
+asio::awaitable<void> upstream_ends_first(Pairs& p, std::string last) {
+  asio::write(p.server, asio::buffer(last));
+  p.server.shutdown(tcp::socket::shutdown_send);
+  EXPECT_EQ(co_await read_to_eof(p.client), last);
+  p.client.shutdown(tcp::socket::shutdown_send);
+  EXPECT_EQ(co_await read_to_eof(p.server), "");
+}
+
 TEST(Relay, UpstreamFinishingFirstIsBlamedOnUpstream) {
   Pairs p;
   auto result = p.start({std::chrono::hours(1), std::chrono::milliseconds(0)});
-  auto script = asio::co_spawn(
-      p.io,
-      [&]() -> asio::awaitable<void> {
-        co_await asio::async_write(p.server, asio::buffer(std::string("bye")), use_awaitable);
-        p.server.shutdown(tcp::socket::shutdown_send);
-        EXPECT_EQ(co_await read_to_eof(p.client), "bye");
-        p.client.shutdown(tcp::socket::shutdown_send);
-        EXPECT_EQ(co_await read_to_eof(p.server), "");
-      },
-      asio::use_future);
+  auto script = asio::co_spawn(p.io, upstream_ends_first(p, "bye"), asio::use_future);
   p.io.run();
   script.get();
   const RelayResult r = result.get();
@@ -179,12 +180,7 @@ TEST(Relay, AFinRightBehindDataLaterInTheConnectionEndsItAtOnce) {
       p.io,
       [&]() -> asio::awaitable<void> {
         co_await ping_pong(p);
-        // Both at once: no co_await between them, so the relay runs only after both arrived.
-        asio::write(p.server, asio::buffer(std::string("bye")));
-        p.server.shutdown(tcp::socket::shutdown_send);
-        EXPECT_EQ(co_await read_to_eof(p.client), "bye");
-        p.client.shutdown(tcp::socket::shutdown_send);
-        EXPECT_EQ(co_await read_to_eof(p.server), "");
+        co_await upstream_ends_first(p, "bye");
       },
       asio::use_future);
   p.io.run();
