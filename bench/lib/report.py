@@ -32,6 +32,19 @@ PROXIES = ["egressd", "haproxy", "direct"]
 VARIANT_LABEL = {"egressd-nowal": "write_ahead: false", "egressd-devnull": "path: /dev/null"}
 
 
+def _figures(w: str) -> list[tuple[str, str]]:
+    """A workload's rows: its own figures, then the proxy's CPU per operation."""
+    return [(key, label) for key, label, _ in ROWS[w]] + [("proxy_cpu_s_per_op", f"proxy CPU {OPS[w][1]}")]
+
+
+def _values(results: dict, w: str, key: str, proxies: list[str]) -> list:
+    """One figure of `w` for each proxy; CPU per operation in the unit of OPS[w]."""
+    vals = [_cell(results, p, w, key) for p in proxies]
+    if key == "proxy_cpu_s_per_op":
+        vals = [(v * OPS[w][2] if isinstance(v, (int, float)) else v) for v in vals]
+    return vals
+
+
 def summarise(samples: list[dict]) -> dict:
     errors = [s["error"] for s in samples if "error" in s]
     good = [s for s in samples if "error" not in s]
@@ -108,13 +121,10 @@ def markdown(results: dict) -> str:
     ]
     workloads = [w for w in ROWS if any(w in p.get("workloads", {}) for p in results["proxies"].values())]
     for w in workloads:
-        rows = list(ROWS[w]) + [("proxy_cpu_s_per_op", f"proxy CPU {OPS[w][1]}", False)]
-        for key, label, _ in rows:
-            vals = {p: _cell(results, p, w, key) for p in PROXIES}
-            if key == "proxy_cpu_s_per_op":
-                vals = {p: (v * OPS[w][2] if isinstance(v, (int, float)) else v) for p, v in vals.items()}
-                if not isinstance(vals["direct"], (int, float)):
-                    vals["direct"] = "n/a"
+        for key, label in _figures(w):
+            vals = dict(zip(PROXIES, _values(results, w, key, PROXIES)))
+            if key == "proxy_cpu_s_per_op" and not isinstance(vals["direct"], (int, float)):
+                vals["direct"] = "n/a"
             lines.append(f"| {w} | {label} | {_fmt(vals['egressd'])} | {_fmt(vals['haproxy'])} | "
                          f"{_fmt(vals['direct'])} | {_ratio(vals['egressd'], vals['haproxy'])} | "
                          f"{_ratio(vals['egressd'], vals['direct'])} |")
@@ -125,10 +135,8 @@ def markdown(results: dict) -> str:
                   f"| workload | figure | write-ahead, file | {head} | " + " | ".join(f"default/{v}" for v in variants)
                   + " |", "|---|---|---:|" + "---:|" * (2 * len(variants))]
         for w in workloads:
-            for key, label, _ in ROWS[w] + [("proxy_cpu_s_per_op", f"proxy CPU {OPS[w][1]}", False)]:
-                vals = [_cell(results, p, w, key) for p in ["egressd"] + variants]
-                if key == "proxy_cpu_s_per_op":
-                    vals = [(v * OPS[w][2] if isinstance(v, (int, float)) else v) for v in vals]
+            for key, label in _figures(w):
+                vals = _values(results, w, key, ["egressd"] + variants)
                 lines.append(f"| {w} | {label} | " + " | ".join(_fmt(v) for v in vals) + " | "
                              + " | ".join(_ratio(vals[0], v) for v in vals[1:]) + " |")
     if "haproxy-log" in results["proxies"] and "egressd" in results["proxies"]:
@@ -137,10 +145,8 @@ def markdown(results: dict) -> str:
                   "| workload | figure | egressd | HAProxy, logging | HAProxy, no log | egressd/HAProxy logging |",
                   "|---|---|---:|---:|---:|---:|"]
         for w in workloads:
-            for key, label, _ in ROWS[w] + [("proxy_cpu_s_per_op", f"proxy CPU {OPS[w][1]}", False)]:
-                vals = [_cell(results, p, w, key) for p in ("egressd", "haproxy-log", "haproxy")]
-                if key == "proxy_cpu_s_per_op":
-                    vals = [(v * OPS[w][2] if isinstance(v, (int, float)) else v) for v in vals]
+            for key, label in _figures(w):
+                vals = _values(results, w, key, ["egressd", "haproxy-log", "haproxy"])
                 lines.append(f"| {w} | {label} | " + " | ".join(_fmt(v) for v in vals) + " | "
                              + _ratio(vals[0], vals[1]) + " |")
     errs = [(p, v["error"]) for p, v in results["proxies"].items() if "error" in v]
