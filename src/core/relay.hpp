@@ -11,8 +11,8 @@
 // leaves in the same segment as those bytes. A source found empty or a destination found full
 // is waited for with an EdgeWait (no syscall); TLS's other wishes with asio's async_wait. A
 // direction moves at most kChunksPerTurn chunks per wake-up, then yields to other connections. A
-// watchdog on the connection's timer ends the relay after idle_timeout without bytes, or at
-// max_duration.
+// watchdog on the connection's timer ends the relay after idle_timeout without bytes read and
+// without a peer taking bytes the kernel still held for it, or at max_duration.
 //
 //   auto result = co_await async_relay(client_socket, upstream, timer, pool, options,
 //                                      asio::use_awaitable);
@@ -34,6 +34,7 @@
 #include "core/relay_result.hpp"
 #include "core/tcp_stream.hpp"
 #include "net/io_result.hpp"
+#include "net/tcp_send_progress.hpp"
 
 namespace egress::core {
 
@@ -340,13 +341,30 @@ class RelayOp {
     const auto now = std::chrono::steady_clock::now();
     if (options_.max_duration.count() > 0 && now >= hard_deadline_) {
       timed_out_ = errc::max_duration;
-    } else if (now >= last_activity_ + options_.idle_timeout) {
+    } else if (now >= last_activity_ + options_.idle_timeout && !peers_took_bytes()) {
       timed_out_ = errc::idle_timeout;
     } else {
+      if (now >= last_activity_ + options_.idle_timeout) last_activity_ = now;
       arm_watchdog();
       return;
     }
     stop();
+  }
+
+  /// At an idle deadline (nothing read for idle_timeout): whether a peer acknowledged bytes since
+  /// the last deadline. Bytes the kernel holds reach a slow reader without any read or write by
+  /// the relay, and that is not idle. The first deadline has no earlier figure: it counts bytes
+  /// still waiting in a send queue as progress, so a peer that stopped reading with bytes waiting
+  /// is found idle one idle_timeout later, at the second.
+  bool peers_took_bytes() {
+    const auto down = net::send_progress(down_.socket().native_handle());
+    const auto up = net::send_progress(up_.socket().native_handle());
+    if (!down || !up) return false;
+    const std::uint64_t acked = down->acked + up->acked;
+    const bool moved =
+        acked_at_deadline_ ? acked != *acked_at_deadline_ : down->waiting || up->waiting;
+    acked_at_deadline_ = acked;
+    return moved;
   }
 
   /// After every callback: once both directions are finished, cancel the watchdog; once nothing
@@ -411,6 +429,7 @@ class RelayOp {
   EdgeWait down_wait_{this, &RelayOp::on_ready<false>};
   std::chrono::steady_clock::time_point last_activity_;
   std::chrono::steady_clock::time_point hard_deadline_;
+  std::optional<std::uint64_t> acked_at_deadline_;  ///< see peers_took_bytes
   std::optional<Side> first_eof_;
   std::optional<errc> timed_out_;
   std::uint32_t pending_ = 0;

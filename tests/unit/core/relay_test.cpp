@@ -10,6 +10,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/asio/write.hpp>
+#include <functional>
 #include <future>
 #include <memory>
 #include <string>
@@ -33,9 +34,12 @@ struct Pairs {
 
   /// The gateway's sockets report what is behind each read (TCP_INQ), as in egressd: the
   /// accepted one inherits it from the listening socket, the upstream one sets it.
-  Pairs() {
+  /// `before_connect` may set options on the client's socket that must precede its connect.
+  explicit Pairs(const std::function<void(tcp::socket&)>& before_connect = {}) {
     tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
     EXPECT_TRUE(net::enable_queue_hint(a.native_handle()));
+    client.open(tcp::v4());
+    if (before_connect) before_connect(client);
     client.connect(a.local_endpoint());
     gateway_down = a.accept();
     tcp::acceptor b(io, {asio::ip::make_address("127.0.0.1"), 0});
@@ -294,6 +298,91 @@ TEST(Relay, IdleTimeoutClosesAQuietConnection) {
   EXPECT_EQ(r.closed_by, Side::gateway);
 }
 
+/// A small receive buffer and MSS: loopback's 64 KiB MSS and segments would otherwise open the
+/// client's window only in 64 KiB steps; this way it acknowledges a few KiB at every read.
+void small_window_client(tcp::socket& client) {
+  client.set_option(asio::socket_base::receive_buffer_size(16 * 1024));
+  const int mss = 1400;
+  ASSERT_EQ(::setsockopt(client.native_handle(), IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof mss), 0);
+}
+
+/// Waits for the relay's result, then closes the client and the server, which ends what the
+/// test still has pending on them.
+asio::awaitable<void> close_once_done(Pairs& p, std::future<RelayResult>& result) {
+  asio::steady_timer t(p.io);
+  while (result.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    t.expires_after(std::chrono::milliseconds(5));
+    co_await t.async_wait(use_awaitable);
+  }
+  p.client.close();
+  p.server.close();
+}
+
+// A client that reads slowly but steadily: the relay's bytes wait in the kernel for longer than
+// the idle timeout between two reads from the upstream. The peer acknowledging bytes is activity,
+// so the download completes.
+TEST(Relay, ASlowButSteadyReaderIsNotIdle) {
+  Pairs p(small_window_client);
+  p.gateway_down.set_option(asio::socket_base::send_buffer_size(64 * 1024));
+  // A 64 KiB relay buffer takes 160 ms to reach a client reading 4 KiB every 10 ms: longer than
+  // the idle timeout, ten reads within it.
+  auto result = p.start({std::chrono::milliseconds(100), std::chrono::milliseconds(0)});
+  const std::string down(512 * 1024, 'd');
+  std::string at_client;
+  auto script = asio::co_spawn(
+      p.io,
+      [&]() -> asio::awaitable<void> {
+        asio::co_spawn(
+            p.io,
+            [&]() -> asio::awaitable<void> {
+              co_await asio::async_write(p.server, asio::buffer(down), use_awaitable);
+              p.server.shutdown(tcp::socket::shutdown_send);
+            },
+            asio::detached);
+        asio::steady_timer t(p.io);
+        char buf[4096];
+        for (;;) {
+          auto [ec, n] =
+              co_await p.client.async_read_some(asio::buffer(buf), asio::as_tuple(use_awaitable));
+          if (ec) break;
+          at_client.append(buf, n);
+          t.expires_after(std::chrono::milliseconds(10));
+          co_await t.async_wait(use_awaitable);
+        }
+        p.client.shutdown(tcp::socket::shutdown_send);
+      },
+      asio::use_future);
+  p.io.run();
+  script.get();
+  EXPECT_EQ(at_client.size(), down.size());
+  const RelayResult r = result.get();
+  EXPECT_EQ(r.reason, errc::eof);
+  EXPECT_EQ(r.bytes_down, down.size());
+}
+
+// The same client stops reading with bytes waiting: nothing moves, and the relay ends as idle
+// (at the second deadline at the latest, see RelayOp::peers_took_bytes), not at max_duration.
+TEST(Relay, AReaderThatStoppedWithBytesWaitingIsIdle) {
+  Pairs p(small_window_client);
+  p.gateway_down.set_option(asio::socket_base::send_buffer_size(64 * 1024));
+  auto result = p.start({std::chrono::milliseconds(100), std::chrono::seconds(5)});
+  const std::string down(512 * 1024, 'd');
+  asio::co_spawn(
+      p.io,
+      [&]() -> asio::awaitable<void> {
+        co_await asio::async_write(p.server, asio::buffer(down), asio::as_tuple(use_awaitable));
+      },
+      asio::detached);
+  auto watcher = asio::co_spawn(p.io, close_once_done(p, result), asio::use_future);
+  p.io.run();
+  watcher.get();
+  const RelayResult r = result.get();
+  EXPECT_EQ(r.reason, errc::idle_timeout);
+  EXPECT_EQ(r.closed_by, Side::gateway);
+  EXPECT_GT(r.bytes_down, 0u);
+  EXPECT_LT(r.bytes_down, down.size());
+}
+
 TEST(Relay, MaxDurationEndsEvenABusyConnection) {
   Pairs p;
   auto result = p.start({std::chrono::hours(1), std::chrono::milliseconds(100)});
@@ -319,14 +408,8 @@ TEST(Relay, MaxDurationEndsEvenABusyConnection) {
   auto watcher = asio::co_spawn(
       p.io,
       [&]() -> asio::awaitable<void> {
-        asio::steady_timer t(p.io);
-        while (result.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
-          t.expires_after(std::chrono::milliseconds(5));
-          co_await t.async_wait(use_awaitable);
-        }
+        co_await close_once_done(p, result);
         stop = true;
-        p.client.close();
-        p.server.close();
       },
       asio::use_future);
   p.io.run();
