@@ -1,7 +1,8 @@
 #pragma once
 
 // What asio's epoll reactor knows about a socket and its public API does not hand out: the
-// socket's registration (for core::EdgeWait) and the events of the socket's last wake-up.
+// socket's registration (for core::EdgeWait), the events of the socket's last wake-up, and
+// whether its descriptor may be shared.
 //
 // asio registers each socket with its epoll set once, edge-triggered. When epoll_wait reports a
 // socket, the reactor stores the reported events in the socket's descriptor state (task_result_)
@@ -15,6 +16,7 @@
 // against another Boost or reactor; check those before moving.
 
 #include <boost/asio/detail/reactor.hpp>
+#include <boost/asio/detail/socket_ops.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/version.hpp>
 #include <type_traits>
@@ -73,6 +75,14 @@ inline void forget_reported_events(boost::asio::ip::tcp::socket& socket) {
   auto& impl = reactor_registration(socket);
   if (impl.reactor_data_)
     asio_reactor_detail::OperationInternals::task_result(impl.reactor_data_) = 0;
+}
+
+/// After socket.assign() of a descriptor the caller just created and shares with nobody (no dup,
+/// no fork): asio cannot know that, and at close would deregister it from epoll with an
+/// epoll_ctl(DEL) of its own; close(2) alone does that for a descriptor of its own (as after
+/// socket.open()).
+inline void mark_not_duplicated(boost::asio::ip::tcp::socket& socket) {
+  reactor_registration(socket).state_ &= ~boost::asio::detail::socket_ops::possible_dup;
 }
 
 }  // namespace egress::net

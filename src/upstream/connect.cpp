@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -87,11 +88,21 @@ asio::awaitable<ConnectResult> connect(tcp::socket& socket, const net::Endpoint&
   const tcp::endpoint ep = to_asio(dst);
   boost::system::error_code ec;
   if (socket.is_open()) socket.close(ec);
-  socket.open(ep.protocol(), ec);
-  if (ec) co_return ConnectResult{errc::upstream_error, "socket: " + ec.message()};
+  // Non-blocking from the start, for connect(2): no FIONBIO. asio's own operations do not need
+  // to know (the relay reads and writes with MSG_DONTWAIT; asio would set FIONBIO itself before
+  // any operation of its own that needs it).
+  const int fd =
+      ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+  if (fd < 0)
+    co_return ConnectResult{errc::upstream_error, std::string("socket: ") + std::strerror(errno)};
+  socket.assign(ep.protocol(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    co_return ConnectResult{errc::upstream_error, "socket: " + ec.message()};
+  }
+  net::mark_not_duplicated(socket);
   // A new socket has had no report from epoll: saves the relay a read (EdgeWait).
   net::forget_reported_events(socket);
-  const int fd = socket.native_handle();
   if (options.mark != 0) {
     const int mark = static_cast<int>(options.mark);
     if (::setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
@@ -106,11 +117,6 @@ asio::awaitable<ConnectResult> connect(tcp::socket& socket, const net::Endpoint&
     const int off = 0;
     (void)::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &off, sizeof off);
   }
-  // The same FIONBIO asio's async_connect would issue, once; the relay's operations then see a
-  // non-blocking socket and issue none.
-  socket.native_non_blocking(true, ec);
-  if (ec) co_return ConnectResult{errc::upstream_error, "FIONBIO: " + ec.message()};
-
   // connect(2) ourselves, then wait for writability and read the outcome with one getsockopt:
   // asio's async_connect adds a poll(2) per connection to guard against spurious readiness, which
   // tcpi_state guards against here (a socket still in SYN_SENT waits again).

@@ -1,12 +1,15 @@
 #include "upstream/connect.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/use_future.hpp>
+#include <boost/asio/write.hpp>
 #include <vector>
 
 namespace egress::upstream {
@@ -52,6 +55,22 @@ tcp::socket connected(asio::io_context& io, tcp::acceptor& a, ConnectOptions opt
   const auto r = f.get();
   EXPECT_TRUE(r.ok()) << r.detail;
   return socket;
+}
+
+// The upstream socket is created non-blocking and close-on-exec, and asio's own operations on it
+// still work (asio does not know it is non-blocking; a blocking-style write must not fail).
+TEST(Connect, TheSocketIsNonBlockingAndCloseOnExecAndUsableByAsio) {
+  asio::io_context io;
+  tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+  tcp::socket socket = connected(io, a, {std::chrono::seconds(5), 0});
+  const int fd = socket.native_handle();
+  EXPECT_NE(::fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+  EXPECT_NE(::fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
+  tcp::socket server = a.accept();
+  EXPECT_EQ(asio::write(socket, asio::buffer(std::string("abc"))), 3u);
+  std::string got(3, '\0');
+  asio::read(server, asio::buffer(got));
+  EXPECT_EQ(got, "abc");
 }
 
 // A connect acknowledges the server's SYN-ACK at once: the server can accept the connection
