@@ -84,18 +84,19 @@ class RelayOp {
         options_(options),
         handler_(std::move(handler)) {}
 
+  /// Runs the first turn of both directions at once, in the initiating function: bytes the client
+  /// sent before the upstream connect are read before the event loop takes the report of their
+  /// arrival, which epoll then drops (nothing readable is left to report); a turn started after
+  /// that report was taken would be woken by it for nothing. The handler still never runs
+  /// inside: the watchdog's wait is pending until the next return to the event loop.
   void start() {
-    ++pending_;
-    asio::post(up_.socket().get_executor(), [this] {
-      --pending_;
-      const auto now = std::chrono::steady_clock::now();
-      last_activity_ = now;
-      hard_deadline_ = now + options_.max_duration;
-      arm_watchdog();
-      resume(true);
-      resume(false);
-      settle();
-    });
+    const auto now = std::chrono::steady_clock::now();
+    last_activity_ = now;
+    hard_deadline_ = now + options_.max_duration;
+    arm_watchdog();
+    resume(true);
+    resume(false);
+    settle();
   }
 
  private:
