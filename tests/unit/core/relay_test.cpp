@@ -324,9 +324,9 @@ asio::awaitable<void> close_once_done(Pairs& p, std::future<RelayResult>& result
 TEST(Relay, ASlowButSteadyReaderIsNotIdle) {
   Pairs p(small_window_client);
   p.gateway_down.set_option(asio::socket_base::send_buffer_size(64 * 1024));
-  // A 64 KiB relay buffer takes 160 ms to reach a client reading 4 KiB every 10 ms: longer than
-  // the idle timeout, ten reads within it.
-  auto result = p.start({std::chrono::milliseconds(100), std::chrono::milliseconds(0)});
+  // A 64 KiB relay buffer takes at least 160 ms to reach a client reading 4 KiB every 10 ms:
+  // longer than the idle timeout, with fourteen reads within it (a margin for a loaded machine).
+  auto result = p.start({std::chrono::milliseconds(140), std::chrono::milliseconds(0)});
   const std::string down(512 * 1024, 'd');
   std::string at_client;
   auto script = asio::co_spawn(
