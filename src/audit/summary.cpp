@@ -129,6 +129,15 @@ int read_int(std::string_view s, std::size_t pos, std::size_t len, bool& ok) {
   return v;
 }
 
+/// The clock holds nanoseconds in 64 bits (about 1677 to 2262); sys_time<microseconds> holds far
+/// more. Converting a time outside the clock would overflow (undefined behaviour).
+std::optional<Clock::time_point> to_clock(std::chrono::sys_time<std::chrono::microseconds> tp) {
+  using namespace std::chrono;
+  constexpr microseconds kLimit = duration_cast<microseconds>(Clock::duration::max()) - seconds{1};
+  if (tp.time_since_epoch() > kLimit || tp.time_since_epoch() < -kLimit) return std::nullopt;
+  return Clock::time_point{duration_cast<Clock::duration>(tp.time_since_epoch())};
+}
+
 }  // namespace
 
 std::optional<Clock::time_point> parse_time(std::string_view t) {
@@ -140,8 +149,7 @@ std::optional<Clock::time_point> parse_time(std::string_view t) {
                            day{static_cast<unsigned>(d)}};
   if (!ymd.ok()) return std::nullopt;
   sys_time<microseconds> tp = sys_days{ymd};
-  if (t.size() == 10)
-    return Clock::time_point{duration_cast<Clock::duration>(tp.time_since_epoch())};
+  if (t.size() == 10) return to_clock(tp);
   if ((t[10] != 'T' && t[10] != 't' && t[10] != ' ') || t.size() < 20 || t[13] != ':' ||
       t[16] != ':') {
     return std::nullopt;
@@ -171,7 +179,7 @@ std::optional<Clock::time_point> parse_time(std::string_view t) {
   } else {
     return std::nullopt;
   }
-  return Clock::time_point{duration_cast<Clock::duration>(tp.time_since_epoch())};
+  return to_clock(tp);
 }
 
 Summary summarize(const std::vector<std::string>& files, const SummaryOptions& options,

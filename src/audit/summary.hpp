@@ -65,7 +65,7 @@ std::string to_text(const Summary& summary);
 boost::json::object to_json(const Summary& summary);
 
 /// Parses RFC 3339 ("2026-11-26T07:00:00Z", "...T09:00:00.5+02:00") or a bare date
-/// ("2026-11-26", midnight UTC). nullopt when invalid.
+/// ("2026-11-26", midnight UTC). nullopt when invalid or outside the clock (about 1677-2262).
 std::optional<Clock::time_point> parse_time(std::string_view text);
 
 }  // namespace egress::audit

@@ -93,8 +93,8 @@ int run_explain(const ExplainArgs& a) {
   if (!a.at.empty()) {
     auto t = policy::parse_rfc3339(a.at);
     if (!t) {
-      std::cerr << "policy explain: --at \"" << a.at
-                << "\" is not an RFC 3339 date-time (e.g. 2027-03-31T00:00:00Z)\n";
+      std::cerr << "policy explain: --at \"" << a.at << "\" is not " << policy::kRfc3339Expected
+                << "\n";
       return 2;
     }
     now = *t;

@@ -240,7 +240,7 @@ std::optional<model::TimePoint> read_time(Reader& r, const YAML::Node& n, const 
   if (!s) return std::nullopt;
   auto t = parse_rfc3339(*s);
   if (!t) {
-    r.error(n, path, "\"" + *s + "\" is not an RFC 3339 date-time (e.g. 2027-03-31T00:00:00Z)");
+    r.error(n, path, "\"" + *s + "\" is not " + kRfc3339Expected);
   }
   return t;
 }

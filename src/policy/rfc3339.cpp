@@ -85,6 +85,12 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_v
       days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   const std::int64_t secs =
       days * 86400 + hour * 3600 + minute * 60 + second - std::int64_t{offset_minutes} * 60;
+  // The clock's range, less a second for the fraction: converting beyond it would overflow.
+  constexpr std::int64_t kLimit =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::duration::max())
+          .count() -
+      1;
+  if (secs > kLimit || secs < -kLimit) return std::nullopt;
   return std::chrono::system_clock::time_point(
       std::chrono::duration_cast<std::chrono::system_clock::duration>(
           std::chrono::seconds(secs) + std::chrono::microseconds(micros)));

@@ -153,11 +153,18 @@ INSTANTIATE_TEST_SUITE_P(
                   "kind: Rule\nid: r1\naction: allow\nfrom: [{any: true}]\nto: [{any: "
                   "true}]\nexpires: 2027-02-30T00:00:00Z\n",
                   "p.yaml:6:10: error: expires: \"2027-02-30T00:00:00Z\" is not an RFC 3339 "
-                  "date-time (e.g. 2027-03-31T00:00:00Z)"},
+                  "date-time from 1678 to 2261 (e.g. 2027-03-31T00:00:00Z)"},
+        // Found by libFuzzer: a year the clock cannot hold overflowed the conversion (UB).
+        ErrorCase{"expires_before_the_clock",
+                  "kind: Rule\nid: r1\naction: allow\nfrom: [{any: true}]\nto: [{any: "
+                  "true}]\nexpires: 1013-06-30T00:00:00Z\n",
+                  "p.yaml:6:10: error: expires: \"1013-06-30T00:00:00Z\" is not an RFC 3339 "
+                  "date-time from 1678 to 2261 (e.g. 2027-03-31T00:00:00Z)"},
         ErrorCase{"bad_expires_date_only",
                   "kind: Rule\nid: r1\naction: allow\nfrom: [{any: true}]\nto: [{any: "
                   "true}]\nexpires: 2027-03-31\n",
-                  "p.yaml:6:10: error: expires: \"2027-03-31\" is not an RFC 3339 date-time (e.g. "
+                  "p.yaml:6:10: error: expires: \"2027-03-31\" is not an RFC 3339 date-time from "
+                  "1678 to 2261 (e.g. "
                   "2027-03-31T00:00:00Z)"},
         ErrorCase{"unknown_role",
                   "kind: Rule\nid: r1\naction: allow\nfrom: [{role: nobody}]\nto: [{any: true}]\n",

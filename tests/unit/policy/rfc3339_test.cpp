@@ -19,6 +19,9 @@ TEST(Rfc3339, Valid) {
   EXPECT_EQ(secs("2027-03-31t00:00:00z"), 1806451200);
   EXPECT_EQ(secs("2027-03-31 00:00:00Z"), 1806451200);
   EXPECT_EQ(secs("2024-02-29T00:00:00Z"), 1709164800);
+  // The first and last whole years the clock holds.
+  EXPECT_EQ(secs("1678-01-01T00:00:00Z"), -9214560000);
+  EXPECT_EQ(secs("2261-12-31T23:59:59.999999Z"), 9214646399);
   auto frac = parse_rfc3339("1970-01-01T00:00:01.25Z");
   ASSERT_TRUE(frac);
   EXPECT_EQ(std::chrono::duration_cast<std::chrono::milliseconds>(frac->time_since_epoch()).count(),
@@ -32,7 +35,10 @@ TEST(Rfc3339, Invalid) {
         "2027-04-31T00:00:00Z", "2027-03-31T24:00:00Z", "2027-03-31T00:60:00Z",
         "2027-03-31T00:00:00+2:00", "2027-03-31T00:00:00.Z", "2027-03-31T00:00:00Zjunk",
         "27-03-31T00:00:00Z", "next tuesday", "2027-00-10T00:00:00Z", "2027-03-00T00:00:00Z",
-        "2027-03-31T00:00:00+24:00"}) {
+        "2027-03-31T00:00:00+24:00",
+        // Outside the clock (nanoseconds in 64 bits): once undefined behaviour, found by libFuzzer.
+        "1013-06-30T00:00:00Z", "0000-01-01T00:00:00Z", "1677-01-01T00:00:00Z",
+        "2263-01-01T00:00:00Z", "9999-12-31T23:59:59Z"}) {
     EXPECT_FALSE(parse_rfc3339(bad)) << bad;
   }
 }
