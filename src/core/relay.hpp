@@ -342,14 +342,18 @@ class RelayOp {
     const auto now = std::chrono::steady_clock::now();
     if (options_.max_duration.count() > 0 && now >= hard_deadline_) {
       timed_out_ = errc::max_duration;
-    } else if (now >= last_activity_ + options_.idle_timeout && !peers_took_bytes()) {
-      timed_out_ = errc::idle_timeout;
-    } else {
-      if (now >= last_activity_ + options_.idle_timeout) last_activity_ = now;
-      arm_watchdog();
+      stop();
       return;
     }
-    stop();
+    if (now >= last_activity_ + options_.idle_timeout) {
+      if (!peers_took_bytes()) {
+        timed_out_ = errc::idle_timeout;
+        stop();
+        return;
+      }
+      last_activity_ = now;  // the peers' progress counts as activity
+    }
+    arm_watchdog();
   }
 
   /// At an idle deadline (nothing read for idle_timeout): whether a peer acknowledged bytes since
