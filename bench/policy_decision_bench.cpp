@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "clock/rfc3339.hpp"
 #include "policy/loader.hpp"
 #include "policy/policy.hpp"
-#include "policy/rfc3339.hpp"
 
 namespace {
 
@@ -187,7 +187,7 @@ Fixture& fixture(std::size_t rules) {
 
 void run(benchmark::State& state, bool with_identity) {
   Fixture& fx = fixture(static_cast<std::size_t>(state.range(0)));
-  const auto now = *parse_rfc3339("2026-11-26T00:00:00Z");
+  const auto now = *egress::clock::parse_rfc3339("2026-11-26T00:00:00Z");
   std::size_t i = 0, allowed = 0;
   for (auto _ : state) {
     const Query& q = fx.queries[i++ & 1023];

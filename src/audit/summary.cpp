@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <boost/json/parse.hpp>
-#include <charconv>
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
 
 #include "audit/encoder.hpp"
+#include "clock/rfc3339.hpp"
 
 namespace egress::audit {
 namespace {
@@ -118,68 +118,11 @@ void count_record(Counter& c, const json::object& rec, Clock::time_point ts,
   }
 }
 
-int read_int(std::string_view s, std::size_t pos, std::size_t len, bool& ok) {
-  int v = 0;
-  if (pos + len > s.size()) {
-    ok = false;
-    return 0;
-  }
-  const auto r = std::from_chars(s.data() + pos, s.data() + pos + len, v);
-  if (r.ec != std::errc{} || r.ptr != s.data() + pos + len) ok = false;
-  return v;
-}
-
-/// The clock holds nanoseconds in 64 bits (about 1677 to 2262); sys_time<microseconds> holds far
-/// more. Converting a time outside the clock would overflow (undefined behaviour).
-std::optional<Clock::time_point> to_clock(std::chrono::sys_time<std::chrono::microseconds> tp) {
-  using namespace std::chrono;
-  constexpr microseconds kLimit = duration_cast<microseconds>(Clock::duration::max()) - seconds{1};
-  if (tp.time_since_epoch() > kLimit || tp.time_since_epoch() < -kLimit) return std::nullopt;
-  return Clock::time_point{duration_cast<Clock::duration>(tp.time_since_epoch())};
-}
-
 }  // namespace
 
 std::optional<Clock::time_point> parse_time(std::string_view t) {
-  using namespace std::chrono;
-  bool ok = t.size() >= 10 && t[4] == '-' && t[7] == '-';
-  const int y = read_int(t, 0, 4, ok), mo = read_int(t, 5, 2, ok), d = read_int(t, 8, 2, ok);
-  if (!ok) return std::nullopt;
-  const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)},
-                           day{static_cast<unsigned>(d)}};
-  if (!ymd.ok()) return std::nullopt;
-  sys_time<microseconds> tp = sys_days{ymd};
-  if (t.size() == 10) return to_clock(tp);
-  if ((t[10] != 'T' && t[10] != 't' && t[10] != ' ') || t.size() < 20 || t[13] != ':' ||
-      t[16] != ':') {
-    return std::nullopt;
-  }
-  const int h = read_int(t, 11, 2, ok), mi = read_int(t, 14, 2, ok), sec = read_int(t, 17, 2, ok);
-  if (!ok || h > 23 || mi > 59 || sec > 60) return std::nullopt;
-  tp += hours{h} + minutes{mi} + seconds{sec};
-  std::size_t i = 19;
-  if (i < t.size() && t[i] == '.') {
-    std::int64_t frac = 0;
-    int digits = 0;
-    for (++i; i < t.size() && t[i] >= '0' && t[i] <= '9'; ++i, ++digits) {
-      if (digits < 6) frac = frac * 10 + (t[i] - '0');
-    }
-    if (digits == 0) return std::nullopt;
-    for (int k = digits; k < 6; ++k) frac *= 10;
-    tp += microseconds{frac};
-  }
-  if (i == t.size()) return std::nullopt;
-  if (t[i] == 'Z' || t[i] == 'z') {
-    if (i + 1 != t.size()) return std::nullopt;
-  } else if ((t[i] == '+' || t[i] == '-') && t.size() == i + 6 && t[i + 3] == ':') {
-    const int oh = read_int(t, i + 1, 2, ok), om = read_int(t, i + 4, 2, ok);
-    if (!ok || oh > 23 || om > 59) return std::nullopt;
-    const minutes offset = hours{oh} + minutes{om};
-    tp = t[i] == '+' ? tp - offset : tp + offset;
-  } else {
-    return std::nullopt;
-  }
-  return to_clock(tp);
+  if (t.size() == 10) return clock::parse_rfc3339(std::string(t) + "T00:00:00Z");  // a bare date
+  return clock::parse_rfc3339(t);
 }
 
 Summary summarize(const std::vector<std::string>& files, const SummaryOptions& options,

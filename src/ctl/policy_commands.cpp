@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "clock/rfc3339.hpp"
 #include "policy/loader.hpp"
 #include "policy/policy.hpp"
-#include "policy/rfc3339.hpp"
 #include "policy/store.hpp"
 
 namespace egress::ctl {
@@ -91,9 +91,9 @@ int run_explain(const ExplainArgs& a) {
   }
   auto now = std::chrono::system_clock::now();
   if (!a.at.empty()) {
-    auto t = policy::parse_rfc3339(a.at);
+    auto t = clock::parse_rfc3339(a.at);
     if (!t) {
-      std::cerr << "policy explain: --at \"" << a.at << "\" is not " << policy::kRfc3339Expected
+      std::cerr << "policy explain: --at \"" << a.at << "\" is not " << clock::kRfc3339Expected
                 << "\n";
       return 2;
     }
@@ -123,7 +123,7 @@ int run_explain(const ExplainArgs& a) {
     } else {
       o["identity"] = nullptr;
     }
-    o["at"] = policy::format_rfc3339(now);
+    o["at"] = clock::format_rfc3339(now);
     o["decision"] = policy::to_string(d.action);
     o["reason"] = policy::to_string(d.reason);
     if (!d.rule_id.empty()) {

@@ -4,7 +4,7 @@
 #include <map>
 #include <tuple>
 
-#include "policy/rfc3339.hpp"
+#include "clock/rfc3339.hpp"
 #include "policy/scope.hpp"
 
 namespace egress::policy {
@@ -98,14 +98,15 @@ std::vector<Diagnostic> lint(const model::Model& m, std::chrono::system_clock::t
       if (*rule.expires <= now) {
         out.push_back(warning(rule.expires_pos, "expires",
                               "rule \"" + rule.id + "\" expired at " +
-                                  format_rfc3339(*rule.expires) + " and never matches; remove it"));
+                                  clock::format_rfc3339(*rule.expires) +
+                                  " and never matches; remove it"));
       } else if (*rule.expires - now <= std::chrono::hours(24 * 14)) {
         const auto days =
             std::chrono::duration_cast<std::chrono::hours>(*rule.expires - now).count() / 24;
         out.push_back(warning(rule.expires_pos, "expires",
                               "rule \"" + rule.id + "\" expires at " +
-                                  format_rfc3339(*rule.expires) + " (in " + std::to_string(days) +
-                                  " days)"));
+                                  clock::format_rfc3339(*rule.expires) + " (in " +
+                                  std::to_string(days) + " days)"));
       }
     }
     resolved.push_back(std::move(rr));

@@ -7,7 +7,7 @@
 #include <map>
 #include <tuple>
 
-#include "policy/rfc3339.hpp"
+#include "clock/rfc3339.hpp"
 #include "policy/yaml_guard.hpp"
 #include "policy/yaml_reader.hpp"
 
@@ -238,9 +238,9 @@ std::optional<bool> read_mode(Reader& r, const YAML::Node& n, const std::string&
 std::optional<model::TimePoint> read_time(Reader& r, const YAML::Node& n, const std::string& path) {
   auto s = r.string(n, path);
   if (!s) return std::nullopt;
-  auto t = parse_rfc3339(*s);
+  auto t = clock::parse_rfc3339(*s);
   if (!t) {
-    r.error(n, path, "\"" + *s + "\" is not " + kRfc3339Expected);
+    r.error(n, path, "\"" + *s + "\" is not " + clock::kRfc3339Expected);
   }
   return t;
 }

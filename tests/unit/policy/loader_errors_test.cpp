@@ -301,7 +301,7 @@ description: everything at once
   EXPECT_EQ(rule.file, "p.yaml");
   EXPECT_EQ(rule.line, 20);
   EXPECT_TRUE(rule.report);
-  EXPECT_EQ(format_rfc3339(*rule.expires), "2029-12-31T23:00:00Z");
+  EXPECT_EQ(clock::format_rfc3339(*rule.expires), "2029-12-31T23:00:00Z");
 }
 
 }  // namespace

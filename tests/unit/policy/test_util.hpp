@@ -3,11 +3,11 @@
 #include <string>
 #include <vector>
 
+#include "clock/rfc3339.hpp"
 #include "net/ip_address.hpp"
 #include "policy/facts.hpp"
 #include "policy/loader.hpp"
 #include "policy/policy.hpp"
-#include "policy/rfc3339.hpp"
 
 namespace egress::policy::testing {
 
@@ -33,7 +33,7 @@ inline std::string errors_of(const LoadResult& r) {
 }
 
 inline std::chrono::system_clock::time_point at(const char* rfc3339) {
-  return *parse_rfc3339(rfc3339);
+  return *clock::parse_rfc3339(rfc3339);
 }
 
 /// Facts for a connection: src, "ip:port", optional identity.

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-namespace egress::policy {
+namespace egress::clock {
 
 /// What parse_rfc3339 accepts, for error messages: "... is not <this>".
 inline constexpr const char* kRfc3339Expected =
@@ -19,4 +19,4 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_v
 /// "2027-03-31T00:00:00Z" (UTC, whole seconds).
 std::string format_rfc3339(std::chrono::system_clock::time_point t);
 
-}  // namespace egress::policy
+}  // namespace egress::clock

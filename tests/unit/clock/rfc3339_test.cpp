@@ -1,8 +1,8 @@
-#include "policy/rfc3339.hpp"
+#include "clock/rfc3339.hpp"
 
 #include <gtest/gtest.h>
 
-namespace egress::policy {
+namespace egress::clock {
 namespace {
 
 std::int64_t secs(const char* s) {
@@ -44,4 +44,4 @@ TEST(Rfc3339, Invalid) {
 }
 
 }  // namespace
-}  // namespace egress::policy
+}  // namespace egress::clock

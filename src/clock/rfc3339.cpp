@@ -1,9 +1,9 @@
-#include "policy/rfc3339.hpp"
+#include "clock/rfc3339.hpp"
 
 #include <cstdint>
 #include <ctime>
 
-namespace egress::policy {
+namespace egress::clock {
 
 namespace {
 
@@ -105,4 +105,4 @@ std::string format_rfc3339(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
-}  // namespace egress::policy
+}  // namespace egress::clock
