@@ -1,9 +1,5 @@
 // libFuzzer target for the policy loader: the input is split into files at NUL bytes (at most 4),
-// loaded in memory, and, when it compiles, evaluated once. Built only with clang (see
-// tests/unit/policy/CMakeLists.txt):
-//   cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ && \
-//   cmake --build build-fuzz --target policy_loader_fuzz && \
-//   build-fuzz/tests/unit/policy/policy_loader_fuzz -max_len=4096 policy/
+// loaded in memory, and, when it compiles, evaluated once. Build and run: tests/fuzz/README.md.
 #include <cstddef>
 #include <cstdint>
 #include <string>
