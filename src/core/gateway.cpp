@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <csignal>
 
+#include "clock/rfc3339.hpp"
 #include "core/listener.hpp"
 #include "policy/policy.hpp"
 
@@ -21,16 +22,6 @@ std::vector<net::Endpoint> own_endpoints(const config::GatewayConfig& c) {
   for (const auto& l : c.listeners) out.push_back(l.address);
   out.push_back(c.admin_address);
   return out;
-}
-
-std::string iso(std::chrono::system_clock::time_point t) {
-  const auto secs = std::chrono::time_point_cast<std::chrono::seconds>(t);
-  const std::time_t tt = std::chrono::system_clock::to_time_t(secs);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 }  // namespace
@@ -227,12 +218,13 @@ std::string Gateway::policy_json() const {
   const auto p = policy_.current();
   o["version"] = p ? p->version() : "";
   o["commit"] = p ? p->git_commit() : "";
-  o["loaded_at"] = p ? iso(p->loaded_at()) : "";
+  o["loaded_at"] = p ? clock::format_rfc3339(p->loaded_at()) : "";
   o["rule_count"] = p ? p->rule_count() : 0;
   o["dir"] = policy_.dir().string();
   boost::json::object last;
   last["result"] = last_reload_result_;
-  if (last_reload_at_.time_since_epoch().count() != 0) last["at"] = iso(last_reload_at_);
+  if (last_reload_at_.time_since_epoch().count() != 0)
+    last["at"] = clock::format_rfc3339(last_reload_at_);
   boost::json::array errs;
   for (const auto& e : last_reload_errors_) errs.emplace_back(e);
   last["errors"] = std::move(errs);

@@ -141,7 +141,9 @@ def run(t: harness.Case) -> None:
     p = policy(t, check=True)
     t.check_eq((p.get("version"), p.get("rule_count"), p.get("last_reload", {}).get("result")),
                (version, 2, "none"), "/policy: version, rule_count 2, no reload yet")
-    t.check(bool(p.get("loaded_at")), "/policy: loaded_at", str(p))
+    utc_second = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+    t.check(bool(utc_second.fullmatch(p.get("loaded_at", ""))), "/policy: loaded_at is RFC 3339 UTC",
+            str(p))
     gw.write_policy({"10-lab.yaml": LAB, "20-broken.yaml": BROKEN})
     gw.reload()
     deadline = time.monotonic() + 5
@@ -154,7 +156,8 @@ def run(t: harness.Case) -> None:
     t.check(any("20-broken.yaml" in e and "colour" in e for e in errs),
             "broken policy: /policy lists the errors (file and key)", str(errs))
     t.check_eq((p.get("version"), p.get("rule_count")), (version, 2), "broken policy: the old version still runs")
-    t.check(bool(last.get("at")), "broken policy: last_reload.at", str(last))
+    t.check(bool(utc_second.fullmatch(last.get("at", ""))), "broken policy: last_reload.at is RFC 3339 UTC",
+            str(last))
     rec = t.check_record(gw, "a policy.reload record says failed", event="policy.reload", result="failed")
     if rec:
         t.check(rec["version"] == version and rec["errors"] and "20-broken.yaml" in rec["errors"][0],
