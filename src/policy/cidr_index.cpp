@@ -36,12 +36,13 @@ void PrefixTable<K>::build() {
   }
   pending_.clear();
   pending_.shrink_to_fit();
+  top_.clear();
+  for (std::size_t i = 0; i < lo_.size(); i += kLine) top_.push_back(lo_[i]);
 }
 
 template <class K>
 std::int32_t PrefixTable<K>::longest_match(K key) const noexcept {
-  auto it = std::upper_bound(lo_.begin(), lo_.end(), key);
-  std::int32_t i = static_cast<std::int32_t>(it - lo_.begin()) - 1;
+  std::int32_t i = last_starting_at_or_before(key);
   while (i >= 0 && key > nodes_[static_cast<std::size_t>(i)].hi) {
     i = nodes_[static_cast<std::size_t>(i)].parent;
   }

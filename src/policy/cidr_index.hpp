@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -9,8 +10,9 @@ namespace egress::policy {
 
 /// Longest-prefix structure for one address family. Prefixes form a laminar family (any two are
 /// nested or disjoint), so they are kept sorted by first address with a parent link to the
-/// nearest enclosing prefix: a lookup is one binary search plus a walk up the (short) chain of
-/// enclosing prefixes, visiting the deepest matching prefix first.
+/// nearest enclosing prefix: a lookup is one search for the last prefix starting at or before
+/// the key plus a walk up the (short) chain of enclosing prefixes, visiting the deepest matching
+/// prefix first.
 template <class K>
 class PrefixTable {
  public:
@@ -24,16 +26,7 @@ class PrefixTable {
   void for_each_match(K key, F&& f) const noexcept(noexcept(f(std::uint32_t{}))) {
     // Last prefix starting at or before key: if it does not contain key, its nearest enclosing
     // prefix that does is the longest match (laminar family).
-    std::size_t lo = 0, hi = lo_.size();
-    while (lo < hi) {
-      const std::size_t mid = (lo + hi) / 2;
-      if (lo_[mid] <= key) {
-        lo = mid + 1;
-      } else {
-        hi = mid;
-      }
-    }
-    std::int32_t i = static_cast<std::int32_t>(lo) - 1;
+    std::int32_t i = last_starting_at_or_before(key);
     while (i >= 0 && key > nodes_[static_cast<std::size_t>(i)].hi) {
       i = nodes_[static_cast<std::size_t>(i)].parent;
     }
@@ -53,8 +46,31 @@ class PrefixTable {
     K hi;
     std::uint32_t value;
   };
+  /// lo_ is searched in two steps: a binary search over top_ (the first key of each cache line
+  /// of lo_, small enough to stay cached) picks the line, a search within the line the index.
+  /// A search of lo_ alone would miss the cache at each of its last steps in a large table.
+  static constexpr std::size_t kLine = 64 / sizeof(K);
+
+  std::int32_t last_starting_at_or_before(K key) const noexcept {
+    std::size_t lo = 0, hi = top_.size();
+    while (lo < hi) {
+      const std::size_t mid = (lo + hi) / 2;
+      if (top_[mid] <= key) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    if (lo == 0) return -1;  // every prefix starts after key
+    std::size_t i = (lo - 1) * kLine;
+    const std::size_t end = std::min(i + kLine, lo_.size());
+    while (i + 1 < end && lo_[i + 1] <= key) ++i;
+    return static_cast<std::int32_t>(i);
+  }
+
   std::vector<Pending> pending_;
-  // What a lookup touches after the binary search over lo_, in one place.
+  std::vector<K> top_;  ///< lo_[0], lo_[kLine], lo_[2 * kLine], ...
+  // What a lookup touches after the search of lo_, in one place.
   struct Node {
     K hi;
     std::int32_t parent;  ///< nearest enclosing prefix, or -1

@@ -7,15 +7,18 @@
 // looks only at the clauses whose anchor the connection hits and checks their other fields.
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "policy/address_set.hpp"
 #include "policy/cidr_index.hpp"
 #include "policy/facts.hpp"
 #include "policy/flat_string_map.hpp"
+#include "policy/packed_sets.hpp"
 #include "policy/port_set.hpp"
 #include "policy/string_pattern.hpp"
 
@@ -33,16 +36,24 @@ struct StringAtom {
   int prefix_glob = -1;
 };
 
-/// A conjunction of conditions; kNone = not constrained.
+/// Rule categories in the order the engine consults them.
+enum Category : std::uint8_t { deny_enforce, deny_report, allow_enforce, allow_report };
+
+/// A conjunction of conditions; kNone = not constrained. A rule's category and expiry are
+/// copied into each of its clauses, so a candidate is judged from the clause alone.
 struct Clause {
   std::uint32_t owner = 0;  ///< rule number (file order) or role number
   std::int32_t identity = kNone;
   std::int32_t dns = kNone;
   std::int32_t cn = kNone;
   std::int32_t role = kNone;
-  std::int32_t src = kNone;    ///< AddressSet number
-  std::int32_t dst = kNone;    ///< AddressSet number
-  std::int32_t ports = kNone;  ///< PortSet number
+  std::int32_t src = kNone;    ///< address set: offset in Compiled::sets
+  std::int32_t dst = kNone;    ///< address set: offset in Compiled::sets
+  std::int32_t ports = kNone;  ///< port set: offset in Compiled::sets
+  /// Rule clauses: system_clock ticks since epoch after which the rule never matches
+  /// (INT64_MAX when it never expires), and the rule's category.
+  std::int64_t expires_ns = std::numeric_limits<std::int64_t>::max();
+  Category category = allow_enforce;
 };
 
 using StringIndex = FlatStringMap<std::vector<std::uint32_t>>;
@@ -65,17 +76,12 @@ struct ClauseTable {
   std::vector<std::uint32_t> unanchored;
 };
 
-/// Rule categories in the order the engine consults them.
-enum Category : std::uint8_t { deny_enforce, deny_report, allow_enforce, allow_report };
-
-struct RuleMeta {
-  Category category;
-  std::int64_t expires_ns;  ///< system_clock ticks since epoch; INT64_MAX when it never expires
-};
-
 /// Per-thread, per-evaluation working memory: reused between calls so that a steady state
 /// allocates nothing.
 struct Scratch {
+  /// The identity's URI values (see engine.cpp) with their FlatStringMap hashes: each is looked
+  /// up in the role table and then in the rule table.
+  std::vector<std::pair<std::string_view, std::size_t>> uris;
   std::vector<int> identity_hits;
   std::vector<int> prefix_hits;  ///< prefix-glob numbers matched by the identity
   std::vector<int> cn_hits;
@@ -96,12 +102,10 @@ struct Compiled {
   /// last bit), so most '/' of an ID cost no hash lookup.
   std::vector<bool> prefix_lengths;
   PatternSet cn_patterns;
-  std::vector<AddressSet> address_sets;
-  std::vector<PortSet> port_sets;
+  PackedSets sets;
   ClauseTable role_table;  ///< clause owner = role number
   ClauseTable rule_table;  ///< clause owner = rule number
-  std::vector<RuleMeta> rule_meta;
-  AddressSet deny_set;  ///< deny_destinations minus deny_exceptions
+  AddressSet deny_set;     ///< deny_destinations minus deny_exceptions
   Action default_action = Action::deny;
   bool report_mode = false;
   std::size_t role_count = 0;

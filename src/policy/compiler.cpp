@@ -80,13 +80,15 @@ class Compiler {
     return true;
   }
 
+  // While compiling, a clause's src, dst and ports are numbers into address_sets_ and
+  // port_sets_; pack_sets() turns them into offsets in Compiled::sets.
   std::int32_t address_set(AddressSet s) {
-    c_.address_sets.push_back(std::move(s));
-    return static_cast<std::int32_t>(c_.address_sets.size()) - 1;
+    address_sets_.push_back(std::move(s));
+    return static_cast<std::int32_t>(address_sets_.size()) - 1;
   }
   std::int32_t port_set(PortSet s) {
-    c_.port_sets.push_back(std::move(s));
-    return static_cast<std::int32_t>(c_.port_sets.size()) - 1;
+    port_sets_.push_back(std::move(s));
+    return static_cast<std::int32_t>(port_sets_.size()) - 1;
   }
 
   // Fills the from-side conditions of `cl` from a principal entry; returns the source prefixes
@@ -117,7 +119,7 @@ class Compiler {
     };
     auto by_cidrs = [&](CidrIndex& index, const std::vector<Cidr>& cidrs, std::int32_t& field) {
       for (const auto& c : cidrs) index.add(c, n);
-      if (c_.address_sets[static_cast<std::size_t>(field)] == AddressSet::from_cidrs(cidrs))
+      if (address_sets_[static_cast<std::size_t>(field)] == AddressSet::from_cidrs(cidrs))
         field = kNone;
     };
     const StringAtom* id = cl.identity != kNone ? &c_.identity_atoms[cl.identity] : nullptr;
@@ -160,8 +162,8 @@ class Compiler {
       cl.role = kNone;
       return;
     }
-    if (cl.ports != kNone && c_.port_sets[cl.ports].size() <= 1024) {
-      t.ports.add(c_.port_sets[cl.ports], n);
+    if (cl.ports != kNone && port_sets_[static_cast<std::size_t>(cl.ports)].size() <= 1024) {
+      t.ports.add(port_sets_[static_cast<std::size_t>(cl.ports)], n);
       cl.ports = kNone;
       return;
     }
@@ -186,6 +188,26 @@ class Compiler {
     t.identity_prefix.resize(static_cast<std::size_t>(c_.prefix_glob_count));
     t.cn_pattern.resize(c_.cn_patterns.size());
     t.by_role.resize(c_.role_count);
+  }
+
+  void pack(ClauseTable& t, const std::vector<std::int32_t>& address_at,
+            const std::vector<std::int32_t>& port_at) {
+    for (Clause& cl : t.clauses) {
+      if (cl.src != kNone) cl.src = address_at[static_cast<std::size_t>(cl.src)];
+      if (cl.dst != kNone) cl.dst = address_at[static_cast<std::size_t>(cl.dst)];
+      if (cl.ports != kNone) cl.ports = port_at[static_cast<std::size_t>(cl.ports)];
+    }
+  }
+
+  void pack_sets() {
+    std::vector<std::int32_t> address_at, port_at;
+    for (const auto& s : address_sets_) address_at.push_back(c_.sets.add(s));
+    for (const auto& s : port_sets_) port_at.push_back(c_.sets.add(s));
+    pack(c_.role_table, address_at, port_at);
+    pack(c_.rule_table, address_at, port_at);
+    c_.sets.freeze();
+    address_sets_.clear();
+    port_sets_.clear();
   }
 
   void run(const model::Model& m) {
@@ -215,13 +237,12 @@ class Compiler {
 
     for (std::size_t r = 0; r < m.rules.size(); ++r) {
       const auto& rule = m.rules[r];
-      detail::RuleMeta meta{};
-      meta.category = rule.action == Action::deny
-                          ? (rule.report ? detail::deny_report : detail::deny_enforce)
-                          : (rule.report ? detail::allow_report : detail::allow_enforce);
-      meta.expires_ns = rule.expires ? rule.expires->time_since_epoch().count()
-                                     : std::numeric_limits<std::int64_t>::max();
-      c_.rule_meta.push_back(meta);
+      const detail::Category category =
+          rule.action == Action::deny
+              ? (rule.report ? detail::deny_report : detail::deny_enforce)
+              : (rule.report ? detail::allow_report : detail::allow_enforce);
+      const std::int64_t expires_ns = rule.expires ? rule.expires->time_since_epoch().count()
+                                                   : std::numeric_limits<std::int64_t>::max();
       for (const auto& to : rule.to) {
         const model::Destination* named = to.destination ? dests.at(*to.destination) : nullptr;
         DestinationScope scope = resolve_destination(to, named);
@@ -234,6 +255,8 @@ class Compiler {
         for (const auto& from : rule.from) {
           Clause cl;
           cl.owner = static_cast<std::uint32_t>(r);
+          cl.category = category;
+          cl.expires_ns = expires_ns;
           const auto* src = principal(from, cl, role_ids);
           cl.dst = dst_id;
           cl.ports = port_id;
@@ -249,11 +272,14 @@ class Compiler {
     c_.cn_patterns.compile();
     finish(c_.role_table);
     finish(c_.rule_table);
+    pack_sets();
   }
 
  private:
   Compiled& c_;
   std::map<std::pair<int, std::string>, int> identity_seen_, dns_seen_, cn_seen_;
+  std::vector<AddressSet> address_sets_;
+  std::vector<PortSet> port_sets_;
 };
 
 }  // namespace

@@ -40,11 +40,14 @@ class Evaluation {
     s_.cn_hits.clear();
     s_.roles.clear();
     s_.dns_count = 0;
-    for_each_uri(f.identity,
-                 [&](std::string_view u) { c.identity_patterns.match(u, s_.identity_hits); });
+    s_.uris.clear();
+    for_each_uri(f.identity, [&](std::string_view u) {
+      s_.uris.emplace_back(u, detail::StringIndex::hash_of(u));
+      c.identity_patterns.match(u, s_.identity_hits);
+    });
     sort_unique(s_.identity_hits);
     if (c.prefix_glob_count > 0) {
-      for_each_uri(f.identity, [&](std::string_view u) { match_prefix_globs(u); });
+      for (const auto& uri : s_.uris) match_prefix_globs(uri.first);
       sort_unique(s_.prefix_hits);
     }
     if (f.identity) {
@@ -72,10 +75,9 @@ class Evaluation {
     const std::int64_t now = f_.now.time_since_epoch().count();
     for_each_candidate(c_.rule_table, [&](std::uint32_t n) {
       const Clause& cl = c_.rule_table.clauses[n];
-      const auto& meta = c_.rule_meta[cl.owner];
-      if (cl.owner >= best[meta.category]) return;
-      if (now >= meta.expires_ns) return;  // past `expires`: never matches
-      if (matches(cl)) best[meta.category] = cl.owner;
+      if (cl.owner >= best[cl.category]) return;
+      if (now >= cl.expires_ns) return;  // past `expires`: never matches
+      if (matches(cl)) best[cl.category] = cl.owner;
     });
   }
 
@@ -110,9 +112,10 @@ class Evaluation {
   bool identity_matches(const StringAtom& a) const noexcept {
     if (a.prefix_glob >= 0) return sorted_contains(s_.prefix_hits, a.prefix_glob);
     if (a.kind == PatternKind::regex) return sorted_contains(s_.identity_hits, a.pattern);
-    bool hit = false;
-    for_each_uri(f_.identity, [&](std::string_view u) { hit = hit || u == a.text; });
-    return hit;
+    for (const auto& uri : s_.uris) {
+      if (uri.first == a.text) return true;
+    }
+    return false;
   }
 
   bool dns_matches(const StringAtom& a) const noexcept {
@@ -135,9 +138,9 @@ class Evaluation {
   }
 
   bool matches(const Clause& cl) const noexcept {
-    if (cl.dst != kNone && !c_.address_sets[cl.dst].contains(f_.dst)) return false;
-    if (cl.ports != kNone && !c_.port_sets[cl.ports].contains(f_.dst_port)) return false;
-    if (cl.src != kNone && !c_.address_sets[cl.src].contains(f_.src)) return false;
+    if (cl.dst != kNone && !c_.sets.contains_address(cl.dst, f_.dst)) return false;
+    if (cl.ports != kNone && !c_.sets.contains_port(cl.ports, f_.dst_port)) return false;
+    if (cl.src != kNone && !c_.sets.contains_address(cl.src, f_.src)) return false;
     if (cl.role != kNone && !std::binary_search(s_.roles.begin(), s_.roles.end(),
                                                 static_cast<std::uint32_t>(cl.role))) {
       return false;
@@ -150,14 +153,18 @@ class Evaluation {
 
   template <class F>
   void visit(const detail::StringIndex& index, std::string_view key, F& f) const {
-    if (const auto* list = index.find(key)) {
+    visit(index, key, detail::StringIndex::hash_of(key), f);
+  }
+  template <class F>
+  void visit(const detail::StringIndex& index, std::string_view key, std::size_t hash, F& f) const {
+    if (const auto* list = index.find(key, hash)) {
       for (auto n : *list) f(n);
     }
   }
 
   template <class F>
   void for_each_candidate(const ClauseTable& t, F&& f) const {
-    for_each_uri(f_.identity, [&](std::string_view u) { visit(t.identity_exact, u, f); });
+    for (const auto& [uri, hash] : s_.uris) visit(t.identity_exact, uri, hash, f);
     for (int p : s_.identity_hits) {
       for (auto n : t.identity_pattern[static_cast<std::size_t>(p)]) f(n);
     }

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
+
 namespace egress::policy {
 namespace {
 
@@ -72,6 +75,76 @@ TEST(CidrIndex, DeepChainOfHostRoutes) {
   ASSERT_FALSE(h.empty());
   EXPECT_EQ(h.front(), 1007u);
   EXPECT_EQ(h.size(), 23u);  // 10.0.0.7 is in 10.0.0.0/8 .. /29 (22 prefixes) and its own /32
+}
+
+// Thousands of prefixes, so that the search over lo_ goes through many of top_'s lines, checked
+// against a scan of every prefix at and around each prefix's edges.
+TEST(CidrIndex, ManyPrefixesAgreeWithAScan) {
+  std::mt19937 rng(3);
+  for (const bool six : {false, true}) {
+    CidrIndex idx;
+    std::vector<Cidr> added;
+    for (std::uint32_t v = 0; v < 5000; ++v) {
+      Cidr c;
+      if (six) {
+        std::array<std::uint8_t, 16> b{0x20, 0x01, 0x0d, 0xb8};
+        for (std::size_t i = 4; i < 16; ++i)
+          b[i] = static_cast<std::uint8_t>(i < 7 ? rng() % 2 : rng());
+        c.network = net::IpAddress::v6(b);
+        c.prefix_len = 32 + rng() % 97;
+        const U128 mask = c.prefix_len == 128 ? U128{0} : ~U128{0} >> c.prefix_len;
+        const U128 k = v6_key(c.network) & ~mask;
+        for (int i = 15; i >= 0; --i)
+          b[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(k >> (8 * (15 - i)));
+        c.network = net::IpAddress::v6(b);
+      } else {
+        const std::uint32_t k = (203u << 24) | ((rng() % 64) << 8) | (rng() % 256);
+        c.prefix_len = 18 + rng() % 15;
+        c.network =
+            net::IpAddress::v4(k & ~(c.prefix_len == 32 ? 0u : 0xFFFFFFFFu >> c.prefix_len));
+      }
+      idx.add(c, v);
+      added.push_back(c);
+    }
+    idx.build();
+    std::size_t found = 0;
+    for (const Cidr& c : added) {
+      const bool v4 = c.network.is_v4();
+      for (int edge = 0; edge < 4; ++edge) {
+        net::IpAddress a = c.network;
+        if (v4) {
+          const std::uint32_t k = edge < 2 ? c.v4_lo() : c.v4_hi();
+          a = net::IpAddress::v4(edge == 0 ? k - 1 : edge == 3 ? k + 1 : k);
+        } else {
+          const U128 k = edge < 2 ? c.v6_lo() : c.v6_hi();
+          const U128 x = edge == 0 ? k - 1 : edge == 3 ? k + 1 : k;
+          std::array<std::uint8_t, 16> b{};
+          for (int i = 15; i >= 0; --i)
+            b[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(x >> (8 * (15 - i)));
+          a = net::IpAddress::v6(b);
+        }
+        std::vector<std::uint32_t> want;
+        unsigned longest = 0;
+        for (std::uint32_t v = 0; v < added.size(); ++v) {
+          const Cidr& p = added[v];
+          if (p.network.is_v4() != a.is_v4()) continue;
+          const bool in = a.is_v4() ? p.v4_lo() <= v4_key(a) && v4_key(a) <= p.v4_hi()
+                                    : p.v6_lo() <= v6_key(a) && v6_key(a) <= p.v6_hi();
+          if (!in) continue;
+          want.push_back(v);
+          longest = std::max(longest, p.prefix_len);
+        }
+        auto got = hits(idx, a.to_string().c_str());
+        if (!got.empty()) {
+          EXPECT_EQ(added[got.front()].prefix_len, longest) << a.to_string();
+        }
+        std::sort(got.begin(), got.end());
+        ASSERT_EQ(got, want) << a.to_string();
+        found += !want.empty();
+      }
+    }
+    EXPECT_GT(found, 10000u);  // most probes are inside some prefix
+  }
 }
 
 }  // namespace
