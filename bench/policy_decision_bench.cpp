@@ -8,8 +8,11 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
+#include <stop_token>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "clock/rfc3339.hpp"
@@ -185,8 +188,31 @@ Fixture& fixture(std::size_t rules) {
   return *f;
 }
 
-void run(benchmark::State& state, bool with_identity) {
+// A neighbour on the other core that writes at random over 256 MiB, evicting the policy from the
+// shared cache the way a busy co-tenant does: at 100,000 rules the compiled policy is larger
+// than the caches, and the decision's time depends on what its neighbours do with memory.
+class CacheThrasher {
+ public:
+  CacheThrasher()
+      : memory_(std::size_t{256} << 20, 1), thread_([this](std::stop_token stop) {
+          std::uint64_t x = 1;
+          while (!stop.stop_requested()) {
+            for (int i = 0; i < 4096; ++i) {
+              x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+              ++memory_[(x >> 16) % memory_.size()];
+            }
+          }
+        }) {}
+
+ private:
+  std::vector<unsigned char> memory_;
+  std::jthread thread_;
+};
+
+void run(benchmark::State& state, bool with_identity, bool beside_thrasher = false) {
   Fixture& fx = fixture(static_cast<std::size_t>(state.range(0)));
+  std::optional<CacheThrasher> neighbour;
+  if (beside_thrasher) neighbour.emplace();
   const auto now = *egress::clock::parse_rfc3339("2026-11-26T00:00:00Z");
   std::size_t i = 0, allowed = 0;
   for (auto _ : state) {
@@ -210,9 +236,13 @@ void BM_Decision(benchmark::State& state) {
 void BM_DecisionNoIdentity(benchmark::State& state) {
   run(state, false);
 }
+void BM_DecisionBesideCacheThrasher(benchmark::State& state) {
+  run(state, true, true);
+}
 
 BENCHMARK(BM_Decision)->Arg(10)->Arg(1000)->Arg(10000)->Arg(100000);
 BENCHMARK(BM_DecisionNoIdentity)->Arg(10)->Arg(1000)->Arg(10000)->Arg(100000);
+BENCHMARK(BM_DecisionBesideCacheThrasher)->Arg(10000)->Arg(100000);
 
 }  // namespace
 
