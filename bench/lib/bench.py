@@ -29,7 +29,7 @@ import netns  # noqa: E402
 import report  # noqa: E402
 from netns import DENIED, UPSTREAM_A, UPSTREAM_B, DIRECT_TLS, Sandbox  # noqa: E402
 from proxies import Direct, Egressd, HAProxy, cpu_seconds, rss_kib  # noqa: E402
-from workloads import WORKLOADS, Ctx  # noqa: E402
+from workloads import WORKLOADS, Ctx, conn_rate_mtls, conn_rate_mtls_resumed  # noqa: E402
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
 REPO = BENCH_DIR.parent
@@ -80,7 +80,9 @@ def resolve_certs(tmp: Path) -> dict[str, str]:
 
 # ------------------------------------------------------------------ upstreams
 
-def start_upstreams(sb: Sandbox, tools: Path, certs: dict, work: Path, direct: bool) -> None:
+def start_upstreams(sb: Sandbox, tools: Path, certs: dict, work: Path, direct: bool) -> subprocess.Popen | None:
+    """Starts the upstream servers; for the direct subject also the TLS endpoints, and returns the
+    `openssl s_server` of the connection-rate workloads (its CPU is measured as direct's)."""
     up = str(tools / "upstream")
     http = [f"{UPSTREAM_A}:80", f"{UPSTREAM_B}:80", f"{UPSTREAM_B}:8443", f"{DENIED}:80"]
     sb.spawn(sb.internet, [up, "http", *http], stdout=open(work / "http.out", "w"))
@@ -91,9 +93,12 @@ def start_upstreams(sb: Sandbox, tools: Path, certs: dict, work: Path, direct: b
         www = work / "www"
         www.mkdir(exist_ok=True)
         (www / "ok").write_text(f"ok {DIRECT_TLS}:8443\n")
-        sb.spawn(sb.internet, ["openssl", "s_server", "-accept", f"{DIRECT_TLS}:8443", "-cert", certs["gateway_cert"],
-                               "-key", certs["gateway_key"], "-CAfile", certs["ca"], "-Verify", "1", "-WWW",
-                               "-quiet"], cwd=str(www))
+        # -no_ticket: resumption from the server's session cache, as egressd does (a ticket would
+        # make the server decrypt it and re-parse the client's certificate at every resumption).
+        tls_endpoint = sb.spawn(sb.internet, ["openssl", "s_server", "-accept", f"{DIRECT_TLS}:8443", "-cert",
+                                              certs["gateway_cert"], "-key", certs["gateway_key"], "-CAfile",
+                                              certs["ca"], "-Verify", "1", "-WWW", "-no_ticket", "-quiet"],
+                                cwd=str(www))
         sb.spawn(sb.internet, ["socat", "-u", f"OPENSSL-LISTEN:8444,bind={DIRECT_TLS},reuseaddr,fork,"
                                f"cert={certs['gateway_cert']},key={certs['gateway_key']},cafile={certs['ca']},verify=1",
                                "OPEN:/dev/null,wronly"])
@@ -102,7 +107,7 @@ def start_upstreams(sb: Sandbox, tools: Path, certs: dict, work: Path, direct: b
     while time.monotonic() < deadline:
         out = sb.run(sb.internet, ["ss", "-Hltn"], timeout=5).stdout
         if all(f"{p} " in out for p in ports):
-            return
+            return tls_endpoint if direct else None
         time.sleep(0.05)
     raise RuntimeError(f"upstream servers did not come up: {out}")
 
@@ -200,6 +205,10 @@ def one_run(ctx: Ctx, fn, perf_out: Path | None = None, trace_out: Path | None =
     proxy = ctx.proxy
     proxy.start(ctx.sb, ctx.workdir)
     pid = proxy.pid
+    # Direct has no proxy; in the s_time workloads the CPU of its TLS endpoint (openssl s_server,
+    # one process) is measured instead: the TLS work alone, with no upstream, policy or audit.
+    endpoint = ctx.tls_endpoint.pid if ctx.tls_endpoint and fn in (conn_rate_mtls, conn_rate_mtls_resumed) else None
+    endpoint_cpu0 = cpu_seconds(endpoint) if endpoint else None
     perf = None
     try:
         rss0 = rss_kib(pid) if pid else None
@@ -261,6 +270,8 @@ def one_run(ctx: Ctx, fn, perf_out: Path | None = None, trace_out: Path | None =
                 raise RuntimeError(f"{proxy.name} died during the run (exit {proxy.proc.returncode}); "
                                    f"its log ends: {proxy.log_tail()}")
             r["proxy_cpu_s"] = cpu_seconds(pid) - cpu0
+        if endpoint:
+            r["proxy_cpu_s"] = cpu_seconds(endpoint) - endpoint_cpu0
         return r
     finally:
         for p in perf or []:
@@ -277,7 +288,7 @@ def prepare_proxy(stack: contextlib.ExitStack, proxy, tools: Path, certs: dict, 
     work = tmp / proxy.name
     work.mkdir(parents=True, exist_ok=True)
     sb = stack.enter_context(Sandbox(redirect=proxy.name != "direct"))
-    start_upstreams(sb, tools, certs, work, direct=proxy.name == "direct")
+    tls_endpoint = start_upstreams(sb, tools, certs, work, direct=proxy.name == "direct")
     if proxy.name != "direct":
         proxy.start(sb, work)
     try:
@@ -286,7 +297,7 @@ def prepare_proxy(stack: contextlib.ExitStack, proxy, tools: Path, certs: dict, 
         proxy.stop()
     log(f"{proxy.name}: path checks passed ({', '.join(checks)})")
     ctx = Ctx(sb=sb, proxy=proxy, certs=certs, quick=args.quick, duration=args.duration, workdir=work,
-              idle_conns=args.idle_conns, mtls_bytes=args.mtls_mib << 20)
+              idle_conns=args.idle_conns, mtls_bytes=args.mtls_mib << 20, tls_endpoint=tls_endpoint)
     return ctx, checks
 
 

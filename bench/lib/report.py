@@ -128,6 +128,11 @@ def markdown(results: dict) -> str:
             lines.append(f"| {w} | {label} | {_fmt(vals['egressd'])} | {_fmt(vals['haproxy'])} | "
                          f"{_fmt(vals['direct'])} | {_ratio(vals['egressd'], vals['haproxy'])} | "
                          f"{_ratio(vals['egressd'], vals['direct'])} |")
+    if any(isinstance(_cell(results, "direct", w, "proxy_cpu_s_per_op"), (int, float))
+           for w in ("conn_rate_mtls", "conn_rate_mtls_resumed")):
+        lines += ["", "direct's proxy CPU in conn_rate_mtls and conn_rate_mtls_resumed is that of its TLS endpoint "
+                  "(`openssl s_server`, session cache, no tickets): the TLS work alone, with no upstream connection, "
+                  "policy or audit."]
     variants = [v for v in ("egressd-nowal", "egressd-devnull") if v in results["proxies"]]
     if variants and "egressd" in results["proxies"]:
         head = " | ".join(VARIANT_LABEL[v] for v in variants)

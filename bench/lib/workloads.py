@@ -31,6 +31,7 @@ class Ctx:
     workdir: Path
     idle_conns: int
     mtls_bytes: int
+    tls_endpoint: subprocess.Popen | None = None  # direct: the openssl s_server of the s_time workloads
 
     @property
     def direct(self) -> bool:
