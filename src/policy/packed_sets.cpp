@@ -36,6 +36,9 @@ std::ptrdiff_t last_at_or_below(const std::uint32_t* p, std::uint32_t n, std::si
 
 }  // namespace
 
+// Address and port sets share one deduplication map: their word sequences cannot be equal. A port
+// set [n, r1..rn] has n + 1 words; an address set [n4, n6, ...] has 2 + 2 * n4 + 8 * n6, and
+// with n = n4 that would need n + 1 = 2 + 2n + 8 * n6.
 std::int32_t PackedSets::intern(std::vector<std::uint32_t> words) {
   if (auto it = seen_.find(words); it != seen_.end()) return it->second;
   if (words_.size() + words.size() > static_cast<std::size_t>(INT32_MAX))
