@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import netns  # noqa: E402
 import report  # noqa: E402
+import targets  # noqa: E402
 from netns import DENIED, UPSTREAM_A, UPSTREAM_B, DIRECT_TLS, Sandbox  # noqa: E402
 from proxies import Direct, Egressd, HAProxy, cpu_seconds, rss_kib  # noqa: E402
 from workloads import WORKLOADS, Ctx, conn_rate_mtls, conn_rate_mtls_resumed  # noqa: E402
@@ -545,6 +546,7 @@ def main() -> int:
                 results["proxies"][proxy.name] = {"error": str(e)[:4000]}
         run_interleaved(ctxs, workloads, args.runs, args, results)
     results["elapsed_s"] = round(time.monotonic() - t_start, 1)
+    results["targets"] = targets.verdicts(results)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
     md = report.markdown(results)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import statistics
 
+import targets
+
 # workload -> (what one op is, proxy CPU unit label, factor from CPU seconds per op to that unit)
 OPS = {
     "conn_rate_mtls": ("connection", "µs/conn", 1e6),
@@ -128,6 +130,7 @@ def markdown(results: dict) -> str:
             lines.append(f"| {w} | {label} | {_fmt(vals['egressd'])} | {_fmt(vals['haproxy'])} | "
                          f"{_fmt(vals['direct'])} | {_ratio(vals['egressd'], vals['haproxy'])} | "
                          f"{_ratio(vals['egressd'], vals['direct'])} |")
+    lines += targets.markdown(results)
     if any(isinstance(_cell(results, "direct", w, "proxy_cpu_s_per_op"), (int, float))
            for w in ("conn_rate_mtls", "conn_rate_mtls_resumed")):
         lines += ["", "direct's proxy CPU in conn_rate_mtls and conn_rate_mtls_resumed is that of its TLS endpoint "

@@ -1,0 +1,90 @@
+"""Issue 7's targets, judged on one run's results: each is a ratio of egressd's figure to another
+subject's from the same run (or a microbenchmark's time), with the bound it must meet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str       # as the issue words it
+    workload: str   # workload, or microbenchmark executable when micro
+    key: str        # metric key (proxy_cpu_s_per_op, conn_per_s, ...) or microbenchmark name
+    other: str      # subject egressd is compared with; "" for a microbenchmark's absolute time
+    bound: float    # the ratio (or time, ns) must be <= bound, or >= bound when at_least
+    at_least: bool = False
+    micro: bool = False
+
+
+TARGETS = [
+    Target("conn_rate_mtls: proxy CPU per connection ≤ 0.66 × HAProxy's", "conn_rate_mtls",
+           "proxy_cpu_s_per_op", "haproxy", 0.66),
+    # 3 x HAProxy's rate per core: a third of its CPU per connection.
+    Target("conn_rate_mtls_resumed: ≥ 3 × HAProxy's rate per core (CPU per connection ≤ 1/3)",
+           "conn_rate_mtls_resumed", "proxy_cpu_s_per_op", "haproxy", 1 / 3),
+    Target("conn_close_plain: connections/s ≥ 1.0 × HAProxy's", "conn_close_plain", "conn_per_s", "haproxy",
+           1.0, at_least=True),
+    Target("conn_close_plain: proxy CPU per connection ≤ HAProxy's", "conn_close_plain", "proxy_cpu_s_per_op",
+           "haproxy", 1.0),
+    Target("rps_plain: requests/s ≥ 1.0 × HAProxy's", "rps_plain", "req_per_s", "haproxy", 1.0, at_least=True),
+    Target("rps_plain: p99 ≤ HAProxy's", "rps_plain", "p99_ms", "haproxy", 1.0),
+    Target("throughput_plain: proxy CPU per GiB ≤ HAProxy's", "throughput_plain", "proxy_cpu_s_per_op",
+           "haproxy", 1.0),
+    Target("throughput_mtls: proxy CPU per GiB ≤ HAProxy's", "throughput_mtls", "proxy_cpu_s_per_op",
+           "haproxy", 1.0),
+    Target("idle_memory_plain: RSS per connection ≤ HAProxy's", "idle_memory_plain", "kib_per_conn", "haproxy",
+           1.0),
+    Target("idle_memory_mtls: RSS per connection ≤ HAProxy's", "idle_memory_mtls", "kib_per_conn", "haproxy",
+           1.0),
+    Target("policy decision at 10,000 rules < 1 µs", "policy_decision_bench", "BM_Decision/10000", "", 1000.0,
+           micro=True),
+    Target("policy decision at 100,000 rules < 2 µs", "policy_decision_bench", "BM_Decision/100000", "", 2000.0,
+           micro=True),
+    Target("write-ahead audit on vs off: < 5 % fewer connections/s (conn_close_plain)", "conn_close_plain",
+           "conn_per_s", "egressd-nowal", 0.95, at_least=True),
+]
+
+_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+
+
+def _median(results: dict, subject: str, workload: str, key: str):
+    w = results.get("proxies", {}).get(subject, {}).get("workloads", {}).get(workload, {})
+    v = w.get("median", {}).get(key)
+    return v if isinstance(v, (int, float)) else None
+
+
+def _micro_ns(results: dict, exe: str, name: str):
+    for b in (results.get("microbenchmarks") or {}).get(exe) or []:
+        if isinstance(b, dict) and b.get("name") == name:
+            return b["real_time"] * _NS.get(b.get("time_unit", "ns"), 1.0)
+    return None
+
+
+def verdicts(results: dict) -> list[dict]:
+    """One entry per target that this run measured: its value (ratio, or ns) and whether it is met."""
+    out = []
+    for t in TARGETS:
+        if t.micro:
+            value = _micro_ns(results, t.workload, t.key)
+        else:
+            mine = _median(results, "egressd", t.workload, t.key)
+            theirs = _median(results, t.other, t.workload, t.key)
+            value = mine / theirs if mine is not None and theirs else None
+        if value is None:
+            continue
+        met = value >= t.bound if t.at_least else value <= t.bound
+        out.append({"target": t.name, "value": value, "unit": "ns" if t.micro else "ratio", "met": met})
+    return out
+
+
+def markdown(results: dict) -> list[str]:
+    rows = verdicts(results)
+    if not rows:
+        return []
+    lines = ["", "Issue 7's targets in this run (one run decides nothing on this VM: compare several, see "
+             "docs/performance.md):", "", "| target | this run | |", "|---|---:|---|"]
+    for r in rows:
+        value = f"{r['value']:,.0f} ns" if r["unit"] == "ns" else f"{r['value']:.2f} ×"
+        lines.append(f"| {r['target']} | {value} | {'met' if r['met'] else '**not met**'} |")
+    return lines
