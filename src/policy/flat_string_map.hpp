@@ -29,6 +29,7 @@ class FlatStringMap {
     if (fresh) {
       keys_.push_back(key);
       values_.emplace_back();
+      ++size_;
     }
     return values_[it->second];
   }
@@ -56,19 +57,17 @@ class FlatStringMap {
                        static_cast<std::uint32_t>(keys_[i].size()), std::move(values_[i])};
       arena_ += keys_[i];
     }
-    size_ = keys_.size();
     keys_.clear();
     keys_.shrink_to_fit();
     values_.clear();
     values_.shrink_to_fit();
-    frozen_ = true;
   }
 
   bool empty() const noexcept { return size() == 0; }
-  std::size_t size() const noexcept { return frozen_ ? size_ : keys_.size(); }
+  std::size_t size() const noexcept { return size_; }
 
   const V* find(std::string_view key, std::size_t hash) const noexcept {
-    if (size_ == 0) return nullptr;
+    if (slots_.empty()) return nullptr;  // not frozen yet
     const std::uint32_t tag = tag_of(hash);
     for (std::size_t s = hash & mask_;; s = (s + 1) & mask_) {
       const Slot& slot = slots_[s];
@@ -99,8 +98,7 @@ class FlatStringMap {
   std::vector<Slot> slots_;
   std::string arena_;
   std::size_t mask_ = 0;
-  std::size_t size_ = 0;  ///< number of keys once frozen; 0 before, so find() finds nothing
-  bool frozen_ = false;
+  std::size_t size_ = 0;  ///< number of keys
 };
 
 }  // namespace egress::policy::detail
