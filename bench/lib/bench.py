@@ -210,23 +210,25 @@ def one_run(ctx: Ctx, fn, perf_out: Path | None = None, trace_out: Path | None =
     # one process) is measured instead: the TLS work alone, with no upstream, policy or audit.
     endpoint = ctx.tls_endpoint.pid if ctx.tls_endpoint and fn in (conn_rate_mtls, conn_rate_mtls_resumed) else None
     endpoint_cpu0 = cpu_seconds(endpoint) if endpoint else None
+    # What --perf and --syscalls watch: the proxy, or for direct the TLS endpoint (or nothing).
+    watched = pid or endpoint
     perf = None
     try:
         rss0 = rss_kib(pid) if pid else None
         cpu0 = cpu_seconds(pid) if pid else None
-        if perf_out and pid:
+        if perf_out and watched:
             data = ctx.workdir / "perf.data"
             stat_out = ctx.workdir / "perf-stat.csv"
-            perf = [subprocess.Popen(["perf", "record", "-q", "-F", "1999", "-o", str(data), "-p", str(pid)],
+            perf = [subprocess.Popen(["perf", "record", "-q", "-F", "1999", "-o", str(data), "-p", str(watched)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
                     subprocess.Popen(["perf", "stat", "-x", ",", "-o", str(stat_out), "-e",
-                                      "raw_syscalls:sys_enter,context-switches", "-p", str(pid)],
+                                      "raw_syscalls:sys_enter,context-switches", "-p", str(watched)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
             time.sleep(0.3)
         tracer = None
-        if trace_out and pid:
+        if trace_out and watched:
             raw = ctx.workdir / "perf-trace.txt"
-            tracer = subprocess.Popen(["perf", "trace", "-s", "-o", str(raw), "-p", str(pid)],
+            tracer = subprocess.Popen(["perf", "trace", "-s", "-o", str(raw), "-p", str(watched)],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             perf = (perf or []) + [tracer]
             time.sleep(0.5)
@@ -243,7 +245,7 @@ def one_run(ctx: Ctx, fn, perf_out: Path | None = None, trace_out: Path | None =
         perf = None
         if tracer:
             trace_out.write_text(syscall_summary(raw, r["ops"]) + raw.read_text())
-        if perf_out:
+        if perf_out and watched:
             counts = {}
             for line in stat_out.read_text().splitlines():
                 f = line.split(",")
@@ -430,7 +432,7 @@ def main() -> int:
     ap.add_argument("--micro-from", type=Path, action="append", default=[],
                     help="another build directory whose bench/*_bench to run (repeatable)")
     ap.add_argument("--out", type=Path, default=BENCH_DIR / "results")
-    ap.add_argument("--perf", type=Path, help="perf-record the proxy in each workload's first run; flat "
+    ap.add_argument("--perf", type=Path, help="perf-record the proxy (direct: its TLS endpoint in the s_time workloads) in each workload's first run; flat "
                     "profiles go to PERF/<proxy>-<workload>.txt (the figures of that run include perf's cost)")
     ap.add_argument("--syscalls", type=Path, help="`perf trace -s` the proxy in each workload's first run: "
                     "syscalls and errors per operation go to SYSCALLS/<proxy>-<workload>.txt (slows that run)")
