@@ -432,8 +432,9 @@ def main() -> int:
     ap.add_argument("--micro-from", type=Path, action="append", default=[],
                     help="another build directory whose bench/*_bench to run (repeatable)")
     ap.add_argument("--out", type=Path, default=BENCH_DIR / "results")
-    ap.add_argument("--perf", type=Path, help="perf-record the proxy (direct: its TLS endpoint in the s_time workloads) in each workload's first run; flat "
-                    "profiles go to PERF/<proxy>-<workload>.txt (the figures of that run include perf's cost)")
+    ap.add_argument("--perf", type=Path, help="perf-record the proxy (direct: its TLS endpoint in the s_time "
+                    "workloads) in each workload's first run; flat profiles go to PERF/<proxy>-<workload>.txt "
+                    "(the figures of that run include perf's cost)")
     ap.add_argument("--syscalls", type=Path, help="`perf trace -s` the proxy in each workload's first run: "
                     "syscalls and errors per operation go to SYSCALLS/<proxy>-<workload>.txt (slows that run)")
     args = ap.parse_args()
