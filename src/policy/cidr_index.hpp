@@ -52,17 +52,9 @@ class PrefixTable {
   static constexpr std::size_t kLine = 64 / sizeof(K);
 
   std::int32_t last_starting_at_or_before(K key) const noexcept {
-    std::size_t lo = 0, hi = top_.size();
-    while (lo < hi) {
-      const std::size_t mid = (lo + hi) / 2;
-      if (top_[mid] <= key) {
-        lo = mid + 1;
-      } else {
-        hi = mid;
-      }
-    }
-    if (lo == 0) return -1;  // every prefix starts after key
-    std::size_t i = (lo - 1) * kLine;
+    const auto line = std::upper_bound(top_.begin(), top_.end(), key) - top_.begin();
+    if (line == 0) return -1;  // every prefix starts after key
+    std::size_t i = static_cast<std::size_t>(line - 1) * kLine;
     const std::size_t end = std::min(i + kLine, lo_.size());
     while (i + 1 < end && lo_[i + 1] <= key) ++i;
     return static_cast<std::int32_t>(i);
