@@ -46,8 +46,10 @@ struct LoadOptions {
   bool git = true;
 };
 
-/// Reads every regular `*.yaml` file of `dir` (not recursive), sorted by name. Reports an
-/// unreadable directory or file as an error.
+/// Reads every `*.yaml` entry of `dir` (not recursive, symlinks followed), sorted by name. Every
+/// entry that is not a readable regular file (a dangling symlink, a symlink loop, a directory, a
+/// FIFO, ...) is an error naming it and the system's reason, never skipped; so is any error
+/// listing the directory. A FIFO or device is never opened.
 std::vector<SourceFile> read_policy_files(const std::filesystem::path& dir,
                                           std::vector<Diagnostic>& errors);
 

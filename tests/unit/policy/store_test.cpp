@@ -2,10 +2,15 @@
 #include "policy/store.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <functional>
 
 #include "policy/version.hpp"
 #include "test_util.hpp"
@@ -68,7 +73,7 @@ TEST(LoadPolicyDir, ReadsYamlInNameOrderAndIgnoresOthers) {
   d.write("README.md", "not: [yaml");
   d.write("30-old.yaml.bak", "garbage: [");
   d.write("notes.yml", "garbage: [");
-  fs::create_directory(d.path() / "sub.yaml");  // a directory named *.yaml is not a file
+  fs::create_directory(d.path() / "sub.yml");  // not *.yaml: not looked at
   auto r = load_policy_dir(d.path(), LoadOptions{{}, false});
   ASSERT_TRUE(r.errors.empty()) << testing::errors_of(r);
   ASSERT_TRUE(r.policy);
@@ -90,6 +95,106 @@ TEST(LoadPolicyDir, EmptyOrMissingDirectoryIsAnError) {
   ASSERT_EQ(missing.errors.size(), 1u);
   EXPECT_NE(missing.errors[0].to_string().find("cannot read the directory"), std::string::npos);
   EXPECT_FALSE(missing.policy);
+}
+
+// Every *.yaml entry that is not a readable regular file is an error that names it and the
+// system's reason; a policy with it is no policy (issue 17 item 1: they used to be skipped, and
+// their rules vanished with `policy check` saying ok).
+struct Unreadable {
+  const char* what;
+  std::function<void(const fs::path& dir)> make;  // creates 10-deny.yaml in dir
+  std::string expected;                           // the whole diagnostic
+};
+
+std::vector<Unreadable> unreadable_cases() {
+  return {
+      {"dangling symlink",
+       [](const fs::path& d) { fs::create_symlink("gone.yaml", d / "10-deny.yaml"); },
+       "10-deny.yaml: error: cannot read: No such file or directory (dangling symlink to "
+       "\"gone.yaml\")"},
+      {"symlink loop",
+       [](const fs::path& d) {
+         fs::create_symlink("loop-b", d / "10-deny.yaml");
+         fs::create_symlink("10-deny.yaml", d / "loop-b");
+       },
+       "10-deny.yaml: error: cannot read: Too many levels of symbolic links (symlink loop)"},
+      {"FIFO", [](const fs::path& d) { ASSERT_EQ(mkfifo((d / "10-deny.yaml").c_str(), 0600), 0); },
+       "10-deny.yaml: error: cannot read: not a regular file (a FIFO)"},
+      {"symlink to a FIFO",
+       [](const fs::path& d) {
+         ASSERT_EQ(mkfifo((d / "fifo").c_str(), 0600), 0);
+         fs::create_symlink("fifo", d / "10-deny.yaml");
+       },
+       "10-deny.yaml: error: cannot read: not a regular file (a FIFO)"},
+      {"directory", [](const fs::path& d) { fs::create_directory(d / "10-deny.yaml"); },
+       "10-deny.yaml: error: cannot read: not a regular file (a directory)"},
+      {"symlink to a directory",
+       [](const fs::path& d) { fs::create_directory_symlink(".", d / "10-deny.yaml"); },
+       "10-deny.yaml: error: cannot read: not a regular file (a directory)"},
+      {"unix socket",
+       [](const fs::path& d) {
+         const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+         ASSERT_GE(fd, 0);
+         sockaddr_un sa{};
+         sa.sun_family = AF_UNIX;
+         const std::string p = (d / "10-deny.yaml").string();
+         ASSERT_LT(p.size(), sizeof sa.sun_path);
+         std::memcpy(sa.sun_path, p.c_str(), p.size() + 1);
+         ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+         ::close(fd);
+       },
+       "10-deny.yaml: error: cannot read: not a regular file (a socket)"},
+  };
+}
+
+TEST(LoadPolicyDir, UnreadableYamlEntryIsAnErrorNamingItAndWhy) {
+  for (const auto& c : unreadable_cases()) {
+    SCOPED_TRACE(c.what);
+    TempDir d;
+    d.write("00-settings.yaml", "kind: Settings\n");
+    d.write("20-rules.yaml", kRule);
+    c.make(d.path());
+    // The FIFO must not block: a reader opening it would wait for a writer forever.
+    auto r = load_policy_dir(d.path(), LoadOptions{{}, false});
+    ASSERT_EQ(r.errors.size(), 1u) << testing::errors_of(r);
+    EXPECT_EQ(r.errors[0].to_string(), c.expected);
+    EXPECT_FALSE(r.policy);
+    // `policy test` reads test directories the same way.
+    auto t = load_test_dir(d.path());
+    ASSERT_EQ(t.errors.size(), 1u);
+    EXPECT_EQ(t.errors[0].to_string(), c.expected);
+  }
+}
+
+TEST(LoadPolicyDir, EveryUnreadableEntryIsReportedInNameOrder) {
+  TempDir d;
+  d.write("00-settings.yaml", "kind: Settings\n");
+  fs::create_symlink("nowhere.yaml", d.path() / "30-b.yaml");
+  fs::create_directory(d.path() / "10-a.yaml");
+  auto r = load_policy_dir(d.path(), LoadOptions{{}, false});
+  ASSERT_EQ(r.errors.size(), 2u) << testing::errors_of(r);
+  EXPECT_EQ(r.errors[0].file, "10-a.yaml");
+  EXPECT_EQ(r.errors[1].file, "30-b.yaml");
+}
+
+TEST(LoadPolicyDir, SymlinkToARegularFileIsRead) {
+  TempDir d;
+  d.write("00-settings.yaml", "kind: Settings\n");
+  d.write("rules.txt", kRule);
+  fs::create_symlink("rules.txt", d.path() / "10-rules.yaml");
+  auto r = load_policy_dir(d.path(), LoadOptions{{}, false});
+  ASSERT_TRUE(r.errors.empty()) << testing::errors_of(r);
+  ASSERT_TRUE(r.policy);
+  EXPECT_EQ(r.policy->rules()[0].file, "10-rules.yaml");
+}
+
+TEST(LoadPolicyDir, NotADirectoryIsAnError) {
+  TempDir d;
+  d.write("file.yaml", "kind: Settings\n");
+  auto r = load_policy_dir(d.path() / "file.yaml");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].to_string(), (d.path() / "file.yaml").string() +
+                                         ": error: cannot read the directory: Not a directory");
 }
 
 bool have_git() {
@@ -157,6 +262,33 @@ TEST(PolicyStore, ReloadKeepsTheRunningPolicyOnError) {
   // A Decision taken from the old snapshot stays valid while that snapshot is held.
   const Decision old = running->evaluate(c.facts());
   EXPECT_EQ(old.policy_version, version);
+}
+
+// A reload that meets an unreadable rules file fails and keeps the running policy, which still
+// denies what the missing file denied (the fail-open the issue reproduced with a 10-deny.yaml).
+TEST(PolicyStore, ReloadWithADanglingSymlinkKeepsTheRunningPolicy) {
+  TempDir d;
+  d.write("00-settings.yaml", "kind: Settings\ndefault: allow\n");
+  d.write("deny.txt",
+          "kind: Rule\nid: deny-66\naction: deny\nfrom: [{any: true}]\n"
+          "to: [{cidrs: [203.0.113.66/32]}]\n");
+  fs::create_symlink("deny.txt", d.path() / "10-deny.yaml");
+  PolicyStore store(d.path());
+  ASSERT_TRUE(store.reload().errors.empty());
+  auto running = store.current();
+  ASSERT_TRUE(running);
+  testing::Conn c("192.0.2.2", "203.0.113.66:443");
+  ASSERT_EQ(running->evaluate(c.facts()).rule_id, "deny-66");
+
+  fs::remove(d.path() / "deny.txt");  // the target vanishes
+  auto bad = store.reload();
+  ASSERT_EQ(bad.errors.size(), 1u) << testing::errors_of(bad);
+  EXPECT_EQ(bad.errors[0].to_string(),
+            "10-deny.yaml: error: cannot read: No such file or directory (dangling symlink to "
+            "\"deny.txt\")");
+  EXPECT_FALSE(bad.policy);
+  EXPECT_EQ(store.current(), running);
+  EXPECT_EQ(store.current()->evaluate(c.facts()).action, Action::deny);
 }
 
 }  // namespace
