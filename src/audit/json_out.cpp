@@ -34,6 +34,20 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t i) noexcept {
   return 0;
 }
 
+// U+0085 NEL, U+2028 LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR are valid in a JSON string,
+// but tools that split text on Unicode line boundaries (JavaScript before ES2019, Python's
+// str.splitlines, some log shippers) would cut a record in two (issue 17 item 10): they are
+// written escaped. The escape for the valid `len`-byte sequence at s[i], or nullptr.
+const char* line_separator_escape(std::string_view s, std::size_t i, std::size_t len) noexcept {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  if (len == 2 && byte(0) == 0xC2 && byte(1) == 0x85) return "\\u0085";
+  if (len == 3 && byte(0) == 0xE2 && byte(1) == 0x80) {
+    if (byte(2) == 0xA8) return "\\u2028";
+    if (byte(2) == 0xA9) return "\\u2029";
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 void append_json_string(std::string& out, std::string_view text) {
@@ -49,6 +63,12 @@ void append_json_string(std::string& out, std::string_view text) {
     }
     if (c >= 0x80) {
       const std::size_t len = utf8_sequence_length(text, i);
+      if (const char* esc = line_separator_escape(text, i, len)) {
+        flush();
+        out += esc;
+        run = i += len;
+        continue;
+      }
       if (len != 0) {
         i += len;
         continue;

@@ -7,10 +7,11 @@
 
 namespace egress::audit {
 
-/// Appends `text` to `out` as a JSON string literal (with the quotes). Escapes `"`, `\` and every
-/// control character (U+0000..U+001F, as \n, \t, ... or \u00XX); invalid UTF-8 bytes each become
-/// U+FFFD, so the output is always valid UTF-8 JSON whatever bytes a certificate or errno text
-/// held.
+/// Appends `text` to `out` as a JSON string literal (with the quotes). Escapes `"`, `\`, every
+/// control character (U+0000..U+001F, as \n, \t, ... or \u00XX) and the Unicode line separators
+/// U+0085, U+2028 and U+2029 (as \u0085, \u2028, \u2029), so a line holds exactly one record
+/// for every line splitter; invalid UTF-8 bytes each become U+FFFD, so the output is always valid
+/// UTF-8 JSON whatever bytes a certificate or errno text held.
 void append_json_string(std::string& out, std::string_view text);
 
 /// Writes one JSON object into a string, key by key, without building a DOM. Keys are trusted

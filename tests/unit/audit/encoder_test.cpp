@@ -4,7 +4,10 @@
 
 #include <boost/json.hpp>
 
+#include <fstream>
+
 #include "audit/chain.hpp"
+#include "audit/verify.hpp"
 #include "test_util.hpp"
 
 namespace egress::audit {
@@ -157,6 +160,103 @@ TEST(Encoder, CloseReloadStartStop) {
   EXPECT_EQ(o.at("reason").as_string(), "signal");
   EXPECT_EQ(o.at("connections_drained").as_int64(), 5);
   EXPECT_EQ(o.at("connections_forced").as_int64(), 1);
+}
+
+// U+0085 NEL, U+2028 LINE SEPARATOR, U+2029 PARAGRAPH SEPARATOR: raw, a tool that splits on
+// Unicode line boundaries (Python's splitlines, pre-ES2019 JavaScript) cuts a record in two
+// (issue 17 item 10). Every string the encoder writes escapes them.
+struct Separator {
+  const char* raw;
+  const char* escaped;
+};
+constexpr Separator kSeparators[] = {
+    {"\xC2\x85", "\\u0085"}, {"\xE2\x80\xA8", "\\u2028"}, {"\xE2\x80\xA9", "\\u2029"}};
+
+void expect_no_raw_separator(const std::string& line) {
+  for (const auto& sep : kSeparators)
+    EXPECT_EQ(line.find(sep.raw), std::string::npos) << "raw " << sep.escaped << " in " << line;
+}
+
+TEST(Encoder, EscapesUnicodeLineSeparatorsInEveryString) {
+  for (const auto& sep : kSeparators) {
+    SCOPED_TRACE(sep.escaped);
+    const std::string x = std::string("a") + sep.raw + "b";
+    ConnectionDecision d;
+    d.conn_id = 1;
+    d.listener = x;
+    d.src = *net::Endpoint::parse("192.0.2.2:1");
+    policy::Identity id;
+    id.spiffe_id = "spiffe://corp.example/" + x;
+    id.uri_sans = {id.spiffe_id, x};
+    id.dns_sans = {x};
+    id.common_name = x;
+    id.fingerprint_sha256 = x;
+    id.issuer = "CN=" + x;
+    id.serial = x;
+    id.not_after = x;
+    d.identity = id;
+    d.tls_version = x;
+    d.decision = x;
+    d.reason = x;
+    d.detail = x;
+    d.rule = x;
+    d.rule_file = x;
+    d.shadow_decision = x;
+    d.shadow_rule = x;
+    d.policy_version = x;
+    std::string line;
+    encode_record(Record{Clock::now(), d}, ChainFields{1, kGenesisHash, 0}, line);
+    expect_no_raw_separator(line);
+    EXPECT_NE(line.find(std::string("\"detail\":\"a") + sep.escaped + "b\""), std::string::npos)
+        << line;
+    // 19 strings of the record hold it (uri_sans twice), each written escaped once.
+    std::size_t count = 0;
+    for (auto at = line.find(sep.escaped); at != std::string::npos;
+         at = line.find(sep.escaped, at + 1))
+      ++count;
+    EXPECT_EQ(count, 19u) << line;
+    // A JSON parser reads the original characters back.
+    const auto o = json::parse(line).as_object();
+    EXPECT_EQ(o.at("detail").as_string(), x);
+    EXPECT_EQ(o.at("identity").at("cn").as_string(), x);
+    EXPECT_EQ(o.at("identity").at("dns_sans").as_array()[0].as_string(), x);
+
+    PolicyReload r;
+    r.ok = false;
+    r.version = x;
+    r.attempted_version = x;
+    r.errors = {x};
+    std::string reload;
+    encode_record(Record{Clock::now(), r}, ChainFields{2, kGenesisHash, 0}, reload);
+    expect_no_raw_separator(reload);
+    EXPECT_NE(reload.find(std::string("[\"a") + sep.escaped + "b\"]"), std::string::npos) << reload;
+  }
+}
+
+TEST(Encoder, ChainOverEscapedSeparatorsVerifies) {
+  testing::TempDir dir;
+  const std::string path = dir.file("audit.jsonl");
+  std::ofstream out(path, std::ios::binary);
+  std::string prev(kGenesisHash);
+  std::uint64_t seq = 0;
+  for (const auto& sep : kSeparators) {
+    ConnectionDecision d;
+    d.conn_id = ++seq;
+    d.listener = "l";
+    d.src = *net::Endpoint::parse("192.0.2.2:1");
+    d.decision = "deny";
+    d.reason = "rule";
+    d.detail = std::string("x") + sep.raw + "y";
+    std::string line;
+    encode_record(Record{Clock::now(), d}, ChainFields{seq, prev, 0}, line);
+    out << line << '\n';
+    prev = sha256_hex(line);
+  }
+  out.close();
+  const auto r = verify_chain({path});
+  EXPECT_TRUE(r.ok()) << (r.broken ? r.broken->message : r.error);
+  EXPECT_EQ(r.records, 3u);
+  EXPECT_EQ(r.last_hash, prev);
 }
 
 }  // namespace

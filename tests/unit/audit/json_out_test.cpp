@@ -32,8 +32,21 @@ TEST(JsonString, KeepsValidUtf8AndReplacesInvalidBytes) {
   EXPECT_EQ(json_quoted("\xED\xA0\x80"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
 }
 
+TEST(JsonString, EscapesUnicodeLineSeparators) {
+  EXPECT_EQ(json_quoted("a\xC2\x85"
+                        "b\xE2\x80\xA8"
+                        "c\xE2\x80\xA9"
+                        "d"),
+            R"("a\u0085b\u2028c\u2029d")");
+  // Their neighbours pass through as they are.
+  EXPECT_EQ(json_quoted("\xC2\x84\xC2\x86\xE2\x80\xA7\xE2\x80\xAA"),
+            "\"\xC2\x84\xC2\x86\xE2\x80\xA7\xE2\x80\xAA\"");
+  // A truncated separator is invalid UTF-8, not a separator.
+  EXPECT_EQ(json_quoted("\xE2\x80"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");
+}
+
 TEST(JsonString, RoundTripsThroughAJsonParser) {
-  const std::string nasty = "\"},{\"decision\":\"allow\"\n\\u0000 \x01 end";
+  const std::string nasty = "\"},{\"decision\":\"allow\"\n\\u0000 \x01 \xE2\x80\xA8 \xC2\x85 end";
   const auto parsed = json::parse("{\"k\":" + json_quoted(nasty) + "}");
   EXPECT_EQ(parsed.at("k").as_string(), nasty);
 }
