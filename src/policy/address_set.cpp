@@ -175,17 +175,74 @@ CidrParse parse_cidr(std::string_view text) {
 }
 
 const std::vector<Cidr>* builtin_set(std::string_view name) noexcept {
+  // Every block the IANA IPv4 and IPv6 Special-Purpose Address Registries (RFC 6890 and its
+  // updates) mark as not globally reachable, plus multicast and the reserved and deprecated blocks
+  // an egress gateway must never open a connection to. docs/policy.md explains the choices.
   static const std::vector<Cidr> non_public = make_set({
-      "0.0.0.0/8",     "10.0.0.0/8",   "100.64.0.0/10",  "127.0.0.0/8",   "169.254.0.0/16",
-      "172.16.0.0/12", "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4",
-      "240.0.0.0/4",   "::/128",       "::1/128",        "64:ff9b::/96",  "64:ff9b:1::/48",
-      "100::/64",      "2001::/32",    "2002::/16",      "fc00::/7",      "fe80::/10",
-      "ff00::/8",
+      // IPv4.
+      "0.0.0.0/8",       // "this network" (RFC 791)
+      "10.0.0.0/8",      // private (RFC 1918)
+      "100.64.0.0/10",   // shared address space, CGNAT (RFC 6598)
+      "127.0.0.0/8",     // loopback (RFC 1122)
+      "169.254.0.0/16",  // link-local, cloud metadata (RFC 3927)
+      "172.16.0.0/12",   // private (RFC 1918)
+      "192.0.0.0/24",    // IETF protocol assignments, DS-Lite, NAT64 discovery (RFC 6890)
+      "192.88.99.0/24",  // deprecated 6to4 relay anycast (RFC 7526)
+      "192.168.0.0/16",  // private (RFC 1918)
+      "198.18.0.0/15",   // benchmarking (RFC 2544)
+      "224.0.0.0/4",     // multicast (RFC 5771)
+      "240.0.0.0/4",     // reserved (RFC 1112), with limited broadcast 255.255.255.255/32
+      // Left out on purpose: the documentation blocks 192.0.2.0/24, 198.51.100.0/24 and
+      // 203.0.113.0/24 (RFC 5737), which the test sandbox uses as "the internet".
+
+      // IPv6 inside 2000::/3, the global unicast space.
+      "2001::/23",  // IETF protocol assignments: Teredo 2001::/32, benchmarking, ORCHID (RFC 2928)
+      "2002::/16",  // 6to4 (RFC 3056)
+      "3fff::/20",  // documentation (RFC 9637); 2001:db8::/32 (RFC 3849) is the sandbox's
+      // IPv6 outside 2000::/3: IANA allocates no global unicast there (IPv6 Address Space
+      // registry), so all of it is denied; the special blocks in it are named for the reader.
+      "::/3", "4000::/2", "8000::/1",
+      "::/128",           // unspecified (RFC 4291)
+      "::1/128",          // loopback (RFC 4291)
+      "::/96",            // deprecated IPv4-compatible ::a.b.c.d (RFC 4291 2.5.5.1)
+      "::ffff:0:0:0/96",  // SIIT IPv4-translated ::ffff:0:a.b.c.d (RFC 2765)
+      "64:ff9b::/96",     // NAT64 well-known prefix (RFC 6052)
+      "64:ff9b:1::/48",   // NAT64 local use (RFC 8215)
+      "100::/64",         // discard-only (RFC 6666)
+      "5f00::/16",        // SRv6 SIDs (RFC 9602)
+      "fc00::/7",         // unique local (RFC 4193)
+      "fe80::/10",        // link-local (RFC 4291)
+      "fec0::/10",        // deprecated site-local (RFC 3879)
+      "ff00::/8",         // multicast (RFC 4291)
+      // IPv4-mapped ::ffff:0:0/96 is not a prefix here: a mapped address is IPv4 everywhere
+      // (net::IpAddress), so it meets the IPv4 blocks above.
   });
   static const std::vector<Cidr> metadata = make_set({"169.254.169.254/32", "fd00:ec2::254/128"});
   if (name == "builtin:non_public") return &non_public;
   if (name == "builtin:metadata") return &metadata;
   return nullptr;
+}
+
+namespace {
+
+// IPv6 prefixes that carry an IPv4 address in their last 32 bits (see embedded_v4).
+constexpr U128 kCompatPrefix = 0;                      // ::/96
+constexpr U128 kSiitPrefix = U128{0xffff} << 48;       // ::ffff:0:0:0/96
+constexpr U128 kNat64Prefix = U128{0x0064ff9b} << 96;  // 64:ff9b::/96
+constexpr U128 k6to4Prefix = U128{0x2002} << 112;      // 2002::/16, IPv4 in bits 80-111
+constexpr U128 kLow32 = 0xffffffff;
+constexpr U128 kLow80 = (U128{1} << 80) - 1;
+
+}  // namespace
+
+std::optional<net::IpAddress> embedded_v4(const net::IpAddress& a) noexcept {
+  if (!a.is_v6()) return std::nullopt;
+  const U128 k = v6_key(a);
+  const U128 prefix96 = k & ~kLow32;
+  if (prefix96 == kCompatPrefix || prefix96 == kSiitPrefix || prefix96 == kNat64Prefix)
+    return net::IpAddress::v4(static_cast<std::uint32_t>(k));
+  if ((k >> 112) == 0x2002) return net::IpAddress::v4(static_cast<std::uint32_t>(k >> 80));
+  return std::nullopt;
 }
 
 AddressSet AddressSet::all() {
@@ -232,6 +289,18 @@ AddressSet AddressSet::intersect(const AddressSet& other) const {
   AddressSet s;
   s.v4_ = policy::intersect(v4_, other.v4_);
   s.v6_ = policy::intersect(v6_, other.v6_);
+  return s;
+}
+
+AddressSet AddressSet::with_embedded_v4() const {
+  AddressSet s = *this;
+  for (const auto& iv : v4_) {
+    for (const U128 prefix : {kCompatPrefix, kSiitPrefix, kNat64Prefix})
+      s.v6_.push_back({prefix | iv.lo, prefix | iv.hi});
+    s.v6_.push_back(
+        {k6to4Prefix | (U128{iv.lo} << 80), k6to4Prefix | (U128{iv.hi} << 80) | kLow80});
+  }
+  normalize(s.v6_);
   return s;
 }
 

@@ -45,6 +45,16 @@ CidrParse parse_cidr(std::string_view text);
 /// The prefixes of a built-in set ("builtin:non_public", "builtin:metadata"), or nullptr.
 const std::vector<Cidr>* builtin_set(std::string_view name) noexcept;
 
+/// The IPv4 address an IPv6 address carries in a form that a translator or tunnel turns back into
+/// IPv4: IPv4-compatible ::a.b.c.d (::/96, RFC 4291 2.5.5.1), SIIT IPv4-translated
+/// ::ffff:0:a.b.c.d (::ffff:0:0:0/96, RFC 2765), the NAT64 well-known prefix 64:ff9b::a.b.c.d
+/// (RFC 6052) and 6to4 2002:AABB:CCDD::/48 (RFC 3056). nullopt for IPv4 and any other IPv6
+/// address. (IPv4-mapped ::ffff:a.b.c.d is IPv4 already.) Not extracted: Teredo (2001::/32, the
+/// client address obfuscated among arbitrary bits) and the local-use NAT64 prefix 64:ff9b:1::/48
+/// (whose IPv4 position depends on the operator's prefix length); builtin:non_public holds both
+/// whole.
+std::optional<net::IpAddress> embedded_v4(const net::IpAddress& a) noexcept;
+
 /// Inclusive interval of keys.
 template <class K>
 struct KeyInterval {
@@ -71,6 +81,11 @@ class AddressSet {
   AddressSet unite(const AddressSet& other) const;
   AddressSet intersect(const AddressSet& other) const;
   AddressSet subtract(const AddressSet& other) const;
+  /// This set plus every IPv6 address whose embedded_v4() is in it. As deny_destinations, it
+  /// makes a denied IPv4 address denied in each IPv6 form that leads back to it (issue 17 item
+  /// 6): `a.contains(x) || (e = embedded_v4(x)) && contains(*e)` is `with_embedded_v4()
+  /// .contains(x)`, compiled into intervals.
+  AddressSet with_embedded_v4() const;
 
   const std::vector<KeyInterval<std::uint32_t>>& v4() const noexcept { return v4_; }
   const std::vector<KeyInterval<U128>>& v6() const noexcept { return v6_; }

@@ -214,8 +214,10 @@ class Compiler {
     const auto& s = *m.settings;
     c_.default_action = s.default_action;
     c_.report_mode = s.report_mode;
+    // An IPv6 destination that embeds a denied IPv4 address (NAT64, 6to4, ...) is that address.
     c_.deny_set = AddressSet::from_cidrs(s.deny_destinations)
-                      .subtract(AddressSet::from_cidrs(s.deny_exceptions));
+                      .subtract(AddressSet::from_cidrs(s.deny_exceptions))
+                      .with_embedded_v4();
 
     std::map<std::string, int> role_ids;
     for (std::size_t i = 0; i < m.roles.size(); ++i)

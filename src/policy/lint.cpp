@@ -64,7 +64,8 @@ std::vector<Diagnostic> lint(const model::Model& m, std::chrono::system_clock::t
   std::map<std::string, const model::Destination*> dests;
   for (const auto& d : m.destinations) dests.emplace(d.name, &d);
   const AddressSet deny_set = AddressSet::from_cidrs(m.settings->deny_destinations)
-                                  .subtract(AddressSet::from_cidrs(m.settings->deny_exceptions));
+                                  .subtract(AddressSet::from_cidrs(m.settings->deny_exceptions))
+                                  .with_embedded_v4();  // as the compiler's deny set
 
   std::vector<ResolvedRule> resolved;
   for (const auto& rule : m.rules) {

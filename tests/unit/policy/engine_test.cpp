@@ -96,6 +96,64 @@ TEST(Engine, EvaluationOrder) {
         "default 2");
 }
 
+// builtin:non_public denies the IPv4-embedding forms and every block of the IANA registries
+// (issue 17 item 6: ::ffff:0:a9fe:a9fe reached the upstream), even under default allow.
+TEST(Engine, NonPublicDeniesEmbeddedAndSpecialForms) {
+  auto p =
+      compile("kind: Settings\ndefault: allow\ndeny_destinations: [builtin:non_public]\n", false);
+  ASSERT_TRUE(p);
+  for (const char* dst : {
+           "[::a9fe:a9fe]:80",             // IPv4-compatible 169.254.169.254
+           "[::7f00:1]:80",                // IPv4-compatible 127.0.0.1
+           "[::ffff:0:a9fe:a9fe]:80",      // SIIT 169.254.169.254
+           "[::ffff:0:7f00:1]:80",         // SIIT 127.0.0.1
+           "[::ffff:169.254.169.254]:80",  // mapped: IPv4
+           "[64:ff9b::a9fe:a9fe]:80",      // NAT64
+           "[64:ff9b::808:808]:80",        // NAT64 of a public address: still a translator
+           "[64:ff9b:1::a9fe:a9fe]:80",    // NAT64 local use
+           "[2002:a9fe:a9fe::1]:80",       // 6to4
+           "[2001:0:4136:e378:8000:63bf:3fff:fdd2]:80",  // Teredo
+           "[fec0::1]:80",                               // deprecated site-local
+           "[fd00:ec2::254]:80",                         // ULA (AWS metadata)
+           "[fe80::1]:80",                               // link-local
+           "[5f00::1]:80",                               // SRv6
+           "[3fff::1]:80",                               // documentation, RFC 9637
+           "[100::1]:80",                                // discard-only
+           "[ff02::1]:80",                               // multicast
+           "[::]:80",                                    // unspecified
+           "192.88.99.1:80",                             // deprecated 6to4 relay anycast
+           "255.255.255.255:80",                         // limited broadcast
+       }) {
+    check(*p, Conn("192.0.2.2", dst), {Action::deny, Reason::deny_destination, ""}, dst);
+  }
+  // The sandbox's "internet" and ordinary global unicast stay reachable.
+  for (const char* dst : {"203.0.113.10:443", "[2001:db8:2::10]:443", "[2a00:1450::1]:443"})
+    check(*p, Conn("192.0.2.2", dst), {Action::allow, Reason::default_action, ""}, dst);
+}
+
+// deny_destinations evaluates an IPv6 destination that embeds an IPv4 address (compatible, SIIT,
+// NAT64, 6to4) as that address, so a denied IPv4 prefix has no IPv6 way around it; an exception
+// carves out the embedded forms of the addresses it excepts.
+TEST(Engine, DenyDestinationsSeeTheEmbeddedIpv4) {
+  auto p = compile(R"(kind: Settings
+default: allow
+deny_destinations: [198.51.100.0/24]
+deny_exceptions: [198.51.100.128/25]
+)",
+                   false);
+  ASSERT_TRUE(p);
+  for (const char* dst : {"198.51.100.1:443", "[::c633:6401]:443", "[::ffff:0:c633:6401]:443",
+                          "[64:ff9b::c633:6401]:443", "[64:ff9b::198.51.100.127]:443",
+                          "[2002:c633:6401::1]:443", "[2002:c633:647f:ffff::1]:443"}) {
+    check(*p, Conn("192.0.2.2", dst), {Action::deny, Reason::deny_destination, ""}, dst);
+  }
+  for (const char* dst :
+       {"198.51.100.200:443", "[64:ff9b::c633:64c8]:443", "[2002:c633:64c8::1]:443",
+        "[64:ff9b::c633:6501]:443", "[2002:c633:6501::1]:443", "[2001:db8::c633:6401]:443"}) {
+    check(*p, Conn("192.0.2.2", dst), {Action::allow, Reason::default_action, ""}, dst);
+  }
+}
+
 TEST(Engine, ReportModeRulesGiveShadows) {
   auto p = compile(kOrderPolicy);
   ASSERT_TRUE(p);
