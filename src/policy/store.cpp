@@ -32,12 +32,13 @@ std::string errno_text(int err) {
   return std::error_code(err, std::generic_category()).message();
 }
 
-// What a stat() failure on a directory entry means, in the operator's terms: ENOENT on an entry
-// that was just listed is a symlink whose target is gone.
+// What a stat() or open() failure on a directory entry means, in the operator's terms: ENOENT or
+// ENOTDIR on an entry that was just listed is a symlink whose target is gone.
 std::string stat_error(const std::filesystem::path& p, int err) {
   std::string msg = errno_text(err);
   std::error_code ec;
-  if (err == ENOENT && std::filesystem::is_symlink(std::filesystem::symlink_status(p, ec))) {
+  if ((err == ENOENT || err == ENOTDIR) &&
+      std::filesystem::is_symlink(std::filesystem::symlink_status(p, ec))) {
     const auto target = std::filesystem::read_symlink(p, ec);
     msg += ec ? " (dangling symlink)" : " (dangling symlink to \"" + target.string() + "\")";
   } else if (err == ELOOP) {
@@ -52,7 +53,7 @@ const char* type_name(mode_t mode) {
   if (S_ISSOCK(mode)) return "a socket";
   if (S_ISCHR(mode)) return "a character device";
   if (S_ISBLK(mode)) return "a block device";
-  return "not a regular file";
+  return "an unknown type";
 }
 
 std::string not_regular(mode_t mode) {
@@ -76,7 +77,7 @@ std::string read_regular_file(const std::filesystem::path& p, std::string& bytes
   if (::fstat(fd, &st) != 0) return errno_text(errno);
   if (!S_ISREG(st.st_mode)) return not_regular(st.st_mode);
   bytes.reserve(static_cast<std::size_t>(st.st_size));
-  char buf[65536];
+  char buf[16384];
   for (;;) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n == 0) return {};

@@ -112,6 +112,13 @@ std::vector<Unreadable> unreadable_cases() {
        [](const fs::path& d) { fs::create_symlink("gone.yaml", d / "10-deny.yaml"); },
        "10-deny.yaml: error: cannot read: No such file or directory (dangling symlink to "
        "\"gone.yaml\")"},
+      {"symlink through a file",
+       [](const fs::path& d) {
+         std::ofstream(d / "plain") << "x";
+         fs::create_symlink("plain/x.yaml", d / "10-deny.yaml");
+       },
+       "10-deny.yaml: error: cannot read: Not a directory (dangling symlink to "
+       "\"plain/x.yaml\")"},
       {"symlink loop",
        [](const fs::path& d) {
          fs::create_symlink("loop-b", d / "10-deny.yaml");
