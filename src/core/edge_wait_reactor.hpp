@@ -1,6 +1,7 @@
 #pragma once
 
-// A wait for a TCP socket to become readable or writable that costs no syscall to start.
+// The EdgeWait of an EGRESS_ASIO_SHORTCUTS build (core/edge_wait.hpp chooses). A wait for a TCP
+// socket to become readable or writable that costs no syscall to start.
 //
 // asio registers every socket with its epoll set once, edge-triggered (EPOLLIN|EPOLLET, ...). Its
 // public wait (socket::async_wait) re-arms that registration with an epoll_ctl(MOD) each time, so

@@ -11,8 +11,9 @@
 // moment. So if the last report did not say readable (no EPOLLIN, EPOLLPRI, EPOLLERR, EPOLLHUP),
 // whatever arrived since is still waiting to be reported: a wait queued now will be woken.
 //
-// Written against Boost 1.81 (Debian 12): basic_socket's protected impl_, the descriptor state
-// (epoll_reactor::per_descriptor_data) and its task_result_. The static_asserts stop a build
+// Only in an EGRESS_ASIO_SHORTCUTS build (net/socket_registration.hpp and core/edge_wait.hpp
+// choose). Written against Boost 1.81 (Debian 12): basic_socket's protected impl_, the descriptor
+// state (epoll_reactor::per_descriptor_data) and its task_result_. The static_asserts stop a build
 // against another Boost or reactor; check those before moving.
 
 #include <boost/asio/detail/reactor.hpp>
@@ -24,8 +25,8 @@
 namespace egress::net {
 
 static_assert(BOOST_VERSION == 108100,
-              "asio_reactor_internals.hpp reads Boost 1.81's epoll_reactor internals: check them "
-              "before building against another Boost");
+              "asio_reactor_internals.hpp reads Boost 1.81's epoll_reactor internals: build with "
+              "-DEGRESS_ASIO_SHORTCUTS=OFF, or check them before building against another Boost");
 static_assert(std::is_same_v<boost::asio::detail::reactor, boost::asio::detail::epoll_reactor>,
               "asio_reactor_internals.hpp needs asio's epoll reactor");
 

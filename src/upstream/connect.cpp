@@ -11,7 +11,7 @@
 #include <cstring>
 #include <optional>
 
-#include "net/asio_reactor_internals.hpp"
+#include "net/socket_registration.hpp"
 #include "net/tcp_queue_hint.hpp"
 
 namespace egress::upstream {
