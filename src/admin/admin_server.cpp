@@ -16,6 +16,8 @@
 #include <system_error>
 
 #include "admin/routes.hpp"
+#include "net/accept_backoff.hpp"
+#include "net/log_throttle.hpp"
 
 namespace egress::admin {
 namespace {
@@ -41,9 +43,10 @@ tcp::endpoint to_asio(const net::Endpoint& ep) {
 // still unwinding on the io_context) never touches freed memory.
 struct State {
   State(asio::io_context& io, Handlers h, Limits l)
-      : acceptor(io), handlers(std::move(h)), limits(l) {}
+      : acceptor(io), backoff(io.get_executor()), handlers(std::move(h)), limits(l) {}
 
   tcp::acceptor acceptor;
+  net::AcceptBackoff backoff;
   Handlers handlers;
   Limits limits;
   net::Endpoint local;
@@ -58,6 +61,7 @@ struct State {
     stopped = true;
     boost::system::error_code ec;
     acceptor.close(ec);
+    backoff.cancel();
     for (auto* s : sessions) s->close(ec);
   }
 };
@@ -138,13 +142,20 @@ asio::awaitable<void> session(std::shared_ptr<State> impl, tcp::socket socket) {
 }
 
 asio::awaitable<void> accept_loop(std::shared_ptr<State> impl) {
+  static net::LogThrottle throttle;
   for (;;) {
     auto [ec, socket] = co_await impl->acceptor.async_accept(use_tuple);
     if (impl->stopped) co_return;
     if (ec) {
       if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) co_return;
-      // EMFILE and friends: keep serving what is open; try again on the next connection.
-      spdlog::warn("admin: accept: {}", ec.message());
+      // EMFILE and friends: keep serving what is open, and pause before the next try, as the
+      // gateway's listeners do: the connection stays in the backlog, so an immediate retry fails
+      // the same way, forever (issue 17 item 7).
+      if (const auto held = throttle.admit()) {
+        spdlog::warn("admin: accept: {}{}{}", ec.message(),
+                     net::out_of_resources(ec) ? " (backing off)" : "", net::suppressed(*held));
+      }
+      co_await impl->backoff.pause_if_exhausted(ec);
       continue;
     }
     if (impl->sessions.size() >= impl->limits.max_connections) {
@@ -155,10 +166,14 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> impl) {
     asio::co_spawn(impl->acceptor.get_executor(), session(impl, std::move(socket)),
                    [](std::exception_ptr e) {
                      if (!e) return;
+                     static net::LogThrottle throttle;
                      try {
                        std::rethrow_exception(e);
                      } catch (const std::exception& ex) {
-                       spdlog::error("admin: session ended by exception: {}", ex.what());
+                       if (const auto held = throttle.admit()) {
+                         spdlog::error("admin: session ended by exception: {}{}", ex.what(),
+                                       net::suppressed(*held));
+                       }
                      }
                    });
   }

@@ -7,12 +7,13 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <system_error>
 
 #include "core/session.hpp"
 #include "core/worker.hpp"
+#include "net/accept_backoff.hpp"
+#include "net/log_throttle.hpp"
 #include "net/tcp_queue_hint.hpp"
 #include "upstream/connect.hpp"
 
@@ -101,22 +102,23 @@ void check_address_free(const config::ListenerConfig& listener) {
 asio::awaitable<void> accept_loop(Worker& worker, std::size_t listener, tcp::acceptor& acceptor) {
   using asio::as_tuple;
   using asio::use_awaitable;
-  asio::steady_timer backoff(acceptor.get_executor());
+  net::AcceptBackoff backoff(acceptor.get_executor());
+  // One line per 10 s for all workers and listeners: out of descriptors, every worker's acceptor
+  // fails ten times a second.
+  static net::LogThrottle throttle;
   for (;;) {
     // The peer comes back from accept() itself (no getpeername per connection).
     tcp::endpoint peer;
     auto [ec, socket] = co_await acceptor.async_accept(peer, as_tuple(use_awaitable));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-      if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
-          ec == asio::error::no_memory ||
-          ec == boost::system::error_code(ENFILE, boost::system::system_category())) {
-        // Out of file descriptors: back off instead of spinning; the kernel keeps the
-        // connection in the backlog meanwhile.
-        spdlog::warn("listener {}: accept: {} (backing off 100ms)",
-                     worker.runtime().listeners[listener].name(), ec.message());
-        backoff.expires_after(std::chrono::milliseconds(100));
-        co_await backoff.async_wait(as_tuple(use_awaitable));
+      if (net::out_of_resources(ec)) {
+        if (const auto held = throttle.admit()) {
+          spdlog::warn("listener {}: accept: {} (backing off {}ms){}",
+                       worker.runtime().listeners[listener].name(), ec.message(),
+                       net::kAcceptBackoff.count(), net::suppressed(*held));
+        }
+        co_await backoff.pause_if_exhausted(ec);
       }
       continue;
     }
