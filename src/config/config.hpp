@@ -56,6 +56,13 @@ struct GatewayConfig {
   audit::Options audit;
   net::Endpoint admin_address;            ///< default 127.0.0.1:9901
   std::uint64_t max_connections = 10000;  ///< global; 0 = unlimited
+  /// limits.max_pending: connections accepted and not yet decided (TLS handshake, peek), all
+  /// listeners together; 0 = unlimited. See docs/config.md for the default.
+  std::uint64_t max_pending = 1024;
+  /// limits.per_source: live connections (pending or relayed) from one source; 0 = unlimited.
+  std::uint64_t per_source = 0;
+  /// limits.per_source_ipv6_prefix: IPv6 sources are counted per prefix of this length.
+  unsigned per_source_ipv6_prefix = 128;
   std::chrono::milliseconds drain_timeout{30000};
 };
 

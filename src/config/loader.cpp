@@ -455,12 +455,31 @@ void load_root(Loader& l, const YAML::Node& root, GatewayConfig& cfg) {
            }},
           {"limits",
            [&](const YAML::Node& v, const std::string& p) {
-             l.visit_map(v, p,
-                         {{"max_connections", [&](const YAML::Node& x, const std::string& xp) {
-                             if (auto n = l.integer<std::uint64_t>(x, xp, 0, 10'000'000)) {
-                               cfg.max_connections = *n;
-                             }
-                           }}});
+             l.visit_map(
+                 v, p,
+                 {{"max_connections",
+                   [&](const YAML::Node& x, const std::string& xp) {
+                     if (auto n = l.integer<std::uint64_t>(x, xp, 0, 10'000'000)) {
+                       cfg.max_connections = *n;
+                     }
+                   }},
+                  {"max_pending",
+                   [&](const YAML::Node& x, const std::string& xp) {
+                     if (auto n = l.integer<std::uint64_t>(x, xp, 0, 10'000'000)) {
+                       cfg.max_pending = *n;
+                     }
+                   }},
+                  {"per_source",
+                   [&](const YAML::Node& x, const std::string& xp) {
+                     if (auto n = l.integer<std::uint64_t>(x, xp, 0, 10'000'000)) {
+                       cfg.per_source = *n;
+                     }
+                   }},
+                  {"per_source_ipv6_prefix", [&](const YAML::Node& x, const std::string& xp) {
+                     if (auto n = l.integer<unsigned>(x, xp, 1, 128)) {
+                       cfg.per_source_ipv6_prefix = *n;
+                     }
+                   }}});
            }},
           {"drain_timeout",
            [&](const YAML::Node& v, const std::string& p) {

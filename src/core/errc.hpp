@@ -20,6 +20,8 @@ enum class errc : std::uint8_t {
   no_original_dst,       ///< no original destination could be found
   loop,                  ///< the destination is the gateway itself
   over_limit,            ///< max_connections (global or listener) reached
+  over_pending_limit,    ///< limits.max_pending connections are still undecided (handshake, peek)
+  over_source_limit,     ///< limits.per_source connections from this source are live
   audit_unavailable,     ///< audit sink failing and on_error = fail_closed
   no_policy,             ///< no policy loaded (cannot happen after a successful start)
   no_client_cert,        ///< TLS required, no certificate presented
@@ -51,6 +53,8 @@ inline constexpr std::array<std::string_view, kReasonCount> kNames = {
     "no_original_dst",
     "loop",
     "over_limit",
+    "over_pending_limit",
+    "over_source_limit",
     "audit_unavailable",
     "no_policy",
     "no_client_cert",

@@ -196,7 +196,9 @@ std::string Gateway::metrics_text() const {
   in.active_connections = runtime_.limits.active();
   for (std::size_t i = 0; i < runtime_.limits.listeners(); ++i) {
     in.active_by_listener.push_back(runtime_.limits.active(i));
+    in.pending_by_listener.push_back(runtime_.limits.pending(i));
   }
+  if (runtime_.limits.sources().enabled()) in.sources = runtime_.limits.sources().sources();
   if (const auto p = policy_.current()) {
     in.policy_version = p->version();
     in.policy_rules = p->rule_count();

@@ -116,6 +116,19 @@ std::string Metrics::render(const ScrapeInputs& in) const {
     put("egressd_active_connections{{listener=\"{}\"}} {}\n", escape_label(listener_names_[l]),
         in.active_by_listener[l]);
   }
+  put("# HELP egressd_pending_connections Connections accepted and not yet decided (TLS "
+      "handshake, peek), counted against limits.max_pending.\n"
+      "# TYPE egressd_pending_connections gauge\n");
+  for (std::size_t l = 0; l < nl && l < in.pending_by_listener.size(); ++l) {
+    put("egressd_pending_connections{{listener=\"{}\"}} {}\n", escape_label(listener_names_[l]),
+        in.pending_by_listener[l]);
+  }
+  if (in.sources) {
+    put("# HELP egressd_connection_sources Source addresses with live connections, counted "
+        "against limits.per_source.\n"
+        "# TYPE egressd_connection_sources gauge\negressd_connection_sources {}\n",
+        *in.sources);
+  }
   std::uint64_t up = 0;
   std::uint64_t down = 0;
   for (const auto& w : workers_) {

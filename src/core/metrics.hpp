@@ -90,7 +90,12 @@ class WorkerMetrics {
 struct ScrapeInputs {
   std::uint64_t active_connections = 0;
   std::vector<std::uint64_t> active_by_listener;  ///< indexed like the listeners
-  std::string policy_version;                     ///< empty when none is loaded
+  /// Accepted, not yet decided (limits.max_pending), indexed like the listeners.
+  std::vector<std::uint64_t> pending_by_listener;
+  /// Source addresses (IPv6: prefixes) with live connections; nullopt when limits.per_source
+  /// is off (nothing is counted then).
+  std::optional<std::uint64_t> sources;
+  std::string policy_version;  ///< empty when none is loaded
   std::size_t policy_rules = 0;
   std::optional<audit::Stats> audit;
 };

@@ -10,10 +10,14 @@ std::vector<ListenerInfo> listener_infos(const config::GatewayConfig& c) {
   return out;
 }
 
-std::vector<std::uint64_t> per_listener_limits(const config::GatewayConfig& c) {
-  std::vector<std::uint64_t> out;
-  for (const auto& l : c.listeners) out.push_back(l.max_connections);
-  return out;
+ConnectionLimits::Options limit_options(const config::GatewayConfig& c) {
+  ConnectionLimits::Options o;
+  o.max_connections = c.max_connections;
+  for (const auto& l : c.listeners) o.per_listener.push_back(l.max_connections);
+  o.max_pending = c.max_pending;
+  o.per_source = c.per_source;
+  o.per_source_ipv6_prefix = c.per_source_ipv6_prefix;
+  return o;
 }
 
 std::vector<std::string> listener_names(const config::GatewayConfig& c) {
@@ -28,7 +32,7 @@ Runtime::Runtime(const config::GatewayConfig& config, audit::AuditLog& audit,
                  const policy::PolicyStore& policy)
     : config(config),
       listeners(listener_infos(config)),
-      limits(config.max_connections, per_listener_limits(config)),
+      limits(limit_options(config)),
       metrics(listener_names(config), config.workers),
       audit(audit),
       policy(policy) {}

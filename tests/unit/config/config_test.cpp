@@ -267,5 +267,42 @@ TEST(Config, LoadConfigReadsTheFileAndNamesItWhenMissing) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(Config, LimitsPendingAndPerSource) {
+  const auto defaults = parse_config(R"(listeners: [{name: a, address: "127.0.0.1:1"}]
+policy: {dir: p}
+)",
+                                     "c.yaml");
+  ASSERT_TRUE(defaults.config) << ::testing::PrintToString(messages(defaults));
+  EXPECT_EQ(defaults.config->max_pending, 1024u);
+  EXPECT_EQ(defaults.config->per_source, 0u);
+  EXPECT_EQ(defaults.config->per_source_ipv6_prefix, 128u);
+
+  const auto set = parse_config(R"(listeners: [{name: a, address: "127.0.0.1:1"}]
+policy: {dir: p}
+limits: {max_connections: 200, max_pending: 50, per_source: 20, per_source_ipv6_prefix: 64}
+)",
+                                "c.yaml");
+  ASSERT_TRUE(set.config) << ::testing::PrintToString(messages(set));
+  EXPECT_EQ(set.config->max_connections, 200u);
+  EXPECT_EQ(set.config->max_pending, 50u);
+  EXPECT_EQ(set.config->per_source, 20u);
+  EXPECT_EQ(set.config->per_source_ipv6_prefix, 64u);
+
+  const auto bad = parse_config(R"(listeners: [{name: a, address: "127.0.0.1:1"}]
+policy: {dir: p}
+limits: {max_pending: -1, per_source: many, per_source_ipv6_prefix: 0, per_host: 3}
+)",
+                                "c.yaml");
+  EXPECT_EQ(messages(bad),
+            (std::vector<std::string>{
+                "c.yaml:3:23: error: limits.max_pending: \"-1\" is not an integer",
+                "c.yaml:3:39: error: limits.per_source: \"many\" is not an integer",
+                "c.yaml:3:69: error: limits.per_source_ipv6_prefix: must be between 1 and 128, "
+                "got 0",
+                "c.yaml:3:72: error: limits.per_host: unknown key (allowed: max_connections, "
+                "max_pending, per_source, per_source_ipv6_prefix)",
+            }));
+}
+
 }  // namespace
 }  // namespace egress::config

@@ -60,6 +60,30 @@ TEST(Metrics, SumsWorkersAndRendersPrometheusText) {
   EXPECT_EQ(t.find("reason=\"over_limit\""), std::string::npos);
 }
 
+TEST(Metrics, LimitRefusalsPendingAndSourceGauges) {
+  Metrics m({"egress", "egress6"}, 2);
+  m.worker(0).decision(0, false, errc::over_pending_limit);
+  m.worker(1).decision(0, false, errc::over_pending_limit);
+  m.worker(1).decision(1, false, errc::over_source_limit);
+  ScrapeInputs in;
+  in.active_by_listener = {3, 1};
+  in.pending_by_listener = {2, 0};
+  const std::string off = m.render(in);
+  for (
+      const char* line : {
+          R"(egressd_connections_total{listener="egress",decision="deny",reason="over_pending_limit"} 2)",
+          R"(egressd_connections_total{listener="egress6",decision="deny",reason="over_source_limit"} 1)",
+          R"(egressd_pending_connections{listener="egress"} 2)",
+          R"(egressd_pending_connections{listener="egress6"} 0)",
+      }) {
+    EXPECT_TRUE(has_line(off, line)) << line << "\n---\n" << off;
+  }
+  // limits.per_source off: no sources are counted, so none are reported.
+  EXPECT_EQ(off.find("egressd_connection_sources"), std::string::npos);
+  in.sources = 7;
+  EXPECT_TRUE(has_line(m.render(in), "egressd_connection_sources 7"));
+}
+
 TEST(Errc, EveryReasonHasAUniqueAuditSpelling) {
   std::set<std::string_view> seen;
   for (std::size_t i = 1; i < kReasonCount; ++i) {
@@ -74,6 +98,10 @@ TEST(Errc, EveryReasonHasAUniqueAuditSpelling) {
   EXPECT_EQ(ec.message(), "loop");
   EXPECT_STREQ(ec.category().name(), "egress");
   EXPECT_TRUE(is_decision_reason(errc::over_limit));
+  EXPECT_TRUE(is_decision_reason(errc::over_pending_limit));
+  EXPECT_TRUE(is_decision_reason(errc::over_source_limit));
+  EXPECT_EQ(to_string(errc::over_pending_limit), "over_pending_limit");
+  EXPECT_EQ(to_string(errc::over_source_limit), "over_source_limit");
   EXPECT_FALSE(is_decision_reason(errc::eof));
 }
 
