@@ -90,7 +90,7 @@ class SourceCounts {
       return static_cast<std::size_t>(x);
     }
   };
-  struct Shard {
+  struct alignas(64) Shard {  // a cache line each: workers lock different shards
     mutable std::mutex mu;
     std::unordered_map<Key, std::uint64_t, Hash> counts;
   };
