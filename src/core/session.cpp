@@ -140,14 +140,6 @@ bool admit(LiveConnection& live) {
   return false;
 }
 
-// GCC 12 sees this coroutine's frame allocated by Asio's awaitable_frame_base::operator new
-// (aligned_alloc) and released by its matching operator delete and, depending on what it inlines,
-// reports -Wmismatched-new-delete: a false positive, which appeared here when the limits ticket
-// was added to LiveConnection (nothing about the allocation changed).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 /// Decides and connects: true when the connection is allowed and connected upstream (the relay
 /// comes next); false when it was denied or ended early (its records are written).
 asio::awaitable<bool> serve(LiveConnection& live) {
@@ -232,9 +224,6 @@ asio::awaitable<bool> serve(LiveConnection& live) {
 
   co_return true;
 }
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 /// The end of a relayed connection: metrics, close (or pass a reset on), connection.close record.
 void finish_relay(Worker& worker, Connection& conn, RelayResult rr) {
