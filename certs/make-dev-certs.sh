@@ -15,8 +15,8 @@
 #   gateway.pem/.key          server cert + intermediate (DNS egressd.local, localhost; IP 192.0.2.1,
 #                             2001:db8:1::1, 127.0.0.1, ::1)
 #   payments.pem/.key         URI spiffe://corp.example/ns/payments/sa/api
-#   analytics.pem/.key        URIs https://etl.analytics.corp.example/, spiffe://corp.example/ns/analytics/sa/etl
-#                             DNS etl.analytics.corp.example (the SPIFFE ID is not the first SAN)
+#   analytics.pem/.key        DNS etl.analytics.corp.example, URI spiffe://corp.example/ns/analytics/sa/etl
+#                             (the SPIFFE ID is not the first SAN; an SVID has no other URI SAN)
 #   dns-only.pem/.key         DNS legacy.corp.example, batch.corp.example; CN legacy-batch; no URI
 #   revoked.pem/.key          URI spiffe://corp.example/ns/payments/sa/revoked, revoked in ca.crl
 #   expired.pem/.key          URI spiffe://corp.example/ns/payments/sa/expired, valid 2020-01-01..02
@@ -32,7 +32,7 @@
 # tls.crt); unrelated.pem holds the leaf only.
 set -euo pipefail
 
-LAYOUT_VERSION=1
+LAYOUT_VERSION=2
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT="${SCRIPT_DIR}/out"
 FORCE=0
@@ -142,7 +142,7 @@ subjectAltName         = $san
 EOF
   done <<'EOF'
 payments|clientAuth|URI:spiffe://corp.example/ns/payments/sa/api
-analytics|clientAuth|URI:https://etl.analytics.corp.example/, URI:spiffe://corp.example/ns/analytics/sa/etl, DNS:etl.analytics.corp.example
+analytics|clientAuth|DNS:etl.analytics.corp.example, URI:spiffe://corp.example/ns/analytics/sa/etl
 dns-only|clientAuth|DNS:legacy.corp.example, DNS:batch.corp.example
 revoked|clientAuth|URI:spiffe://corp.example/ns/payments/sa/revoked
 expired|clientAuth|URI:spiffe://corp.example/ns/payments/sa/expired

@@ -6,6 +6,7 @@
 #include <boost/asio/ssl/error.hpp>
 
 #include "tls/identity.hpp"
+#include "tls/svid_rules.hpp"
 #include "tls/verify.hpp"
 
 namespace egress::tls {
@@ -58,9 +59,10 @@ std::string_view to_string(DenyReason reason) noexcept {
 HandshakeOutcome classify_handshake(const SSL& ssl, Mode mode,
                                     const boost::system::error_code& ec) {
   if (ec) {
-    if (const NameCheck* check = recorded_name_check(ssl);
-        check != nullptr && check->problem != NameProblem::none) {
-      return denied(reason_for(check->problem), check->detail);
+    if (const CertCheck* check = recorded_cert_check(ssl); check != nullptr) {
+      return denied(check->kind == Rejection::svid ? DenyReason::invalid_svid
+                                                   : DenyReason::cert_verify_failed,
+                    check->detail);
     }
     if (const long verify = SSL_get_verify_result(&ssl); verify != X509_V_OK) {
       return denied(DenyReason::cert_verify_failed, X509_verify_cert_error_string(verify));
@@ -90,6 +92,13 @@ HandshakeOutcome classify_handshake(const SSL& ssl, Mode mode,
       out.deny = DenyReason::no_client_cert;
       out.detail = "peer did not return a certificate";
     }
+    return out;
+  }
+  // The verify callback already ran these rules in the full handshake; a resumed session (or a
+  // context built without the callback) gets them here.
+  if (std::string why = leaf_usage_error(*leaf); !why.empty()) {
+    out.deny = DenyReason::cert_verify_failed;
+    out.detail = std::move(why);
     return out;
   }
   IdentityResult identity = extract_identity(*leaf);

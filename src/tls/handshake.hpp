@@ -20,8 +20,8 @@ namespace egress::tls {
 /// Why the TLS stage denies a connection (the audit record's `reason`).
 enum class DenyReason : std::uint8_t {
   no_client_cert,        ///< mode required and the client sent no certificate
-  cert_verify_failed,    ///< chain, dates, CRL, purpose, or malformed names
-  invalid_svid,          ///< two or more SPIFFE IDs, or a malformed one
+  cert_verify_failed,    ///< chain, dates, CRL, purpose, a CA as leaf, or malformed names
+  invalid_svid,          ///< an X.509-SVID rule: SPIFFE IDs, URI SANs, who signed it
   tls_handshake_failed,  ///< not TLS, bad version, no shared cipher, closed mid-handshake, ...
   handshake_timeout,     ///< no complete handshake within handshake_timeout
 };
@@ -46,11 +46,12 @@ struct HandshakeOutcome {
 
 /// Classifies a finished server handshake on `ssl` (made by a ServerContext). `ec` is the
 /// handshake's result as Asio reports it (ssl category: the packed OpenSSL error code).
-/// Failure order: a recorded name problem → invalid_svid (or cert_verify_failed for malformed
-/// names); a verify result other than OK → cert_verify_failed with
+/// Failure order: a CertCheck recorded by the verify callback → its reason and detail (the rule
+/// that failed); a verify result other than OK → cert_verify_failed with
 /// X509_verify_cert_error_string; "peer did not return a certificate" → no_client_cert;
 /// anything else → tls_handshake_failed. On success: identity from the verified leaf (none in
-/// optional mode without a certificate); a leaf whose names fail extract_identity → deny.
+/// optional mode without a certificate); a leaf that fails leaf_usage_error or whose names fail
+/// extract_identity → deny.
 HandshakeOutcome classify_handshake(const SSL& ssl, Mode mode, const boost::system::error_code& ec);
 
 /// The outcome when the handshake did not finish within `timeout` (the caller's timer fired).

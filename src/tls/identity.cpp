@@ -16,17 +16,6 @@ namespace {
 
 constexpr std::size_t kMaxSpiffeIdBytes = 2048;
 
-bool has_spiffe_scheme(std::string_view uri) {
-  constexpr std::string_view scheme = "spiffe:";
-  if (uri.size() < scheme.size()) return false;
-  for (std::size_t i = 0; i < scheme.size(); ++i) {
-    char c = uri[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != scheme[i]) return false;
-  }
-  return true;
-}
-
 bool is_control(unsigned char c) {
   return c < 0x20 || c == 0x7f;
 }
@@ -73,17 +62,19 @@ NameProblem collect_names(const X509& cert, Names* names, std::string* detail) {
   }
 
   int spiffe_count = 0;
+  int uri_count = 0;
   std::string_view spiffe;
   const int n = sans ? sk_GENERAL_NAME_num(sans.get()) : 0;
   for (int i = 0; i < n; ++i) {
     const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans.get(), i);
     if (gn->type == GEN_URI) {
+      ++uri_count;
       std::string_view uri = view(gn->d.uniformResourceIdentifier);
       if (!clean_ia5(uri)) {
         note(NameProblem::malformed_name, "URI SAN with a control or non-ASCII character");
         continue;
       }
-      if (has_spiffe_scheme(uri)) {
+      if (is_spiffe_scheme(uri)) {
         ++spiffe_count;
         spiffe = uri;
       }
@@ -100,9 +91,19 @@ NameProblem collect_names(const X509& cert, Names* names, std::string* detail) {
   if (spiffe_count > 1) {
     note(NameProblem::multiple_spiffe_ids,
          std::to_string(spiffe_count) + " spiffe:// URI SANs; an X.509-SVID has exactly one");
+  } else if (spiffe_count == 1 && uri_count > 1) {
+    // X.509-SVID §2 and §5.2: validators MUST reject an SVID with more than one URI SAN.
+    note(NameProblem::multiple_uri_sans,
+         std::to_string(uri_count) +
+             " URI SANs, one of them a SPIFFE ID; an X.509-SVID has exactly one URI SAN");
   } else if (spiffe_count == 1) {
     if (std::string why = spiffe_id_error(spiffe); !why.empty()) {
       note(NameProblem::malformed_spiffe_id, "invalid SPIFFE ID: " + why);
+    } else if (spiffe.find('/', std::string_view("spiffe://").size()) == std::string_view::npos) {
+      // §3.1 and §5.2: a leaf's SPIFFE ID has a path; the bare trust domain names a CA.
+      note(NameProblem::spiffe_id_without_path,
+           "SPIFFE ID without a path; an X.509-SVID leaf's ID has one (a trust domain's ID is "
+           "a signing certificate's)");
     } else if (problem == NameProblem::none && names != nullptr) {
       names->spiffe_id = spiffe;
     }
@@ -154,12 +155,27 @@ std::string_view to_string(NameProblem p) noexcept {
       return "none";
     case NameProblem::multiple_spiffe_ids:
       return "multiple_spiffe_ids";
+    case NameProblem::multiple_uri_sans:
+      return "multiple_uri_sans";
     case NameProblem::malformed_spiffe_id:
       return "malformed_spiffe_id";
+    case NameProblem::spiffe_id_without_path:
+      return "spiffe_id_without_path";
     case NameProblem::malformed_name:
       return "malformed_name";
   }
   return "unknown";
+}
+
+bool is_spiffe_scheme(std::string_view uri) noexcept {
+  constexpr std::string_view scheme = "spiffe:";
+  if (uri.size() < scheme.size()) return false;
+  for (std::size_t i = 0; i < scheme.size(); ++i) {
+    char c = uri[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != scheme[i]) return false;
+  }
+  return true;
 }
 
 std::string spiffe_id_error(std::string_view uri) {

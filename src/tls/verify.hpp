@@ -3,28 +3,36 @@
 // The client-certificate verify callback of every ServerContext, and what it leaves on the SSL
 // for classify_handshake.
 
+#include <cstdint>
 #include <string>
 
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "tls/identity.hpp"
-
 namespace egress::tls {
 
-/// What the verify callback found wrong with the leaf's names (kept on the SSL).
-struct NameCheck {
-  NameProblem problem = NameProblem::none;
+/// Which deny reason a rejection by the verify callback becomes.
+enum class Rejection : std::uint8_t {
+  certificate,  ///< cert_verify_failed: not a usable client certificate
+  svid,         ///< invalid_svid: breaks an X.509-SVID rule on names or on who may sign
+};
+
+/// What the verify callback found wrong (kept on the SSL): the rule that failed, in words.
+struct CertCheck {
+  Rejection kind = Rejection::certificate;
   std::string detail;
 };
 
-/// SSL_CTX_set_verify callback. Keeps OpenSSL's verdict for every certificate; for a leaf that
-/// verified, it also runs check_names() and fails the verification with
-/// X509_V_ERR_APPLICATION_VERIFICATION when the names are unusable (two SPIFFE IDs, ...), so the
-/// client gets a TLS alert rather than a silent close, and records the NameCheck on the SSL.
+/// SSL_CTX_set_verify callback. Keeps OpenSSL's verdict for every certificate, and adds to it:
+/// * a leaf that verified must be a leaf (leaf_usage_error) and have usable names
+///   (check_names: one SPIFFE ID, no other URI SAN beside it, a path, no control characters);
+/// * a certificate above the leaf must not carry a workload's SPIFFE ID (signing_cert_error).
+/// A failed rule fails the verification with X509_V_ERR_APPLICATION_VERIFICATION, so the
+/// client gets a TLS alert rather than a silent close, and is recorded as a CertCheck on the
+/// SSL.
 int verify_client_certificate(int preverify_ok, X509_STORE_CTX* store);
 
-/// The NameCheck the callback recorded on `ssl`, or null.
-const NameCheck* recorded_name_check(const SSL& ssl);
+/// The CertCheck the callback recorded on `ssl`, or null.
+const CertCheck* recorded_cert_check(const SSL& ssl);
 
 }  // namespace egress::tls

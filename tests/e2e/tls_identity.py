@@ -173,8 +173,8 @@ def run(t: harness.Case) -> None:
     rec, _ = denied("analytics → reports", REPORTS, "analytics", "rule", rule="deny-analytics-reports",
                     tls_version="TLSv1.3")
     if rec:
-        t.check_eq(len(rec.get("identity", {}).get("uri_sans", [])), 2,
-                   "analytics: both URI SANs in the record (the SPIFFE ID is the second)")
+        t.check_eq(rec.get("identity", {}).get("uri_sans"), ["spiffe://corp.example/ns/analytics/sa/etl"],
+                   "analytics: its one URI SAN in the record (an X.509-SVID has no other)")
 
     # --- handshake failures: the client gets OpenSSL's alert ---------------------------------------
     # -ign_eof: s_client waits for the gateway to close instead of racing its own close (after

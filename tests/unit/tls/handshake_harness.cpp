@@ -72,12 +72,14 @@ asio::awaitable<void> connect(tcp::endpoint server, const ClientSpec& spec, Hand
   ctx.set_verify_mode(asio::ssl::verify_peer);
   ctx.load_verify_file(cert_file("ca.pem").string());
   if (!spec.cert.empty()) {
+    const std::filesystem::path dir = spec.dir.empty() ? cert_dir() : spec.dir;
+    const std::string pem = (dir / (spec.cert + ".pem")).string();
     if (spec.leaf_only) {
-      ctx.use_certificate_file(cert_file(spec.cert + ".pem").string(), asio::ssl::context::pem);
+      ctx.use_certificate_file(pem, asio::ssl::context::pem);
     } else {
-      ctx.use_certificate_chain_file(cert_file(spec.cert + ".pem").string());
+      ctx.use_certificate_chain_file(pem);
     }
-    ctx.use_private_key_file(cert_file(spec.cert + ".key").string(), asio::ssl::context::pem);
+    ctx.use_private_key_file((dir / (spec.cert + ".key")).string(), asio::ssl::context::pem);
   }
   if (spec.max_version != 0) SSL_CTX_set_max_proto_version(ctx.native_handle(), spec.max_version);
   asio::ssl::stream<tcp::socket> stream(std::move(socket), ctx);

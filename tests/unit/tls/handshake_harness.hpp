@@ -4,6 +4,7 @@
 // (tls::TlsSocket over the accepted socket, async_handshake, classify_handshake) and a client
 // built from the dev PKI. Everything runs on one io_context with a safety deadline.
 
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,7 +18,9 @@
 namespace egress::tls::test {
 
 struct ClientSpec {
-  std::string cert;        ///< dev PKI name ("payments"), empty for no certificate
+  std::string cert;  ///< dev PKI name ("payments"), empty for no certificate
+  /// Where `cert`.pem and `cert`.key are (mint_certs.hpp's write_client); empty = the dev PKI.
+  std::filesystem::path dir;
   int max_version = 0;     ///< e.g. TLS1_2_VERSION; 0 = library default
   bool leaf_only = false;  ///< send the leaf without the intermediate (as `openssl s_client -cert`)
   /// Instead of TLS, write these bytes and close (a plain-TCP client); with `close_at_once`,

@@ -82,14 +82,13 @@ INSTANTIATE_TEST_SUITE_P(
                     {},
                     "payments-api",
                     kIntermediate},
-        // The SPIFFE ID is the second URI SAN: order must not matter.
-        DevCertCase{
-            "analytics",
-            "spiffe://corp.example/ns/analytics/sa/etl",
-            {"https://etl.analytics.corp.example/", "spiffe://corp.example/ns/analytics/sa/etl"},
-            {"etl.analytics.corp.example"},
-            "analytics-etl",
-            kIntermediate},
+        // The SPIFFE ID comes after a DNS SAN: order must not matter.
+        DevCertCase{"analytics",
+                    "spiffe://corp.example/ns/analytics/sa/etl",
+                    {"spiffe://corp.example/ns/analytics/sa/etl"},
+                    {"etl.analytics.corp.example"},
+                    "analytics-etl",
+                    kIntermediate},
         DevCertCase{"dns-only",
                     "",
                     {},
@@ -185,17 +184,48 @@ X509Ptr make_cert(const std::vector<San>& sans, const Strings& common_names) {
 TEST(Identity, SpiffeIdFoundWhereverItIsAmongTheSans) {
   const std::string id = "spiffe://corp.example/ns/payments/sa/api";
   const std::vector<std::vector<San>> orders = {
-      {{GEN_URI, id}, {GEN_DNS, "a.example"}, {GEN_URI, "https://x.example/"}},
-      {{GEN_DNS, "a.example"}, {GEN_URI, "https://x.example/"}, {GEN_URI, id}},
-      {{GEN_URI, "https://x.example/"}, {GEN_URI, id}, {GEN_DNS, "a.example"}},
+      {{GEN_URI, id}, {GEN_DNS, "a.example"}, {GEN_DNS, "b.example"}},
+      {{GEN_DNS, "a.example"}, {GEN_URI, id}, {GEN_DNS, "b.example"}},
+      {{GEN_DNS, "a.example"}, {GEN_DNS, "b.example"}, {GEN_URI, id}},
   };
   for (const auto& sans : orders) {
     const IdentityResult r = extract_identity(*make_cert(sans, {}));
     ASSERT_TRUE(r.ok()) << r.detail;
     EXPECT_EQ(r.identity.spiffe_id, id);
-    EXPECT_EQ(r.identity.dns_sans, Strings{"a.example"});
-    EXPECT_EQ(r.identity.uri_sans.size(), 2u);
+    EXPECT_EQ(r.identity.dns_sans, (Strings{"a.example", "b.example"}));
+    EXPECT_EQ(r.identity.uri_sans, Strings{id});
   }
+}
+
+// X.509-SVID §2 and §5.2: an SVID has exactly one URI SAN; another one beside the SPIFFE ID, in
+// any position, rejects it. Without a SPIFFE ID, any number of URI SANs is fine.
+TEST(Identity, ASpiffeIdBesideAnotherUriSanIsInvalid) {
+  const std::string id = "spiffe://corp.example/ns/payments/sa/api";
+  for (const auto& sans : std::vector<std::vector<San>>{
+           {{GEN_URI, id}, {GEN_URI, "https://x.example/"}},
+           {{GEN_URI, "https://x.example/"}, {GEN_DNS, "a.example"}, {GEN_URI, id}},
+       }) {
+    const IdentityResult r = extract_identity(*make_cert(sans, {}));
+    EXPECT_EQ(r.problem, NameProblem::multiple_uri_sans);
+    EXPECT_EQ(r.detail,
+              "2 URI SANs, one of them a SPIFFE ID; an X.509-SVID has exactly one URI SAN");
+    EXPECT_TRUE(r.identity.spiffe_id.empty());
+    EXPECT_EQ(r.identity.uri_sans.size(), 2u);  // still shown in the audit record
+  }
+  EXPECT_EQ(to_string(NameProblem::multiple_uri_sans), "multiple_uri_sans");
+  const IdentityResult no_spiffe = extract_identity(
+      *make_cert({{GEN_URI, "https://x.example/"}, {GEN_URI, "urn:corp:batch"}}, {}));
+  EXPECT_TRUE(no_spiffe.ok()) << no_spiffe.detail;
+}
+
+TEST(Identity, ATrustDomainIdIsNotALeafsId) {
+  const IdentityResult r = extract_identity(*make_cert({{GEN_URI, "spiffe://corp.example"}}, {}));
+  EXPECT_EQ(r.problem, NameProblem::spiffe_id_without_path);
+  EXPECT_EQ(r.detail,
+            "SPIFFE ID without a path; an X.509-SVID leaf's ID has one (a trust domain's ID is a "
+            "signing certificate's)");
+  EXPECT_TRUE(r.identity.spiffe_id.empty());
+  EXPECT_EQ(to_string(NameProblem::spiffe_id_without_path), "spiffe_id_without_path");
 }
 
 TEST(Identity, UppercaseSchemeStillCountsAsASecondSpiffeId) {
