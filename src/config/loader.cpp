@@ -235,7 +235,16 @@ void load_tls(Loader& l, const YAML::Node& node, const std::string& path,
            }},
           {"crl",
            [&](const YAML::Node& v, const std::string& p) {
+             mark("crl", v);
              if (auto x = l.path(v, p)) out.crl = *x;
+           }},
+          {"crl_check",
+           [&](const YAML::Node& v, const std::string& p) {
+             mark("crl_check", v);
+             if (auto m = l.one_of<tls::CrlCheck>(
+                     v, p, {{"leaf", tls::CrlCheck::leaf}, {"chain", tls::CrlCheck::chain}})) {
+               out.crl_check = *m;
+             }
            }},
           {"min_version",
            [&](const YAML::Node& v, const std::string& p) {
@@ -259,6 +268,10 @@ void load_tls(Loader& l, const YAML::Node& node, const std::string& path,
              if (auto b = l.boolean(v, p)) out.allow_insecure_key_permissions = *b;
            }},
       });
+  if (const auto it = present.find("crl_check"); it != present.end() && !present.contains("crl")) {
+    // Strict like an unknown key: a revocation setting that checks nothing is a mistake.
+    l.add(it->second, path + ".crl_check", "has no effect without tls.crl");
+  }
   if (node.IsMap() && out.mode != tls::Mode::off) {
     for (std::string_view key : {"cert", "key", "client_ca"}) {
       if (!present.contains(key)) {

@@ -181,7 +181,9 @@ struct ContextBuilder {
       }
     }
     if (!crls.empty()) {
-      X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+      X509_STORE_set_flags(store, options.crl_check == CrlCheck::chain
+                                      ? X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL
+                                      : X509_V_FLAG_CRL_CHECK);
     }
     if (ssl_failed(SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT), "purpose")) return false;
 
@@ -229,8 +231,12 @@ struct ContextBuilder {
   }
 
   // Every CRL must come from a CA we trust (else it is a configuration mistake that would
-  // silently revoke nothing), must still be current, and, because CRL_CHECK_ALL checks every
-  // certificate of a chain, every trusted CA needs one.
+  // silently revoke nothing; the CRL of an intermediate that clients send can be checked only
+  // when that intermediate is in client_ca too) and must still be current. Which CAs need one
+  // depends on crl_check: with chain (CRL_CHECK_ALL) every certificate of a chain is checked,
+  // so every CA of client_ca needs a CRL; with leaf only the leaf is, so only the CAs that issue
+  // leaves do, i.e. those that issue no other CA of client_ca (a root that issues only
+  // intermediates needs none). A leaf whose issuer's CRL is missing still fails verification.
   bool check_crls(const std::vector<X509CrlPtr>& crls, const std::vector<X509Ptr>& cas) {
     std::vector<bool> covered(cas.size(), false);
     for (const auto& crl : crls) {
@@ -249,7 +255,7 @@ struct ContextBuilder {
         return fail("crl", options.crl,
                     "CRL issued by \"" + name_to_rfc2253(issuer) +
                         "\" is not signed by any CA of client_ca (" + options.client_ca.string() +
-                        ")");
+                        "); for the CRL of an intermediate CA, add that CA to client_ca");
       }
       const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl.get());
       if (next != nullptr && X509_cmp_current_time(next) < 0) {
@@ -259,14 +265,29 @@ struct ContextBuilder {
       }
     }
     for (std::size_t i = 0; i < cas.size(); ++i) {
-      if (!covered[i]) {
-        fail("crl", options.crl,
-             "no CRL for CA \"" + subject_of(*cas[i]) +
-                 "\" of client_ca; with crl set, every trusted CA needs a CRL");
-        return false;
+      if (covered[i]) continue;
+      if (options.crl_check == CrlCheck::chain) {
+        return fail("crl", options.crl,
+                    "no CRL for CA \"" + subject_of(*cas[i]) +
+                        "\" of client_ca; crl_check: chain checks every certificate of a chain "
+                        "against its issuer's CRL, so every trusted CA needs one (crl_check: "
+                        "leaf needs only the CRLs of the CAs that issue leaves)");
+      }
+      if (!issues_another_ca(i, cas)) {
+        return fail("crl", options.crl,
+                    "no CRL for CA \"" + subject_of(*cas[i]) +
+                        "\" of client_ca, which issues no other CA of client_ca and so issues "
+                        "leaves; crl_check: leaf needs the CRL of every CA that issues leaves");
       }
     }
     return true;
+  }
+
+  static bool issues_another_ca(std::size_t i, const std::vector<X509Ptr>& cas) {
+    for (std::size_t j = 0; j < cas.size(); ++j) {
+      if (j != i && X509_check_issued(cas[i].get(), cas[j].get()) == X509_V_OK) return true;
+    }
+    return false;
   }
 };
 

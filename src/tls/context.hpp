@@ -90,13 +90,15 @@ struct BuildResult {
 /// mode is off; a file is unreadable; the key is readable by group/others (unless
 /// allow_insecure_key_permissions) or encrypted; key and certificate do not match; the server
 /// certificate has expired; client_ca holds no certificate or a non-CA certificate; a CRL is not
-/// signed by a CA of client_ca, has passed its next update, or a CA of client_ca has no CRL
-/// while crl is set (every CA in a chain is checked against a CRL).
+/// signed by a CA of client_ca or has passed its next update; crl is set and a CA of client_ca
+/// that must have a CRL has none (crl_check chain: every CA; leaf: every CA that issues no other
+/// CA of client_ca).
 ///
 /// The context verifies client certificates against client_ca (purpose: TLS client, so an EKU
-/// without clientAuth fails), with CRL_CHECK | CRL_CHECK_ALL when crl is set; required →
-/// VERIFY_PEER | FAIL_IF_NO_PEER_CERT, optional → VERIFY_PEER; a leaf with two SPIFFE IDs or
-/// malformed names fails verification (see classify_handshake). TLS ≥ min_version,
+/// without clientAuth fails), with CRL_CHECK (crl_check leaf) or CRL_CHECK | CRL_CHECK_ALL
+/// (chain) when crl is set; required → VERIFY_PEER | FAIL_IF_NO_PEER_CERT, optional →
+/// VERIFY_PEER; a CA certificate as the leaf, an SVID signed by a workload's certificate, two
+/// SPIFFE IDs or malformed names fail verification (tls/verify.hpp). TLS ≥ min_version,
 /// renegotiation off, ECDHE (X25519, P-256, P-384) with AEAD ciphers only,
 /// SSL_MODE_RELEASE_BUFFERS, a server-side session cache (resumption never crosses a reload:
 /// the cache belongs to this context) and one stateful TLS 1.3 ticket per handshake.

@@ -11,12 +11,20 @@ namespace egress::tls {
 enum class Mode { off, optional, required };
 enum class MinVersion { tls1_2, tls1_3 };
 
+/// Which certificates of a client's chain are checked against a CRL when `crl` is set. Either
+/// way a checked certificate whose issuer has no CRL fails verification (fail closed).
+enum class CrlCheck {
+  leaf,   ///< only the leaf, against its issuer's CRL (X509_V_FLAG_CRL_CHECK)
+  chain,  ///< every certificate of the chain (X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL)
+};
+
 struct ListenerTlsOptions {
   Mode mode = Mode::off;
-  std::filesystem::path cert;       ///< PEM, leaf first, then intermediates
-  std::filesystem::path key;        ///< PEM private key
-  std::filesystem::path client_ca;  ///< PEM bundle of trusted CAs (intermediates allowed)
-  std::filesystem::path crl;        ///< optional: one PEM file or a directory of them
+  std::filesystem::path cert;            ///< PEM, leaf first, then intermediates
+  std::filesystem::path key;             ///< PEM private key
+  std::filesystem::path client_ca;       ///< PEM bundle of trusted CAs (intermediates allowed)
+  std::filesystem::path crl;             ///< optional: one PEM file or a directory of them
+  CrlCheck crl_check = CrlCheck::chain;  ///< only meaningful with `crl`
   MinVersion min_version = MinVersion::tls1_2;
   std::chrono::milliseconds handshake_timeout{10000};
   /// Accept a private key file readable by group or others (default: refuse).

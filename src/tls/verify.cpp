@@ -35,6 +35,19 @@ int reject(X509_STORE_CTX* store, Rejection kind, std::string detail) {
   return 0;
 }
 
+// OpenSSL says only "unable to get certificate CRL"; with crl_check (leaf or chain) the fix is
+// to supply one particular CA's CRL, so name it.
+std::string missing_crl_detail(X509_STORE_CTX* store, const X509& cert, int depth) {
+  const unsigned long flags = X509_VERIFY_PARAM_get_flags(X509_STORE_CTX_get0_param(store));
+  const bool chain = (flags & X509_V_FLAG_CRL_CHECK_ALL) != 0;
+  return std::string(X509_verify_cert_error_string(X509_V_ERR_UNABLE_TO_GET_CRL)) +
+         ": no CRL from \"" + name_to_rfc2253(X509_get_issuer_name(&cert)) +
+         "\" (the issuer of \"" + name_to_rfc2253(X509_get_subject_name(&cert)) + "\", depth " +
+         std::to_string(depth) + "); " +
+         (chain ? "crl_check: chain needs the CRL of every CA in the chain"
+                : "crl_check: leaf needs the CRL of the client certificate's issuer");
+}
+
 }  // namespace
 
 int verify_client_certificate(int preverify_ok, X509_STORE_CTX* store) {
@@ -44,7 +57,12 @@ int verify_client_certificate(int preverify_ok, X509_STORE_CTX* store) {
   const int depth = X509_STORE_CTX_get_error_depth(store);
   const X509* cert = X509_STORE_CTX_get_current_cert(store);
   if (cert == nullptr) return preverify_ok;
-  if (preverify_ok != 1) return preverify_ok;
+  if (preverify_ok != 1) {
+    if (X509_STORE_CTX_get_error(store) == X509_V_ERR_UNABLE_TO_GET_CRL) {
+      record(store, Rejection::certificate, missing_crl_detail(store, *cert, depth));
+    }
+    return preverify_ok;
+  }
   // OpenSSL calls back once per certificate of a chain it accepted, from the root down to the
   // leaf (depth 0).
   if (depth > 0) {

@@ -13,7 +13,7 @@ namespace egress::tls {
 
 /// Which deny reason a rejection by the verify callback becomes.
 enum class Rejection : std::uint8_t {
-  certificate,  ///< cert_verify_failed: not a usable client certificate
+  certificate,  ///< cert_verify_failed: not a usable client certificate (or a missing CRL)
   svid,         ///< invalid_svid: breaks an X.509-SVID rule on names or on who may sign
 };
 
@@ -29,7 +29,8 @@ struct CertCheck {
 /// * a certificate above the leaf must not carry a workload's SPIFFE ID (signing_cert_error).
 /// A failed rule fails the verification with X509_V_ERR_APPLICATION_VERIFICATION, so the
 /// client gets a TLS alert rather than a silent close, and is recorded as a CertCheck on the
-/// SSL.
+/// SSL. When OpenSSL itself fails a certificate for want of a CRL, the CertCheck names the CA
+/// whose CRL is missing (OpenSSL's "unable to get certificate CRL" does not).
 int verify_client_certificate(int preverify_ok, X509_STORE_CTX* store);
 
 /// The CertCheck the callback recorded on `ssl`, or null.

@@ -229,6 +229,47 @@ policy: {dir: p}
             }));
 }
 
+TEST(Config, TlsCrlCheck) {
+  const auto r = parse_config(R"(listeners:
+  - name: a
+    address: "127.0.0.1:15001"
+    tls: {mode: required, cert: c.pem, key: k.pem, client_ca: ca.pem, crl: ca.crl}
+  - name: b
+    address: "127.0.0.1:15002"
+    tls: {mode: required, cert: c.pem, key: k.pem, client_ca: ca.pem, crl: d/, crl_check: leaf}
+  - name: c
+    address: "127.0.0.1:15003"
+    tls: {mode: required, cert: c.pem, key: k.pem, client_ca: ca.pem, crl: x, crl_check: chain}
+policy: {dir: p}
+)",
+                              "c.yaml");
+  ASSERT_TRUE(r.config) << ::testing::PrintToString(messages(r));
+  const auto& l = r.config->listeners;
+  EXPECT_EQ(l[0].tls.crl_check, tls::CrlCheck::chain);  // the default
+  EXPECT_EQ(l[1].tls.crl_check, tls::CrlCheck::leaf);
+  EXPECT_EQ(l[2].tls.crl_check, tls::CrlCheck::chain);
+}
+
+TEST(Config, TlsCrlCheckBadValues) {
+  const auto r = parse_config(R"(listeners:
+  - name: a
+    address: "127.0.0.1:15001"
+    tls: {mode: required, cert: c.pem, key: k.pem, client_ca: ca.pem, crl: ca.crl, crl_check: all}
+  - name: b
+    address: "127.0.0.1:15002"
+    tls: {mode: required, cert: c.pem, key: k.pem, client_ca: ca.pem, crl_check: leaf}
+policy: {dir: p}
+)",
+                              "c.yaml");
+  EXPECT_FALSE(r.config);
+  EXPECT_EQ(messages(r),
+            (std::vector<std::string>{
+                "c.yaml:4:95: error: listeners[0].tls.crl_check: \"all\" is not one of leaf | "
+                "chain",
+                "c.yaml:7:82: error: listeners[1].tls.crl_check: has no effect without tls.crl",
+            }));
+}
+
 TEST(Config, OutOfRangeValues) {
   const auto r = parse_config(R"(workers: 0
 listeners: [{name: a, address: "127.0.0.1:0"}]

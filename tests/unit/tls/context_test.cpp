@@ -118,7 +118,9 @@ TEST(ServerContext, CrlOfAnotherCaIsFatal) {
   EXPECT_EQ(build_error(options), "crl: " + options.crl.string() +
                                       ": CRL issued by \"CN=unrelated CA,O=somebody else\" is not "
                                       "signed by any CA of client_ca (" +
-                                      options.client_ca.string() + ")");
+                                      options.client_ca.string() +
+                                      "); for the CRL of an intermediate CA, add that CA to "
+                                      "client_ca");
 }
 
 TEST(ServerContext, EveryTrustedCaNeedsACrl) {
@@ -131,9 +133,12 @@ TEST(ServerContext, EveryTrustedCaNeedsACrl) {
   std::ofstream(one) << all.substr(0, all.find(end) + end.size());
   ListenerTlsOptions options = gateway_options(Mode::required);
   options.crl = one;
-  EXPECT_EQ(build_error(options), "crl: " + one.string() +
-                                      ": no CRL for CA \"CN=egressd dev root CA,O=egressd dev\" "
-                                      "of client_ca; with crl set, every trusted CA needs a CRL");
+  EXPECT_EQ(build_error(options),
+            "crl: " + one.string() +
+                ": no CRL for CA \"CN=egressd dev root CA,O=egressd dev\" of client_ca; crl_check: "
+                "chain checks every certificate of a chain against its issuer's CRL, so every "
+                "trusted CA needs one (crl_check: leaf needs only the CRLs of the CAs that issue "
+                "leaves)");
 }
 
 TEST(ServerContext, CrlDirectory) {
