@@ -267,6 +267,12 @@ void load_tls(Loader& l, const YAML::Node& node, const std::string& path,
            [&](const YAML::Node& v, const std::string& p) {
              if (auto b = l.boolean(v, p)) out.allow_insecure_key_permissions = *b;
            }},
+          {"session_cache_size",
+           [&](const YAML::Node& v, const std::string& p) {
+             if (auto n = l.integer<std::size_t>(v, p, 0, tls::kMaxSessionCacheSize)) {
+               out.session_cache_size = *n;
+             }
+           }},
       });
   if (const auto it = present.find("crl_check"); it != present.end() && !present.contains("crl")) {
     // Strict like an unknown key: a revocation setting that checks nothing is a mistake.

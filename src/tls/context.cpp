@@ -27,7 +27,6 @@ constexpr const char* kGroups = "X25519:P-256:P-384";
 // Sessions resumed from the cache skip chain verification; bound how long a verified identity
 // can be reused without one. A reload (e.g. a new CRL) builds a new cache anyway.
 constexpr long kSessionTimeoutSeconds = 300;
-constexpr long kSessionCacheSize = 8192;
 
 // One stateful ticket per TLS 1.3 handshake instead of OpenSSL's two stateless ones: a
 // stateless ticket on an mTLS connection re-encodes the client certificate (about 135 µs each).
@@ -192,8 +191,15 @@ struct ContextBuilder {
                            : SSL_VERIFY_PEER;
     SSL_CTX_set_verify(ctx, verify, &verify_client_certificate);
 
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
-    SSL_CTX_sess_set_cache_size(ctx, kSessionCacheSize);
+    if (options.session_cache_size > kMaxSessionCacheSize) {
+      return fail("session_cache_size", {},
+                  "must be at most " + std::to_string(kMaxSessionCacheSize) + ", got " +
+                      std::to_string(options.session_cache_size));
+    }
+    // OpenSSL reads a cache size of 0 as "unlimited"; ours means no cache, so no resumption.
+    const bool cache = options.session_cache_size > 0;
+    SSL_CTX_set_session_cache_mode(ctx, cache ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_OFF);
+    if (cache) SSL_CTX_sess_set_cache_size(ctx, static_cast<long>(options.session_cache_size));
     SSL_CTX_set_timeout(ctx, kSessionTimeoutSeconds);
     // Required for resumption whenever peers are verified (else OpenSSL refuses resumed
     // sessions with "session id context uninitialized").
@@ -202,7 +208,10 @@ struct ContextBuilder {
             "session id context")) {
       return false;
     }
-    if (ssl_failed(SSL_CTX_set_num_tickets(ctx, kTls13Tickets), "num_tickets")) return false;
+    // Without a cache a stateful ticket names a session nobody keeps: send none.
+    if (ssl_failed(SSL_CTX_set_num_tickets(ctx, cache ? kTls13Tickets : 0), "num_tickets")) {
+      return false;
+    }
     SSL_CTX_set_info_callback(ctx, &no_ticket_on_resumption);
 
     out.mode_ = options.mode;

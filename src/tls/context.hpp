@@ -32,8 +32,8 @@ namespace egress::tls {
 /// Why a listener's TLS material cannot be used. `option` names the key under `tls:` it came
 /// from, so the config layer can say "listeners[0].tls.key: ...".
 struct ContextError {
-  /// "mode", "cert", "key", "client_ca", "crl", or empty for a failure of the section as a
-  /// whole (OpenSSL refusing a setting; not expected in practice).
+  /// "mode", "cert", "key", "client_ca", "crl", "session_cache_size", or empty for a failure of
+  /// the section as a whole (OpenSSL refusing a setting; not expected in practice).
   std::string option;
   std::filesystem::path file;
   std::string message;
@@ -92,7 +92,7 @@ struct BuildResult {
 /// certificate has expired; client_ca holds no certificate or a non-CA certificate; a CRL is not
 /// signed by a CA of client_ca or has passed its next update; crl is set and a CA of client_ca
 /// that must have a CRL has none (crl_check chain: every CA; leaf: every CA that issues no other
-/// CA of client_ca).
+/// CA of client_ca); session_cache_size is above kMaxSessionCacheSize.
 ///
 /// The context verifies client certificates against client_ca (purpose: TLS client, so an EKU
 /// without clientAuth fails), with CRL_CHECK (crl_check leaf) or CRL_CHECK | CRL_CHECK_ALL
@@ -100,8 +100,9 @@ struct BuildResult {
 /// VERIFY_PEER; a CA certificate as the leaf, an SVID signed by a workload's certificate, two
 /// SPIFFE IDs or malformed names fail verification (tls/verify.hpp). TLS ≥ min_version,
 /// renegotiation off, ECDHE (X25519, P-256, P-384) with AEAD ciphers only,
-/// SSL_MODE_RELEASE_BUFFERS, a server-side session cache (resumption never crosses a reload:
-/// the cache belongs to this context) and one stateful TLS 1.3 ticket per handshake.
+/// SSL_MODE_RELEASE_BUFFERS, a server-side session cache of session_cache_size sessions
+/// (resumption never crosses a reload: the cache belongs to this context; 0 = no cache, no
+/// tickets, no resumption) and one stateful TLS 1.3 ticket per handshake.
 BuildResult build_server_context(const ListenerTlsOptions& options);
 
 }  // namespace egress::tls

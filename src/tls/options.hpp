@@ -4,6 +4,7 @@
 // section, validated by the config loader, turned into an SSL_CTX by src/tls.
 
 #include <chrono>
+#include <cstddef>
 #include <filesystem>
 
 namespace egress::tls {
@@ -18,6 +19,10 @@ enum class CrlCheck {
   chain,  ///< every certificate of the chain (X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL)
 };
 
+/// Default and bounds of `session_cache_size` (sessions; 0 = no session cache).
+inline constexpr std::size_t kDefaultSessionCacheSize = 8192;
+inline constexpr std::size_t kMaxSessionCacheSize = 1'000'000;
+
 struct ListenerTlsOptions {
   Mode mode = Mode::off;
   std::filesystem::path cert;            ///< PEM, leaf first, then intermediates
@@ -29,6 +34,9 @@ struct ListenerTlsOptions {
   std::chrono::milliseconds handshake_timeout{10000};
   /// Accept a private key file readable by group or others (default: refuse).
   bool allow_insecure_key_permissions = false;
+  /// Sessions the server-side cache holds for resumption (oldest evicted first); 0 turns the
+  /// cache and resumption off. At most kMaxSessionCacheSize.
+  std::size_t session_cache_size = kDefaultSessionCacheSize;
 };
 
 }  // namespace egress::tls

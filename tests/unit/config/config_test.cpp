@@ -270,6 +270,57 @@ policy: {dir: p}
             }));
 }
 
+TEST(Config, TlsSessionCacheSize) {
+  const auto r = parse_config(R"(listeners:
+  - name: a
+    address: "127.0.0.1:15001"
+    tls: {mode: required, cert: c.pem, key: k.pem, client_ca: ca.pem}
+  - name: b
+    address: "127.0.0.1:15002"
+    tls: {mode: required, cert: c.pem, key: k.pem, client_ca: ca.pem, session_cache_size: 0}
+  - name: c
+    address: "127.0.0.1:15003"
+    tls: {mode: optional, cert: c.pem, key: k.pem, client_ca: ca.pem, session_cache_size: 1000000}
+policy: {dir: p}
+)",
+                              "c.yaml");
+  ASSERT_TRUE(r.config) << ::testing::PrintToString(messages(r));
+  const auto& l = r.config->listeners;
+  EXPECT_EQ(l[0].tls.session_cache_size, 8192u);  // the default
+  EXPECT_EQ(l[1].tls.session_cache_size, 0u);
+  EXPECT_EQ(l[2].tls.session_cache_size, 1000000u);
+}
+
+TEST(Config, TlsSessionCacheSizeBadValues) {
+  const auto r = parse_config(R"(listeners:
+  - name: c
+    address: "127.0.0.1:15003"
+    tls: {mode: required, cert: c.pem, key: k.pem, client_ca: ca.pem, session_cache_size: -1}
+  - name: d
+    address: "127.0.0.1:15004"
+    tls: {mode: required, cert: c.pem, key: k.pem, client_ca: ca.pem, session_cache_size: 1000001}
+  - name: e
+    address: "127.0.0.1:15005"
+    tls: {mode: required, cert: c.pem, key: k.pem, client_ca: ca.pem, session_cache_size: 8k}
+  - name: f
+    address: "127.0.0.1:15006"
+    tls: {mode: required, cert: c.pem, key: k.pem, client_ca: ca.pem, session_cache_size: []}
+policy: {dir: p}
+)",
+                              "c.yaml");
+  EXPECT_FALSE(r.config);
+  EXPECT_EQ(messages(r),
+            (std::vector<std::string>{
+                "c.yaml:4:91: error: listeners[0].tls.session_cache_size: \"-1\" is not an "
+                "integer",
+                "c.yaml:7:91: error: listeners[1].tls.session_cache_size: must be between 0 and "
+                "1000000, got 1000001",
+                "c.yaml:10:91: error: listeners[2].tls.session_cache_size: \"8k\" is not an "
+                "integer",
+                "c.yaml:13:91: error: listeners[3].tls.session_cache_size: must be a scalar value",
+            }));
+}
+
 TEST(Config, OutOfRangeValues) {
   const auto r = parse_config(R"(workers: 0
 listeners: [{name: a, address: "127.0.0.1:0"}]

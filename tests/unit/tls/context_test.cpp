@@ -48,6 +48,7 @@ TEST(ServerContext, BuildsFromTheDevPki) {
   EXPECT_NE(SSL_CTX_get_mode(native) & SSL_MODE_RELEASE_BUFFERS, 0);
   EXPECT_EQ(SSL_CTX_get_num_tickets(native), 1u);
   EXPECT_EQ(SSL_CTX_get_session_cache_mode(native), SSL_SESS_CACHE_SERVER);
+  EXPECT_EQ(SSL_CTX_sess_get_cache_size(native), 8192);
   EXPECT_NE(SSL_CTX_get_options(native) & SSL_OP_NO_RENEGOTIATION, 0u);
   const unsigned long flags =
       X509_VERIFY_PARAM_get_flags(X509_STORE_get0_param(SSL_CTX_get_cert_store(native)));
@@ -68,6 +69,37 @@ TEST(ServerContext, OptionalModeAndTls13AndNoCrl) {
   const unsigned long flags =
       X509_VERIFY_PARAM_get_flags(X509_STORE_get0_param(SSL_CTX_get_cert_store(native)));
   EXPECT_EQ(flags & X509_V_FLAG_CRL_CHECK, 0u);
+}
+
+TEST(ServerContext, SessionCacheSizeReachesTheSslCtx) {
+  ListenerTlsOptions options = gateway_options(Mode::required);
+  options.session_cache_size = 3;
+  BuildResult r = build_server_context(options);
+  ASSERT_TRUE(r.context) << r.error->to_string();
+  EXPECT_EQ(SSL_CTX_sess_get_cache_size(r.context->native_handle()), 3);
+  EXPECT_EQ(SSL_CTX_get_session_cache_mode(r.context->native_handle()), SSL_SESS_CACHE_SERVER);
+
+  options.session_cache_size = kMaxSessionCacheSize;
+  r = build_server_context(options);
+  ASSERT_TRUE(r.context) << r.error->to_string();
+  EXPECT_EQ(SSL_CTX_sess_get_cache_size(r.context->native_handle()), 1000000);
+}
+
+// OpenSSL would read a cache size of 0 as "unlimited": 0 must turn the cache off instead.
+TEST(ServerContext, SessionCacheSizeZeroTurnsTheCacheAndTicketsOff) {
+  ListenerTlsOptions options = gateway_options(Mode::required);
+  options.session_cache_size = 0;
+  const BuildResult r = build_server_context(options);
+  ASSERT_TRUE(r.context) << r.error->to_string();
+  SSL_CTX* native = r.context->native_handle();
+  EXPECT_EQ(SSL_CTX_get_session_cache_mode(native), SSL_SESS_CACHE_OFF);
+  EXPECT_EQ(SSL_CTX_get_num_tickets(native), 0u);
+}
+
+TEST(ServerContext, SessionCacheSizeAboveTheBoundIsRefused) {
+  ListenerTlsOptions options = gateway_options(Mode::required);
+  options.session_cache_size = kMaxSessionCacheSize + 1;
+  EXPECT_EQ(build_error(options), "session_cache_size: must be at most 1000000, got 1000001");
 }
 
 TEST(ServerContext, ModeOffIsAnError) {

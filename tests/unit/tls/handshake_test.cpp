@@ -1,6 +1,7 @@
 #include "tls/handshake.hpp"
 
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <boost/asio/ssl/error.hpp>
@@ -183,6 +184,46 @@ TEST(Handshake, ResumedSessionKeepsTheIdentity) {
   EXPECT_TRUE(second.resumed);
   ASSERT_TRUE(second.server.allowed()) << second.server.detail;
   EXPECT_EQ(second.server.identity->spiffe_id, "spiffe://corp.example/ns/payments/sa/api");
+}
+
+// session_cache_size bounds the server's cache, and the oldest session goes first. A TLS 1.3
+// full handshake briefly holds two entries (its session and the one its stateful ticket names),
+// so three clients in a cache of 3 leave the first one evicted.
+TEST(Handshake, SessionCacheHoldsAtMostItsSize) {
+  ListenerTlsOptions options = gateway_options(Mode::required);
+  options.session_cache_size = 3;
+  auto ctx = build_server_context(options).context;
+  ASSERT_TRUE(ctx);
+  std::vector<HandshakeRun> runs;
+  for (const char* client : {"payments", "analytics", "dns-only"}) {
+    runs.push_back(run_handshake(*ctx, tls_client(client)));
+    ASSERT_TRUE(runs.back().server.allowed()) << client << ": " << runs.back().server.detail;
+    ASSERT_NE(runs.back().client_session, nullptr);
+    EXPECT_LE(SSL_CTX_sess_number(ctx->native_handle()), 3);
+  }
+  const HandshakeRun oldest =
+      run_handshake(*ctx, tls_client("payments", 0, runs[0].client_session.get()));
+  EXPECT_FALSE(oldest.resumed) << "the first session should have been evicted";
+  EXPECT_TRUE(oldest.server.allowed()) << oldest.server.detail;
+  const HandshakeRun newest =
+      run_handshake(*ctx, tls_client("dns-only", 0, runs[2].client_session.get()));
+  EXPECT_TRUE(newest.resumed);
+}
+
+TEST(Handshake, SessionCacheSizeZeroMeansNoResumption) {
+  ListenerTlsOptions options = gateway_options(Mode::required);
+  options.session_cache_size = 0;
+  auto ctx = build_server_context(options).context;
+  ASSERT_TRUE(ctx);
+  const HandshakeRun first = run_handshake(*ctx, tls_client("payments"));
+  ASSERT_TRUE(first.server.allowed()) << first.server.detail;
+  EXPECT_EQ(SSL_CTX_sess_number(ctx->native_handle()), 0);
+  if (first.client_session) {
+    const HandshakeRun second =
+        run_handshake(*ctx, tls_client("payments", 0, first.client_session.get()));
+    EXPECT_FALSE(second.resumed);
+    EXPECT_TRUE(second.server.allowed()) << second.server.detail;
+  }
 }
 
 std::string ticket_of(const SSL_SESSION* session) {
