@@ -22,6 +22,9 @@ struct Options {
   enum class Fsync { none, interval } fsync = Fsync::none;
   std::chrono::milliseconds fsync_interval{1000};
   std::size_t queue_capacity = 65536;
+  /// close() waits at most this long for a failing sink to take the records still queued; what
+  /// it cannot write by then is counted as dropped and logged with its number.
+  std::chrono::milliseconds flush_timeout{5000};
 };
 
 /// Counters for /metrics and /readyz. Monotonic except queue_depth.

@@ -30,6 +30,12 @@ std::error_code write_all(int fd, std::string_view data, std::size_t& done) {
   return {};
 }
 
+// The length of the complete lines at the start of `data` (up to and including its last '\n').
+std::size_t whole_lines(std::string_view data) {
+  const auto nl = data.rfind('\n');
+  return nl == std::string_view::npos ? 0 : nl + 1;
+}
+
 int open_append(const std::string& path) {
   return ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 }
@@ -50,17 +56,21 @@ class FileSink final : public Sink {
     std::size_t done = 0;
     const std::error_code ec = write_all(fd_, data, done);
     if (!ec) return ec;
-    kept = done;
-    // A disk that filled up in the middle of a batch leaves a torn line; cut it off so the file
-    // stays valid JSON Lines, and write the whole batch again once there is room. O_APPEND put
-    // our `done` bytes at the end of the file, so the end minus `done` is where the batch began
+    // Issue 17 item 11: what was written stays written, so a disk with room for some records
+    // takes them (retrying the whole batch never fits a nearly full disk). Only a torn last line
+    // is cut off, so the file stays valid JSON Lines and every line's hash is the chain's. O_APPEND
+    // put our `done` bytes at the end of the file: the torn part is its last `done - whole` bytes
     // (no stat before every write: the failure path pays for it).
+    const std::size_t whole = whole_lines(data.substr(0, done));
+    kept = done;
     struct stat st {};
-    if (done > 0 && ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode) &&
-        st.st_size >= static_cast<off_t>(done) &&
-        ::ftruncate(fd_, st.st_size - static_cast<off_t>(done)) == 0) {
-      kept = 0;
+    if (done > whole && ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode) &&
+        st.st_size >= static_cast<off_t>(done - whole) &&
+        ::ftruncate(fd_, st.st_size - static_cast<off_t>(done - whole)) == 0) {
+      kept = whole;
     }
+    // If the cut failed (not a regular file), `kept` ends inside a line: the writer writes the
+    // rest of that line first when it retries, which completes it.
     return ec;
   }
 

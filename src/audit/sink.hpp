@@ -14,9 +14,12 @@ class Sink {
  public:
   virtual ~Sink() = default;
 
-  /// Writes all of `data` (whole lines). On failure returns the error and sets `kept` to the
-  /// number of leading bytes that are durably in the sink and must not be written again: a file
-  /// sink undoes a partial write (ftruncate) so that no torn line stays behind, and then keeps 0.
+  /// Writes all of `data` (whole lines, except that it may begin with the rest of a line that an
+  /// earlier failed write left unfinished). On failure returns the error and sets `kept` to the
+  /// number of leading bytes that reached the sink and must not be written again. A file sink
+  /// keeps the whole lines a partial write got in and cuts off a torn last line (ftruncate), so
+  /// `kept` ends at a line boundary; a sink that cannot cut (a pipe) keeps everything written and
+  /// the caller writes the rest of the line next.
   virtual std::error_code write(std::string_view data, std::size_t& kept) = 0;
 
   /// Closes and opens the path again (logrotate's create mode). On failure the old descriptor

@@ -30,7 +30,9 @@ constexpr std::size_t kMaxCallerRecords = 64;
 // ... and at most this many more batches that other threads queued while it was writing.
 constexpr int kMaxCallerRounds = 4;
 constexpr std::chrono::milliseconds kFirstRetry{20};
-constexpr std::chrono::milliseconds kMaxRetry{1000};
+// A failing sink is retried at most this far apart: space freed on a full disk is used (and new
+// connections allowed again) within about this long.
+constexpr std::chrono::milliseconds kMaxRetry{250};
 
 struct Item {
   Record record;
@@ -253,12 +255,8 @@ class WriterAuditLog final : public AuditLog {
       maybe_sync(false);
 
       if (stop) {
-        std::unique_lock lk(mu_);
-        if (!pending_.empty() || (batch_done() && incoming_.empty())) {
-          lk.unlock();
-          finish();
-          return;
-        }
+        finish();
+        return;
       }
     }
   }
@@ -287,40 +285,75 @@ class WriterAuditLog final : public AuditLog {
       chain_.seq = fields.seq;
       chain_.prev.assign(hash_.data(), hash_.size());
       pending_callbacks_.push_back(std::move(item.on_written));
+      pending_ends_.push_back(pending_.size());
     }
   }
 
   // Writes pending_ (from pending_kept_ on). True when everything pending is now written.
+  //
+  // A write cut short (ENOSPC on a nearly full disk) keeps what it got in: the records whose
+  // whole line reached the kernel are written (callback true, counted, their queue slots freed)
+  // and the rest is retried from where it stopped, so a disk with room for one record takes one
+  // record (issue 17 item 11). The chain stays whole: the records were chained in this order when
+  // they were encoded, and a line is only ever written after the one before it.
   bool flush_pending() {
-    if (pending_.empty()) return true;
-    std::size_t kept = 0;
-    const auto data = std::string_view(pending_).substr(pending_kept_);
-    const std::error_code ec = sink_->write(data, kept);
-    if (!ec) {
-      const std::size_t n = pending_callbacks_.size();
-      written_.fetch_add(n, std::memory_order_relaxed);
-      for (auto& cb : pending_callbacks_) {
-        if (cb) cb(true);
+    while (!pending_.empty()) {
+      std::size_t kept = 0;
+      const auto data = std::string_view(pending_).substr(pending_kept_);
+      const std::error_code ec = sink_->write(data, kept);
+      pending_kept_ += ec ? std::min(kept, data.size()) : data.size();
+      const std::size_t acked = acknowledge_written();
+      if (!ec) {
+        pending_.clear();
+        pending_callbacks_.clear();
+        pending_ends_.clear();
+        pending_kept_ = 0;
+        pending_acked_ = 0;
+        retry_delay_ = kFirstRetry;
+        if (!healthy_.load(std::memory_order_relaxed)) {
+          spdlog::info("audit: writing to {} again", sink_->name());
+          healthy_.store(true, std::memory_order_relaxed);
+        }
+        return true;
       }
-      pending_callbacks_.clear();
-      pending_.clear();
-      pending_kept_ = 0;
-      dirty_ = true;
-      if (!healthy_.load(std::memory_order_relaxed)) {
-        spdlog::info("audit: writing to {} again", sink_->name());
-        healthy_.store(true, std::memory_order_relaxed);
+      write_errors_.fetch_add(1, std::memory_order_relaxed);
+      // Some records got in: there may be room for more (the error may have been the kernel's
+      // answer to the part that did not fit). Try the rest at once; a write that gets nothing in
+      // waits for its retry.
+      if (acked > 0) {
+        retry_delay_ = kFirstRetry;  // room is coming back: the next retry comes soon
+        continue;
       }
-      retry_delay_ = kFirstRetry;
-      {
-        std::lock_guard lk(mu_);
-        in_hand_ -= n;
-        depth_.store(incoming_.size() + in_hand_, std::memory_order_relaxed);
-      }
-      not_full_.notify_all();
-      return true;
+      fail(ec);
+      return false;
     }
-    pending_kept_ += kept;
-    write_errors_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+
+  // The records of pending_ whose whole line is now in the sink (ends <= pending_kept_): callback
+  // true, counted as written, their queue slots given back. Returns how many.
+  std::size_t acknowledge_written() {
+    const std::size_t from = pending_acked_;
+    while (pending_acked_ < pending_ends_.size() &&
+           pending_ends_[pending_acked_] <= pending_kept_) {
+      dirty_ = true;
+      auto& cb = pending_callbacks_[pending_acked_++];
+      if (cb) std::exchange(cb, WrittenCallback{})(true);
+    }
+    const std::size_t n = pending_acked_ - from;
+    if (n == 0) return 0;
+    written_.fetch_add(n, std::memory_order_relaxed);
+    {
+      std::lock_guard lk(mu_);
+      in_hand_ -= n;
+      depth_.store(incoming_.size() + in_hand_, std::memory_order_relaxed);
+    }
+    not_full_.notify_all();
+    return n;
+  }
+
+  // A write got nothing in: unhealthy until a retry does.
+  void fail(const std::error_code& ec) {
     std::vector<WrittenCallback> queued_behind;
     if (healthy_.exchange(false, std::memory_order_relaxed)) {
       spdlog::error("audit: cannot write to {}: {}", sink_->name(), ec.message());
@@ -338,14 +371,14 @@ class WriterAuditLog final : public AuditLog {
     }
     not_full_.notify_all();
     // Write-ahead callers must not wait for the disk to come back: tell them now. The records
-    // stay pending (same seq) and are written when the sink recovers.
-    for (auto& cb : pending_callbacks_) {
-      if (cb) std::exchange(cb, WrittenCallback{})(false);
+    // stay pending (same seq) and are written when the sink recovers, without a callback.
+    for (std::size_t i = pending_acked_; i < pending_callbacks_.size(); ++i) {
+      if (auto& cb = pending_callbacks_[i]) std::exchange(cb, WrittenCallback{})(false);
     }
     for (auto& cb : queued_behind) cb(false);
+    last_error_ = ec;
     retry_at_ = SteadyClock::now() + retry_delay_;
     retry_delay_ = std::min(retry_delay_ * 2, kMaxRetry);
-    return false;
   }
 
   void reopen_sink() {
@@ -374,28 +407,77 @@ class WriterAuditLog final : public AuditLog {
     last_sync_ = now;
   }
 
-  // Closing: one last attempt for a failed write; what still cannot be written is counted.
+  // Closing: everything queued before close() is written, retrying a failing sink for up to
+  // options_.flush_timeout; what still cannot be written then is counted as dropped and said.
   void finish() {
-    if (!pending_.empty() && !flush_pending()) {
-      const auto lost = pending_callbacks_.size();
-      dropped_.fetch_add(lost, std::memory_order_relaxed);
-      spdlog::error("audit: {} record(s) could not be written to {} before closing", lost,
-                    sink_->name());
+    const auto deadline = SteadyClock::now() + options_.flush_timeout;
+    bool waited = false;
+    for (;;) {
+      if (pending_.empty() || flush_pending()) {
+        while (pending_.empty() && !batch_done()) {
+          encode_some();
+          if (!flush_pending()) break;
+        }
+      }
+      if (pending_.empty() && batch_done()) {
+        std::lock_guard lk(mu_);
+        if (incoming_.empty()) break;
+        batch_.clear();
+        next_ = 0;
+        batch_.swap(incoming_);
+        in_hand_ = batch_.size();
+        continue;
+      }
+      // The sink fails: wait for its retry, as long as the deadline allows.
+      const auto now = SteadyClock::now();
+      if (now >= deadline) break;
+      if (!waited) {
+        waited = true;
+        spdlog::warn(
+            "audit: closing: waiting up to {} ms for {} queued record(s) to be written to {}",
+            options_.flush_timeout.count(), unwritten(), sink_->name());
+      }
+      std::this_thread::sleep_until(std::min(std::max(retry_at_, now + kFirstRetry), deadline));
     }
-    std::vector<Item> rest;
+    if (const std::uint64_t lost = unwritten(); lost > 0) {
+      spdlog::error(
+          "audit: {} record(s) could not be written to {} before closing (gave up after {} ms: {})",
+          lost, sink_->name(), options_.flush_timeout.count(), last_error_.message());
+      for (std::size_t i = pending_acked_; i < pending_callbacks_.size(); ++i) {
+        count_drop(std::move(pending_callbacks_[i]));
+      }
+      pending_.clear();
+      pending_callbacks_.clear();
+      pending_ends_.clear();
+      pending_kept_ = 0;
+      pending_acked_ = 0;
+      std::vector<Item> rest;
+      {
+        std::lock_guard lk(mu_);
+        rest.swap(incoming_);
+      }
+      for (; next_ < batch_.size(); ++next_) count_drop(std::move(batch_[next_].on_written));
+      for (auto& item : rest) count_drop(std::move(item.on_written));
+    } else if (waited) {
+      spdlog::info("audit: closing: every queued record written to {}", sink_->name());
+    }
     {
       std::lock_guard lk(mu_);
-      rest.swap(incoming_);
       in_hand_ = 0;
       depth_.store(0, std::memory_order_relaxed);
     }
-    for (; next_ < batch_.size(); ++next_) count_drop(std::move(batch_[next_].on_written));
-    for (auto& item : rest) count_drop(std::move(item.on_written));
     if (options_.fsync == Options::Fsync::interval) {
       maybe_sync(true);
     } else if (dirty_) {
       sink_->sync();
     }
+  }
+
+  // Records submitted and neither written nor dropped (writer thread, while closing).
+  std::uint64_t unwritten() {
+    std::lock_guard lk(mu_);
+    return (pending_callbacks_.size() - pending_acked_) + (batch_.size() - next_) +
+           incoming_.size();
   }
 
   Options options_;
@@ -431,9 +513,12 @@ class WriterAuditLog final : public AuditLog {
   ChainState chain_;
   LineHasher hasher_;
   std::array<char, 64> hash_{};
-  std::string pending_;  // encoded lines not yet written
-  std::size_t pending_kept_ = 0;
-  std::vector<WrittenCallback> pending_callbacks_;
+  std::string pending_;                             // encoded lines not yet written
+  std::size_t pending_kept_ = 0;                    // bytes of pending_ in the sink
+  std::vector<WrittenCallback> pending_callbacks_;  // one per record of pending_
+  std::vector<std::size_t> pending_ends_;           // where each record's line ends in pending_
+  std::size_t pending_acked_ = 0;                   // records of pending_ written (a prefix)
+  std::error_code last_error_;
   SteadyClock::time_point retry_at_{};
   std::chrono::milliseconds retry_delay_ = kFirstRetry;
   bool dirty_ = false;

@@ -21,11 +21,22 @@ continue:
   * the file system full: connections keep working (echoed, upstream accepted), /readyz says 503
     "audit log unavailable", write errors counted, no audit_unavailable denial.
   * space freed: every record of the outage is written; the chain verifies.
+fail_closed, a backlog bigger than the space freed (issue 17 item 11):
+  * with the file system full and ~20 refused connections' records queued, one page (4 KiB) is
+    freed: within a second the records that fit are written (whole lines: the file verifies) and
+    a new connection is still refused (the rest of the backlog does not fit: fail-closed lasts as
+    long as the outage). The writer used to retry its whole batch, which never fitted: nothing.
+  * all space freed: /readyz 200 within ~1 s, a new connection allowed, every refused
+    connection's record in the file, nothing dropped.
+  * SIGTERM while the file system is full with records queued: egressd waits for the audit log
+    (bounded, audit flush timeout 5 s) instead of giving the records up; space freed meanwhile:
+    it exits 0, every queued record and gateway.stop written, no "could not be written".
 Every record validates against docs/audit.schema.json.
 """
 
 import errno
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -84,6 +95,11 @@ class AuditFs:
 
     def free(self) -> None:
         self.filler.unlink()
+
+    def free_pages(self, pages: int) -> None:
+        """Frees `pages` pages (4 KiB) of the filler, and any part of its last one."""
+        size = self.filler.stat().st_size
+        os.truncate(self.filler, max(0, (size // 4096 - pages) * 4096))
 
 
 def verify(t: harness.Case, path) -> subprocess.CompletedProcess:
@@ -248,12 +264,93 @@ def on_error_continue(t: harness.Case, up) -> None:
     observe.check_schema(t, gw.records(), "continue")
 
 
+def refuse_until_full(t: harness.Case, fs: AuditFs, what: str) -> list[dict]:
+    """Fills the file system, then connects until one is refused; returns the refused one."""
+    fs.fill()
+    for _ in range(40):
+        r = probe(t)
+        if r["recv"] != PROBE:
+            t.check(denied(r), f"{what}: once full, a connection is reset with 0 bytes", str(r))
+            return [r]
+    t.require(False, f"{what}: once the file system is full, a connection is refused", "40 allowed")
+    return []
+
+
+def backlog_bigger_than_the_room(t: harness.Case, up) -> None:
+    fs = AuditFs(t, "partial")
+    gw = start(t, fs, "egressd-partial", "fail_closed")
+    t.check_eq(probe(t)["recv"], PROBE, "partial: allowed while the disk has room")
+    refused = refuse_until_full(t, fs, "partial")
+    for _ in range(20):  # ~20 deny records (~8 KiB) queued behind the failed write
+        refused.append(probe(t))
+    t.check(all(denied(r) for r in refused), f"partial: all {len(refused)} connections refused while full",
+            str([r for r in refused if not denied(r)][:1]))
+    before = len(gw.records())
+
+    fs.free_pages(1)
+    deadline = time.monotonic() + 1.5
+    while len(gw.records()) < before + 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # let the writer use all the room
+    after = len(gw.records())
+    print(f"info - one page freed: {after - before} queued record(s) written, {len(refused)} refused")
+    t.check(after >= before + 4, "one page freed: the queued records that fit are written within ~1 s "
+            "(whole records, not the whole batch or nothing)", f"{after - before} written")
+    v = verify(t, gw.audit_path)
+    t.check(v.returncode == 0, "one page freed: the file verifies (no torn line)", v.stdout + v.stderr)
+    before_up = len(up.accepts())
+    r = probe(t)
+    refused.append(r)
+    t.check(denied(r), "one page freed, backlog still bigger: a new connection is still refused", str(r))
+    t.check_eq(len(up.accepts()), before_up, "... and the upstream accepted nothing for it")
+
+    fs.free()
+    rz = observe.wait_readyz(t.sb, 200, timeout=2)
+    t.check_eq(rz["status"], 200, "all space freed: /readyz 200 within ~1 s", str(rz))
+    r = probe(t)
+    t.check_eq(r["recv"], PROBE, "all space freed: connections allowed again")
+    m = metrics(t, "partial, recovered")
+    t.check_eq((observe.value(m, "egressd_audit_queue_depth"), observe.value(m, "egressd_audit_records_dropped_total")),
+               (0, 0), "all space freed: queue empty, nothing dropped")
+    recs = gw.records()
+    missing = [x["local"] for x in refused if not audit.matching(recs, event="connection.decision", src=x["local"])]
+    t.check(not missing, f"all space freed: the decision records of all {len(refused)} refused connections are "
+            "in the file", str(missing[:5]))
+
+    # SIGTERM with records queued on a full file system: egressd waits for them (bounded).
+    queued = refuse_until_full(t, fs, "shutdown")
+    for _ in range(3):
+        queued.append(probe(t))
+    gw.proc.signal(signal.SIGTERM)
+    time.sleep(1.0)
+    t.check(gw.proc.running(), "SIGTERM, file system full: egressd waits for the audit log to take the queued "
+            "records", gw.stderr()[-600:])
+    fs.free()
+    try:
+        rc = gw.proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        rc = None
+    t.check_eq(rc, 0, "SIGTERM: egressd exits 0 once the records are written")
+    err = gw.stderr()
+    t.check("could not be written" not in err, "SIGTERM: no record \"could not be written\"",
+            "\n".join(x for x in err.splitlines() if "audit" in x)[-800:])
+    recs = gw.records()
+    missing = [x["local"] for x in queued if not audit.matching(recs, event="connection.decision", src=x["local"])]
+    t.check(not missing, f"SIGTERM: the records of the {len(queued)} connections refused before it are written",
+            str(missing))
+    t.check_eq([x.get("event") for x in recs][-1:], ["gateway.stop"], "SIGTERM: gateway.stop is the last record")
+    v = verify(t, gw.audit_path)
+    t.check(v.returncode == 0, "partial: the audit file verifies after all", v.stdout + v.stderr)
+    observe.check_schema(t, recs, "partial")
+
+
 def run(t: harness.Case) -> None:
     t.require(bool(t.args.egressctl), "egressctl is built (audit verify)")
     up = t.upstream("echo", ["203.0.113.10:7"])
     fail_closed(t, up)
     on_error_continue(t, up)
+    backlog_bigger_than_the_room(t, up)
 
 
 if __name__ == "__main__":
-    harness.main(run, watchdog_s=150)
+    harness.main(run, watchdog_s=240)

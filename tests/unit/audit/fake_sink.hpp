@@ -1,7 +1,8 @@
 #pragma once
 
 // A sink the test controls: it can hold the writer thread inside write(2) (to fill the queue
-// deterministically) and fail (to make the log unhealthy) until told otherwise.
+// deterministically), fail (to make the log unhealthy) until told otherwise, and take only so many
+// bytes (a nearly full disk) before it fails.
 
 #include <condition_variable>
 #include <memory>
@@ -18,7 +19,12 @@ struct FakeSinkControl {
   std::condition_variable cv;
   bool hold = false;  ///< write() waits while true
   bool fail = false;  ///< write() returns ENOSPC while true
-  int entered = 0;    ///< write() calls so far
+  /// Bytes write() still takes (-1: no limit). A write that does not fit takes what fits and
+  /// returns ENOSPC: with cut_torn (a file sink) only the whole lines that fit (the torn rest is
+  /// cut off and uses no room), without it (a pipe) exactly `room` bytes.
+  long long room = -1;
+  bool cut_torn = true;
+  int entered = 0;  ///< write() calls so far
   int reopens = 0;
   int syncs = 0;
   std::string data;  ///< everything written successfully
@@ -31,6 +37,11 @@ struct FakeSinkControl {
   void set_fail(bool f) {
     std::lock_guard lk(mu);
     fail = f;
+    cv.notify_all();
+  }
+  void set_room(long long r) {
+    std::lock_guard lk(mu);
+    room = r;
     cv.notify_all();
   }
   /// Waits until write() has been entered at least `n` times.
@@ -54,6 +65,18 @@ class FakeSink final : public Sink {
     c_->cv.wait(lk, [&] { return !c_->hold; });
     kept = 0;
     if (c_->fail) return std::make_error_code(std::errc::no_space_on_device);
+    if (c_->room >= 0 && data.size() > static_cast<std::size_t>(c_->room)) {
+      auto fits = data.substr(0, static_cast<std::size_t>(c_->room));
+      if (c_->cut_torn) {
+        const auto nl = fits.rfind('\n');
+        fits = fits.substr(0, nl == std::string_view::npos ? 0 : nl + 1);
+      }
+      c_->data.append(fits);
+      c_->room -= static_cast<long long>(fits.size());
+      kept = fits.size();
+      return std::make_error_code(std::errc::no_space_on_device);
+    }
+    if (c_->room >= 0) c_->room -= static_cast<long long>(data.size());
     c_->data.append(data);
     return {};
   }

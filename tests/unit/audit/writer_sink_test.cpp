@@ -3,8 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <thread>
+#include <vector>
 
 #include "audit/chain.hpp"
 #include "fake_sink.hpp"
@@ -149,6 +152,135 @@ TEST(AuditWriterFailure, AFullQueueOfAFailingSinkDropsInsteadOfBlocking) {
       reported += o.at("records_dropped").to_number<std::uint64_t>();
   }
   EXPECT_EQ(lines.size() + reported, 6u) << "every record is either written or counted";
+}
+
+// Every line names the hash of the one before it, seq counts from 1, conn_id = seq.
+void expect_whole_chain(const std::string& contents, std::size_t records) {
+  EXPECT_TRUE(contents.empty() || contents.back() == '\n') << "no torn last line";
+  const auto lines = split_lines(contents);
+  ASSERT_EQ(lines.size(), records);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const auto o = parse_object(lines[i]);
+    EXPECT_EQ(o.at("seq").to_number<std::uint64_t>(), i + 1) << lines[i];
+    EXPECT_EQ(o.at("conn_id").to_number<std::uint64_t>(), i + 1) << lines[i];
+    const std::string prev = i == 0 ? std::string(kGenesisHash) : sha256_hex(lines[i - 1]);
+    EXPECT_EQ(o.at("prev").as_string(), prev) << "line " << i + 1;
+  }
+}
+
+// Issue 17 item 11. Records 2..9 become one batch (the writer is held in record 2's write while
+// they queue); the sink has room for record 2, two more lines and half of one. Returns the line
+// length (all lines are equally long: one-digit seq and conn_id).
+std::size_t batch_into_a_nearly_full_sink(Harness& h, bool cut_torn,
+                                          std::vector<std::atomic<int>>& answers) {
+  h.log->submit(sample_decision(1));
+  EXPECT_TRUE(eventually([&] { return h.log->stats().records_written == 1; }));
+  const std::size_t line = h.control->contents().size();
+  h.control->set_hold(true);
+  const auto answer = [&](std::uint64_t i) {
+    return [&answers, i](bool written) { answers[i] = written ? 1 : 0; };
+  };
+  h.log->submit(sample_decision(2), answer(2));
+  h.control->wait_entered(2);
+  for (std::uint64_t i = 3; i <= 9; ++i) h.log->submit(sample_decision(i), answer(i));
+  {
+    std::lock_guard lk(h.control->mu);
+    h.control->cut_torn = cut_torn;
+    h.control->room = static_cast<long long>(3 * line + line / 2);
+  }
+  h.control->set_hold(false);
+  return line;
+}
+
+TEST(AuditWriterPartialWrite, ASinkWithRoomForSomeRecordsTakesThemAndTheRestLater) {
+  Harness h(with(Options::Overflow::block, 64));
+  std::vector<std::atomic<int>> answers(10);
+  for (auto& a : answers) a = -1;
+  const std::size_t line = batch_into_a_nearly_full_sink(h, true, answers);
+  ASSERT_TRUE(eventually([&] { return answers[9].load() != -1; }));
+  EXPECT_EQ(answers[2].load(), 1);
+  EXPECT_EQ(answers[3].load(), 1) << "a record that fitted is written, not retried with the batch";
+  EXPECT_EQ(answers[4].load(), 1);
+  for (std::size_t i = 5; i <= 9; ++i) EXPECT_EQ(answers[i].load(), 0) << "record " << i;
+  EXPECT_EQ(h.log->stats().records_written, 4u);
+  EXPECT_EQ(h.log->stats().queue_depth, 5u) << "the written records' slots are free again";
+  EXPECT_FALSE(h.log->healthy()) << "the rest does not fit: still failing closed";
+  EXPECT_EQ(h.control->contents().size(), 4 * line) << "whole lines only";
+
+  h.control->set_room(static_cast<long long>(5 * line));  // exactly the rest
+  ASSERT_TRUE(eventually([&] { return h.log->healthy(); })) << "healthy once the rest fits";
+  EXPECT_EQ(h.log->stats().records_written, 9u);
+  EXPECT_EQ(h.log->stats().queue_depth, 0u);
+  h.log->close();
+  expect_whole_chain(h.control->contents(), 9);
+  EXPECT_EQ(h.log->stats().records_dropped, 0u);
+  EXPECT_EQ(answers[5].load(), 0) << "told once";
+}
+
+TEST(AuditWriterPartialWrite, RoomForOneRecordAtATimeWritesOneRecordAtATime) {
+  Harness h(with(Options::Overflow::block, 64));
+  std::vector<std::atomic<int>> answers(10);
+  for (auto& a : answers) a = -1;
+  const std::size_t line = batch_into_a_nearly_full_sink(h, true, answers);
+  ASSERT_TRUE(eventually([&] { return answers[9].load() != -1; }));
+  for (std::uint64_t written = 4; written < 9; ++written) {
+    h.control->set_room(static_cast<long long>(line));
+    ASSERT_TRUE(eventually([&] { return h.log->stats().records_written == written + 1; }))
+        << "a hole of one line takes one record (written " << h.log->stats().records_written << ")";
+  }
+  ASSERT_TRUE(eventually([&] { return h.log->healthy(); }));
+  h.log->close();
+  expect_whole_chain(h.control->contents(), 9);
+}
+
+TEST(AuditWriterPartialWrite, ALineCutInTheMiddleByAPipeIsCompletedFirst) {
+  Harness h(with(Options::Overflow::block, 64));
+  std::vector<std::atomic<int>> answers(10);
+  for (auto& a : answers) a = -1;
+  const std::size_t line = batch_into_a_nearly_full_sink(h, false, answers);
+  ASSERT_TRUE(eventually([&] { return answers[9].load() != -1; }));
+  EXPECT_EQ(answers[4].load(), 1);
+  EXPECT_EQ(answers[5].load(), 0) << "half a line is not written";
+  EXPECT_EQ(h.log->stats().records_written, 4u);
+  EXPECT_EQ(h.control->contents().size(), 4 * line + line / 2);
+  h.control->set_room(-1);
+  ASSERT_TRUE(eventually([&] { return h.log->healthy(); }));
+  h.log->close();
+  expect_whole_chain(h.control->contents(), 9);
+}
+
+TEST(AuditWriterClose, CloseWaitsForAFailingSinkAndWritesEverythingQueued) {
+  Harness h(with(Options::Overflow::block, 64));
+  h.control->set_fail(true);
+  for (std::uint64_t i = 1; i <= 5; ++i) h.log->submit(sample_decision(i));
+  ASSERT_TRUE(eventually([&] { return !h.log->healthy(); }));
+  std::thread disk_back([&] {
+    ::usleep(300 * 1000);
+    h.control->set_fail(false);
+  });
+  h.log->close();  // the disk comes back while close() waits (flush_timeout 5 s)
+  disk_back.join();
+  expect_whole_chain(h.control->contents(), 5);
+  EXPECT_EQ(h.log->stats().records_dropped, 0u) << "nothing lost at shutdown";
+  EXPECT_EQ(h.log->stats().records_written, 5u);
+  EXPECT_EQ(h.log->stats().queue_depth, 0u);
+}
+
+TEST(AuditWriterClose, CloseGivesUpAfterFlushTimeoutAndCountsWhatIsLost) {
+  Options o = with(Options::Overflow::block, 64);
+  o.flush_timeout = std::chrono::milliseconds(200);
+  Harness h(o);
+  h.log->submit(sample_decision(1));
+  ASSERT_TRUE(eventually([&] { return h.log->stats().records_written == 1; }));
+  h.control->set_fail(true);
+  for (std::uint64_t i = 2; i <= 6; ++i) h.log->submit(sample_decision(i));
+  const auto start = std::chrono::steady_clock::now();
+  h.log->close();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3)) << "bounded";
+  EXPECT_EQ(h.log->stats().records_written, 1u);
+  EXPECT_EQ(h.log->stats().records_dropped, 5u) << "every record not written is counted";
+  EXPECT_EQ(h.log->stats().queue_depth, 0u);
+  expect_whole_chain(h.control->contents(), 1);
 }
 
 TEST(AuditWriterLifecycle, SubmitAfterCloseIsCountedNotLost) {

@@ -149,8 +149,15 @@ TEST(AuditWriter, UnopenableSinkThrowsWithThePath) {
   }
 }
 
+// close() waits this long for a failing sink (Options::flush_timeout) before it gives up.
+Options failing_options(const std::string& path) {
+  Options o = file_options(path);
+  o.flush_timeout = std::chrono::milliseconds(200);
+  return o;
+}
+
 TEST(AuditWriter, DevFullMakesTheLogUnhealthyAndTheCallerHearsFalse) {
-  auto log = open_audit_log(file_options("/dev/full"));
+  auto log = open_audit_log(failing_options("/dev/full"));
   EXPECT_TRUE(log->healthy());
   std::atomic<int> result{-1};
   log->submit(sample_decision(1), [&](bool written) { result = written ? 1 : 0; });
@@ -198,7 +205,7 @@ TEST(AuditWriter, StdoutWithoutAReaderFailsClosedInsteadOfKillingTheProcess) {
   std::atomic<int> result{-1};
   bool healthy = true;
   {
-    auto log = open_audit_log(file_options("-"));
+    auto log = open_audit_log(failing_options("-"));
     log->submit(sample_decision(1), [&](bool w) { result = w ? 1 : 0; });
     eventually([&] { return result.load() != -1; });
     healthy = log->healthy();
@@ -254,6 +261,79 @@ int full_tmpfs_scenario(const std::string& dir) {
   check(lines.size() == submitted, "the failed record is written after recovery, nothing torn");
   check(verify_chain({path}).ok(), "the chain verifies");
   return 0;
+}
+
+// Issue 17 item 11: a backlog bigger than the space freed. The writer used to retry the whole
+// batch, which never fit: nothing was written until all of it did. Now what fits is written,
+// whole lines only, and the rest when there is room.
+int partial_room_scenario(const std::string& dir) {
+  const auto check = [](bool ok, const char* what) {
+    if (!ok) {
+      std::fprintf(stderr, "partial room scenario: %s\n", what);
+      std::_Exit(1);
+    }
+  };
+  if (::unshare(CLONE_NEWNS) != 0) return 77;
+  if (::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return 77;
+  if (::mount("egress-audit-test", dir.c_str(), "tmpfs", 0, "size=64k,mode=0700") != 0) return 77;
+  const std::string path = dir + "/audit.jsonl";
+  const std::string filler = dir + "/filler";
+  auto log = open_audit_log(file_options(path));
+  log->submit(sample_decision(1));
+  check(eventually([&] { return log->stats().records_written == 1; }), "first record written");
+  const std::size_t line = read_file(path).size();
+  {
+    std::ofstream fill(filler, std::ios::binary);
+    const std::string block(4096, 'x');
+    for (int i = 0; i < 64 && fill; ++i) fill << block << std::flush;
+  }
+  std::uint64_t submitted = 1;
+  bool refused = false;
+  while (!refused && submitted < 100) {
+    std::atomic<int> answer{-1};
+    log->submit(sample_decision(++submitted), [&](bool w) { answer = w ? 1 : 0; });
+    check(eventually([&] { return answer.load() != -1; }), "record answered");
+    refused = answer.load() == 0;
+  }
+  check(refused, "a write to the full tmpfs is reported as not written");
+  // A backlog of ~24 KiB behind the failed record.
+  const std::size_t backlog = 24 * 1024 / line + 1;
+  for (std::size_t i = 0; i < backlog; ++i) log->submit(sample_decision(++submitted));
+  const std::size_t before = read_lines(path).size();
+  // Free 8 KiB (two pages): room for ~8 KiB / line records, not for the backlog.
+  check(::truncate(filler.c_str(), static_cast<off_t>(std::filesystem::file_size(filler) - 8192)) ==
+            0,
+        "filler truncated");
+  const std::size_t room = 8192 / line;
+  check(eventually([&] { return read_lines(path).size() >= before + room - 1; }),
+        "the records that fit into the freed space are written");
+  ::usleep(300 * 1000);
+  check(!log->healthy(), "still unhealthy: the rest of the backlog does not fit");
+  const std::string text = read_file(path);
+  check(!text.empty() && text.back() == '\n', "no torn line");
+  check(verify_chain({path}).ok(), "the chain verifies with part of the backlog written");
+  check(read_lines(path).size() < submitted, "not everything fitted");
+  std::filesystem::remove(filler);
+  check(eventually([&] { return log->healthy(); }), "healthy again once the backlog fits");
+  check(log->stats().queue_depth == 0, "queue empty");
+  log->close();
+  check(read_lines(path).size() == submitted, "every record written after recovery");
+  check(verify_chain({path}).ok(), "the chain verifies");
+  check(log->stats().records_dropped == 0, "nothing dropped");
+  return 0;
+}
+
+TEST(AuditWriter, PartlyFreedTmpfsTakesTheRecordsThatFit) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root for a private tmpfs";
+  TempDir dir;
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) std::_Exit(partial_room_scenario(dir.path().string()));
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "cannot mount a private tmpfs here";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "see the scenario's message above";
 }
 
 TEST(AuditWriter, FullTmpfsFailsClosedAndRecovers) {
