@@ -36,17 +36,55 @@ struct Stats {
   bool sink_healthy = true;
 };
 
-/// Called on the writer thread once the record's line has been handed to the kernel (`true`),
-/// or when its write failed (`false`; the record itself stays queued and is written when the sink
-/// recovers). While the sink is failing, a record submitted is told `false` at once, inside
-/// submit(), and still written on recovery: nobody waits for a disk to come back. Called with
-/// `false` on the submitting thread, inside submit(), when the record is dropped (queue full in
-/// drop mode, queue full while the sink is failing, or after close()). When the audit file is a
-/// regular file and the writer thread is idle, a submit() does the writer's work itself: then the
-/// callbacks of what it wrote (its own record and any queued before it, possibly other threads')
-/// are called on that submitting thread, its own inside submit(). Must be cheap and must not
-/// assume the thread: post elsewhere.
-using WrittenCallback = std::function<void(bool written)>;
+/// What became of a submitted record: the argument of its WrittenCallback.
+struct WriteOutcome {
+  enum Kind : std::uint8_t {
+    /// The record's whole line reached the kernel (it is in the file, after every record
+    /// submitted before it).
+    written,
+    /// Not written because the sink fails (or the log is closed): it stays queued and is written,
+    /// with no second call, when the sink recovers, or counted as dropped at close(); a record
+    /// that found the queue full while the sink fails is dropped at once (counted). Either way
+    /// the caller must act as if it will never be written.
+    failed,
+    /// Dropped by `on_overflow: drop` (the queue was full, the sink working): counted, reported
+    /// in the next record's `records_dropped`, never written.
+    dropped,
+  };
+  Kind kind = failed;
+
+  /// Written or not, for callers that need no more (callbacks taking a `bool`).
+  constexpr operator bool() const noexcept {
+    return kind == written;
+  }  // NOLINT(google-explicit-constructor)
+};
+
+/// Called exactly once per record, with its WriteOutcome. While the sink is failing a record
+/// submitted is told `failed` at once, inside submit(): nobody waits for a disk to come back.
+/// Called on the writer thread, or on the submitting thread: inside submit() for a drop, a
+/// failing sink, and when the audit file is a regular file and the writer thread is idle (then
+/// submit() does the writer's work itself and calls the callbacks of what it wrote, its own and
+/// any queued before it, possibly other threads'). Must be cheap and must not assume the thread:
+/// post elsewhere.
+using WrittenCallback = std::function<void(WriteOutcome)>;
+
+/// Write-ahead (audit.write_ahead): whether an allowed connection may connect upstream once its
+/// decision record's callback has answered. `written`: yes. `failed`: only with on_error
+/// `continue` (its record may still be written later, or be lost with the sink: that is what
+/// `continue` means); with fail_closed no, even when the sink has recovered by the time the
+/// connection looks (the record is still queued behind the failed write), so health is not asked.
+/// `dropped` (on_overflow: drop, the sink working): yes, that is what `drop` chose; the loss is
+/// counted and reported in the next record.
+constexpr bool may_connect(WriteOutcome outcome, Options::OnError on_error) noexcept {
+  switch (outcome.kind) {
+    case WriteOutcome::written:
+    case WriteOutcome::dropped:
+      return true;
+    case WriteOutcome::failed:
+      break;
+  }
+  return on_error == Options::OnError::continue_;
+}
 
 /// The audit log: a bounded queue drained by one writer thread. Thread-safe.
 class AuditLog {

@@ -85,8 +85,12 @@ class WriterAuditLog final : public AuditLog {
       not_full_.wait(lk);
     }
     if (closed_ || incoming_.size() + in_hand_ >= options_.queue_capacity) {
+      // A full queue of a working sink in drop mode is on_overflow's choice; anything else
+      // (closed, or the sink failing) is a failure the caller must treat as such.
+      const bool by_choice = !closed_ && healthy_.load(std::memory_order_relaxed) &&
+                             options_.on_overflow == Options::Overflow::drop;
       lk.unlock();
-      count_drop(std::move(on_written));
+      count_drop(std::move(on_written), by_choice ? WriteOutcome::dropped : WriteOutcome::failed);
       return;
     }
     // While the sink fails, nothing new is written before the failed write's retry succeeds: a
@@ -107,7 +111,7 @@ class WriterAuditLog final : public AuditLog {
     const bool wake = writer_waiting_ && !direct_active_;
     lk.unlock();
     if (wake) not_empty_.notify_one();
-    if (tell_now) tell_now(false);
+    if (tell_now) tell_now(WriteOutcome{WriteOutcome::failed});
   }
 
   bool healthy() const noexcept override { return healthy_.load(std::memory_order_relaxed); }
@@ -144,10 +148,10 @@ class WriterAuditLog final : public AuditLog {
   const Options& options() const noexcept override { return options_; }
 
  private:
-  void count_drop(WrittenCallback on_written) {
+  void count_drop(WrittenCallback on_written, WriteOutcome::Kind why) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
     unreported_drops_.fetch_add(1, std::memory_order_relaxed);
-    if (on_written) on_written(false);
+    if (on_written) on_written(WriteOutcome{why});
   }
 
   // Writes `item`, and what was queued before it, on the calling thread. Called with lk held
@@ -338,7 +342,7 @@ class WriterAuditLog final : public AuditLog {
            pending_ends_[pending_acked_] <= pending_kept_) {
       dirty_ = true;
       auto& cb = pending_callbacks_[pending_acked_++];
-      if (cb) std::exchange(cb, WrittenCallback{})(true);
+      if (cb) std::exchange(cb, WrittenCallback{})(WriteOutcome{WriteOutcome::written});
     }
     const std::size_t n = pending_acked_ - from;
     if (n == 0) return 0;
@@ -373,9 +377,11 @@ class WriterAuditLog final : public AuditLog {
     // Write-ahead callers must not wait for the disk to come back: tell them now. The records
     // stay pending (same seq) and are written when the sink recovers, without a callback.
     for (std::size_t i = pending_acked_; i < pending_callbacks_.size(); ++i) {
-      if (auto& cb = pending_callbacks_[i]) std::exchange(cb, WrittenCallback{})(false);
+      if (auto& cb = pending_callbacks_[i]) {
+        std::exchange(cb, WrittenCallback{})(WriteOutcome{WriteOutcome::failed});
+      }
     }
-    for (auto& cb : queued_behind) cb(false);
+    for (auto& cb : queued_behind) cb(WriteOutcome{WriteOutcome::failed});
     last_error_ = ec;
     retry_at_ = SteadyClock::now() + retry_delay_;
     retry_delay_ = std::min(retry_delay_ * 2, kMaxRetry);
@@ -444,7 +450,7 @@ class WriterAuditLog final : public AuditLog {
           "audit: {} record(s) could not be written to {} before closing (gave up after {} ms: {})",
           lost, sink_->name(), options_.flush_timeout.count(), last_error_.message());
       for (std::size_t i = pending_acked_; i < pending_callbacks_.size(); ++i) {
-        count_drop(std::move(pending_callbacks_[i]));
+        count_drop(std::move(pending_callbacks_[i]), WriteOutcome::failed);
       }
       pending_.clear();
       pending_callbacks_.clear();
@@ -456,8 +462,10 @@ class WriterAuditLog final : public AuditLog {
         std::lock_guard lk(mu_);
         rest.swap(incoming_);
       }
-      for (; next_ < batch_.size(); ++next_) count_drop(std::move(batch_[next_].on_written));
-      for (auto& item : rest) count_drop(std::move(item.on_written));
+      for (; next_ < batch_.size(); ++next_) {
+        count_drop(std::move(batch_[next_].on_written), WriteOutcome::failed);
+      }
+      for (auto& item : rest) count_drop(std::move(item.on_written), WriteOutcome::failed);
     } else if (waited) {
       spdlog::info("audit: closing: every queued record written to {}", sink_->name());
     }

@@ -40,23 +40,23 @@ void close(tcp::socket& s) noexcept {
 }
 
 /// Write-ahead: submits the record and resumes on this connection's executor once the audit
-/// writer says it reached the kernel (true) or could not be written (false). The timer is a
-/// waitable event that the answer cancels.
-asio::awaitable<bool> submit_and_wait(audit::AuditLog& log, audit::Record record,
-                                      asio::steady_timer& timer) {
+/// writer says what became of it (written, failed, dropped); true when the connection may then
+/// connect upstream (audit::may_connect). The timer is a waitable event that the answer cancels.
+asio::awaitable<bool> write_ahead(audit::AuditLog& log, audit::Record record,
+                                  asio::steady_timer& timer) {
   struct Waiter {
     asio::any_io_executor executor;
     asio::steady_timer& timer;
     bool done = false;
-    bool written = false;
+    audit::WriteOutcome::Kind outcome = audit::WriteOutcome::failed;
   } waiter{timer.get_executor(), timer};
   // Usually the log writes on this very thread, inside submit() (an idle writer lets the
   // submitter write): then no post and no timer wait. From another thread, the answer is posted.
   const std::thread::id here = std::this_thread::get_id();
-  log.submit(std::move(record), [w = &waiter, here](bool written) {
-    auto tell = [w, written] {
+  log.submit(std::move(record), [w = &waiter, here](audit::WriteOutcome outcome) {
+    auto tell = [w, outcome] {
       w->done = true;
-      w->written = written;
+      w->outcome = outcome.kind;
       w->timer.cancel();
     };
     if (std::this_thread::get_id() == here) {
@@ -69,7 +69,7 @@ asio::awaitable<bool> submit_and_wait(audit::AuditLog& log, audit::Record record
     timer.expires_at(asio::steady_timer::time_point::max());
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }
-  co_return waiter.written;
+  co_return audit::may_connect({waiter.outcome}, log.options().on_error);
 }
 
 std::chrono::microseconds since(Clock::time_point t) {
@@ -188,8 +188,9 @@ asio::awaitable<bool> serve(LiveConnection& live) {
     co_return false;
   }
   if (audit_options.write_ahead) {
-    const bool written = co_await submit_and_wait(rt.audit, std::move(decision), conn.timer());
-    if (!written && fail_closed && !rt.audit.healthy()) {
+    // The upstream connect follows this connection's own record only (issue 17 item 12): the
+    // sink's health now says nothing about a record that failed before it recovered.
+    if (!co_await write_ahead(rt.audit, std::move(decision), conn.timer())) {
       finish_early(worker, conn, errc::audit_unavailable, Side::gateway,
                    "decision record not written (audit.on_error: fail_closed)");
       co_return false;

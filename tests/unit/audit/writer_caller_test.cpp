@@ -130,6 +130,38 @@ TEST(AuditWriterCaller, AFailedCallerWriteIsToldFalseThenRetriedByTheWriter) {
   EXPECT_EQ(result.load(), 0) << "the callback is called once";
 }
 
+// Issue 17 item 12: the session asked `!written && fail_closed && !healthy()`, so a connection
+// whose record failed went ahead when the sink had recovered by the time it looked, its record
+// still queued: the upstream connect could precede the record. may_connect() asks only about the
+// connection's own record.
+TEST(AuditWriterCaller, AFailedRecordDoesNotLetItsConnectionGoWhenTheSinkRecoversBeforeItLooks) {
+  CallerHarness h;
+  h.log->submit(sample_decision(1));
+  ASSERT_TRUE(eventually([&] { return h.log->stats().records_written == 1; }));
+  h.control->set_fail(true);
+  std::atomic<int> answer{-1};
+  h.log->submit(sample_decision(2), [&](WriteOutcome o) { answer = o.kind; });
+  ASSERT_TRUE(eventually([&] { return answer.load() != -1; }));
+  const WriteOutcome outcome{static_cast<WriteOutcome::Kind>(answer.load())};
+  ASSERT_EQ(outcome.kind, WriteOutcome::failed);
+  {
+    // The sink comes back before the session looks; the record may or may not be in yet: the
+    // connection cannot know which, so it must not go.
+    h.control->set_fail(false);
+    ASSERT_TRUE(eventually([&] { return h.log->healthy(); }));
+  }
+  EXPECT_FALSE(may_connect(outcome, Options::OnError::fail_closed))
+      << "fail_closed: no upstream connect for a record not known written, healthy or not";
+  EXPECT_TRUE(may_connect(outcome, Options::OnError::continue_))
+      << "continue: the connection goes on; its record is written later";
+  EXPECT_TRUE(may_connect({WriteOutcome::written}, Options::OnError::fail_closed));
+  EXPECT_TRUE(may_connect({WriteOutcome::dropped}, Options::OnError::fail_closed))
+      << "on_overflow: drop chose to go on without the record (counted)";
+  h.log->close();
+  EXPECT_EQ(split_lines(h.control->contents()).size(), 2u) << "the record itself is written later";
+  EXPECT_EQ(answer.load(), WriteOutcome::failed) << "told once";
+}
+
 TEST(AuditWriterCaller, ARecordSubmittedAfterReopenGoesToTheReopenedSink) {
   CallerHarness h;
   h.log->submit(sample_decision(1));

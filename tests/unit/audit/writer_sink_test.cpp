@@ -40,11 +40,11 @@ TEST(AuditWriterQueue, DropModeCountsDropsAndReportsThemInTheNextRecord) {
   h.log->submit(sample_decision(3));  // the queue (capacity 3) is now full
   std::atomic<int> refused{0};
   for (std::uint64_t i = 4; i <= 6; ++i) {
-    h.log->submit(sample_decision(i), [&](bool written) {
-      if (!written) ++refused;
+    h.log->submit(sample_decision(i), [&](WriteOutcome o) {
+      if (o.kind == WriteOutcome::dropped) ++refused;
     });
   }
-  EXPECT_EQ(refused.load(), 3) << "a dropped record's callback says false at once";
+  EXPECT_EQ(refused.load(), 3) << "a dropped record's callback says dropped at once";
   EXPECT_EQ(h.log->stats().records_dropped, 3u);
   EXPECT_EQ(h.log->stats().queue_depth, 3u);
   h.control->set_hold(false);
@@ -139,8 +139,15 @@ TEST(AuditWriterFailure, AFullQueueOfAFailingSinkDropsInsteadOfBlocking) {
   h.log->submit(sample_decision(1));
   ASSERT_TRUE(eventually([&] { return !h.log->healthy(); }));
   // Record 1 waits for its retry; the queue fills; further submits must not block.
-  for (std::uint64_t i = 2; i <= 6; ++i) h.log->submit(sample_decision(i));
+  std::atomic<int> dropped_by_choice{0};
+  for (std::uint64_t i = 2; i <= 6; ++i) {
+    h.log->submit(sample_decision(i), [&](WriteOutcome o) {
+      if (o.kind == WriteOutcome::dropped) ++dropped_by_choice;
+    });
+  }
   EXPECT_GE(h.log->stats().records_dropped, 3u);
+  EXPECT_EQ(dropped_by_choice.load(), 0)
+      << "a record dropped because the sink fails is told failed: fail_closed denies it";
   h.control->set_fail(false);
   h.log->close();
   const auto lines = split_lines(h.control->contents());
