@@ -1,6 +1,7 @@
 #include "core/audit_records.hpp"
 
 #include "policy/policy.hpp"
+#include "policy/store.hpp"
 
 namespace egress::core {
 
@@ -27,7 +28,13 @@ audit::ConnectionDecision decision_record(const Connection& conn, bool allow, er
     }
     r.policy_version = std::string(d.policy_version);
   }
-  if (r.policy_version.empty() && conn.policy) r.policy_version = conn.policy->version();
+  if (r.policy_version.empty()) {
+    // Denied before the policy step (a limit, no destination, loop, TLS): no snapshot was taken;
+    // the record names the policy running now.
+    const auto p =
+        conn.policy ? conn.policy : (conn.policy_store ? conn.policy_store->current() : nullptr);
+    if (p) r.policy_version = p->version();
+  }
   return r;
 }
 

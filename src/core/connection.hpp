@@ -19,7 +19,8 @@
 
 namespace egress::policy {
 class Policy;
-}
+class PolicyStore;
+}  // namespace egress::policy
 
 namespace egress::core {
 
@@ -78,8 +79,13 @@ class Connection {
   std::string tls_version;                   ///< "TLSv1.3" etc., empty for plain TCP
 
   // --- decision --------------------------------------------------------------------------------
-  /// The policy that decided (keeps `decision`'s string views alive).
+  /// The policy that decided (keeps `decision`'s string views alive): the snapshot the policy
+  /// filter takes when it evaluates, once per connection, so a reload during the TLS handshake
+  /// decides the connection by the new policy. Null for a connection denied before that step.
   std::shared_ptr<const policy::Policy> policy;
+  /// The running policy, for the records of connections denied before the policy step (their
+  /// policy_version is the one running when the record is made). Null in some tests.
+  const policy::PolicyStore* policy_store = nullptr;
   /// Set by the policy filter.
   std::optional<policy::Decision> decision;
 

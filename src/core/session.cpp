@@ -279,7 +279,8 @@ asio::awaitable<void> serve_connection(Worker& worker, std::size_t listener, tcp
   conn.src = upstream::from_asio(peer);
   conn.local = upstream::from_asio(local);
   // TCP_NODELAY comes from the listening socket (accepted sockets inherit it: listener.cpp).
-  conn.policy = rt.policy.current();
+  // No policy snapshot here: the policy filter takes it when it decides (after the handshake).
+  conn.policy_store = &rt.policy;
   bool relay = false;
   try {
     relay = co_await serve(*live);

@@ -17,7 +17,9 @@ core::errc reason_of(const policy::Decision& d) noexcept {
 }
 
 Verdict PolicyFilter::apply(core::Connection& conn) const {
-  if (!conn.policy) conn.policy = store_.current();
+  // The snapshot is taken here, when the policy is evaluated (after the TLS handshake), not at
+  // accept: a reload in between decides the connection (issue 17 item 8).
+  conn.policy = store_.current();
   if (!conn.policy) {
     conn.deny(core::errc::no_policy, "no policy loaded");
     return Verdict::Deny;

@@ -5,8 +5,9 @@
 
 namespace egress::filters {
 
-/// Asks the running policy (a lock-free snapshot of the store) about the connection's facts and
-/// stores the Decision on the connection, keeping that policy alive with it. A policy deny is a
+/// Asks the running policy (a lock-free snapshot of the store, taken now: the one running when
+/// the connection is decided, whatever ran at accept) about the connection's facts and stores the
+/// Decision on the connection, keeping that policy alive with it (conn.policy). A policy deny is a
 /// Deny verdict with the policy's reason (rule / default / deny_destination). Runs before any
 /// upstream connect.
 class PolicyFilter final : public ConnectionFilter {

@@ -107,6 +107,47 @@ TEST_F(PolicyFilterTest, NoPolicyLoadedDenies) {
   EXPECT_EQ(c->denied(), core::errc::no_policy);
 }
 
+// Issue 17 item 8: the snapshot used to be taken at accept, before the TLS handshake, and the
+// filter kept it: a client that connected under v1 and finished its handshake after a reload to
+// v2 was decided by v1. The filter takes the snapshot itself, when it evaluates.
+TEST_F(PolicyFilterTest, AReloadBeforeThePolicyStepDecidesTheConnection) {
+  auto c = connection("192.0.2.2:40000", "203.0.113.10:80");
+  c->policy = store_->current();  // what the session used to take at accept (v1: allows)
+  c->policy_store = store_.get();
+  const std::string v1 = store_->current()->version();
+  {
+    // The client is still in its handshake: v2 denies 203.0.113.10.
+    std::ofstream f(dir_ / "policy.yaml", std::ios::app);
+    f << R"(---
+kind: Rule
+id: block-10
+action: deny
+from: [{any: true}]
+to: [{cidrs: [203.0.113.10/32]}]
+)";
+  }
+  const auto r = store_->reload();
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].to_string();
+  const std::string v2 = store_->current()->version();
+  ASSERT_NE(v1, v2);
+
+  EXPECT_EQ(PolicyFilter(*store_).apply(*c), Verdict::Deny) << "decided by v2";
+  ASSERT_TRUE(c->decision);
+  EXPECT_EQ(c->decision->rule_id, "block-10");
+  EXPECT_EQ(c->policy, store_->current()) << "the snapshot that decided is kept";
+  const auto rec = core::decision_record(*c, false, reason_of(*c->decision), "");
+  EXPECT_EQ(rec.policy_version, v2) << "the record names the policy that decided";
+}
+
+TEST_F(PolicyFilterTest, ARecordBeforeThePolicyStepNamesThePolicyRunningThen) {
+  // Denied before the policy step (over a limit, loop, TLS): no snapshot was taken.
+  auto c = connection("192.0.2.2:40000", "203.0.113.10:80");
+  c->policy_store = store_.get();
+  const auto rec = core::decision_record(*c, false, core::errc::loop, "");
+  EXPECT_EQ(rec.policy_version, store_->current()->version());
+  EXPECT_FALSE(c->policy) << "no snapshot kept for it";
+}
+
 TEST_F(PolicyFilterTest, LoopGuardFilterDeniesTheGatewayItself) {
   upstream::LoopGuard guard({*net::Endpoint::parse("0.0.0.0:15001")});
   guard.set_local_addresses({*net::IpAddress::parse("192.0.2.1")});
