@@ -94,9 +94,9 @@ class WriterAuditLog final : public AuditLog {
       return;
     }
     // While the sink fails, nothing new is written before the failed write's retry succeeds: a
-    // write-ahead caller hears false at once instead of waiting for the disk to come back. The
+    // write-ahead caller is told `failed` at once instead of waiting for the disk to come back. The
     // record stays queued and is written on recovery. (Records queued before the failure are
-    // told by the writer thread, see flush_pending.)
+    // told by the writer thread, see fail().)
     WrittenCallback tell_now;
     if (!healthy_.load(std::memory_order_relaxed)) {
       tell_now = std::exchange(on_written, WrittenCallback{});
@@ -296,7 +296,7 @@ class WriterAuditLog final : public AuditLog {
   // Writes pending_ (from pending_kept_ on). True when everything pending is now written.
   //
   // A write cut short (ENOSPC on a nearly full disk) keeps what it got in: the records whose
-  // whole line reached the kernel are written (callback true, counted, their queue slots freed)
+  // whole line reached the kernel are written (callback `written`, counted, queue slots freed)
   // and the rest is retried from where it stopped, so a disk with room for one record takes one
   // record (issue 17 item 11). The chain stays whole: the records were chained in this order when
   // they were encoded, and a line is only ever written after the one before it.
@@ -335,7 +335,7 @@ class WriterAuditLog final : public AuditLog {
   }
 
   // The records of pending_ whose whole line is now in the sink (ends <= pending_kept_): callback
-  // true, counted as written, their queue slots given back. Returns how many.
+  // `written`, counted, their queue slots given back. Returns how many.
   std::size_t acknowledge_written() {
     const std::size_t from = pending_acked_;
     while (pending_acked_ < pending_ends_.size() &&
