@@ -8,6 +8,7 @@ packages=(
   g++ cmake ninja-build pkg-config make git
   libboost1.81-dev libboost-json1.81-dev libssl-dev libyaml-cpp-dev libre2-dev
   libspdlog-dev libfmt-dev libcli11-dev
+  libgit2-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   clang-format
   # tests and demo: real clients and servers inside network namespaces

@@ -14,6 +14,7 @@
 #include "filters/chain.hpp"
 #include "policy/policy.hpp"
 #include "policy/store.hpp"
+#include "policy_source/git_revision.hpp"
 #include "tls/ec_key_method.hpp"
 #include "upstream/loop_guard.hpp"
 #include "version.hpp"
@@ -53,7 +54,7 @@ int run(const std::string& config_path, bool check_only) {
     return 1;
   }
   const config::GatewayConfig& cfg = *loaded.config;
-  policy::PolicyStore store(cfg.policy_dir);
+  policy::PolicyStore store(cfg.policy_dir, policy_source::read_git_revision);
   if (!load_policy(store)) return 1;
 
   if (check_only) {

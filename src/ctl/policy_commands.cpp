@@ -11,6 +11,7 @@
 #include "policy/loader.hpp"
 #include "policy/policy.hpp"
 #include "policy/store.hpp"
+#include "policy_source/git_revision.hpp"
 
 namespace egress::ctl {
 namespace {
@@ -26,7 +27,9 @@ void print_diagnostics(const std::vector<Diagnostic>& ds) {
 // Loads DIR, printing every error; nullptr when it has any.
 std::shared_ptr<const policy::Policy> load_or_report(const std::string& dir,
                                                      std::vector<Diagnostic>* warnings) {
-  auto result = policy::load_policy_dir(dir);
+  policy::LoadOptions options;
+  options.revision = policy_source::read_git_revision;
+  auto result = policy::load_policy_dir(dir, options);
   print_diagnostics(result.errors);
   if (!result.errors.empty()) {
     std::cerr << result.errors.size() << " error(s)\n";

@@ -42,8 +42,8 @@ namespace egress::policy {
 struct LoadOptions {
   /// "Now" for lint warnings (expired / expiring rules); the epoch means the system clock.
   std::chrono::system_clock::time_point now{};
-  /// Ask git for the commit (load_policy_dir only).
-  bool git = true;
+  /// Reads the directory's git revision (load_policy_dir only); empty: no git part.
+  RevisionReader revision;
 };
 
 /// Reads every `*.yaml` entry of `dir` (not recursive, symlinks followed), sorted by name. Every

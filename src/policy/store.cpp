@@ -166,9 +166,13 @@ LoadResult load_policy_dir(const std::filesystem::path& dir, const LoadOptions& 
     return result;
   }
   VersionInfo version;
-  if (options.git) version = git_state(dir);
+  std::vector<Diagnostic> revision_warnings;
+  if (options.revision) version = options.revision(dir, revision_warnings);
   try {
-    return load(files, options, label_of(dir), std::move(version));
+    LoadResult loaded = load(files, options, label_of(dir), std::move(version));
+    loaded.warnings.insert(loaded.warnings.begin(), revision_warnings.begin(),
+                           revision_warnings.end());
+    return loaded;
   } catch (const std::exception& e) {
     result.errors.push_back(
         dir_error(label_of(dir), std::string("cannot load the policy: ") + e.what()));
@@ -187,10 +191,13 @@ ParseOutput load_test_dir(const std::filesystem::path& dir) {
   return parse_sources(files, SourceKind::tests_only, label_of(dir));
 }
 
-PolicyStore::PolicyStore(std::filesystem::path dir) : dir_(std::move(dir)) {}
+PolicyStore::PolicyStore(std::filesystem::path dir, RevisionReader revision)
+    : dir_(std::move(dir)), revision_(std::move(revision)) {}
 
 LoadResult PolicyStore::reload() {
-  LoadResult r = load_policy_dir(dir_);
+  LoadOptions options;
+  options.revision = revision_;
+  LoadResult r = load_policy_dir(dir_, options);
   if (r.errors.empty() && r.policy) current_.store(r.policy);
   return r;
 }

@@ -6,11 +6,13 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "policy/facts.hpp"
+#include "policy/policy.hpp"
 
 namespace egress::policy {
 
@@ -36,14 +38,22 @@ struct LoadResult {
   std::vector<Diagnostic> warnings;
 };
 
-/// Loads, validates and compiles every *.yaml of `dir` (name order).
+/// Says which revision of its source the policy directory `dir` holds (the git commit and whether
+/// the files differ from it; `sha256` is the loader's), appending a warning when it cannot tell.
+/// The loader layer supplies one (policy_source/git_revision.hpp); the policy library never asks
+/// git itself. An empty reader: the version has no git part.
+using RevisionReader =
+    std::function<VersionInfo(const std::filesystem::path& dir, std::vector<Diagnostic>& warnings)>;
+
+/// Loads, validates and compiles every *.yaml of `dir` (name order). The version has no git part.
 LoadResult load_policy_dir(const std::filesystem::path& dir);
 
 /// Holds the running policy. Readers take a snapshot lock-free; reload() builds a new Policy
 /// completely and swaps it only when it has no errors.
 class PolicyStore {
  public:
-  explicit PolicyStore(std::filesystem::path dir);
+  /// `revision` (may be empty) is asked on every reload; its warnings join the load's.
+  explicit PolicyStore(std::filesystem::path dir, RevisionReader revision = {});
 
   /// Loads and, on success, installs the policy. On failure the running one (if any) stays.
   LoadResult reload();
@@ -55,6 +65,7 @@ class PolicyStore {
 
  private:
   std::filesystem::path dir_;
+  RevisionReader revision_;
   std::atomic<std::shared_ptr<const Policy>> current_;
 };
 

@@ -1,6 +1,5 @@
 #pragma once
 
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -14,9 +13,7 @@ namespace egress::policy {
 /// hash alike by shifting bytes between a name and a body.
 std::string content_sha256(const std::vector<SourceFile>& files);
 
-/// The git state of `dir`: `git -C dir rev-parse HEAD` and, for +dirty, whether
-/// `git -C dir status --porcelain -- .` lists anything (untracked files count). Both fields are
-/// empty/false when git is missing or `dir` is not in a work tree.
-VersionInfo git_state(const std::filesystem::path& dir);
+// The git part of the version is read by the loader layer (policy_source/git_revision.hpp) and
+// handed in as VersionInfo: the policy library runs no subprocess and reads no repository.
 
 }  // namespace egress::policy

@@ -8,7 +8,7 @@ namespace egress::policy {
 namespace {
 
 std::string warnings_at(const std::string& text, const char* now) {
-  auto r = load_policy_sources({{"p.yaml", text}}, LoadOptions{testing::at(now), false});
+  auto r = load_policy_sources({{"p.yaml", text}}, LoadOptions{testing::at(now), {}});
   EXPECT_TRUE(r.errors.empty()) << testing::errors_of(r);
   std::string s;
   for (const auto& w : r.warnings) s += w.to_string() + "\n";
