@@ -35,7 +35,8 @@ CMD ["show"]
 FROM debian:bookworm-slim AS runtime
 COPY --from=build /out/runtime-packages /tmp/runtime-packages
 # Runtime libraries derived from the binaries (libssl3, libyaml-cpp0.7, libre2-9, libboost-json1.81.0,
-# libspdlog1.10, libfmt9, ...); curl for HEALTHCHECK.
+# libspdlog1.10, libfmt9, libgit2-1.5 for the policy version's git commit, ...); curl for
+# HEALTHCHECK.
 RUN apt-get update \
  && xargs -a /tmp/runtime-packages apt-get install -y --no-install-recommends curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages
