@@ -4,15 +4,21 @@
 The unit is verified by `systemd-analyze verify --root=DIR` (no running systemd needed): DIR is a
 temporary tree holding the unit, stand-ins for the binaries it runs and the system's unit files.
 Its keys are checked too (capabilities, sandboxing, reload and stop signals). The logrotate
-snippet is checked for create mode and SIGUSR1, and by `logrotate --debug` when installed."""
+snippet is checked for create mode and SIGUSR1, by `logrotate --debug` when installed, and by
+rotating a scratch copy (same rules, a temporary log) several times in one day."""
 
 from __future__ import annotations
 
+import gzip
+import grp
+import os
+import pwd
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 from pathlib import Path
 
@@ -124,6 +130,53 @@ class LogrotateTest(unittest.TestCase):
                                 str(conf)], capture_output=True, text=True, timeout=60)
             self.assertEqual(p.returncode, 0, p.stderr)
             self.assertNotIn("error", p.stderr.lower())
+
+    @unittest.skipUnless(shutil.which("logrotate"), "logrotate not installed")
+    def test_rotates_more_than_once_a_day(self) -> None:
+        """maxsize makes a busy log rotate several times a day. Each rotation must get its own
+        file (with the default `dateext` suffix -%Y%m%d the second one is skipped: "destination
+        ... already exists, skipping rotation"), the oldest beyond `rotate` are removed, and egressd
+        is told to reopen every time. The scratch copy keeps every rule of the snippet; only the
+        log path, the owner, the signal (a marker file here) and the count (2 instead of 30) are
+        changed, so three rotations also exercise the removal."""
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            logdir = tmp / "log"
+            logdir.mkdir(mode=0o750)
+            log = logdir / "audit.jsonl"
+            marker = tmp / "reopened"
+            user = pwd.getpwuid(os.geteuid()).pw_name
+            group = grp.getgrgid(os.getegid()).gr_name
+            self.assertRegex(self.body, r"\n\s*rotate 30\n")
+            text = (self.text.replace(self.path, str(log))
+                    .replace("create 0640 egressd egressd", f"create 0640 {user} {group}")
+                    .replace("rotate 30", "rotate 2"))
+            text = re.sub(r"(postrotate\n).*?(\n\s*endscript)", rf"\1        echo >> {marker}\2",
+                          text, flags=re.S)
+            conf = tmp / "egressd"
+            conf.write_text(text)
+            for n in range(1, 4):
+                if n > 1:
+                    time.sleep(1.1)  # the suffix has a resolution of one second
+                with open(log, "a") as f:
+                    f.write(f'{{"seq":{n}}}\n')
+                p = subprocess.run(["logrotate", "-f", "--state", str(tmp / "state"), str(conf)],
+                                   capture_output=True, text=True, timeout=60)
+                self.assertEqual(p.returncode, 0, f"rotation {n}: {p.stderr}")
+                self.assertNotIn("skipping", p.stderr, f"rotation {n}")
+                self.assertEqual(marker.read_text().count("\n"), n, "SIGUSR1 on every rotation")
+            rotated = sorted(f.name for f in logdir.iterdir() if f.name != "audit.jsonl")
+            # Three rotations, `rotate 2`: the first file is gone; the newest rotated file stays
+            # uncompressed (delaycompress), the older one is compressed.
+            self.assertEqual(len(rotated), 2, rotated)
+            older, newer = rotated
+            self.assertRegex(older, r"^audit\.jsonl-\d{8}-\d{6}\.gz$")
+            self.assertRegex(newer, r"^audit\.jsonl-\d{8}-\d{6}$")
+            with gzip.open(logdir / older, "rt") as f:
+                self.assertEqual(f.read(), '{"seq":2}\n')
+            self.assertEqual((logdir / newer).read_text(), '{"seq":3}\n')
+            self.assertEqual(log.read_text(), "")  # the new file, created by logrotate
+            self.assertEqual(log.stat().st_mode & 0o777, 0o640)
 
 
 if __name__ == "__main__":
