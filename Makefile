@@ -1,7 +1,8 @@
 # egressd: `make demo` and `make test` are the two commands a newcomer needs.
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
-CMAKE_ARGS ?=
+# Warnings are errors for developers and CI (a plain cmake build, as a packager's, leaves it off).
+CMAKE_ARGS ?= -DEGRESS_WERROR=ON
 JOBS       ?= $(shell nproc)
 
 .PHONY: all deps build test unit e2e demo asan bench format check-format clean
