@@ -9,6 +9,15 @@ namespace {
 
 constexpr std::string_view kRegexPrefix = "regex:";
 
+// `"text"` and the rest of a message. Built with append: GCC 12 at -O2 and above reports a false
+// -Wrestrict inside `"\"" + std::string(text)` (the inlined operator+).
+std::string quoted(std::string_view text, std::string_view rest) {
+  std::string out;
+  out.reserve(text.size() + rest.size() + 2);
+  out.append(1, '"').append(text).append(1, '"').append(rest);
+  return out;
+}
+
 RE2::Options regex_options() {
   RE2::Options o;
   o.set_log_errors(false);
@@ -42,8 +51,8 @@ PatternParse glob_pattern(std::string_view text) {
     path_start = text.find('/', scheme_end + 3);
     if (path_start == std::string_view::npos) path_start = text.size();
     if (text.substr(0, path_start).find('*') != std::string_view::npos) {
-      r.error = "\"" + std::string(text) +
-                "\": '*' is not allowed in the scheme or trust domain, only in path segments";
+      r.error =
+          quoted(text, ": '*' is not allowed in the scheme or trust domain, only in path segments");
       return r;
     }
   }
@@ -60,8 +69,7 @@ PatternParse glob_pattern(std::string_view text) {
     if (seg_end == std::string_view::npos) seg_end = path.size();
     const std::string_view seg = path.substr(seg_start, seg_end - seg_start);
     if (seg.find("**") != std::string_view::npos) {
-      r.error =
-          "\"" + std::string(text) + "\": '**' is only allowed as the final segment (\".../**\")";
+      r.error = quoted(text, ": '**' is only allowed as the final segment (\".../**\")");
       return r;
     }
     if (seg == "*") {
@@ -111,24 +119,23 @@ PatternParse parse_dns_pattern(std::string_view text) {
   std::string norm;
   normalize_dns_name(text, norm);
   if (norm.empty() || norm == "*." || norm == "*") {
-    r.error = "\"" + std::string(text) + "\" is not a DNS name";
+    r.error = quoted(text, " is not a DNS name");
     return r;
   }
   const bool wildcard = norm.starts_with("*.");
   const std::string_view rest = wildcard ? std::string_view(norm).substr(2) : norm;
   if (rest.find('*') != std::string_view::npos) {
-    r.error = "\"" + std::string(text) +
-              "\": '*' is only allowed as the whole first label (\"*.example.com\")";
+    r.error = quoted(text, ": '*' is only allowed as the whole first label (\"*.example.com\")");
     return r;
   }
   for (char c : rest) {
     if (static_cast<unsigned char>(c) <= ' ' || c == '/') {
-      r.error = "\"" + std::string(text) + "\" is not a DNS name";
+      r.error = quoted(text, " is not a DNS name");
       return r;
     }
   }
   if (rest.empty() || rest.front() == '.' || rest.find("..") != std::string_view::npos) {
-    r.error = "\"" + std::string(text) + "\" has an empty label";
+    r.error = quoted(text, " has an empty label");
     return r;
   }
   r.pattern = StringPattern{wildcard ? PatternKind::suffix : PatternKind::exact, std::string(rest),
@@ -141,8 +148,7 @@ PatternParse parse_cn_pattern(std::string_view text) {
   if (text.starts_with(kRegexPrefix)) return regex_pattern(text);
   if (text.find('*') != std::string_view::npos) {
     return {std::nullopt,
-            "\"" + std::string(text) +
-                "\": '*' is not a wildcard in common_name; write regex: for a pattern"};
+            quoted(text, ": '*' is not a wildcard in common_name; write regex: for a pattern")};
   }
   return {StringPattern{PatternKind::exact, std::string(text), std::string(text)}, {}};
 }
