@@ -23,9 +23,10 @@ import unittest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from deploylib import ROOT  # noqa: E402
+from deploylib import ROOT, config_key_errors, load_yaml_documents, tool  # noqa: E402
 
 UNIT = ROOT / "deploy" / "systemd" / "egressd.service"
+HOST_CONFIG = ROOT / "deploy" / "systemd" / "egressd.yaml"
 LOGROTATE = ROOT / "deploy" / "logrotate" / "egressd"
 
 
@@ -95,6 +96,26 @@ class SystemdUnitTest(unittest.TestCase):
     def test_audit_directory_is_the_only_writable_log_path(self) -> None:
         self.assertEqual(self.svc["LogsDirectory"], "egressd")  # /var/log/egressd, owned by User
         self.assertNotIn("ReadWritePaths", self.svc)
+
+    def test_starts_the_host_config(self) -> None:
+        # deploy/systemd/egressd.yaml is what the package installs at the path the unit names.
+        self.assertEqual(self.svc["ExecStart"], "/usr/sbin/egressd --config /etc/egressd/egressd.yaml")
+        doc = load_yaml_documents(HOST_CONFIG)[0]
+        self.assertEqual(config_key_errors(doc), [])
+        self.assertEqual(doc["audit"]["path"], f"/var/log/{self.svc['LogsDirectory']}/audit.jsonl")
+        self.assertTrue(doc["policy"]["dir"].startswith(self.svc["ReadOnlyPaths"] + "/"))
+
+    @unittest.skipUnless(tool("EGRESSD"), "EGRESSD (a built egressd) not given")
+    def test_host_config_loads(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            (tmp / "log").mkdir()
+            text = HOST_CONFIG.read_text().replace("/etc/egressd/policy", str(ROOT / "policy"))
+            (tmp / "egressd.yaml").write_text(text.replace("/var/log/egressd", str(tmp / "log")))
+            p = subprocess.run([str(tool("EGRESSD")), "--check-config", "--config",
+                                str(tmp / "egressd.yaml")], capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
 
 class LogrotateTest(unittest.TestCase):
