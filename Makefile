@@ -1,11 +1,12 @@
 # egressd: `make demo` and `make test` are the two commands a newcomer needs.
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
+BUILD_PKG  ?= build-package
 # Warnings are errors for developers and CI (a plain cmake build, as a packager's, leaves it off).
 CMAKE_ARGS ?= -DEGRESS_WERROR=ON
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build test unit e2e demo asan bench format check-format clean
+.PHONY: all deps build test unit e2e demo asan bench package format check-format clean
 
 all: build
 
@@ -43,6 +44,11 @@ bench: deps
 	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_ARGS) && cmake --build $(BUILD) -j $(JOBS)
 	bench/run.sh $(BUILD)
 
+## The Debian package, built Release in its own directory: $(BUILD_PKG)/egressd_<version>_<arch>.deb.
+package: deps
+	cmake -S . -B $(BUILD_PKG) -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DEGRESS_BENCH=OFF $(CMAKE_ARGS)
+	cmake --build $(BUILD_PKG) -j $(JOBS) --target package
+
 format:
 	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
 
@@ -50,4 +56,4 @@ check-format:
 	git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_PKG)

@@ -15,6 +15,8 @@ packages=(
   iproute2 iptables socat curl openssl python3 python3-jsonschema python3-yaml procps psmisc
   # deployment file checks
   docker-compose
+  # man pages, the Debian package (dpkg-shlibdeps) and its checks
+  help2man dpkg-dev logrotate man-db
 )
 if [[ "${EGRESS_BENCH_DEPS:-0}" == 1 ]]; then
   packages+=(haproxy iperf3 wrk)
