@@ -47,14 +47,16 @@ void append_timestamp(std::string& out, Clock::time_point tp) {
 
 // Dotted quad without inet_ntop's printf machinery (it was a tenth of the encoding time).
 void append_ipv4(std::string& out, const net::IpAddress& a) {
-  char buf[16];
-  char* p = buf;
-  for (int i = 0; i < 4; ++i) {
-    if (i != 0) *p++ = '.';
-    p = std::to_chars(p, buf + sizeof buf, static_cast<unsigned>(a.bytes()[i])).ptr;
-  }
+  // One octet at a time into its own buffer: GCC 12 at -O3 cannot bound a cursor running over one
+  // 16-byte buffer and warns (-Wstringop-overflow), which stopped a -Werror Release build.
   out += '"';
-  out.append(buf, static_cast<std::size_t>(p - buf));
+  for (int i = 0; i < 4; ++i) {
+    if (i != 0) out += '.';
+    char octet[3];
+    const char* end =
+        std::to_chars(octet, octet + sizeof octet, static_cast<unsigned>(a.bytes()[i])).ptr;
+    out.append(octet, static_cast<std::size_t>(end - octet));
+  }
   out += '"';
 }
 

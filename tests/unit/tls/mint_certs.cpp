@@ -24,7 +24,9 @@ std::string read_all(const fs::path& file) {
 }
 
 std::string quoted(const fs::path& p) {
-  return "'" + p.string() + "'";
+  std::string s(1, '\'');
+  s.append(p.string()).append(1, '\'');
+  return s;
 }
 
 }  // namespace
