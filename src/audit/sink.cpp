@@ -53,8 +53,27 @@ class FileSink final : public Sink {
       fd_ = open_append(path_);
       if (fd_ < 0) return last_error();
     }
+    std::size_t limit = data.size();
+    if (recovering_) {
+      // After a failed write, room is reserved before writing (fallocate, the size unchanged), so
+      // a recovering disk takes whole records only and a reader tailing the file never sees a
+      // line that is cut off again: the whole batch, else its first record, else nothing.
+      const std::size_t first = data.find('\n') + 1;
+      if (const std::error_code ec = reserve(data.size()); ec) {
+        if (ec.value() != ENOSPC && ec.value() != EDQUOT) return ec;
+        if (first == 0 || first == data.size()) return ec;
+        if (const std::error_code ec1 = reserve(first); ec1) return ec1;
+        limit = first;
+      }
+    }
     std::size_t done = 0;
-    const std::error_code ec = write_all(fd_, data, done);
+    std::error_code ec = write_all(fd_, data.substr(0, limit), done);
+    if (!ec && limit < data.size()) {
+      // Only the reserved first record went: the rest waits for more room.
+      kept = done;
+      return std::make_error_code(std::errc::no_space_on_device);
+    }
+    recovering_ = static_cast<bool>(ec);
     if (!ec) return ec;
     // Issue 17 item 11: what was written stays written, so a disk with room for some records
     // takes them (retrying the whole batch never fits a nearly full disk). Only a torn last line
@@ -90,8 +109,20 @@ class FileSink final : public Sink {
   const std::string& name() const noexcept override { return path_; }
 
  private:
+  // Reserves `len` bytes past the end of a regular file. A file system without fallocate (or a
+  // pipe, a device) reserves nothing and says yes: the write then finds out, as before.
+  std::error_code reserve(std::size_t len) {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) return last_error();
+    if (!S_ISREG(st.st_mode)) return {};
+    if (::fallocate(fd_, FALLOC_FL_KEEP_SIZE, st.st_size, static_cast<off_t>(len)) == 0) return {};
+    if (errno == EOPNOTSUPP || errno == ENOSYS) return {};
+    return last_error();
+  }
+
   std::string path_;
   int fd_;
+  bool recovering_ = false;  ///< the last write failed: reserve room before the next
 };
 
 class StdoutSink final : public Sink {
