@@ -127,6 +127,18 @@ void put_event(ObjectWriter& w, const PolicyReload& e) {
   w.str_if("attempted_version", e.attempted_version);
   w.num("rule_count", e.rule_count);
   w.str_array("errors", e.errors);
+  if (e.parts.empty()) return;
+  ObjectWriter parts(w.key("parts"));
+  for (const auto& p : e.parts) {
+    ObjectWriter o(parts.key(p.name));
+    o.str("result", p.result);
+    o.str_if("version", p.version);
+    if (p.rule_count) o.num("rule_count", *p.rule_count);
+    o.str_if("next_update", p.next_update);
+    o.str_array("errors", p.errors);
+    o.finish();
+  }
+  parts.finish();
 }
 
 void put_event(ObjectWriter& w, const GatewayStart& e) {

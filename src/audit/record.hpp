@@ -55,13 +55,24 @@ struct ConnectionClose {
   std::string detail;
 };
 
-/// `policy.reload`
-struct PolicyReload {
-  bool ok = false;
-  std::string version;            ///< the version now running
-  std::string attempted_version;  ///< the version that failed, when !ok
+/// One part of a reload, under `parts` of a `policy.reload` record.
+struct ReloadPartRecord {
+  std::string name;    ///< "policy", "tls" or "crl"
+  std::string result;  ///< "ok", "skipped" or "failed"
   std::vector<std::string> errors;
+  std::string version;                    ///< policy: the version now running
+  std::optional<std::size_t> rule_count;  ///< policy: its rules
+  std::string next_update;                ///< crl: earliest nextUpdate of the running CRLs
+};
+
+/// `policy.reload`: one per reload (SIGHUP), for every part it reloaded.
+struct PolicyReload {
+  bool ok = false;                  ///< every part ok
+  std::string version;              ///< the version now running
+  std::string attempted_version;    ///< the version that failed, when !ok
+  std::vector<std::string> errors;  ///< every part's errors
   std::size_t rule_count = 0;
+  std::vector<ReloadPartRecord> parts;  ///< in order policy, tls, crl; empty: no `parts`
 };
 
 /// `gateway.start`

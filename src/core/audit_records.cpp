@@ -54,4 +54,36 @@ audit::ConnectionClose close_record(const Connection& conn, const RelayResult& r
   return r;
 }
 
+audit::PolicyReload reload_record(const ReloadReport& report) {
+  audit::PolicyReload r;
+  r.ok = report.ok();
+  r.version = report.policy_version;
+  r.rule_count = report.rule_count;
+  r.errors = report.errors();
+  audit::ReloadPartRecord policy;
+  policy.name = "policy";
+  policy.result = std::string(to_string(report.policy.result));
+  policy.errors = report.policy.errors;
+  policy.version = report.policy_version;
+  policy.rule_count = report.rule_count;
+  r.parts.push_back(std::move(policy));
+  if (report.tls) {
+    r.parts.push_back({"tls",
+                       std::string(to_string(report.tls->result)),
+                       report.tls->errors,
+                       {},
+                       std::nullopt,
+                       {}});
+  }
+  if (report.crl) {
+    r.parts.push_back({"crl",
+                       std::string(to_string(report.crl->result)),
+                       report.crl->errors,
+                       {},
+                       std::nullopt,
+                       report.crl_next_update});
+  }
+  return r;
+}
+
 }  // namespace egress::core

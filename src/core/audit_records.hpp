@@ -6,6 +6,7 @@
 #include "core/connection.hpp"
 #include "core/errc.hpp"
 #include "core/relay_result.hpp"
+#include "core/reload_report.hpp"
 
 namespace egress::core {
 
@@ -17,5 +18,10 @@ audit::ConnectionDecision decision_record(const Connection& conn, bool allow, er
 /// The connection.close record of an allowed connection.
 audit::ConnectionClose close_record(const Connection& conn, const RelayResult& relay,
                                     std::chrono::microseconds duration);
+
+/// The policy.reload record of one reload: `result` is ok only when every part is; the top-level
+/// version, rule_count and errors keep their meaning (errors now gathers every part's), and
+/// `parts` says per part what happened.
+audit::PolicyReload reload_record(const ReloadReport& report);
 
 }  // namespace egress::core

@@ -2,14 +2,19 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 #include <csignal>
+#include <system_error>
+#include <utility>
 
 #include "clock/rfc3339.hpp"
+#include "core/audit_records.hpp"
 #include "core/listener.hpp"
 #include "policy/policy.hpp"
+#include "tls/context_store.hpp"
 
 namespace egress::core {
 
@@ -33,7 +38,14 @@ Gateway::Gateway(const config::GatewayConfig& config, policy::PolicyStore& polic
       audit_(audit),
       loop_guard_(own_endpoints(config)),
       runtime_(config, audit, policy) {
-  if (!loop_guard_.refresh()) spdlog::warn("cannot read interface addresses (getifaddrs)");
+  // Local addresses are followed as they change (rtnetlink), from before the first accept. A
+  // gateway that cannot follow them refuses to start (docs/config.md, "Loop guard").
+  try {
+    addresses_ = std::make_unique<upstream::AddressMonitor>(control_, loop_guard_);
+  } catch (const std::system_error& e) {
+    throw std::runtime_error(std::string("loop guard: cannot follow the local addresses: ") +
+                             e.what());
+  }
   for (const auto& l : runtime_.listeners) {
     runtime_.chains.push_back(
         std::make_unique<filters::ChainFactory>(l, filters::ChainServices{policy_, loop_guard_}));
@@ -97,48 +109,95 @@ int Gateway::run() {
   }
   audit_.submit({audit::Clock::now(), std::move(start)});
 
+  addresses_->start();
   control_.run();
+  addresses_->stop();
   signals.cancel();
   for (auto& w : workers_) w->join();
   return 0;
 }
 
 void Gateway::reload() {
+  ReloadReport report;
+  report.at = std::chrono::system_clock::now();
+
   auto result = policy_.reload();
-  last_reload_at_ = std::chrono::system_clock::now();
-  audit::PolicyReload record;
   const auto running = policy_.current();
-  record.version = running ? running->version() : "";
-  record.rule_count = running ? running->rule_count() : 0;
+  report.policy_version = running ? running->version() : "";
+  report.rule_count = running ? running->rule_count() : 0;
   for (const auto& w : result.warnings) spdlog::warn("policy: {}", w.to_string());
   if (!result.errors.empty()) {
-    record.ok = false;
-    last_reload_result_ = "failed";
-    last_reload_errors_.clear();
+    report.policy.result = PartResult::failed;
     for (const auto& e : result.errors) {
       spdlog::error("policy reload: {}", e.to_string());
-      record.errors.push_back(e.to_string());
-      last_reload_errors_.push_back(e.to_string());
+      report.policy.errors.push_back(e.to_string());
     }
     spdlog::error("policy reload failed ({} errors); keeping policy {}", result.errors.size(),
-                  record.version);
-    runtime_.metrics.policy_reload(false);
+                  report.policy_version);
   } else {
-    record.ok = true;
-    last_reload_result_ = "ok";
-    last_reload_errors_.clear();
-    spdlog::info("policy reloaded: {} ({} rules)", record.version, record.rule_count);
-    runtime_.metrics.policy_reload(true);
+    spdlog::info("policy reloaded: {} ({} rules)", report.policy_version, report.rule_count);
   }
-  audit_.submit({audit::Clock::now(), std::move(record)});
 
-  if (!loop_guard_.refresh()) spdlog::warn("cannot read interface addresses (getifaddrs)");
+  // TLS material after the policy: each listener's cert, key, client_ca and crl build one
+  // context, swapped whole or not at all (a CRL only means something against its CA bundle).
   for (std::size_t i = 0; i < runtime_.chains.size(); ++i) {
-    for (const auto& e : runtime_.chains[i]->reload()) {
-      spdlog::error("listener {}: reload: {}", runtime_.listeners[i].name(), e);
+    tls::ContextStore* store = runtime_.chains[i]->tls_store();
+    if (store == nullptr) continue;
+    const std::string where = "listeners[" + std::to_string(i) + "].tls";
+    const auto error = store->reload();
+    if (error) {
+      spdlog::error("listener {}: reload: {} (keeping the running TLS material)",
+                    runtime_.listeners[i].name(), listener_error(where, *error));
+    } else {
+      const auto& info = store->current()->info();
+      spdlog::info(
+          "listener {}: TLS material reloaded (certificate {} until {}, {} CAs, {} CRLs{}{})",
+          runtime_.listeners[i].name(), info.server_subject, info.server_not_after, info.ca_count,
+          info.crl_count, info.earliest_crl_next_update.empty() ? "" : ", next update ",
+          info.earliest_crl_next_update);
+    }
+    report.add_listener(where, error, !config_.listeners[i].tls.crl.empty());
+  }
+  for (const auto& [where, next] : crl_next_updates()) {
+    if (!next.empty() && (report.crl_next_update.empty() || next < report.crl_next_update)) {
+      report.crl_next_update = next;
     }
   }
+
+  // Local addresses are followed with rtnetlink; a full re-read here costs nothing and is what
+  // an operator who suspects the list expects SIGHUP to do.
+  addresses_->resync();
   for (auto& hook : on_reload) hook();
+
+  // One record, written after every part ran, so it can say what each did.
+  audit_.submit({audit::Clock::now(), reload_record(report)});
+  runtime_.metrics.policy_reload(report.ok());
+  const std::array<const ReloadPart*, 3> parts = {
+      &report.policy, report.tls ? &*report.tls : nullptr, report.crl ? &*report.crl : nullptr};
+  std::string summary;
+  for (std::size_t p = 0; p < parts.size(); ++p) {
+    if (parts[p] == nullptr) continue;
+    if (parts[p]->result == PartResult::failed) runtime_.metrics.reload_part_failed(p);
+    summary += (summary.empty() ? "" : ", ") + std::string(Metrics::kReloadParts[p]) + " " +
+               std::string(to_string(parts[p]->result));
+  }
+  if (report.ok()) {
+    spdlog::info("reload ok ({})", summary);
+  } else {
+    spdlog::error("reload failed ({}); a failed part keeps its running state", summary);
+  }
+  last_reload_ = std::move(report);
+}
+
+std::vector<std::pair<std::string, std::string>> Gateway::crl_next_updates() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (std::size_t i = 0; i < runtime_.chains.size(); ++i) {
+    const tls::ContextStore* store = std::as_const(*runtime_.chains[i]).tls_store();
+    if (store == nullptr) continue;
+    out.emplace_back("listeners[" + std::to_string(i) + "].tls.crl",
+                     store->current()->info().earliest_crl_next_update);
+  }
+  return out;
 }
 
 void Gateway::begin_drain() {
@@ -204,6 +263,14 @@ std::string Gateway::metrics_text() const {
     in.policy_rules = p->rule_count();
   }
   in.audit = audit_.stats();
+  for (const auto& [where, next] : crl_next_updates()) {
+    const auto t = next.empty() ? std::nullopt : clock::parse_rfc3339(next);
+    if (!t) continue;
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(t->time_since_epoch());
+    if (!in.crl_next_update || seconds.count() < *in.crl_next_update) {
+      in.crl_next_update = seconds.count();
+    }
+  }
   return runtime_.metrics.render(in);
 }
 
@@ -212,6 +279,10 @@ std::optional<std::string> Gateway::not_ready_reason() const {
   if (draining_) return "draining";
   if (!policy_.current()) return "no policy loaded";
   if (!audit_.healthy()) return "audit log unavailable";
+  const auto now = std::chrono::system_clock::now();
+  for (const auto& [where, next] : crl_next_updates()) {
+    if (auto why = crl_not_ready_reason(where, next, now)) return why;
+  }
   return std::nullopt;
 }
 
@@ -223,14 +294,11 @@ std::string Gateway::policy_json() const {
   o["loaded_at"] = p ? clock::format_rfc3339(p->loaded_at()) : "";
   o["rule_count"] = p ? p->rule_count() : 0;
   o["dir"] = policy_.dir().string();
-  boost::json::object last;
-  last["result"] = last_reload_result_;
-  if (last_reload_at_.time_since_epoch().count() != 0)
-    last["at"] = clock::format_rfc3339(last_reload_at_);
-  boost::json::array errs;
-  for (const auto& e : last_reload_errors_) errs.emplace_back(e);
-  last["errors"] = std::move(errs);
-  o["last_reload"] = std::move(last);
+  if (last_reload_) {
+    o["last_reload"] = to_json(*last_reload_);
+  } else {
+    o["last_reload"] = {{"result", "none"}, {"errors", boost::json::array{}}};
+  }
   return boost::json::serialize(o);
 }
 

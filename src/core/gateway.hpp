@@ -5,13 +5,16 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "audit/audit_log.hpp"
 #include "config/config.hpp"
+#include "core/reload_report.hpp"
 #include "core/runtime.hpp"
 #include "core/worker.hpp"
 #include "policy/store.hpp"
+#include "upstream/address_monitor.hpp"
 #include "upstream/loop_guard.hpp"
 
 namespace egress::core {
@@ -34,8 +37,11 @@ class Gateway {
   /// Starts the workers and handles signals until drained; returns the process exit code.
   int run();
 
-  /// SIGHUP: reloads the policy (a failed reload keeps the running one), interface addresses
-  /// and listener resources; logs, audits policy.reload, counts the result. Control thread.
+  /// SIGHUP: reloads the policy, then each TLS listener's material (cert, key, client_ca, crl:
+  /// one context, swapped whole); a part that fails keeps its running state while the others
+  /// are applied. Then writes ONE policy.reload record whose result is ok only when every part
+  /// succeeded, logs and counts each failed part, and keeps the report for GET /policy. Also
+  /// re-reads the local addresses (they are followed with rtnetlink anyway). Control thread.
   void reload();
 
   /// SIGTERM/SIGINT: stop accepting, wait up to drain_timeout, then force-close. Control thread.
@@ -43,7 +49,8 @@ class Gateway {
 
   /// Prometheus text for GET /metrics.
   std::string metrics_text() const;
-  /// nullopt when ready: listeners bound and accepting, policy loaded, audit healthy.
+  /// nullopt when ready: listeners bound and accepting, policy loaded, audit healthy, and no
+  /// listener running on a CRL past its nextUpdate (checked against the clock at each call).
   std::optional<std::string> not_ready_reason() const;
   /// JSON for GET /policy.
   std::string policy_json() const;
@@ -52,6 +59,9 @@ class Gateway {
   std::vector<std::function<void()>> on_reload;
 
  private:
+  /// Each TLS listener's earliest CRL nextUpdate as running now: ("listeners[i].tls.crl",
+  /// RFC 3339 or empty when it has no CRL).
+  std::vector<std::pair<std::string, std::string>> crl_next_updates() const;
   void poll_drain();
   void finish();
 
@@ -62,15 +72,15 @@ class Gateway {
   Runtime runtime_;
   std::vector<std::unique_ptr<Worker>> workers_;
   boost::asio::io_context control_{1};
+  /// Keeps loop_guard_'s local addresses current (rtnetlink), on control_.
+  std::unique_ptr<upstream::AddressMonitor> addresses_;
   std::unique_ptr<boost::asio::steady_timer> drain_timer_;
   bool draining_ = false;
   bool forced_ = false;
   bool started_ = false;
   std::size_t drained_at_start_ = 0;
   std::chrono::steady_clock::time_point drain_deadline_;
-  std::string last_reload_result_ = "none";
-  std::vector<std::string> last_reload_errors_;
-  std::chrono::system_clock::time_point last_reload_at_{};
+  std::optional<ReloadReport> last_reload_;  ///< nullopt until the first SIGHUP
 };
 
 }  // namespace egress::core

@@ -150,11 +150,26 @@ std::string Metrics::render(const ScrapeInputs& in) const {
   render_histogram(out, "egressd_upstream_connect_duration_seconds",
                    "Time to establish upstream connections that succeeded.", hs);
 
-  put("# HELP egressd_policy_reloads_total Policy reloads by result.\n"
+  put("# HELP egressd_policy_reloads_total Reloads (SIGHUP) by result: ok only when every part "
+      "(policy, TLS material, CRL) succeeded.\n"
       "# TYPE egressd_policy_reloads_total counter\n"
       "egressd_policy_reloads_total{{result=\"ok\"}} {}\n"
       "egressd_policy_reloads_total{{result=\"failed\"}} {}\n",
       reloads_ok_.get(), reloads_failed_.get());
+  put("# HELP egressd_reload_failures_total Reload parts that failed (the running state of that "
+      "part stayed).\n"
+      "# TYPE egressd_reload_failures_total counter\n");
+  for (std::size_t i = 0; i < kReloadParts.size(); ++i) {
+    put("egressd_reload_failures_total{{part=\"{}\"}} {}\n", kReloadParts[i],
+        reload_failures_[i].get());
+  }
+  if (in.crl_next_update) {
+    put("# HELP egressd_tls_crl_next_update_timestamp_seconds The earliest nextUpdate of the "
+        "running CRLs (Unix time); past it every client certificate is refused.\n"
+        "# TYPE egressd_tls_crl_next_update_timestamp_seconds gauge\n"
+        "egressd_tls_crl_next_update_timestamp_seconds {}\n",
+        *in.crl_next_update);
+  }
   put("# HELP egressd_policy_info The running policy (value 1).\n"
       "# TYPE egressd_policy_info gauge\n");
   if (!in.policy_version.empty()) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "audit/audit_log.hpp"
@@ -98,6 +99,8 @@ struct ScrapeInputs {
   std::string policy_version;  ///< empty when none is loaded
   std::size_t policy_rules = 0;
   std::optional<audit::Stats> audit;
+  /// The earliest nextUpdate of the running CRLs (Unix seconds); nullopt without CRLs.
+  std::optional<std::int64_t> crl_next_update;
 };
 
 /// All metrics of the gateway: the workers' counters plus gateway-wide ones.
@@ -107,8 +110,13 @@ class Metrics {
 
   WorkerMetrics& worker(unsigned i) { return *workers_[i]; }
 
-  /// Called by the control thread after a SIGHUP reload.
+  /// Called by the control thread after a SIGHUP reload: ok when every part succeeded.
   void policy_reload(bool ok) noexcept { (ok ? reloads_ok_ : reloads_failed_).add(); }
+
+  /// The `part` label values of egressd_reload_failures_total.
+  static constexpr std::array<std::string_view, 3> kReloadParts = {"policy", "tls", "crl"};
+  /// A reload part that failed (an index into kReloadParts). Control thread.
+  void reload_part_failed(std::size_t part) noexcept { reload_failures_[part].add(); }
 
   /// Prometheus text exposition format 0.0.4.
   std::string render(const ScrapeInputs& in) const;
@@ -118,6 +126,7 @@ class Metrics {
   std::vector<std::unique_ptr<WorkerMetrics>> workers_;
   Counter reloads_ok_;
   Counter reloads_failed_;
+  std::array<Counter, kReloadParts.size()> reload_failures_{};
 };
 
 }  // namespace egress::core

@@ -64,6 +64,8 @@ class ChainFactory {
   /// The listener's TLS context store (one SSL_CTX shared by all workers), or null for
   /// tls.mode off.
   const tls::ContextStore* tls_store() const noexcept { return tls_.get(); }
+  /// The same, for the gateway's reload (which reports each listener's result per part).
+  tls::ContextStore* tls_store() noexcept { return tls_.get(); }
 
  private:
   const core::ListenerInfo& listener_;

@@ -48,7 +48,7 @@ action: allow
 from: [{role: sandbox-clients}]
 to: [{cidrs: [203.0.113.99/32], ports: [7]}]
 """
-LABELS = {"listener", "decision", "reason", "result", "direction", "le", "version"}
+LABELS = {"listener", "decision", "reason", "result", "direction", "le", "version", "part"}
 
 
 def policy(t: harness.Case, check: bool = False) -> dict:

@@ -8,10 +8,22 @@ sending SIGHUP revokes the payments certificate for new connections (cert_verify
 "certificate revoked"; a session saved before the swap is not resumed), while a connection opened
 before the swap keeps working and other identities are unaffected. A CRL that fails to load keeps
 the running material (the log says why); restoring ca.crl and SIGHUP admits payments again.
+
+Every reload writes ONE policy.reload record whose result is ok only when every part (policy,
+tls, crl) succeeded, with a `parts` object saying what each did; /policy shows the same (issue
+17, item 2). A truncated and an expired CRL that would revoke payments: result failed, the crl part
+failed and named, the tls part skipped, and the running CRL stays in force (payments still
+admitted). A good policy change together with a bad CRL: the policy is applied (its part ok, new
+version), the CRL is not. A server certificate rotated without its key: the tls part failed, the
+old certificate still served. A CRL whose nextUpdate passes while it runs: /readyz answers 503
+naming it (handshakes already fail closed), and a current CRL + SIGHUP makes it ready again.
 """
 
+import datetime
+import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 
@@ -20,6 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 import audit  # noqa: E402
 import gateway  # noqa: E402
 import harness  # noqa: E402
+import observe  # noqa: E402
 import tls_pki  # noqa: E402
 
 POLICY = """\
@@ -40,6 +53,64 @@ to: [{cidrs: [203.0.113.20/32], ports: [8443, 8444]}]
 """
 ECHO = "203.0.113.20:8443"
 HTTP = "203.0.113.20:8444"
+
+
+def sighup(t: harness.Case, gw) -> dict:
+    """SIGHUP and the policy.reload record it wrote (one per reload)."""
+    before = len(audit.matching(gw.records(), event="policy.reload"))
+    gw.reload()
+    recs = gw.wait_records(timeout=10, count=before + 1, event="policy.reload")
+    t.require(len(recs) == before + 1, "SIGHUP writes exactly one policy.reload record",
+              str([audit.pretty(r) for r in recs[before:]]))
+    return recs[-1]
+
+
+def parts(rec: dict) -> dict:
+    return {k: v.get("result") for k, v in rec.get("parts", {}).items()}
+
+
+def check_reload(t: harness.Case, rec: dict, what: str, result: str, want_parts: dict,
+                 error_part: str | None = None, error_text: str = "") -> None:
+    """The record's result and per-part results; the failed part names listeners[0].tls.<key>
+    and says why, in the part and in the top-level errors."""
+    t.check_eq((rec.get("result"), parts(rec)), (result, want_parts), f"{what}: policy.reload result and parts",
+               audit.pretty(rec))
+    if error_part:
+        errs = rec.get("parts", {}).get(error_part, {}).get("errors", [])
+        t.check(bool(errs) and error_text in errs[0] and errs[0] in rec.get("errors", []),
+                f"{what}: the {error_part} part's error names it ({error_text!r}), also in errors", str(errs))
+    else:
+        t.check_eq(rec.get("errors"), [], f"{what}: no errors")
+    pol = observe.admin_get(t.sb, "/policy")
+    last = json.loads(pol["body"]).get("last_reload", {}) if pol["status"] == 200 else {}
+    t.check_eq((last.get("result"), {k: v.get("result") for k, v in last.get("parts", {}).items()}),
+               (result, want_parts), f"{what}: /policy last_reload says the same", pol["body"][-600:])
+
+
+def crl_with(pki, state: str, out, last: datetime.datetime, nxt: datetime.datetime) -> None:
+    """A CRL of the intermediate CA database `state` (e.g. intermediate-swap: revokes payments)
+    with the given lastUpdate and nextUpdate, followed by the root's CRL (CRL_CHECK_ALL)."""
+    cnf = pki / ".ca-state" / state / "ca.cnf"
+    fmt = "%Y%m%d%H%M%SZ"
+    tmp = out.with_suffix(".part")
+    subprocess.run(["openssl", "ca", "-batch", "-config", str(cnf), "-gencrl", "-out", str(tmp),
+                    "-crl_lastupdate", last.strftime(fmt), "-crl_nextupdate", nxt.strftime(fmt)],
+                   check=True, capture_output=True, timeout=30)
+    out.write_text(tmp.read_text() + (pki / ".ca-state" / "root.crl").read_text())
+
+
+def admitted(t: harness.Case, pki, who: str = "payments") -> bool:
+    p = tls_pki.socat(t.sb, pki, ECHO, who, "still-in\n")
+    return p.stdout == "still-in\n"
+
+
+def served_cert(t: harness.Case, pki) -> str:
+    """The PEM of the certificate the gateway serves."""
+    p = tls_pki.s_client(t.sb, pki, ECHO, "payments", "", ["-showcerts"])
+    text = p.stdout
+    start = text.find("-----BEGIN CERTIFICATE-----")
+    end = text.find("-----END CERTIFICATE-----", start)
+    return text[start:end + len("-----END CERTIFICATE-----")] if start >= 0 and end >= 0 else ""
 
 
 def run(t: harness.Case) -> None:
@@ -74,8 +145,11 @@ def run(t: harness.Case) -> None:
     # --- running: CRL swap on SIGHUP ---------------------------------------------------------------
     crl = t.sb.dir / "crl.pem"
     shutil.copy(pki / "ca.crl", crl)
+    server_pem = t.sb.dir / "server.pem"  # a copy, so the case can rotate it
+    shutil.copy(pki / "gateway.pem", server_pem)
     lst = tls_pki.tls_listener(pki)
     lst["tls"]["crl"] = str(crl)
+    lst["tls"]["cert"] = str(server_pem)
     echo = t.upstream("echo", [ECHO])
     t.upstream("http", [HTTP])
     gw = t.egressd(POLICY, {"listeners": [lst]})
@@ -129,7 +203,9 @@ def run(t: harness.Case) -> None:
 
     # --- a CRL that does not load: the running material stays --------------------------------
     crl.write_text("-----BEGIN X509 CRL-----\nnot base64 at all\n-----END X509 CRL-----\n")
-    gw.reload()
+    rec = sighup(t, gw)
+    check_reload(t, rec, "a broken CRL", "failed", {"policy": "ok", "tls": "skipped", "crl": "failed"},
+                 "crl", f"listeners[0].tls.crl: {crl}: invalid PEM CRL")
     deadline = time.monotonic() + 5
     while "keeping the running TLS material" not in gw.stderr() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -153,6 +229,83 @@ def run(t: harness.Case) -> None:
             break
         time.sleep(0.2)
     t.check_eq(p.stdout, "after\n", "ca.crl restored + SIGHUP: payments allowed again", p.stderr[-300:])
+    rec = audit.matching(gw.records(), event="policy.reload")[-1]
+    check_reload(t, rec, "ca.crl restored", "ok", {"policy": "ok", "tls": "ok", "crl": "ok"})
+
+    # --- bad CRLs that would revoke payments: refused, the running CRL stays in force ------------
+    whole = (pki / "ca-revokes-payments.crl").read_text()
+    crl.write_text(whole[: len(whole) // 2])
+    rec = sighup(t, gw)
+    check_reload(t, rec, "a truncated CRL", "failed", {"policy": "ok", "tls": "skipped", "crl": "failed"},
+                 "crl", f"listeners[0].tls.crl: {crl}: ")
+    t.check(admitted(t, pki), "after the truncated CRL: payments (revoked in it) still admitted: ca.crl runs")
+    t.check(not admitted(t, pki, "revoked"), "…and revoked.pem (revoked in ca.crl) still refused")
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    v_before = rec.get("version")
+    gw.write_policy({"p.yaml": POLICY + "description: \"changed with a bad CRL\"\n"})
+    crl_with(pki, "intermediate-swap", crl, now - datetime.timedelta(days=2), now - datetime.timedelta(days=1))
+    rec = sighup(t, gw)
+    check_reload(t, rec, "a good policy change + an expired CRL", "failed",
+                 {"policy": "ok", "tls": "skipped", "crl": "failed"}, "crl", "out of date")
+    pol = rec.get("parts", {}).get("policy", {})
+    t.check(pol.get("version") and pol.get("version") != v_before and pol.get("version") == rec.get("version"),
+            "…the policy part is applied: a new version, also the record's version", audit.pretty(rec))
+    t.check(admitted(t, pki), "after the expired CRL: payments (revoked in it) still admitted: ca.crl runs")
+    m, _, _ = observe.scrape(t.sb)
+    t.check_eq(observe.value(m, "egressd_reload_failures_total", part="crl"), 3,
+               "egressd_reload_failures_total{part=crl} counts the three bad CRLs")
+    t.check_eq(observe.value(m, "egressd_reload_failures_total", part="policy"), 0,
+               "egressd_reload_failures_total{part=policy} stays 0")
+
+    # --- a server certificate rotated without its key: the old certificate is still served -------
+    shutil.copy(pki / "ca.crl", crl)
+    original = served_cert(t, pki)
+    leaf = (pki / "gateway.pem").read_text()
+    leaf = leaf[:leaf.find("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")]
+    t.check_eq(original.strip(), leaf.strip(), "the gateway serves gateway.pem's leaf")
+    shutil.copy(pki / "analytics.pem", server_pem)
+    rec = sighup(t, gw)
+    check_reload(t, rec, "a certificate without its key", "failed",
+                 {"policy": "ok", "tls": "failed", "crl": "skipped"}, "tls",
+                 f"listeners[0].tls.key: {lst['tls']['key']}: private key does not match the certificate")
+    t.check(bool(original) and served_cert(t, pki) == original,
+            "…the old server certificate is still served", served_cert(t, pki)[:200])
+    t.check(admitted(t, pki), "…and clients still get through")
+    m, _, _ = observe.scrape(t.sb)
+    t.check_eq(observe.value(m, "egressd_reload_failures_total", part="tls"), 1,
+               "egressd_reload_failures_total{part=tls} = 1")
+    shutil.copy(pki / "gateway.pem", server_pem)
+    rec = sighup(t, gw)
+    check_reload(t, rec, "the certificate put back", "ok", {"policy": "ok", "tls": "ok", "crl": "ok"})
+
+    # --- a CRL whose nextUpdate passes while it runs: /readyz says so ----------------------------
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    nxt = now + datetime.timedelta(seconds=8)
+    crl_with(pki, "intermediate", crl, now - datetime.timedelta(hours=1), nxt)
+    rec = sighup(t, gw)
+    check_reload(t, rec, "a CRL current for 8 more seconds", "ok", {"policy": "ok", "tls": "ok", "crl": "ok"})
+    want_next = nxt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    t.check_eq(rec.get("parts", {}).get("crl", {}).get("next_update"), want_next,
+               "the record's crl part carries the running CRL's nextUpdate")
+    t.check_eq(observe.admin_get(t.sb, "/readyz")["status"], 200, "/readyz 200 while the CRL is current")
+    m, _, _ = observe.scrape(t.sb)
+    t.check_eq(observe.value(m, "egressd_tls_crl_next_update_timestamp_seconds"), nxt.timestamp(),
+               "egressd_tls_crl_next_update_timestamp_seconds is the nextUpdate")
+    time.sleep(max(0.0, nxt.timestamp() - time.time()) + 1.2)
+    r = observe.wait_readyz(t.sb, 503, timeout=5)
+    t.check(r["status"] == 503 and "listeners[0].tls.crl" in r["body"] and "past its nextUpdate" in r["body"]
+            and want_next in r["body"], "/readyz 503 naming the CRL past its nextUpdate", str(r))
+    before = len(audit.matching(gw.records(), event="connection.decision"))
+    tls_pki.s_client(t.sb, pki, ECHO, "payments", "x\n")
+    recs = gw.wait_records(timeout=5, count=before + 1, event="connection.decision")[before:]
+    t.check(bool(recs) and recs[-1].get("reason") == "cert_verify_failed",
+            "…and handshakes fail closed meanwhile (cert_verify_failed)", str(recs[-1:]))
+    shutil.copy(pki / "ca.crl", crl)
+    rec = sighup(t, gw)
+    check_reload(t, rec, "a current CRL again", "ok", {"policy": "ok", "tls": "ok", "crl": "ok"})
+    t.check_eq(observe.wait_readyz(t.sb, 200, timeout=5)["status"], 200, "/readyz 200 again after the SIGHUP")
+    observe.check_schema(t, gw.records(), "every record, policy.reload parts included")
     t.check_eq(gw.terminate(), 0, "egressd exits 0 on SIGTERM")
 
 

@@ -99,12 +99,20 @@ int main(int argc, char** argv) {
   ok.ok = true;
   ok.version = "sha256:2222";
   ok.rule_count = 12;
+  ok.parts = {{"policy", "ok", {}, "sha256:2222", 12, {}},
+              {"tls", "ok", {}, {}, std::nullopt, {}},
+              {"crl", "ok", {}, {}, std::nullopt, "2027-01-01T00:00:00Z"}};
   log->submit(Record{Clock::now(), ok});
   PolicyReload failed;
   failed.version = "sha256:2222";
   failed.attempted_version = "sha256:3333";
   failed.errors = {"10-rules.yaml:3:5: rules[0].form: unknown key"};
   failed.rule_count = 12;
+  failed.parts = {
+      {"policy", "failed", failed.errors, "sha256:2222", 12, {}},
+      {"tls", "skipped", {}, {}, std::nullopt, {}},
+      {"crl", "failed", {"listeners[0].tls.crl: crl.pem: no CRL in file"}, {}, std::nullopt, {}}};
+  failed.errors.push_back("listeners[0].tls.crl: crl.pem: no CRL in file");
   log->submit(Record{Clock::now(), failed});
 
   GatewayStop stop;

@@ -140,6 +140,29 @@ TEST(Encoder, CloseReloadStartStop) {
   EXPECT_EQ(o.at("attempted_version").as_string(), "v2");
   EXPECT_EQ(o.at("errors").as_array()[0].as_string(), r.errors[0]);
   EXPECT_EQ(o.at("rule_count").as_int64(), 12);
+  EXPECT_FALSE(o.contains("parts")) << "no parts given, no parts written";
+
+  // One record for the whole reload: per part what happened.
+  r.errors = {"listeners[0].tls.crl: crl.pem: invalid PEM CRL"};
+  r.attempted_version.clear();
+  r.parts = {{"policy", "ok", {}, "v1", 12, {}},
+             {"tls", "skipped", {}, {}, std::nullopt, {}},
+             {"crl", "failed", r.errors, {}, std::nullopt, "2027-01-01T00:00:00Z"}};
+  o = encode(Record{Clock::now(), r});
+  EXPECT_EQ(o.at("result").as_string(), "failed");
+  const auto& parts = o.at("parts").as_object();
+  ASSERT_EQ(parts.size(), 3u);
+  EXPECT_EQ(parts.begin()->key(), "policy") << "parts in order policy, tls, crl";
+  EXPECT_EQ(parts.at("policy").at("result").as_string(), "ok");
+  EXPECT_EQ(parts.at("policy").at("version").as_string(), "v1");
+  EXPECT_EQ(parts.at("policy").at("rule_count").as_int64(), 12);
+  EXPECT_TRUE(parts.at("policy").at("errors").as_array().empty());
+  EXPECT_EQ(parts.at("tls").at("result").as_string(), "skipped");
+  EXPECT_FALSE(parts.at("tls").as_object().contains("version"));
+  EXPECT_FALSE(parts.at("tls").as_object().contains("rule_count"));
+  EXPECT_EQ(parts.at("crl").at("result").as_string(), "failed");
+  EXPECT_EQ(parts.at("crl").at("next_update").as_string(), "2027-01-01T00:00:00Z");
+  EXPECT_EQ(parts.at("crl").at("errors").as_array()[0].as_string(), r.errors[0]);
 
   GatewayStart s;
   s.version = "0.1.0";

@@ -26,7 +26,11 @@ TEST(Metrics, SumsWorkersAndRendersPrometheusText) {
   m.policy_reload(true);
   m.policy_reload(false);
   m.policy_reload(false);
+  m.reload_part_failed(2);
+  m.reload_part_failed(2);
+  m.reload_part_failed(0);
   ScrapeInputs in;
+  in.crl_next_update = 1798761600;
   in.active_by_listener = {3, 0};
   in.policy_version = "abc";
   in.policy_rules = 5;
@@ -49,6 +53,10 @@ TEST(Metrics, SumsWorkersAndRendersPrometheusText) {
            R"(egressd_decision_duration_seconds_sum 0.003050000)",
            R"(egressd_policy_reloads_total{result="ok"} 1)",
            R"(egressd_policy_reloads_total{result="failed"} 2)",
+           R"(egressd_reload_failures_total{part="policy"} 1)",
+           R"(egressd_reload_failures_total{part="tls"} 0)",
+           R"(egressd_reload_failures_total{part="crl"} 2)",
+           R"(egressd_tls_crl_next_update_timestamp_seconds 1798761600)",
            R"(egressd_policy_info{version="abc"} 1)",
            R"(egressd_audit_records_written_total 10)",
            R"(egressd_audit_queue_depth 2)",
