@@ -10,7 +10,9 @@ packages=(
   libspdlog-dev libfmt-dev libcli11-dev
   libgit2-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
-  clang-format
+  clang-format ccache
+  # libFuzzer targets (make fuzz) and their symbolizer
+  clang-14 llvm-14
   # tests and demo: real clients and servers inside network namespaces
   iproute2 iptables socat curl openssl python3 python3-jsonschema python3-yaml procps psmisc
   # deployment file checks
