@@ -1,12 +1,34 @@
 # egressd: `make demo` and `make test` are the two commands a newcomer needs.
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
+BUILD_TSAN ?= build-tsan
+BUILD_FUZZ ?= build-fuzz
 BUILD_PKG  ?= build-package
 # Warnings are errors for developers and CI (a plain cmake build, as a packager's, leaves it off).
 CMAKE_ARGS ?= -DEGRESS_WERROR=ON
 JOBS       ?= $(shell nproc)
+# Seconds each libFuzzer target runs in `make fuzz`.
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build test unit e2e demo asan bench package format check-format clean
+# ccache when it is installed (scripts/install-deps.sh installs it); expanded when a recipe runs,
+# so after `deps`.
+CCACHE = $$(command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+# Paths relative to the checkout in ccache's keys, so a fresh clone elsewhere (CI) hits the cache.
+export CCACHE_BASEDIR ?= $(CURDIR)
+export CCACHE_NOHASHDIR ?= 1
+# ThreadSanitizer needs a memory layout that high ASLR entropy (vm.mmap_rnd_bits > 28) breaks
+# ("unexpected memory mapping"): its builds (gtest discovery runs the tests) and tests run without
+# ASLR, per process (setarch -R), never by changing the host's sysctl.
+NOASLR = setarch $$(uname -m) -R
+# Reports of the sanitized egressd and egressctl in `make asan-e2e` go to files, so none is missed
+# when a case does not look at egressd's stderr; any file there fails the target.
+SANITIZER_LOGS = $(CURDIR)/$(BUILD_ASAN)/sanitizer-logs
+# e2e cases not run under ASan, each for a stated reason:
+#   bulk_1gib: 1 GiB through an unoptimised instrumented relay takes minutes and proves throughput,
+#              which ASan does not measure; concurrent_1000 and the other cases cover the relay.
+ASAN_E2E_EXCLUDE ?= ^e2e\.(bulk_1gib)$$
+
+.PHONY: all deps build test unit e2e demo asan asan-e2e tsan fuzz bench package format check-format clean
 
 all: build
 
@@ -14,7 +36,7 @@ deps:
 	@scripts/install-deps.sh
 
 $(BUILD)/build.ninja:
-	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_ARGS)
+	cmake -S . -B $(BUILD) -G Ninja $(CCACHE) $(CMAKE_ARGS)
 
 build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
@@ -29,11 +51,45 @@ unit: build
 e2e: build
 	ctest --test-dir $(BUILD) --output-on-failure -L e2e
 
+# One build tree per sanitizer, configured once; each target builds only what it runs.
+$(BUILD_ASAN)/build.ninja: | deps
+	cmake -S . -B $(BUILD_ASAN) -G Ninja $(CCACHE) $(CMAKE_ARGS) -DEGRESS_SANITIZE=address -DEGRESS_BENCH=OFF \
+	      -DCMAKE_BUILD_TYPE=Debug
+
+$(BUILD_TSAN)/build.ninja: | deps
+	cmake -S . -B $(BUILD_TSAN) -G Ninja $(CCACHE) $(CMAKE_ARGS) -DEGRESS_SANITIZE=thread -DEGRESS_BENCH=OFF \
+	      -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g -O1"
+
 ## Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer.
-asan: deps
-	cmake -S . -B $(BUILD_ASAN) -G Ninja -DEGRESS_SANITIZE=ON -DEGRESS_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug
-	cmake --build $(BUILD_ASAN) -j $(JOBS)
+asan: deps $(BUILD_ASAN)/build.ninja
+	cmake --build $(BUILD_ASAN) -j $(JOBS) --target unit_tests
 	ctest --test-dir $(BUILD_ASAN) --output-on-failure -L unit -j $(JOBS)
+
+## The end-to-end suite against egressd and egressctl built with ASan + UBSan (as root).
+asan-e2e: deps $(BUILD_ASAN)/build.ninja
+	cmake --build $(BUILD_ASAN) -j $(JOBS) --target egressd egressctl
+	rm -rf $(SANITIZER_LOGS) && mkdir -p $(SANITIZER_LOGS)
+	ASAN_OPTIONS=log_path=$(SANITIZER_LOGS)/asan:detect_leaks=1 \
+	UBSAN_OPTIONS=log_path=$(SANITIZER_LOGS)/ubsan:print_stacktrace=1 \
+	  ctest --test-dir $(BUILD_ASAN) --output-on-failure -L e2e -E '$(ASAN_E2E_EXCLUDE)'; rc=$$?; \
+	if [ -n "$$(ls -A $(SANITIZER_LOGS))" ]; then \
+	  echo "asan-e2e: sanitizer reports:"; tail -n +1 $(SANITIZER_LOGS)/*; exit 1; fi; \
+	exit $$rc
+
+## Unit tests under ThreadSanitizer (the audit writer and the workers hand data between threads).
+tsan: deps $(BUILD_TSAN)/build.ninja
+	$(NOASLR) cmake --build $(BUILD_TSAN) -j $(JOBS) --target unit_tests
+	TSAN_OPTIONS="second_deadlock_stack=1 $$TSAN_OPTIONS" \
+	  $(NOASLR) ctest --test-dir $(BUILD_TSAN) --output-on-failure -L unit -j $(JOBS)
+
+## Every libFuzzer target (tests/fuzz) for FUZZ_SECONDS from its seed corpus in the repo.
+# libFuzzer needs clang; the libraries get the fuzzer's coverage flag too, so it sees into them.
+fuzz: deps
+	cmake -S . -B $(BUILD_FUZZ) -G Ninja $(CCACHE) $(CMAKE_ARGS) -DCMAKE_CXX_COMPILER=clang++-14 -DEGRESS_BENCH=OFF \
+	      "-DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
+	      -DEGRESS_FUZZ_SECONDS=$(FUZZ_SECONDS)
+	cmake --build $(BUILD_FUZZ) -j $(JOBS) --target fuzz_targets
+	ctest --test-dir $(BUILD_FUZZ) --output-on-failure -L fuzz -j $(JOBS)
 
 ## The sandbox demo: allowed and denied connections through a real kernel redirect.
 demo: build
@@ -56,4 +112,4 @@ check-format:
 	git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_PKG)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) $(BUILD_FUZZ) $(BUILD_PKG)
