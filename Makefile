@@ -4,6 +4,7 @@ BUILD_ASAN ?= build-asan
 BUILD_TSAN ?= build-tsan
 BUILD_FUZZ ?= build-fuzz
 BUILD_PKG  ?= build-package
+BUILD_PLAIN ?= build-plain
 # Warnings are errors for developers and CI (a plain cmake build, as a packager's, leaves it off).
 CMAKE_ARGS ?= -DEGRESS_WERROR=ON
 JOBS       ?= $(shell nproc)
@@ -32,7 +33,7 @@ SANITIZER_LOGS = $(CURDIR)/$(BUILD_ASAN)/sanitizer-logs
 #   sandbox_teardown: runs no egressd (it tests the sandbox library; `make test` runs it).
 ASAN_E2E_EXCLUDE ?= ^e2e\.(sandbox_teardown)$$
 
-.PHONY: all deps build test unit e2e demo asan asan-e2e tsan fuzz bench package format check-format clean
+.PHONY: all deps build test unit e2e demo asan asan-e2e tsan fuzz plain bench package format check-format clean
 
 all: build
 
@@ -95,6 +96,15 @@ fuzz: deps
 	cmake --build $(BUILD_FUZZ) -j $(JOBS) --target fuzz_targets
 	ctest --test-dir $(BUILD_FUZZ) --output-on-failure -L fuzz -j $(JOBS)
 
+$(BUILD_PLAIN)/build.ninja: | deps
+	cmake -S . -B $(BUILD_PLAIN) -G Ninja $(CCACHE) $(CMAKE_ARGS) -DEGRESS_ASIO_SHORTCUTS=OFF -DEGRESS_BENCH=OFF
+
+## The unit and e2e tests against a build without the Asio shortcuts (what any Boost but 1.81 builds).
+plain: deps $(BUILD_PLAIN)/build.ninja
+	cmake --build $(BUILD_PLAIN) -j $(JOBS) --target unit_tests egressd egressctl
+	ctest --test-dir $(BUILD_PLAIN) --output-on-failure -L unit -j $(JOBS)
+	ctest --test-dir $(BUILD_PLAIN) --output-on-failure -L e2e
+
 ## The sandbox demo: allowed and denied connections through a real kernel redirect.
 demo: build
 	scripts/demo.sh $(BUILD)
@@ -116,4 +126,4 @@ check-format:
 	git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) $(BUILD_FUZZ) $(BUILD_PKG)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) $(BUILD_FUZZ) $(BUILD_PKG) $(BUILD_PLAIN)
