@@ -29,6 +29,8 @@ TSAN_EXCLUDE ?= ^audit_schema_validation$$
 # Reports of the sanitized egressd and egressctl in `make asan-e2e` go to files, so none is missed
 # when a case does not look at egressd's stderr; any file there fails the target.
 SANITIZER_LOGS = $(CURDIR)/$(BUILD_ASAN)/sanitizer-logs
+# Leaks inside third-party libraries, each with its reason (tests/lsan.supp).
+export LSAN_OPTIONS ?= suppressions=$(CURDIR)/tests/lsan.supp
 # e2e cases not run under ASan, each for a stated reason:
 #   sandbox_teardown: runs no egressd (it tests the sandbox library; `make test` runs it).
 ASAN_E2E_EXCLUDE ?= ^e2e\.(sandbox_teardown)$$

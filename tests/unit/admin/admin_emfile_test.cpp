@@ -97,6 +97,12 @@ bool read_exact(int fd, void* buf, std::size_t n) {
 }
 
 TEST(AdminServerEmfile, APendingScrapeAtTheDescriptorLimitCostsNeitherCpuNorLogLines) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitizers' runtime needs descriptors of its own (UBSan's vptr check probes memory
+  // through a pipe), and this test takes every one: under them it reports a false "invalid vptr".
+  // make test runs it in the ordinary build.
+  GTEST_SKIP() << "takes the descriptors the ASan/UBSan runtime needs";
+#endif
   const auto log = std::filesystem::temp_directory_path() /
                    ("egress-admin-emfile-" + std::to_string(::getpid()) + ".log");
   int up[2];
