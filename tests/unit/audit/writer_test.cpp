@@ -217,6 +217,35 @@ TEST(AuditWriter, StdoutWithoutAReaderFailsClosedInsteadOfKillingTheProcess) {
   EXPECT_FALSE(healthy);
 }
 
+// A 64 KiB tmpfs on `dir` in a private mount namespace of this (forked) process; false when it
+// cannot be set up here.
+bool mount_private_tmpfs(const std::string& dir) {
+  return ::unshare(CLONE_NEWNS) == 0 &&
+         ::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
+         ::mount("egress-audit-test", dir.c_str(), "tmpfs", 0, "size=64k,mode=0700") == 0;
+}
+
+// Writes `filler` until the file system is full.
+void fill_disk(const std::string& filler) {
+  std::ofstream fill(filler, std::ios::binary);
+  const std::string block(4096, 'x');
+  for (int i = 0; i < 64 && fill; ++i) fill << block << std::flush;
+}
+
+// Runs `scenario` in a forked child on a fresh directory: its exit code is the verdict.
+void expect_scenario_passes(int (*scenario)(const std::string&)) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root for a private tmpfs";
+  TempDir dir;
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) std::_Exit(scenario(dir.path().string()));
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "cannot mount a private tmpfs here";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "see the scenario's message above";
+}
+
 // The real thing: the audit file on a tiny tmpfs that fills up, in a private mount namespace of a
 // forked child (root only). Exit codes: 0 ok, 77 cannot set up (skip), anything else = failure.
 int full_tmpfs_scenario(const std::string& dir) {
@@ -226,19 +255,13 @@ int full_tmpfs_scenario(const std::string& dir) {
       std::_Exit(1);
     }
   };
-  if (::unshare(CLONE_NEWNS) != 0) return 77;
-  if (::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return 77;
-  if (::mount("egress-audit-test", dir.c_str(), "tmpfs", 0, "size=64k,mode=0700") != 0) return 77;
+  if (!mount_private_tmpfs(dir)) return 77;
   const std::string path = dir + "/audit.jsonl";
   const std::string filler = dir + "/filler";
   auto log = open_audit_log(file_options(path));
   log->submit(sample_decision(1));
   check(eventually([&] { return log->stats().records_written == 1; }), "first record written");
-  {
-    std::ofstream fill(filler, std::ios::binary);
-    const std::string block(4096, 'x');
-    for (int i = 0; i < 64 && fill; ++i) fill << block << std::flush;
-  }
+  fill_disk(filler);
   // tmpfs allocates whole pages: the audit file's last page still has room for a few records.
   std::uint64_t submitted = 1;
   bool refused = false;
@@ -273,20 +296,14 @@ int partial_room_scenario(const std::string& dir) {
       std::_Exit(1);
     }
   };
-  if (::unshare(CLONE_NEWNS) != 0) return 77;
-  if (::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return 77;
-  if (::mount("egress-audit-test", dir.c_str(), "tmpfs", 0, "size=64k,mode=0700") != 0) return 77;
+  if (!mount_private_tmpfs(dir)) return 77;
   const std::string path = dir + "/audit.jsonl";
   const std::string filler = dir + "/filler";
   auto log = open_audit_log(file_options(path));
   log->submit(sample_decision(1));
   check(eventually([&] { return log->stats().records_written == 1; }), "first record written");
   const std::size_t line = read_file(path).size();
-  {
-    std::ofstream fill(filler, std::ios::binary);
-    const std::string block(4096, 'x');
-    for (int i = 0; i < 64 && fill; ++i) fill << block << std::flush;
-  }
+  fill_disk(filler);
   std::uint64_t submitted = 1;
   bool refused = false;
   while (!refused && submitted < 100) {
@@ -324,29 +341,11 @@ int partial_room_scenario(const std::string& dir) {
 }
 
 TEST(AuditWriter, PartlyFreedTmpfsTakesTheRecordsThatFit) {
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root for a private tmpfs";
-  TempDir dir;
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) std::_Exit(partial_room_scenario(dir.path().string()));
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status));
-  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "cannot mount a private tmpfs here";
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "see the scenario's message above";
+  expect_scenario_passes(partial_room_scenario);
 }
 
 TEST(AuditWriter, FullTmpfsFailsClosedAndRecovers) {
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root for a private tmpfs";
-  TempDir dir;
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) std::_Exit(full_tmpfs_scenario(dir.path().string()));
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status));
-  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "cannot mount a private tmpfs here";
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "see the scenario's message above";
+  expect_scenario_passes(full_tmpfs_scenario);
 }
 
 }  // namespace
