@@ -17,9 +17,9 @@ Record typical_decision() {
   ConnectionDecision d;
   d.conn_id = 123456789;
   d.listener = "outbound";
-  d.src = *net::Endpoint::parse("192.0.2.2:51234");
-  d.dst = *net::Endpoint::parse("203.0.113.10:443");
-  policy::Identity id;
+  d.src = *base::Endpoint::parse("192.0.2.2:51234");
+  d.dst = *base::Endpoint::parse("203.0.113.10:443");
+  base::Identity id;
   id.spiffe_id = "spiffe://corp.example/ns/payments/sa/api";
   id.uri_sans = {id.spiffe_id};
   id.dns_sans = {"api.payments.svc.cluster.local"};

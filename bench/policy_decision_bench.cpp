@@ -25,10 +25,10 @@ using namespace egress;
 using namespace egress::policy;
 
 struct Query {
-  net::IpAddress src;
-  net::IpAddress dst;
+  base::IpAddress src;
+  base::IpAddress dst;
   std::uint16_t port;
-  Identity identity;
+  base::Identity identity;
   bool has_identity;
 };
 
@@ -39,7 +39,7 @@ struct Fixture {
 };
 
 std::string ip4(std::uint32_t v) {
-  return net::IpAddress::v4(v).to_string();
+  return base::IpAddress::v4(v).to_string();
 }
 
 // A public IPv4 /24 (first octet 20-99: clear of every non_public range).
@@ -82,7 +82,7 @@ Fixture build(std::size_t rules) {
   Fixture fx;
   std::vector<Query> hits;
   for (std::size_t i = 0; i < rules; ++i) {
-    Query q{net::IpAddress::v4((192u << 24) | (2u << 8) | (rng() % 250 + 1)), {}, 443, {}, false};
+    Query q{base::IpAddress::v4((192u << 24) | (2u << 8) | (rng() % 250 + 1)), {}, 443, {}, false};
     const unsigned team = static_cast<unsigned>(rng() % teams);
     const unsigned svc = static_cast<unsigned>(rng() % 50);
     const unsigned kind = static_cast<unsigned>(rng() % 100);
@@ -95,26 +95,26 @@ Fixture build(std::size_t rules) {
       from = "[{identity: \"" + spiffe(team, svc) + "\"}]";
       to = "[{cidrs: [" + ip4(dnet) + "/24], ports: [443]}]";
       q.identity.spiffe_id = spiffe(team, svc);
-      q.dst = net::IpAddress::v4(host);
+      q.dst = base::IpAddress::v4(host);
     } else if (kind < 50) {  // role -> named destination
       const std::size_t r = rng() % roles, d = rng() % dests;
       from = "[{role: role-" + std::to_string(r) + "}]";
       to = "[{destination: dest-" + std::to_string(d) + "}]";
       q.identity.spiffe_id = spiffe(role_team[r], svc);
-      q.dst = net::IpAddress::v4(dest_net[d] | 7);
+      q.dst = base::IpAddress::v4(dest_net[d] | 7);
     } else if (kind < 65) {  // source CIDR -> host + port range
       const std::uint32_t snet = (198u << 24) | (51u << 16) | ((rng() % 256) << 8);
       from = "[{source: " + ip4(snet) + "/24}]";
       to = "[{cidrs: [" + ip4(host) + "/32], ports: [\"8443-8450\"]}]";
-      q.src = net::IpAddress::v4(snet | 9);
-      q.dst = net::IpAddress::v4(host);
+      q.src = base::IpAddress::v4(snet | 9);
+      q.dst = base::IpAddress::v4(host);
       q.port = 8444;
     } else if (kind < 75) {  // namespace glob -> destination
       const std::size_t d = rng() % dests;
       from = "[{identity: \"spiffe://corp.example/ns/team-" + std::to_string(team) + "/sa/*\"}]";
       to = "[{destination: dest-" + std::to_string(d) + ", ports: [443]}]";
       q.identity.spiffe_id = spiffe(team, svc);
-      q.dst = net::IpAddress::v4(dest_net[d] | 9);
+      q.dst = base::IpAddress::v4(dest_net[d] | 9);
     } else if (kind < 80) {  // regex (few distinct: one per team group)
       const unsigned group = team % 40;
       from = "[{identity: \"regex:spiffe://corp\\\\.example/ns/team-" + std::to_string(group) +
@@ -122,30 +122,30 @@ Fixture build(std::size_t rules) {
       to = "[{cidrs: [" + ip4(dnet) + "/24]}]";
       q.identity.spiffe_id = "spiffe://corp.example/ns/team-" + std::to_string(group) +
                              "/sa/batch-" + std::to_string(svc);
-      q.dst = net::IpAddress::v4(host);
+      q.dst = base::IpAddress::v4(host);
     } else if (kind < 85) {  // DNS name
       const std::string zone = "team-" + std::to_string(team) + ".svc.example.com";
       from = rng() % 2 ? "[{dns_name: \"*." + zone + "\"}]" : "[{dns_name: \"api." + zone + "\"}]";
       to = "[{cidrs: [" + ip4(dnet) + "/24], ports: [443]}]";
       q.identity.dns_sans = {"api." + zone};
-      q.dst = net::IpAddress::v4(host);
+      q.dst = base::IpAddress::v4(host);
     } else if (kind < 90) {  // deny a host for everyone
       action = "deny";
       from = "[{any: true}]";
       to = "[{cidrs: [" + ip4(host) + "/32]}]";
-      q.dst = net::IpAddress::v4(host);
+      q.dst = base::IpAddress::v4(host);
     } else if (kind < 95) {  // report-mode allow
       rule += "mode: report\n";
       from = "[{identity: \"" + spiffe(team, svc) + "\"}]";
       to = "[{cidrs: [" + ip4(dnet) + "/24], ports: [443, 8443]}]";
       q.identity.spiffe_id = spiffe(team, svc);
-      q.dst = net::IpAddress::v4(host);
+      q.dst = base::IpAddress::v4(host);
     } else {  // expiring exact identity, any address on a port
       rule += "expires: 2030-01-01T00:00:00Z\n";
       from = "[{identity: \"" + spiffe(team, svc) + "\"}]";
       to = "[{ports: [" + std::to_string(9000 + rng() % 100) + "]}]";
       q.identity.spiffe_id = spiffe(team, svc);
-      q.dst = net::IpAddress::v4(host);
+      q.dst = base::IpAddress::v4(host);
       q.port = 9000;
     }
     if (!q.identity.spiffe_id.empty()) q.identity.uri_sans = {q.identity.spiffe_id};
@@ -167,8 +167,8 @@ Fixture build(std::size_t rules) {
     if (i % 2 == 0) {
       fx.queries.push_back(hits[rng() % hits.size()]);
     } else {
-      Query q{net::IpAddress::v4((192u << 24) | (2u << 8) | 2),
-              net::IpAddress::v4(net24(rng) | 5),
+      Query q{base::IpAddress::v4((192u << 24) | (2u << 8) | 2),
+              base::IpAddress::v4(net24(rng) | 5),
               443,
               {},
               true};

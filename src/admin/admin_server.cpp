@@ -16,6 +16,7 @@
 #include <system_error>
 
 #include "admin/routes.hpp"
+#include "base/asio_endpoint.hpp"
 #include "net/accept_backoff.hpp"
 #include "net/log_throttle.hpp"
 
@@ -28,17 +29,6 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-tcp::endpoint to_asio(const net::Endpoint& ep) {
-  const auto& b = ep.address.bytes();
-  if (ep.address.is_v4()) {
-    return {asio::ip::address_v4(asio::ip::address_v4::bytes_type{b[0], b[1], b[2], b[3]}),
-            ep.port};
-  }
-  asio::ip::address_v6::bytes_type v6{};
-  std::copy(b.begin(), b.end(), v6.begin());
-  return {asio::ip::address_v6(v6), ep.port};
-}
-
 // Shared by the server object and its coroutines, so a coroutine that outlives stop() (it is
 // still unwinding on the io_context) never touches freed memory.
 struct State {
@@ -49,7 +39,7 @@ struct State {
   net::AcceptBackoff backoff;
   Handlers handlers;
   Limits limits;
-  net::Endpoint local;
+  base::Endpoint local;
   std::set<tcp::socket*> sessions;  // io_context thread only
   bool stopped = false;             // io_context thread only
   // Set by stop() on the caller's thread at once, so that no handler is called after stop()
@@ -185,15 +175,15 @@ struct AdminServer::Impl {
   std::shared_ptr<State> state;
 };
 
-AdminServer::AdminServer(asio::io_context& io, const net::Endpoint& address, Handlers handlers)
+AdminServer::AdminServer(asio::io_context& io, const base::Endpoint& address, Handlers handlers)
     : AdminServer(io, address, std::move(handlers), Limits{}) {}
 
-AdminServer::AdminServer(asio::io_context& io, const net::Endpoint& address, Handlers handlers,
+AdminServer::AdminServer(asio::io_context& io, const base::Endpoint& address, Handlers handlers,
                          Limits limits)
     : impl_(
           std::make_unique<Impl>(Impl{std::make_shared<State>(io, std::move(handlers), limits)})) {
   auto& state = impl_->state;
-  const auto ep = to_asio(address);
+  const auto ep = base::to_asio(address);
   boost::system::error_code ec;
   const auto fail = [&](const char* what) {
     throw std::system_error(ec, std::string("admin: cannot ") + what + " " + address.to_string());
@@ -208,7 +198,7 @@ AdminServer::AdminServer(asio::io_context& io, const net::Endpoint& address, Han
   if (ec) fail("listen on");
   const auto local = state->acceptor.local_endpoint(ec);
   if (ec) fail("read the address of");
-  state->local = *net::Endpoint::from_sockaddr(local.data());
+  state->local = *base::Endpoint::from_sockaddr(local.data());
   asio::co_spawn(io, accept_loop(state), asio::detached);
 }
 
@@ -216,7 +206,7 @@ AdminServer::~AdminServer() {
   stop();
 }
 
-net::Endpoint AdminServer::local_endpoint() const {
+base::Endpoint AdminServer::local_endpoint() const {
   return impl_->state->local;
 }
 

@@ -11,7 +11,7 @@
 #include <optional>
 #include <string>
 
-#include "net/ip_address.hpp"
+#include "base/ip_address.hpp"
 
 namespace egress::admin {
 
@@ -40,16 +40,16 @@ struct Limits {
 class AdminServer {
  public:
   /// Binds immediately; throws std::system_error with a clear message if it cannot.
-  AdminServer(boost::asio::io_context& io, const net::Endpoint& address, Handlers handlers);
+  AdminServer(boost::asio::io_context& io, const base::Endpoint& address, Handlers handlers);
   /// Same, with explicit limits.
-  AdminServer(boost::asio::io_context& io, const net::Endpoint& address, Handlers handlers,
+  AdminServer(boost::asio::io_context& io, const base::Endpoint& address, Handlers handlers,
               Limits limits);
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
 
   /// The bound address (useful with port 0).
-  net::Endpoint local_endpoint() const;
+  base::Endpoint local_endpoint() const;
   /// Stops accepting and closes open admin connections. Callable from any thread (the sockets
   /// are closed on the io_context's thread); no handler starts after it returns, but one already
   /// running on the io_context's thread may finish. Idempotent; also done by the destructor.

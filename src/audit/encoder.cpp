@@ -46,7 +46,7 @@ void append_timestamp(std::string& out, Clock::time_point tp) {
 }
 
 // Dotted quad without inet_ntop's printf machinery (it was a tenth of the encoding time).
-void append_ipv4(std::string& out, const net::IpAddress& a) {
+void append_ipv4(std::string& out, const base::IpAddress& a) {
   // One octet at a time into its own buffer: GCC 12 at -O3 cannot bound a cursor running over one
   // 16-byte buffer and warns (-Wstringop-overflow), which stopped a -Werror Release build.
   out += '"';
@@ -60,7 +60,7 @@ void append_ipv4(std::string& out, const net::IpAddress& a) {
   out += '"';
 }
 
-void put_endpoint(ObjectWriter& w, std::string_view key, const net::Endpoint& ep) {
+void put_endpoint(ObjectWriter& w, std::string_view key, const base::Endpoint& ep) {
   std::string& out = w.key(key);
   ObjectWriter o(out);
   if (ep.address.is_v4()) {
@@ -72,7 +72,7 @@ void put_endpoint(ObjectWriter& w, std::string_view key, const net::Endpoint& ep
   o.finish();
 }
 
-void put_identity(ObjectWriter& w, const policy::Identity& id) {
+void put_identity(ObjectWriter& w, const base::Identity& id) {
   ObjectWriter o(w.key("identity"));
   o.str("spiffe_id", id.spiffe_id);
   o.str_array("uri_sans", id.uri_sans);

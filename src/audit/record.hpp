@@ -10,8 +10,8 @@
 #include <variant>
 #include <vector>
 
-#include "net/ip_address.hpp"
-#include "policy/facts.hpp"
+#include "base/identity.hpp"
+#include "base/ip_address.hpp"
 
 namespace egress::audit {
 
@@ -21,11 +21,11 @@ using Clock = std::chrono::system_clock;
 struct ConnectionDecision {
   std::uint64_t conn_id = 0;
   std::string listener;
-  net::Endpoint src;
-  std::optional<net::Endpoint> dst;          ///< absent when no original destination was found
-  std::optional<policy::Identity> identity;  ///< absent for plain TCP / no client certificate
-  std::string tls_version;                   ///< "TLSv1.3", or empty for plain TCP
-  std::string decision;                      ///< "allow" | "deny"
+  base::Endpoint src;
+  std::optional<base::Endpoint> dst;       ///< absent when no original destination was found
+  std::optional<base::Identity> identity;  ///< absent for plain TCP / no client certificate
+  std::string tls_version;                 ///< "TLSv1.3", or empty for plain TCP
+  std::string decision;                    ///< "allow" | "deny"
   /// Why: "rule", "default", "deny_destination" from the policy, or a data-path reason such as
   /// "no_original_dst", "loop", "over_limit", "no_client_cert", "cert_verify_failed",
   /// "audit_unavailable".
@@ -43,8 +43,8 @@ struct ConnectionDecision {
 struct ConnectionClose {
   std::uint64_t conn_id = 0;
   std::string listener;
-  net::Endpoint src;
-  net::Endpoint dst;
+  base::Endpoint src;
+  base::Endpoint dst;
   std::uint64_t bytes_up = 0;    ///< client → upstream
   std::uint64_t bytes_down = 0;  ///< upstream → client
   std::chrono::microseconds duration{0};

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "admin/admin_server.hpp"
 #include "audit/audit_log.hpp"
 #include "config/config.hpp"
 #include "core/gateway.hpp"
@@ -18,9 +19,6 @@
 #include "tls/ec_key_method.hpp"
 #include "upstream/loop_guard.hpp"
 #include "version.hpp"
-#ifdef EGRESS_HAVE_ADMIN
-#include "admin/admin_server.hpp"
-#endif
 
 namespace {
 
@@ -85,7 +83,6 @@ int run(const std::string& config_path, bool check_only) {
   int rc = 1;
   try {
     core::Gateway gateway(cfg, store, *audit_log);
-#ifdef EGRESS_HAVE_ADMIN
     admin::Handlers handlers;
     handlers.metrics = [&] { return gateway.metrics_text(); };
     handlers.not_ready_reason = [&] { return gateway.not_ready_reason(); };
@@ -94,9 +91,6 @@ int run(const std::string& config_path, bool check_only) {
     spdlog::info("admin on {}", admin.local_endpoint().to_string());
     rc = gateway.run();
     admin.stop();
-#else
-    rc = gateway.run();
-#endif
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
     rc = 1;

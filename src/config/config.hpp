@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "audit/audit_log.hpp"
-#include "net/ip_address.hpp"
+#include "base/ip_address.hpp"
 #include "tls/options.hpp"
 
 namespace egress::config {
@@ -26,7 +26,7 @@ std::string_view to_string(DestinationMode) noexcept;
 /// One entry of `listeners:`.
 struct ListenerConfig {
   std::string name;  ///< unique; appears in audit records and metric labels
-  net::Endpoint address;
+  base::Endpoint address;
   DestinationMode destination = DestinationMode::original_dst;
   /// Only for an IPv6 unspecified address ("[::]:P"): true = IPV6_V6ONLY. Computed by the
   /// loader: set when another listener binds an IPv4 address on the same port, otherwise the
@@ -54,7 +54,7 @@ struct GatewayConfig {
   UpstreamConfig upstream;
   std::filesystem::path policy_dir;
   audit::Options audit;
-  net::Endpoint admin_address;            ///< default 127.0.0.1:9901
+  base::Endpoint admin_address;           ///< default 127.0.0.1:9901
   std::uint64_t max_connections = 10000;  ///< global; 0 = unlimited
   /// limits.max_pending: connections accepted and not yet decided (TLS handshake, peek), all
   /// listeners together; 0 = unlimited. See docs/config.md for the default.

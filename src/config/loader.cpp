@@ -174,10 +174,10 @@ class Loader {
     return std::nullopt;
   }
 
-  std::optional<net::Endpoint> endpoint(const YAML::Node& v, const std::string& path) {
+  std::optional<base::Endpoint> endpoint(const YAML::Node& v, const std::string& path) {
     auto s = scalar(v, path);
     if (!s) return std::nullopt;
-    auto e = net::Endpoint::parse(*s);
+    auto e = base::Endpoint::parse(*s);
     if (!e) {
       error(v, path,
             "\"" + *s + "\" is not an address:port (e.g. \"0.0.0.0:15001\", \"[::]:15001\")");
@@ -566,7 +566,7 @@ LoadResult parse_config(std::string_view text, const std::filesystem::path& file
   GatewayConfig cfg;
   cfg.file = file;
   cfg.workers = std::max(1u, std::thread::hardware_concurrency());
-  cfg.admin_address = *net::Endpoint::parse("127.0.0.1:9901");
+  cfg.admin_address = *base::Endpoint::parse("127.0.0.1:9901");
   cfg.audit.path = (base / "audit.jsonl").string();
   if (!root.IsDefined() || root.IsNull()) {
     l.add(YAML::Mark::null_mark(), "", "the config is empty");

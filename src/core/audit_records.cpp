@@ -5,7 +5,7 @@
 
 namespace egress::core {
 
-audit::ConnectionDecision decision_record(const Connection& conn, bool allow, errc reason,
+audit::ConnectionDecision decision_record(const Connection& conn, bool allow, base::Reason reason,
                                           std::string detail) {
   audit::ConnectionDecision r;
   r.conn_id = conn.id;
@@ -44,7 +44,7 @@ audit::ConnectionClose close_record(const Connection& conn, const RelayResult& r
   r.conn_id = conn.id;
   r.listener = conn.listener.name();
   r.src = conn.src;
-  r.dst = conn.dst.value_or(net::Endpoint{});
+  r.dst = conn.dst.value_or(base::Endpoint{});
   r.bytes_up = relay.bytes_up;
   r.bytes_down = relay.bytes_down;
   r.duration = duration;

@@ -3,8 +3,8 @@
 #include <chrono>
 
 #include "audit/record.hpp"
+#include "base/reason.hpp"
 #include "core/connection.hpp"
-#include "core/errc.hpp"
 #include "core/relay_result.hpp"
 #include "core/reload_report.hpp"
 
@@ -12,7 +12,7 @@ namespace egress::core {
 
 /// The connection.decision record for `conn`: allow/deny with `reason`; rule, shadow and policy
 /// version come from conn.decision when the policy decided.
-audit::ConnectionDecision decision_record(const Connection& conn, bool allow, errc reason,
+audit::ConnectionDecision decision_record(const Connection& conn, bool allow, base::Reason reason,
                                           std::string detail);
 
 /// The connection.close record of an allowed connection.

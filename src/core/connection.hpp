@@ -10,10 +10,10 @@
 #include <optional>
 #include <string>
 
+#include "base/ip_address.hpp"
+#include "base/reason.hpp"
 #include "config/config.hpp"
-#include "core/errc.hpp"
 #include "core/metrics.hpp"
-#include "net/ip_address.hpp"
 #include "policy/facts.hpp"
 #include "tls/tls_socket.hpp"
 
@@ -72,11 +72,11 @@ class Connection {
   const ListenerInfo& listener;
   WorkerMetrics& metrics;
   std::chrono::steady_clock::time_point accepted_at = std::chrono::steady_clock::now();
-  net::Endpoint src;                         ///< the client (v4-mapped normalised to IPv4)
-  net::Endpoint local;                       ///< the accepted socket's local address
-  std::optional<net::Endpoint> dst;          ///< the original destination, once known
-  std::optional<policy::Identity> identity;  ///< a verified client certificate's identity
-  std::string tls_version;                   ///< "TLSv1.3" etc., empty for plain TCP
+  base::Endpoint src;                      ///< the client (v4-mapped normalised to IPv4)
+  base::Endpoint local;                    ///< the accepted socket's local address
+  std::optional<base::Endpoint> dst;       ///< the original destination, once known
+  std::optional<base::Identity> identity;  ///< a verified client certificate's identity
+  std::string tls_version;                 ///< "TLSv1.3" etc., empty for plain TCP
 
   // --- decision --------------------------------------------------------------------------------
   /// The policy that decided (keeps `decision`'s string views alive): the snapshot the policy
@@ -90,13 +90,13 @@ class Connection {
   std::optional<policy::Decision> decision;
 
   /// Marks the connection denied with a data-path reason (first call wins).
-  void deny(errc reason, std::string detail = {}) {
+  void deny(base::Reason reason, std::string detail = {}) {
     if (denied_) return;
     denied_ = reason;
     deny_detail_ = std::move(detail);
   }
   /// The data-path deny reason, if any.
-  std::optional<errc> denied() const noexcept { return denied_; }
+  std::optional<base::Reason> denied() const noexcept { return denied_; }
   const std::string& deny_detail() const noexcept { return deny_detail_; }
 
   // --- shutdown --------------------------------------------------------------------------------
@@ -121,7 +121,7 @@ class Connection {
   tcp::socket socket_;
   tcp::socket upstream_;
   boost::asio::steady_timer timer_;
-  std::optional<errc> denied_;
+  std::optional<base::Reason> denied_;
   std::string deny_detail_;
   bool forced_ = false;
 };

@@ -22,8 +22,8 @@ namespace asio = boost::asio;
 
 namespace {
 
-std::vector<net::Endpoint> own_endpoints(const config::GatewayConfig& c) {
-  std::vector<net::Endpoint> out;
+std::vector<base::Endpoint> own_endpoints(const config::GatewayConfig& c) {
+  std::vector<base::Endpoint> out;
   for (const auto& l : c.listeners) out.push_back(l.address);
   out.push_back(c.admin_address);
   return out;

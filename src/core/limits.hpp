@@ -10,8 +10,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/errc.hpp"
-#include "net/ip_address.hpp"
+#include "base/ip_address.hpp"
+#include "base/reason.hpp"
 
 namespace egress::core {
 
@@ -22,14 +22,14 @@ namespace egress::core {
 class SourceCounts {
  public:
   /// `max` = limits.per_source (0 = unlimited: nothing is counted). IPv6 sources are counted per
-  /// prefix of `ipv6_prefix` bits (128 = per address); IPv4 (v4-mapped included, net::IpAddress
+  /// prefix of `ipv6_prefix` bits (128 = per address); IPv4 (v4-mapped included, base::IpAddress
   /// normalises them) always per address.
   SourceCounts(std::uint64_t max, unsigned ipv6_prefix) : max_(max), ipv6_prefix_(ipv6_prefix) {}
 
   bool enabled() const noexcept { return max_ != 0; }
 
   /// Counts one more connection from `src`; false (and nothing counted) when it already has max.
-  bool try_acquire(const net::IpAddress& src) {
+  bool try_acquire(const base::IpAddress& src) {
     if (!enabled()) return true;
     const Key k = key(src);
     Shard& s = shard(k);
@@ -41,7 +41,7 @@ class SourceCounts {
   }
 
   /// Gives back one connection counted by try_acquire.
-  void release(const net::IpAddress& src) noexcept {
+  void release(const base::IpAddress& src) noexcept {
     if (!enabled()) return;
     const Key k = key(src);
     Shard& s = shard(k);
@@ -52,7 +52,7 @@ class SourceCounts {
   }
 
   /// Live connections counted for `src` (its prefix, for IPv6).
-  std::uint64_t count(const net::IpAddress& src) const {
+  std::uint64_t count(const base::IpAddress& src) const {
     if (!enabled()) return 0;
     const Key k = key(src);
     const Shard& s = shard(k);
@@ -96,7 +96,7 @@ class SourceCounts {
   };
   static constexpr std::size_t kShards = 64;
 
-  Key key(const net::IpAddress& a) const noexcept {
+  Key key(const base::IpAddress& a) const noexcept {
     Key k;
     const auto& b = a.bytes();
     if (a.is_v4()) {
@@ -200,11 +200,11 @@ class ConnectionLimits {
 
    private:
     friend class ConnectionLimits;
-    Ticket(ConnectionLimits* l, std::size_t listener, const net::IpAddress& src)
+    Ticket(ConnectionLimits* l, std::size_t listener, const base::IpAddress& src)
         : limits_(l), listener_(listener), src_(src), pending_(true) {}
     ConnectionLimits* limits_ = nullptr;
     std::size_t listener_ = 0;
-    net::IpAddress src_;
+    base::IpAddress src_;
     bool pending_ = false;
   };
 
@@ -212,14 +212,14 @@ class ConnectionLimits {
   /// slots, or none of them. `refused` gets the reason when it is not admitted, checked in this
   /// order: over_source_limit (the source's own budget is the most specific cause),
   /// over_limit, over_pending_limit.
-  Ticket admit(std::size_t listener, const net::IpAddress& src, errc& refused) {
+  Ticket admit(std::size_t listener, const base::IpAddress& src, base::Reason& refused) {
     if (!sources_.try_acquire(src)) {
-      refused = errc::over_source_limit;
+      refused = base::Reason::over_source_limit;
       return {};
     }
     if (!try_acquire(listener)) {
       sources_.release(src);
-      refused = errc::over_limit;
+      refused = base::Reason::over_limit;
       return {};
     }
     const std::uint64_t p = pending_.fetch_add(1, std::memory_order_relaxed);
@@ -227,7 +227,7 @@ class ConnectionLimits {
       pending_.fetch_sub(1, std::memory_order_relaxed);
       release(listener);
       sources_.release(src);
-      refused = errc::over_pending_limit;
+      refused = base::Reason::over_pending_limit;
       return {};
     }
     listener_pending_[listener].fetch_add(1, std::memory_order_relaxed);
@@ -274,7 +274,7 @@ class ConnectionLimits {
     listener_pending_[listener].fetch_sub(1, std::memory_order_relaxed);
     pending_.fetch_sub(1, std::memory_order_relaxed);
   }
-  void release(std::size_t listener, const net::IpAddress& src) noexcept {
+  void release(std::size_t listener, const base::IpAddress& src) noexcept {
     release(listener);
     sources_.release(src);
   }

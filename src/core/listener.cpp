@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <system_error>
 
+#include "base/asio_endpoint.hpp"
 #include "core/session.hpp"
 #include "core/worker.hpp"
 #include "net/accept_backoff.hpp"
@@ -26,7 +27,7 @@ namespace {
 
 tcp::acceptor open_socket(asio::io_context& io, const config::ListenerConfig& listener,
                           bool reuse_port) {
-  const tcp::endpoint ep = upstream::to_asio(listener.address);
+  const tcp::endpoint ep = base::to_asio(listener.address);
   tcp::acceptor acceptor(io);
   auto fail = [&](const char* what, int err) {
     throw std::system_error(

@@ -14,9 +14,9 @@ void Histogram::observe(std::chrono::nanoseconds d) noexcept {
 }
 
 WorkerMetrics::WorkerMetrics(std::size_t listeners)
-    : decisions_(new Counter[listeners * kReasonCount * 2]),
-      closes_(new Counter[listeners * kReasonCount]),
-      tls_(new Counter[listeners * kReasonCount]) {}
+    : decisions_(new Counter[listeners * base::kReasonCount * 2]),
+      closes_(new Counter[listeners * base::kReasonCount]),
+      tls_(new Counter[listeners * base::kReasonCount]) {}
 
 Metrics::Metrics(std::vector<std::string> listener_names, unsigned workers)
     : listener_names_(std::move(listener_names)) {
@@ -76,38 +76,40 @@ std::string Metrics::render(const ScrapeInputs& in) const {
   put("# HELP egressd_connections_total Connection decisions by listener, decision and reason.\n"
       "# TYPE egressd_connections_total counter\n");
   for (std::size_t l = 0; l < nl; ++l) {
-    for (std::size_t r = 1; r < kReasonCount; ++r) {
-      if (!is_decision_reason(static_cast<errc>(r))) continue;
+    for (std::size_t r = 1; r < base::kReasonCount; ++r) {
+      if (!is_decision_reason(static_cast<base::Reason>(r))) continue;
       for (int allow = 0; allow < 2; ++allow) {
         std::uint64_t v = 0;
-        for (const auto& w : workers_) v += w->decisions_[(l * kReasonCount + r) * 2 + allow].get();
+        for (const auto& w : workers_)
+          v += w->decisions_[(l * base::kReasonCount + r) * 2 + allow].get();
         if (v == 0) continue;
         put("egressd_connections_total{{listener=\"{}\",decision=\"{}\",reason=\"{}\"}} {}\n",
             escape_label(listener_names_[l]), allow ? "allow" : "deny",
-            to_string(static_cast<errc>(r)), v);
+            to_string(static_cast<base::Reason>(r)), v);
       }
     }
   }
   put("# HELP egressd_connections_closed_total Allowed connections closed, by listener and "
       "reason.\n# TYPE egressd_connections_closed_total counter\n");
   for (std::size_t l = 0; l < nl; ++l) {
-    for (std::size_t r = 1; r < kReasonCount; ++r) {
+    for (std::size_t r = 1; r < base::kReasonCount; ++r) {
       std::uint64_t v = 0;
-      for (const auto& w : workers_) v += w->closes_[l * kReasonCount + r].get();
+      for (const auto& w : workers_) v += w->closes_[l * base::kReasonCount + r].get();
       if (v == 0) continue;
       put("egressd_connections_closed_total{{listener=\"{}\",reason=\"{}\"}} {}\n",
-          escape_label(listener_names_[l]), to_string(static_cast<errc>(r)), v);
+          escape_label(listener_names_[l]), to_string(static_cast<base::Reason>(r)), v);
     }
   }
   put("# HELP egressd_tls_handshakes_total TLS handshakes by listener and result.\n"
       "# TYPE egressd_tls_handshakes_total counter\n");
   for (std::size_t l = 0; l < nl; ++l) {
-    for (std::size_t r = 0; r < kReasonCount; ++r) {
+    for (std::size_t r = 0; r < base::kReasonCount; ++r) {
       std::uint64_t v = 0;
-      for (const auto& w : workers_) v += w->tls_[l * kReasonCount + r].get();
+      for (const auto& w : workers_) v += w->tls_[l * base::kReasonCount + r].get();
       if (v == 0) continue;
       put("egressd_tls_handshakes_total{{listener=\"{}\",result=\"{}\"}} {}\n",
-          escape_label(listener_names_[l]), r == 0 ? "ok" : to_string(static_cast<errc>(r)), v);
+          escape_label(listener_names_[l]), r == 0 ? "ok" : to_string(static_cast<base::Reason>(r)),
+          v);
     }
   }
   put("# HELP egressd_active_connections Connections currently open.\n"

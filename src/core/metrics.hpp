@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "audit/audit_log.hpp"
-#include "core/errc.hpp"
+#include "base/reason.hpp"
 
 namespace egress::core {
 
@@ -47,21 +47,21 @@ class Histogram {
 };
 
 /// One worker's counters. Only that worker's thread writes; Metrics::render() sums all workers.
-/// Labels are bounded: listener index (from the config), decision, and errc reason.
+/// Labels are bounded: listener index (from the config), decision, and base::Reason.
 class WorkerMetrics {
  public:
   explicit WorkerMetrics(std::size_t listeners);
 
   /// A connection.decision: `allow` with its reason.
-  void decision(std::size_t listener, bool allow, errc reason) noexcept {
+  void decision(std::size_t listener, bool allow, base::Reason reason) noexcept {
     decisions_[index(listener, reason) * 2 + (allow ? 1 : 0)].add();
   }
   /// A connection.close of an allowed connection.
-  void closed(std::size_t listener, errc reason) noexcept {
+  void closed(std::size_t listener, base::Reason reason) noexcept {
     closes_[index(listener, reason)].add();
   }
-  /// A TLS handshake result on a listener: errc{} (0) = ok, else the deny reason.
-  void tls_handshake(std::size_t listener, errc result) noexcept {
+  /// A TLS handshake result on a listener: Reason{} (0) = ok, else the deny reason.
+  void tls_handshake(std::size_t listener, base::Reason result) noexcept {
     tls_[index(listener, result)].add();
   }
   void bytes(std::uint64_t up, std::uint64_t down) noexcept {
@@ -75,8 +75,8 @@ class WorkerMetrics {
 
  private:
   friend class Metrics;
-  std::size_t index(std::size_t listener, errc reason) const noexcept {
-    return listener * kReasonCount + static_cast<std::size_t>(reason);
+  std::size_t index(std::size_t listener, base::Reason reason) const noexcept {
+    return listener * base::kReasonCount + static_cast<std::size_t>(reason);
   }
   std::unique_ptr<Counter[]> decisions_;
   std::unique_ptr<Counter[]> closes_;

@@ -28,9 +28,9 @@
 #include <type_traits>
 #include <utility>
 
+#include "base/reason.hpp"
 #include "core/buffer_pool.hpp"
 #include "core/edge_wait.hpp"
-#include "core/errc.hpp"
 #include "core/relay_result.hpp"
 #include "core/tcp_stream.hpp"
 #include "net/io_result.hpp"
@@ -64,9 +64,9 @@ struct Direction {
   error_code read_error;    ///< the source failed after the bytes still to be written
   bool finished = false;
   // The outcome once finished.
-  errc reason = errc::eof;      ///< eof or reset
-  bool read_side_error = true;  ///< for reset: reading the source failed (else writing)
-  bool aborted = false;         ///< stopped by a cancellation (the other direction, timeout, drain)
+  base::Reason reason = base::Reason::eof;  ///< eof or reset
+  bool read_side_error = true;              ///< for reset: reading the source failed (else writing)
+  bool aborted = false;  ///< stopped by a cancellation (the other direction, timeout, drain)
   error_code ec;
 };
 
@@ -103,14 +103,14 @@ class RelayOp {
   // up: client → upstream (down_ reads, up_ writes); down: upstream → client.
   void resume(bool upward) {
     if (upward) {
-      turn(up_dir_, down_, up_, Side::client, true);
+      turn(up_dir_, down_, up_, base::Side::client, true);
     } else {
-      turn(down_dir_, up_, down_, Side::upstream, false);
+      turn(down_dir_, up_, down_, base::Side::upstream, false);
     }
   }
 
   template <class From, class To>
-  void turn(Direction& d, From& from, To& to, Side from_side, bool upward) {
+  void turn(Direction& d, From& from, To& to, base::Side from_side, bool upward) {
     // Every turn follows a return to the event loop, which may have taken a report of new bytes:
     // what an earlier turn found empty is no longer known to be.
     d.drained = false;
@@ -236,7 +236,7 @@ class RelayOp {
   /// acted on once the bytes before it are written. Returns whether it stopped at an empty queue
   /// (the read said "wait"), which it proved in this handler.
   template <class From>
-  bool gather(Direction& d, From& from, Side from_side) {
+  bool gather(Direction& d, From& from, base::Side from_side) {
     while (d.len < d.lease->size()) {
       const net::IoResult more = from.read_some(d.lease->data() + d.len, d.lease->size() - d.len);
       if (more.status == Status::done) {
@@ -309,7 +309,7 @@ class RelayOp {
     d.finished = true;
     d.lease.reset();
     d.off = d.len = 0;
-    d.reason = errc::reset;
+    d.reason = base::Reason::reset;
     d.read_side_error = read_side;
     d.ec = ec;
     d.aborted = ec == asio::error::operation_aborted;
@@ -341,13 +341,13 @@ class RelayOp {
     if (ec || (up_dir_.finished && down_dir_.finished)) return;
     const auto now = std::chrono::steady_clock::now();
     if (options_.max_duration.count() > 0 && now >= hard_deadline_) {
-      timed_out_ = errc::max_duration;
+      timed_out_ = base::Reason::max_duration;
       stop();
       return;
     }
     if (now >= last_activity_ + options_.idle_timeout) {
       if (!peers_took_bytes()) {
-        timed_out_ = errc::idle_timeout;
+        timed_out_ = base::Reason::idle_timeout;
         stop();
         return;
       }
@@ -396,28 +396,28 @@ class RelayOp {
     result.bytes_down = down_dir_.bytes;
     if (timed_out_) {
       result.reason = *timed_out_;
-      result.closed_by = Side::gateway;
+      result.closed_by = base::Side::gateway;
       return result;
     }
     // An error wins over EOF; of two errors the one that was not an abort caused the other.
     auto blame = [&](const Direction& d, bool upward) {
-      result.reason = errc::reset;
+      result.reason = base::Reason::reset;
       // Reading the source failed → the source's side; writing the destination → its side.
       const bool client = upward == d.read_side_error;
-      result.closed_by = client ? Side::client : Side::upstream;
+      result.closed_by = client ? base::Side::client : base::Side::upstream;
       result.detail = d.ec.message();
     };
-    if (up_dir_.reason == errc::reset && !up_dir_.aborted) {
+    if (up_dir_.reason == base::Reason::reset && !up_dir_.aborted) {
       blame(up_dir_, true);
-    } else if (down_dir_.reason == errc::reset && !down_dir_.aborted) {
+    } else if (down_dir_.reason == base::Reason::reset && !down_dir_.aborted) {
       blame(down_dir_, false);
-    } else if (up_dir_.reason == errc::reset || down_dir_.reason == errc::reset) {
+    } else if (up_dir_.reason == base::Reason::reset || down_dir_.reason == base::Reason::reset) {
       // Both aborted: cancelled from outside (drain); the caller knows why.
-      result.reason = errc::reset;
-      result.closed_by = Side::gateway;
+      result.reason = base::Reason::reset;
+      result.closed_by = base::Side::gateway;
     } else {
-      result.reason = errc::eof;
-      result.closed_by = first_eof_.value_or(Side::client);
+      result.reason = base::Reason::eof;
+      result.closed_by = first_eof_.value_or(base::Side::client);
     }
     return result;
   }
@@ -435,8 +435,8 @@ class RelayOp {
   std::chrono::steady_clock::time_point last_activity_;
   std::chrono::steady_clock::time_point hard_deadline_;
   std::optional<std::uint64_t> acked_at_deadline_;  ///< see peers_took_bytes
-  std::optional<Side> first_eof_;
-  std::optional<errc> timed_out_;
+  std::optional<base::Side> first_eof_;
+  std::optional<base::Reason> timed_out_;
   std::uint32_t pending_ = 0;
   bool stopping_ = false;
   bool timer_cancelled_ = false;

@@ -7,7 +7,8 @@
 #include <string>
 #include <string_view>
 
-#include "core/errc.hpp"
+#include "base/reason.hpp"
+#include "base/side.hpp"
 
 namespace egress::core {
 
@@ -17,19 +18,12 @@ struct RelayOptions {
   std::chrono::milliseconds max_duration{0};          ///< 0 = unlimited
 };
 
-/// Which side ended a connection.
-enum class Side : std::uint8_t { client, upstream, gateway };
-/// "client" | "upstream" | "gateway"
-constexpr std::string_view to_string(Side s) noexcept {
-  return s == Side::client ? "client" : s == Side::upstream ? "upstream" : "gateway";
-}
-
 /// What a relay did.
 struct RelayResult {
-  std::uint64_t bytes_up = 0;    ///< client → upstream
-  std::uint64_t bytes_down = 0;  ///< upstream → client
-  errc reason = errc::eof;       ///< eof | reset | idle_timeout | max_duration
-  Side closed_by = Side::client;
+  std::uint64_t bytes_up = 0;               ///< client → upstream
+  std::uint64_t bytes_down = 0;             ///< upstream → client
+  base::Reason reason = base::Reason::eof;  ///< eof | reset | idle_timeout | max_duration
+  base::Side closed_by = base::Side::client;
   std::string detail;  ///< the I/O error's text for reset
 };
 

@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <thread>
 
+#include "base/asio_endpoint.hpp"
 #include "core/audit_records.hpp"
 #include "core/relay.hpp"
 #include "core/worker.hpp"
@@ -100,7 +101,8 @@ class LiveConnection {
 };
 
 /// Closes an allowed connection that never reached the relay (connect failure, drain, audit).
-void finish_early(Worker& worker, Connection& conn, errc reason, Side by, std::string detail) {
+void finish_early(Worker& worker, Connection& conn, base::Reason reason, base::Side by,
+                  std::string detail) {
   RelayResult r;
   r.reason = reason;
   r.closed_by = by;
@@ -126,12 +128,12 @@ bool admit(LiveConnection& live) {
   Connection& conn = live.conn;
   Runtime& rt = live.worker.runtime();
   const std::size_t li = conn.listener.index;
-  errc reason{};
+  base::Reason reason{};
   live.slots = rt.limits.admit(li, conn.src.address, reason);
   if (live.slots.admitted()) return true;
-  const char* detail = reason == errc::over_source_limit    ? "limits.per_source reached"
-                       : reason == errc::over_pending_limit ? "limits.max_pending reached"
-                                                            : "max_connections reached";
+  const char* detail = reason == base::Reason::over_source_limit    ? "limits.per_source reached"
+                       : reason == base::Reason::over_pending_limit ? "limits.max_pending reached"
+                                                                    : "max_connections reached";
   // Where it was going still belongs in the record: one getsockopt, no handshake.
   filters::OriginalDstFilter(conn.listener.config.destination).apply(conn);
   live.worker.metrics().decision(li, false, reason);
@@ -152,7 +154,7 @@ asio::awaitable<bool> serve(LiveConnection& live) {
 
   // --- decide -----------------------------------------------------------------------------------
   bool allow = false;
-  errc reason = errc::no_policy;
+  base::Reason reason = base::Reason::no_policy;
   std::string detail;
   if (!admit(live)) co_return false;
 
@@ -171,14 +173,14 @@ asio::awaitable<bool> serve(LiveConnection& live) {
   }
   if (allow && fail_closed && !rt.audit.healthy()) {
     allow = false;
-    reason = errc::audit_unavailable;
+    reason = base::Reason::audit_unavailable;
     detail = "audit log cannot be written (audit.on_error: fail_closed)";
   }
   worker.metrics().decision(li, allow, reason);
   audit::Record decision{audit::Clock::now(), decision_record(conn, allow, reason, detail)};
   if (!allow) {
     rt.audit.submit(std::move(decision));
-    if (reason >= errc::no_client_cert && reason <= errc::tls_handshake_failed) {
+    if (reason >= base::Reason::no_client_cert && reason <= base::Reason::tls_handshake_failed) {
       // The TLS stage failed: OpenSSL's alert is already on the wire; a FIN after it, so the
       // client reads the alert (an RST could discard it).
       close(conn.socket());
@@ -191,7 +193,7 @@ asio::awaitable<bool> serve(LiveConnection& live) {
     // The upstream connect follows this connection's own record only (issue 17 item 12): the
     // sink's health now says nothing about a record that failed before it recovered.
     if (!co_await write_ahead(rt.audit, std::move(decision), conn.timer())) {
-      finish_early(worker, conn, errc::audit_unavailable, Side::gateway,
+      finish_early(worker, conn, base::Reason::audit_unavailable, base::Side::gateway,
                    "decision record not written (audit.on_error: fail_closed)");
       co_return false;
     }
@@ -199,7 +201,7 @@ asio::awaitable<bool> serve(LiveConnection& live) {
     rt.audit.submit(std::move(decision));
   }
   if (conn.force_closed()) {
-    finish_early(worker, conn, errc::drain, Side::gateway, "");
+    finish_early(worker, conn, base::Reason::drain, base::Side::gateway, "");
     co_return false;
   }
 
@@ -212,11 +214,11 @@ asio::awaitable<bool> serve(LiveConnection& live) {
       conn.timer());
   if (!cr.ok()) {
     if (conn.force_closed()) {
-      finish_early(worker, conn, errc::drain, Side::gateway, "");
+      finish_early(worker, conn, base::Reason::drain, base::Side::gateway, "");
     } else {
-      const bool theirs =
-          cr.error == errc::upstream_refused || cr.error == errc::upstream_unreachable;
-      finish_early(worker, conn, cr.error, theirs ? Side::upstream : Side::gateway,
+      const bool theirs = cr.error == base::Reason::upstream_refused ||
+                          cr.error == base::Reason::upstream_unreachable;
+      finish_early(worker, conn, cr.error, theirs ? base::Side::upstream : base::Side::gateway,
                    std::move(cr.detail));
     }
     co_return false;
@@ -229,13 +231,13 @@ asio::awaitable<bool> serve(LiveConnection& live) {
 /// The end of a relayed connection: metrics, close (or pass a reset on), connection.close record.
 void finish_relay(Worker& worker, Connection& conn, RelayResult rr) {
   if (conn.force_closed()) {
-    rr.reason = errc::drain;
-    rr.closed_by = Side::gateway;
+    rr.reason = base::Reason::drain;
+    rr.closed_by = base::Side::gateway;
     rr.detail.clear();
   }
   worker.metrics().bytes(rr.bytes_up, rr.bytes_down);
   worker.metrics().closed(conn.listener.index, rr.reason);
-  if (rr.reason == errc::reset) {
+  if (rr.reason == base::Reason::reset) {
     // Pass a reset on: the other side learns the stream broke, not that it ended.
     reset(conn.socket());
     reset(conn.upstream());
@@ -276,8 +278,8 @@ asio::awaitable<void> serve_connection(Worker& worker, std::size_t listener, tcp
   // getsockname stays: with REDIRECT/TPROXY the local address is the connection's own.
   const auto local = conn.socket().local_endpoint(ec);
   if (ec) co_return;  // the client left before we looked: nothing to decide, nothing to audit
-  conn.src = upstream::from_asio(peer);
-  conn.local = upstream::from_asio(local);
+  conn.src = base::from_asio(peer);
+  conn.local = base::from_asio(local);
   // TCP_NODELAY comes from the listening socket (accepted sockets inherit it: listener.cpp).
   // No policy snapshot here: the policy filter takes it when it decides (after the handshake).
   conn.policy_store = &rt.policy;

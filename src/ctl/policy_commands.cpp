@@ -1,4 +1,5 @@
 #include "ctl/policy_commands.hpp"
+#include "base/diagnostic.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
@@ -16,17 +17,17 @@
 namespace egress::ctl {
 namespace {
 
+using base::Diagnostic;
 using policy::Action;
 using policy::Decision;
-using policy::Diagnostic;
 
-void print_diagnostics(const std::vector<Diagnostic>& ds) {
+void print_diagnostics(const std::vector<base::Diagnostic>& ds) {
   for (const auto& d : ds) std::cerr << d.to_string() << "\n";
 }
 
 // Loads DIR, printing every error; nullptr when it has any.
 std::shared_ptr<const policy::Policy> load_or_report(const std::string& dir,
-                                                     std::vector<Diagnostic>* warnings) {
+                                                     std::vector<base::Diagnostic>* warnings) {
   policy::LoadOptions options;
   options.revision = policy_source::read_git_revision;
   auto result = policy::load_policy_dir(dir, options);
@@ -40,7 +41,7 @@ std::shared_ptr<const policy::Policy> load_or_report(const std::string& dir,
 }
 
 int run_check(const std::string& dir, bool strict) {
-  std::vector<Diagnostic> warnings;
+  std::vector<base::Diagnostic> warnings;
   auto p = load_or_report(dir, &warnings);
   if (!p) return 1;
   print_diagnostics(warnings);
@@ -69,9 +70,9 @@ std::string rule_ref(const policy::Policy& p, std::string_view id) {
 }
 
 // Facts for explain / test: an identity exists when any identity field was given.
-policy::Identity make_identity(const std::string& id, const std::vector<std::string>& dns,
-                               const std::string& cn) {
-  policy::Identity identity;
+base::Identity make_identity(const std::string& id, const std::vector<std::string>& dns,
+                             const std::string& cn) {
+  base::Identity identity;
   identity.spiffe_id = id;
   if (!id.empty()) identity.uri_sans.push_back(id);
   identity.dns_sans = dns;
@@ -81,13 +82,13 @@ policy::Identity make_identity(const std::string& id, const std::vector<std::str
 }
 
 int run_explain(const ExplainArgs& a) {
-  auto dst = net::Endpoint::parse(a.dst);
+  auto dst = base::Endpoint::parse(a.dst);
   if (!dst) {
     std::cerr << "policy explain: --dst \"" << a.dst
               << "\" is not IP:PORT (IPv6 in brackets: [2001:db8::1]:443)\n";
     return 2;
   }
-  auto src = net::IpAddress::parse(a.src);
+  auto src = base::IpAddress::parse(a.src);
   if (!src) {
     std::cerr << "policy explain: --src \"" << a.src << "\" is not an IP address\n";
     return 2;

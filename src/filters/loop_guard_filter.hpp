@@ -19,7 +19,7 @@ class LoopGuardFilter final : public ConnectionFilter {
 
   Verdict apply(core::Connection& conn) const {
     if (conn.dst && guard_.is_loop(*conn.dst)) {
-      conn.deny(core::errc::loop, "destination " + conn.dst->to_string() + " is the gateway");
+      conn.deny(base::Reason::loop, "destination " + conn.dst->to_string() + " is the gateway");
       return Verdict::Deny;
     }
     return Verdict::Continue;

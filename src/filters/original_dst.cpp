@@ -9,7 +9,7 @@
 
 namespace egress::filters {
 
-OriginalDstResult query_original_dst(int fd, const net::IpAddress& client,
+OriginalDstResult query_original_dst(int fd, const base::IpAddress& client,
                                      GetSockOpt getsockopt_fn) {
   sockaddr_storage ss;
   std::memset(&ss, 0, sizeof(ss));
@@ -19,7 +19,7 @@ OriginalDstResult query_original_dst(int fd, const net::IpAddress& client,
   const int rc = client.is_v4() ? getsockopt_fn(fd, SOL_IP, SO_ORIGINAL_DST, &ss, &len)
                                 : getsockopt_fn(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &ss, &len);
   if (rc != 0) return {std::nullopt, errno != 0 ? errno : ENOENT};
-  auto ep = net::Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&ss));
+  auto ep = base::Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&ss));
   if (!ep) return {std::nullopt, EAFNOSUPPORT};
   return {ep, 0};
 }
@@ -32,7 +32,7 @@ Verdict OriginalDstFilter::apply(core::Connection& conn) const {
   errno = 0;
   auto r = query_original_dst(conn.socket().native_handle(), conn.src.address, getsockopt_);
   if (!r.destination) {
-    conn.deny(core::errc::no_original_dst, std::generic_category().message(r.error));
+    conn.deny(base::Reason::no_original_dst, std::generic_category().message(r.error));
     return Verdict::Deny;
   }
   conn.dst = r.destination;

@@ -4,9 +4,9 @@
 
 #include <optional>
 
+#include "base/ip_address.hpp"
 #include "config/config.hpp"
 #include "filters/filter.hpp"
-#include "net/ip_address.hpp"
 
 namespace egress::filters {
 
@@ -15,14 +15,14 @@ using GetSockOpt = int (*)(int fd, int level, int optname, void* optval, socklen
 
 /// The result of asking the kernel where a redirected connection was going.
 struct OriginalDstResult {
-  std::optional<net::Endpoint> destination;
+  std::optional<base::Endpoint> destination;
   int error = 0;  ///< errno when destination is empty
 };
 
 /// REDIRECT: SO_ORIGINAL_DST (SOL_IP) when the client's address is IPv4 — including IPv4
 /// clients of a dual-stack "[::]" listener, whose v4-mapped addresses are already normalised in
 /// `client` — else IP6T_SO_ORIGINAL_DST (SOL_IPV6). Pure apart from `getsockopt`.
-OriginalDstResult query_original_dst(int fd, const net::IpAddress& client,
+OriginalDstResult query_original_dst(int fd, const base::IpAddress& client,
                                      GetSockOpt getsockopt_fn = &::getsockopt);
 
 /// Sets conn.dst: from the kernel (original_dst listeners) or the accepted socket's local

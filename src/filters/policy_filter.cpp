@@ -4,16 +4,16 @@
 
 namespace egress::filters {
 
-core::errc reason_of(const policy::Decision& d) noexcept {
+base::Reason reason_of(const policy::Decision& d) noexcept {
   switch (d.reason) {
     case policy::Reason::rule:
-      return core::errc::rule;
+      return base::Reason::rule;
     case policy::Reason::deny_destination:
-      return core::errc::deny_destination;
+      return base::Reason::deny_destination;
     case policy::Reason::default_action:
       break;
   }
-  return core::errc::default_action;
+  return base::Reason::default_action;
 }
 
 Verdict PolicyFilter::apply(core::Connection& conn) const {
@@ -21,11 +21,11 @@ Verdict PolicyFilter::apply(core::Connection& conn) const {
   // accept: a reload in between decides the connection (issue 17 item 8).
   conn.policy = store_.current();
   if (!conn.policy) {
-    conn.deny(core::errc::no_policy, "no policy loaded");
+    conn.deny(base::Reason::no_policy, "no policy loaded");
     return Verdict::Deny;
   }
   if (!conn.dst) {
-    conn.deny(core::errc::no_original_dst);
+    conn.deny(base::Reason::no_original_dst);
     return Verdict::Deny;
   }
   policy::ConnectionFacts facts;

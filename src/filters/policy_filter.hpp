@@ -25,7 +25,7 @@ class PolicyFilter final : public ConnectionFilter {
   const policy::PolicyStore& store_;
 };
 
-/// The errc reason of a policy decision ("rule", "default", "deny_destination").
-core::errc reason_of(const policy::Decision& d) noexcept;
+/// The base::Reason of a policy decision ("rule", "default", "deny_destination").
+base::Reason reason_of(const policy::Decision& d) noexcept;
 
 }  // namespace egress::filters

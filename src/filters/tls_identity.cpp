@@ -11,32 +11,32 @@ namespace egress::filters {
 
 namespace asio = boost::asio;
 
-core::errc to_errc(tls::DenyReason reason) noexcept {
+base::Reason to_errc(tls::DenyReason reason) noexcept {
   switch (reason) {
     case tls::DenyReason::no_client_cert:
-      return core::errc::no_client_cert;
+      return base::Reason::no_client_cert;
     case tls::DenyReason::cert_verify_failed:
-      return core::errc::cert_verify_failed;
+      return base::Reason::cert_verify_failed;
     case tls::DenyReason::invalid_svid:
-      return core::errc::invalid_svid;
+      return base::Reason::invalid_svid;
     case tls::DenyReason::handshake_timeout:
-      return core::errc::handshake_timeout;
+      return base::Reason::handshake_timeout;
     case tls::DenyReason::tls_handshake_failed:
       break;
   }
-  return core::errc::tls_handshake_failed;
+  return base::Reason::tls_handshake_failed;
 }
 
 Verdict apply_handshake_outcome(core::Connection& conn, tls::HandshakeOutcome outcome) {
   if (outcome.identity) conn.identity = std::move(outcome.identity);
   conn.tls_version = std::move(outcome.tls_version);
   if (outcome.deny) {
-    const core::errc reason = to_errc(*outcome.deny);
+    const base::Reason reason = to_errc(*outcome.deny);
     conn.metrics.tls_handshake(conn.listener.index, reason);
     conn.deny(reason, std::move(outcome.detail));
     return Verdict::Deny;
   }
-  conn.metrics.tls_handshake(conn.listener.index, core::errc{});
+  conn.metrics.tls_handshake(conn.listener.index, base::Reason{});
   return Verdict::Continue;
 }
 

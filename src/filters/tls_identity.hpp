@@ -3,7 +3,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <string_view>
 
-#include "core/errc.hpp"
+#include "base/reason.hpp"
 #include "filters/filter.hpp"
 #include "tls/context_store.hpp"
 #include "tls/handshake.hpp"
@@ -36,7 +36,7 @@ class TlsIdentityFilter final : public ConnectionFilter {
 };
 
 /// The data-path reason of a TLS deny.
-core::errc to_errc(tls::DenyReason reason) noexcept;
+base::Reason to_errc(tls::DenyReason reason) noexcept;
 
 /// Applies a handshake outcome to `conn` (the synchronous part of on_accept): the identity and
 /// TLS version when known (kept on a deny too, so the audit record shows whose certificate it

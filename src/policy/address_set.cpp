@@ -109,7 +109,7 @@ std::vector<Cidr> make_set(std::initializer_list<std::string_view> texts) {
 
 }  // namespace
 
-U128 v6_key(const net::IpAddress& a) noexcept {
+U128 v6_key(const base::IpAddress& a) noexcept {
   U128 k = 0;
   for (std::size_t i = 0; i < 16; ++i) k = (k << 8) | a.bytes()[i];
   return k;
@@ -136,7 +136,7 @@ CidrParse parse_cidr(std::string_view text) {
   CidrParse r;
   const auto slash = text.find('/');
   const std::string_view addr_text = text.substr(0, slash);
-  auto addr = net::IpAddress::parse(addr_text);
+  auto addr = base::IpAddress::parse(addr_text);
   if (!addr) {
     r.error = quoted_message(text, {" is not an IP address or CIDR"});
     return r;
@@ -169,14 +169,14 @@ CidrParse parse_cidr(std::string_view text) {
     const std::uint32_t k = v4_key(*addr);
     const std::uint32_t masked = k & ~low_mask<std::uint32_t>(32 - len);
     host_bits = masked != k;
-    c.network = net::IpAddress::v4(masked);
+    c.network = base::IpAddress::v4(masked);
   } else {
     const U128 k = v6_key(*addr);
     const U128 masked = k & ~low_mask<U128>(128 - len);
     host_bits = masked != k;
     std::array<std::uint8_t, 16> b{};
     for (int i = 15; i >= 0; --i) b[i] = static_cast<std::uint8_t>(masked >> ((15 - i) * 8));
-    c.network = net::IpAddress::v6(b);
+    c.network = base::IpAddress::v6(b);
   }
   if (host_bits) {
     r.error = quoted_message(text, {" has host bits set; did you mean ", c.to_string(), "?"});
@@ -227,7 +227,7 @@ const std::vector<Cidr>* builtin_set(std::string_view name) noexcept {
       "fec0::/10",        // deprecated site-local (RFC 3879)
       "ff00::/8",         // multicast (RFC 4291)
       // IPv4-mapped ::ffff:0:0/96 is not a prefix here: a mapped address is IPv4 everywhere
-      // (net::IpAddress), so it meets the IPv4 blocks above.
+      // (base::IpAddress), so it meets the IPv4 blocks above.
   });
   static const std::vector<Cidr> metadata = make_set({"169.254.169.254/32", "fd00:ec2::254/128"});
   if (name == "builtin:non_public") return &non_public;
@@ -247,13 +247,13 @@ constexpr U128 kLow80 = (U128{1} << 80) - 1;
 
 }  // namespace
 
-std::optional<net::IpAddress> embedded_v4(const net::IpAddress& a) noexcept {
+std::optional<base::IpAddress> embedded_v4(const base::IpAddress& a) noexcept {
   if (!a.is_v6()) return std::nullopt;
   const U128 k = v6_key(a);
   const U128 prefix96 = k & ~kLow32;
   if (prefix96 == kCompatPrefix || prefix96 == kSiitPrefix || prefix96 == kNat64Prefix)
-    return net::IpAddress::v4(static_cast<std::uint32_t>(k));
-  if ((k >> 112) == 0x2002) return net::IpAddress::v4(static_cast<std::uint32_t>(k >> 80));
+    return base::IpAddress::v4(static_cast<std::uint32_t>(k));
+  if ((k >> 112) == 0x2002) return base::IpAddress::v4(static_cast<std::uint32_t>(k >> 80));
   return std::nullopt;
 }
 
@@ -278,7 +278,7 @@ AddressSet AddressSet::from_cidrs(const std::vector<Cidr>& cidrs) {
   return s;
 }
 
-bool AddressSet::contains(const net::IpAddress& a) const noexcept {
+bool AddressSet::contains(const base::IpAddress& a) const noexcept {
   return a.is_v4() ? contains_key(v4_, v4_key(a)) : contains_key(v6_, v6_key(a));
 }
 

@@ -6,21 +6,21 @@
 #include <string_view>
 #include <vector>
 
-#include "net/ip_address.hpp"
+#include "base/ip_address.hpp"
 
 namespace egress::policy {
 
 using U128 = unsigned __int128;
 
 /// An address as an integer key: host-order value for IPv4, big-endian 128-bit value for IPv6.
-inline std::uint32_t v4_key(const net::IpAddress& a) noexcept {
+inline std::uint32_t v4_key(const base::IpAddress& a) noexcept {
   return a.v4_host_order();
 }
-U128 v6_key(const net::IpAddress& a) noexcept;
+U128 v6_key(const base::IpAddress& a) noexcept;
 
 /// A network prefix whose host bits are zero. IPv4-mapped prefixes are stored as IPv4.
 struct Cidr {
-  net::IpAddress network;
+  base::IpAddress network;
   unsigned prefix_len = 0;
 
   /// "203.0.113.0/24"
@@ -53,7 +53,7 @@ const std::vector<Cidr>* builtin_set(std::string_view name) noexcept;
 /// client address obfuscated among arbitrary bits) and the local-use NAT64 prefix 64:ff9b:1::/48
 /// (whose IPv4 position depends on the operator's prefix length); builtin:non_public holds both
 /// whole.
-std::optional<net::IpAddress> embedded_v4(const net::IpAddress& a) noexcept;
+std::optional<base::IpAddress> embedded_v4(const base::IpAddress& a) noexcept;
 
 /// Inclusive interval of keys.
 template <class K>
@@ -73,7 +73,7 @@ class AddressSet {
   static AddressSet all();
   static AddressSet from_cidrs(const std::vector<Cidr>& cidrs);
 
-  bool contains(const net::IpAddress& a) const noexcept;
+  bool contains(const base::IpAddress& a) const noexcept;
   bool empty() const noexcept { return v4_.empty() && v6_.empty(); }
   bool is_all() const noexcept;
   bool subset_of(const AddressSet& other) const;

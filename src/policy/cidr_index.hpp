@@ -83,7 +83,7 @@ class CidrIndex {
 
   /// Calls f(value) for every value stored under a prefix containing `a`, deepest first.
   template <class F>
-  void for_each_match(const net::IpAddress& a, F&& f) const {
+  void for_each_match(const base::IpAddress& a, F&& f) const {
     if (a.is_v4()) {
       v4_.for_each_match(v4_key(a), f);
     } else {

@@ -20,7 +20,7 @@ constexpr std::uint32_t kNoRule = std::numeric_limits<std::uint32_t>::max();
 
 // The identity's URI values: the SPIFFE ID and every other URI SAN.
 template <class F>
-void for_each_uri(const Identity* id, F&& f) {
+void for_each_uri(const base::Identity* id, F&& f) {
   if (id == nullptr) return;
   if (!id->spiffe_id.empty()) f(std::string_view(id->spiffe_id));
   for (const auto& u : id->uri_sans) {

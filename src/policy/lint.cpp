@@ -11,9 +11,9 @@ namespace egress::policy {
 
 namespace {
 
-Diagnostic warning(const model::Position& at, std::string key, std::string message) {
-  Diagnostic d;
-  d.severity = Diagnostic::Severity::warning;
+base::Diagnostic warning(const model::Position& at, std::string key, std::string message) {
+  base::Diagnostic d;
+  d.severity = base::Diagnostic::Severity::warning;
   d.file = at.file;
   d.line = at.line;
   d.column = at.column;
@@ -44,8 +44,8 @@ bool covers(const model::PrincipalEntry& outer, const model::PrincipalEntry& inn
   return true;
 }
 
-std::vector<Diagnostic> sorted(std::vector<Diagnostic> v) {
-  std::stable_sort(v.begin(), v.end(), [](const Diagnostic& a, const Diagnostic& b) {
+std::vector<base::Diagnostic> sorted(std::vector<base::Diagnostic> v) {
+  std::stable_sort(v.begin(), v.end(), [](const base::Diagnostic& a, const base::Diagnostic& b) {
     return std::tie(a.file, a.line, a.column) < std::tie(b.file, b.line, b.column);
   });
   return v;
@@ -58,8 +58,9 @@ struct ResolvedRule {
 
 }  // namespace
 
-std::vector<Diagnostic> lint(const model::Model& m, std::chrono::system_clock::time_point now) {
-  std::vector<Diagnostic> out;
+std::vector<base::Diagnostic> lint(const model::Model& m,
+                                   std::chrono::system_clock::time_point now) {
+  std::vector<base::Diagnostic> out;
   if (!m.settings) return out;
   std::map<std::string, const model::Destination*> dests;
   for (const auto& d : m.destinations) dests.emplace(d.name, &d);

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <vector>
 
+#include "base/diagnostic.hpp"
 #include "policy/model.hpp"
 #include "policy/store.hpp"
 
@@ -12,6 +13,7 @@ namespace egress::policy {
 /// never match (every destination carved out by `except`, or inside deny_destinations), allow
 /// rules fully shadowed by an enforce-mode deny rule, expired rules, rules expiring within 14
 /// days of `now`.
-std::vector<Diagnostic> lint(const model::Model& model, std::chrono::system_clock::time_point now);
+std::vector<base::Diagnostic> lint(const model::Model& model,
+                                   std::chrono::system_clock::time_point now);
 
 }  // namespace egress::policy

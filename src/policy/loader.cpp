@@ -330,7 +330,7 @@ std::optional<model::TestCase> read_case(Reader& r, const YAML::Node& n, const s
   if (auto v = m.find("name")) c.name = r.string(*v, m.path("name")).value_or("");
   if (auto v = m.require("src")) {
     if (auto s = r.string(*v, m.path("src"))) {
-      if (auto a = net::IpAddress::parse(*s)) {
+      if (auto a = base::IpAddress::parse(*s)) {
         c.src = *a;
       } else {
         r.error(*v, m.path("src"), "\"" + *s + "\" is not an IP address");
@@ -339,7 +339,7 @@ std::optional<model::TestCase> read_case(Reader& r, const YAML::Node& n, const s
   }
   if (auto v = m.require("dst")) {
     if (auto s = r.string(*v, m.path("dst"))) {
-      if (auto e = net::Endpoint::parse(*s)) {
+      if (auto e = base::Endpoint::parse(*s)) {
         c.dst = *e;
       } else {
         r.error(*v, m.path("dst"),
@@ -420,11 +420,11 @@ std::string where(const model::Position& p) {
 
 // Cross-document checks: duplicates, references, exactly one Settings.
 void validate(const model::Model& m, SourceKind kind, const std::string& dir_label,
-              bool some_file_unreadable, std::vector<Diagnostic>& errors) {
+              bool some_file_unreadable, std::vector<base::Diagnostic>& errors) {
   Reader r("", errors);
   // A file that is not YAML may hold the Settings: saying they are missing would mislead.
   if (kind == SourceKind::policy && !m.settings && !some_file_unreadable) {
-    Diagnostic d;
+    base::Diagnostic d;
     d.file = dir_label;
     d.key_path = "Settings";
     d.message = "no Settings document in the policy; exactly one is required";
@@ -478,7 +478,7 @@ ParseOutput parse_sources(const std::vector<SourceFile>& files, SourceKind kind,
                           const std::string& dir_label) {
   ParseOutput out;
   if (files.empty()) {
-    Diagnostic d;
+    base::Diagnostic d;
     d.file = dir_label;
     d.message = "no *.yaml files";
     out.errors.push_back(std::move(d));
@@ -520,7 +520,7 @@ ParseOutput parse_sources(const std::vector<SourceFile>& files, SourceKind kind,
   validate(out.model, kind, dir_label, unreadable, out.errors);
   // One reading order for people: by file, then position.
   std::stable_sort(out.errors.begin(), out.errors.end(),
-                   [](const Diagnostic& a, const Diagnostic& b) {
+                   [](const base::Diagnostic& a, const base::Diagnostic& b) {
                      return std::tie(a.file, a.line, a.column) < std::tie(b.file, b.line, b.column);
                    });
   return out;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "base/diagnostic.hpp"
 #include "policy/model.hpp"
 #include "policy/store.hpp"
 
@@ -19,7 +20,7 @@ struct SourceFile {
 /// What the loader found: the model (meaningful only when `errors` is empty) and every error.
 struct ParseOutput {
   model::Model model;
-  std::vector<Diagnostic> errors;
+  std::vector<base::Diagnostic> errors;
 };
 
 /// What a set of files may contain.
@@ -51,7 +52,7 @@ struct LoadOptions {
 /// FIFO, ...) is an error naming it and the system's reason, never skipped; so is any error
 /// listing the directory. A FIFO or device is never opened.
 std::vector<SourceFile> read_policy_files(const std::filesystem::path& dir,
-                                          std::vector<Diagnostic>& errors);
+                                          std::vector<base::Diagnostic>& errors);
 
 /// Loads, validates and compiles a policy held in memory (no I/O; never throws on any bytes; the
 /// version has no git part). The fuzz target's entry point.

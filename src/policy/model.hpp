@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "net/ip_address.hpp"
+#include "base/ip_address.hpp"
 #include "policy/address_set.hpp"
 #include "policy/facts.hpp"
 #include "policy/port_set.hpp"
@@ -87,8 +87,8 @@ struct Rule {
 struct TestCase {
   Position pos;
   std::string name;
-  net::IpAddress src;
-  net::Endpoint dst;
+  base::IpAddress src;
+  base::Endpoint dst;
   std::string identity;
   std::vector<std::string> dns_names;
   std::string cn;

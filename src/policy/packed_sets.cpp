@@ -78,7 +78,7 @@ void PackedSets::freeze() {
   words_.shrink_to_fit();
 }
 
-bool PackedSets::contains_address(std::int32_t at, const net::IpAddress& a) const noexcept {
+bool PackedSets::contains_address(std::int32_t at, const base::IpAddress& a) const noexcept {
   const std::uint32_t* p = words_.data() + at;
   const std::uint32_t n4 = p[0], n6 = p[1];
   const std::uint32_t* v4 = p + 2;

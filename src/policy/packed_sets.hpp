@@ -4,7 +4,7 @@
 #include <map>
 #include <vector>
 
-#include "net/ip_address.hpp"
+#include "base/ip_address.hpp"
 #include "policy/address_set.hpp"
 #include "policy/port_set.hpp"
 
@@ -26,7 +26,7 @@ class PackedSets {
   /// Drops the deduplication map (compile-time only).
   void freeze();
 
-  bool contains_address(std::int32_t at, const net::IpAddress& a) const noexcept;
+  bool contains_address(std::int32_t at, const base::IpAddress& a) const noexcept;
   bool contains_port(std::int32_t at, std::uint16_t port) const noexcept;
 
  private:

@@ -17,8 +17,8 @@ namespace egress::policy {
 
 namespace {
 
-Diagnostic dir_error(const std::string& label, std::string message) {
-  Diagnostic d;
+base::Diagnostic dir_error(const std::string& label, std::string message) {
+  base::Diagnostic d;
   d.file = label;
   d.message = std::move(message);
   return d;
@@ -113,7 +113,7 @@ LoadResult load(const std::vector<SourceFile>& files, const LoadOptions& options
 }  // namespace
 
 std::vector<SourceFile> read_policy_files(const std::filesystem::path& dir,
-                                          std::vector<Diagnostic>& errors) {
+                                          std::vector<base::Diagnostic>& errors) {
   std::vector<SourceFile> files;
   std::error_code ec;
   std::vector<std::filesystem::path> paths;
@@ -166,7 +166,7 @@ LoadResult load_policy_dir(const std::filesystem::path& dir, const LoadOptions& 
     return result;
   }
   VersionInfo version;
-  std::vector<Diagnostic> revision_warnings;
+  std::vector<base::Diagnostic> revision_warnings;
   if (options.revision) version = options.revision(dir, revision_warnings);
   try {
     LoadResult loaded = load(files, options, label_of(dir), std::move(version));

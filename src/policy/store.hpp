@@ -11,39 +11,27 @@
 #include <string>
 #include <vector>
 
+#include "base/diagnostic.hpp"
 #include "policy/facts.hpp"
 #include "policy/policy.hpp"
 
 namespace egress::policy {
-
-/// One validation problem: "file:line:col: error: key.path: message".
-struct Diagnostic {
-  enum class Severity { error, warning };
-  Severity severity = Severity::error;
-  std::string file;  ///< relative to the policy directory
-  int line = 0;      ///< 1-based; 0 when not tied to a position
-  int column = 0;    ///< 1-based
-  std::string key_path;
-  std::string message;
-  /// The one-line form above.
-  std::string to_string() const;
-};
 
 class Policy;  // immutable compiled policy (policy/policy.hpp)
 
 /// The result of loading a directory: a compiled policy, or every error found.
 struct LoadResult {
   std::shared_ptr<const Policy> policy;  ///< null when errors is non-empty
-  std::vector<Diagnostic> errors;
-  std::vector<Diagnostic> warnings;
+  std::vector<base::Diagnostic> errors;
+  std::vector<base::Diagnostic> warnings;
 };
 
 /// Says which revision of its source the policy directory `dir` holds (the git commit and whether
 /// the files differ from it; `sha256` is the loader's), appending a warning when it cannot tell.
 /// The loader layer supplies one (policy_source/git_revision.hpp); the policy library never asks
 /// git itself. An empty reader: the version has no git part.
-using RevisionReader =
-    std::function<VersionInfo(const std::filesystem::path& dir, std::vector<Diagnostic>& warnings)>;
+using RevisionReader = std::function<VersionInfo(const std::filesystem::path& dir,
+                                                 std::vector<base::Diagnostic>& warnings)>;
 
 /// Loads, validates and compiles every *.yaml of `dir` (name order). The version has no git part.
 LoadResult load_policy_dir(const std::filesystem::path& dir);

@@ -12,8 +12,8 @@ void Reader::error(const YAML::Node& at, const std::string& path, std::string me
 }
 
 void Reader::error(const model::Position& at, const std::string& path, std::string message) {
-  Diagnostic d;
-  d.severity = Diagnostic::Severity::error;
+  base::Diagnostic d;
+  d.severity = base::Diagnostic::Severity::error;
   d.file = at.file.empty() ? file_ : at.file;
   d.line = at.line;
   d.column = at.column;

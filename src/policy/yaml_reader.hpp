@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/diagnostic.hpp"
 #include "policy/model.hpp"
 #include "policy/store.hpp"
 
@@ -19,7 +20,8 @@ namespace egress::policy::yaml {
 /// Collects diagnostics for one file.
 class Reader {
  public:
-  Reader(std::string file, std::vector<Diagnostic>& out) : file_(std::move(file)), out_(out) {}
+  Reader(std::string file, std::vector<base::Diagnostic>& out)
+      : file_(std::move(file)), out_(out) {}
 
   const std::string& file() const noexcept { return file_; }
   model::Position position(const YAML::Node& n) const;
@@ -38,7 +40,7 @@ class Reader {
 
  private:
   std::string file_;
-  std::vector<Diagnostic>& out_;
+  std::vector<base::Diagnostic>& out_;
 };
 
 /// The keys of one mapping, checked against the allowed set: unknown and duplicate keys are

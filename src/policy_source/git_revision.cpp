@@ -42,9 +42,9 @@ std::string last_error(int rc) {
   return "libgit2 error " + std::to_string(rc);
 }
 
-policy::Diagnostic warning(const std::filesystem::path& dir, const std::string& message) {
-  policy::Diagnostic d;
-  d.severity = policy::Diagnostic::Severity::warning;
+base::Diagnostic warning(const std::filesystem::path& dir, const std::string& message) {
+  base::Diagnostic d;
+  d.severity = base::Diagnostic::Severity::warning;
   d.file = dir.string();
   d.message = message;
   return d;
@@ -66,7 +66,7 @@ std::string pathspec_of(const std::filesystem::path& dir, const char* workdir) {
 }  // namespace
 
 policy::VersionInfo read_git_revision(const std::filesystem::path& dir,
-                                      std::vector<policy::Diagnostic>& warnings) {
+                                      std::vector<base::Diagnostic>& warnings) {
   init_libgit2();
   policy::VersionInfo v;
   git_repository* raw = nullptr;

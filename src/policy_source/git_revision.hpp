@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "base/diagnostic.hpp"
 #include "policy/policy.hpp"
 #include "policy/store.hpp"
 
@@ -21,6 +22,6 @@ namespace egress::policy_source {
 /// but the files cannot be compared with it, the commit is kept, `git_dirty` is true and a warning
 /// says why. `sha256` is left empty (the loader computes it from the bytes it read).
 policy::VersionInfo read_git_revision(const std::filesystem::path& dir,
-                                      std::vector<policy::Diagnostic>& warnings);
+                                      std::vector<base::Diagnostic>& warnings);
 
 }  // namespace egress::policy_source

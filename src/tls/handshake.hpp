@@ -12,7 +12,7 @@
 #include <openssl/ssl.h>
 #include <boost/system/error_code.hpp>
 
-#include "policy/facts.hpp"
+#include "base/identity.hpp"
 #include "tls/options.hpp"
 
 namespace egress::tls {
@@ -38,7 +38,7 @@ struct HandshakeOutcome {
   std::string detail;
   /// Present iff the handshake completed with a verified client certificate (also on an
   /// invalid_svid deny found after the handshake, so the audit shows whose certificate it was).
-  std::optional<policy::Identity> identity;
+  std::optional<base::Identity> identity;
   std::string tls_version;  ///< "TLSv1.3"/"TLSv1.2" once the handshake completed, else empty
 
   bool allowed() const noexcept { return !deny.has_value(); }

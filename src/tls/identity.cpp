@@ -217,7 +217,7 @@ IdentityResult extract_identity(const X509& cert) {
   IdentityResult result;
   Names names;
   result.problem = collect_names(cert, &names, &result.detail);
-  policy::Identity& id = result.identity;
+  base::Identity& id = result.identity;
   id.spiffe_id = std::move(names.spiffe_id);
   id.uri_sans = std::move(names.uris);
   id.dns_sans = std::move(names.dns);

@@ -1,6 +1,6 @@
 #pragma once
 
-// X509 → policy::Identity: what the policy matches and the audit log records about a verified
+// X509 → base::Identity: what the policy matches and the audit log records about a verified
 // client certificate.
 
 #include <cstdint>
@@ -9,7 +9,7 @@
 
 #include <openssl/x509.h>
 
-#include "policy/facts.hpp"
+#include "base/identity.hpp"
 
 namespace egress::tls {
 
@@ -28,7 +28,7 @@ std::string_view to_string(NameProblem) noexcept;
 
 /// The identity of one certificate, or why it has none.
 struct IdentityResult {
-  policy::Identity identity;  ///< filled as far as possible even when problem != none
+  base::Identity identity;  ///< filled as far as possible even when problem != none
   NameProblem problem = NameProblem::none;
   std::string detail;  ///< human text for the audit record when problem != none
 

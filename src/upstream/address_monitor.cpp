@@ -72,7 +72,7 @@ void AddressMonitor::open_subscribed() {
   owner.fd = -1;
 }
 
-std::set<std::pair<std::uint32_t, net::IpAddress>> AddressMonitor::dump() {
+std::set<std::pair<std::uint32_t, base::IpAddress>> AddressMonitor::dump() {
   for (int attempt = 1;; ++attempt) {
     const int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (fd < 0) throw os_error("socket(AF_NETLINK, NETLINK_ROUTE)");
@@ -94,7 +94,7 @@ std::set<std::pair<std::uint32_t, net::IpAddress>> AddressMonitor::dump() {
                  reinterpret_cast<const sockaddr*>(&kernel), sizeof kernel) < 0) {
       throw os_error("send RTM_GETADDR");
     }
-    std::set<std::pair<std::uint32_t, net::IpAddress>> out;
+    std::set<std::pair<std::uint32_t, base::IpAddress>> out;
     std::vector<std::uint8_t> buffer(kBufferBytes);
     bool interrupted = false;
     for (;;) {
@@ -221,7 +221,7 @@ void AddressMonitor::reopen_later() {
 void AddressMonitor::apply(const std::vector<AddressChange>& changes) {
   bool changed = false;
   for (const auto& c : changes) {
-    const std::pair<std::uint32_t, net::IpAddress> key{c.ifindex, c.address};
+    const std::pair<std::uint32_t, base::IpAddress> key{c.ifindex, c.address};
     if (c.added ? addresses_.insert(key).second : addresses_.erase(key) != 0) {
       changed = true;
       spdlog::info("loop guard: local address {} {} (interface {})", c.address.to_string(),
@@ -232,7 +232,7 @@ void AddressMonitor::apply(const std::vector<AddressChange>& changes) {
 }
 
 void AddressMonitor::publish() {
-  std::vector<net::IpAddress> out;
+  std::vector<base::IpAddress> out;
   out.reserve(addresses_.size());
   for (const auto& [ifindex, address] : addresses_) out.push_back(address);
   guard_.set_local_addresses(std::move(out));

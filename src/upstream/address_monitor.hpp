@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "net/ip_address.hpp"
+#include "base/ip_address.hpp"
 #include "upstream/loop_guard.hpp"
 #include "upstream/netlink_address.hpp"
 
@@ -49,7 +49,7 @@ class AddressMonitor {
 
   /// One complete RTM_GETADDR dump on a private socket: (ifindex, address) pairs. Throws
   /// std::system_error.
-  static std::set<std::pair<std::uint32_t, net::IpAddress>> dump();
+  static std::set<std::pair<std::uint32_t, base::IpAddress>> dump();
 
  private:
   void open_subscribed();
@@ -62,7 +62,7 @@ class AddressMonitor {
   LoopGuard& guard_;
   boost::asio::posix::stream_descriptor socket_;
   boost::asio::steady_timer retry_;
-  std::set<std::pair<std::uint32_t, net::IpAddress>> addresses_;
+  std::set<std::pair<std::uint32_t, base::IpAddress>> addresses_;
   std::vector<std::uint8_t> buffer_;
   std::uint64_t dumps_ = 0;
   bool stopped_ = false;

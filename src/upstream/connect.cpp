@@ -1,5 +1,7 @@
 #include "upstream/connect.hpp"
 
+#include "base/asio_endpoint.hpp"
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -18,42 +20,17 @@ namespace egress::upstream {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
-using core::errc;
+using base::Reason;
 
-tcp::endpoint to_asio(const net::Endpoint& e) noexcept {
-  if (e.address.is_v4()) {
-    asio::ip::address_v4::bytes_type b;
-    std::memcpy(b.data(), e.address.bytes().data(), 4);
-    return {asio::ip::address_v4(b), e.port};
-  }
-  asio::ip::address_v6::bytes_type b;
-  std::memcpy(b.data(), e.address.bytes().data(), 16);
-  return {asio::ip::address_v6(b), e.port};
-}
-
-net::Endpoint from_asio(const tcp::endpoint& e) noexcept {
-  net::Endpoint out;
-  out.port = e.port();
-  if (e.address().is_v4()) {
-    out.address = net::IpAddress::v4(e.address().to_v4().to_bytes());
-  } else {
-    const auto b = e.address().to_v6().to_bytes();
-    std::array<std::uint8_t, 16> a;
-    std::memcpy(a.data(), b.data(), 16);
-    out.address = net::IpAddress::v6(a);
-  }
-  return out;
-}
-
-errc classify_connect_error(const boost::system::error_code& ec) noexcept {
-  if (ec == asio::error::connection_refused) return errc::upstream_refused;
-  if (ec == asio::error::timed_out) return errc::upstream_timeout;
+base::Reason classify_connect_error(const boost::system::error_code& ec) noexcept {
+  if (ec == asio::error::connection_refused) return base::Reason::upstream_refused;
+  if (ec == asio::error::timed_out) return base::Reason::upstream_timeout;
   if (ec == asio::error::host_unreachable || ec == asio::error::network_unreachable ||
       ec == boost::system::error_code(EHOSTDOWN, boost::system::system_category()) ||
       ec == boost::system::error_code(ENONET, boost::system::system_category())) {
-    return errc::upstream_unreachable;
+    return base::Reason::upstream_unreachable;
   }
-  return errc::upstream_error;
+  return base::Reason::upstream_error;
 }
 
 namespace {
@@ -79,13 +56,13 @@ std::optional<ConnectResult> connect_outcome(int fd) {
 
 }  // namespace
 
-asio::awaitable<ConnectResult> connect(tcp::socket& socket, const net::Endpoint& dst,
+asio::awaitable<ConnectResult> connect(tcp::socket& socket, const base::Endpoint& dst,
                                        const ConnectOptions& options, asio::steady_timer& timer) {
   using namespace asio::experimental::awaitable_operators;
   using asio::as_tuple;
   using asio::use_awaitable;
 
-  const tcp::endpoint ep = to_asio(dst);
+  const tcp::endpoint ep = base::to_asio(dst);
   boost::system::error_code ec;
   if (socket.is_open()) socket.close(ec);
   // Non-blocking from the start, for connect(2): no FIONBIO. asio's own operations do not need
@@ -94,11 +71,12 @@ asio::awaitable<ConnectResult> connect(tcp::socket& socket, const net::Endpoint&
   const int fd =
       ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
   if (fd < 0)
-    co_return ConnectResult{errc::upstream_error, std::string("socket: ") + std::strerror(errno)};
+    co_return ConnectResult{base::Reason::upstream_error,
+                            std::string("socket: ") + std::strerror(errno)};
   socket.assign(ep.protocol(), fd, ec);
   if (ec) {
     ::close(fd);
-    co_return ConnectResult{errc::upstream_error, "socket: " + ec.message()};
+    co_return ConnectResult{base::Reason::upstream_error, "socket: " + ec.message()};
   }
   net::mark_not_duplicated(socket);
   // A new socket has had no report from epoll: saves the relay a read (EdgeWait).
@@ -106,7 +84,7 @@ asio::awaitable<ConnectResult> connect(tcp::socket& socket, const net::Endpoint&
   if (options.mark != 0) {
     const int mark = static_cast<int>(options.mark);
     if (::setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0) {
-      co_return ConnectResult{errc::upstream_error,
+      co_return ConnectResult{base::Reason::upstream_error,
                               std::string("SO_MARK: ") + std::strerror(errno)};
     }
   }
@@ -133,7 +111,7 @@ asio::awaitable<ConnectResult> connect(tcp::socket& socket, const net::Endpoint&
                             timer.async_wait(as_tuple(use_awaitable)));
     if (result.index() == 1) {
       // The timer won: the wait was cancelled by the || operator.
-      co_return ConnectResult{errc::upstream_timeout, "no answer within connect_timeout"};
+      co_return ConnectResult{base::Reason::upstream_timeout, "no answer within connect_timeout"};
     }
     const auto [wec] = std::get<0>(result);
     if (wec) co_return ConnectResult{classify_connect_error(wec), wec.message()};

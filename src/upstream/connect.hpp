@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <string>
 
-#include "core/errc.hpp"
-#include "net/ip_address.hpp"
+#include "base/ip_address.hpp"
+#include "base/reason.hpp"
 
 namespace egress::upstream {
 
@@ -23,29 +23,24 @@ struct ConnectOptions {
   bool client_bytes_waiting = false;
 };
 
-/// The outcome of one upstream connect: errc{} on success, else upstream_refused,
+/// The outcome of one upstream connect: Reason{} on success, else upstream_refused,
 /// upstream_timeout, upstream_unreachable or upstream_error, with the system's message.
 struct ConnectResult {
-  core::errc error{};
+  base::Reason error{};
   std::string detail;
-  bool ok() const noexcept { return error == core::errc{}; }
+  bool ok() const noexcept { return error == base::Reason{}; }
 };
 
 /// Maps a connect error to its close reason (refused / timeout / unreachable / other).
-core::errc classify_connect_error(const boost::system::error_code& ec) noexcept;
+base::Reason classify_connect_error(const boost::system::error_code& ec) noexcept;
 
 /// Opens `socket` for `dst`'s family, sets SO_MARK (when non-zero), TCP_NODELAY (and TCP_QUICKACK
 /// off with client_bytes_waiting), and connects, racing the connect against `timer`
 /// (connect_timeout). Never throws for I/O errors.
 /// `dst`, like the socket and timer, must outlive the returned awaitable (it is referenced).
 boost::asio::awaitable<ConnectResult> connect(boost::asio::ip::tcp::socket& socket,
-                                              const net::Endpoint& dst,
+                                              const base::Endpoint& dst,
                                               const ConnectOptions& options,
                                               boost::asio::steady_timer& timer);
-
-/// net::Endpoint → asio endpoint.
-boost::asio::ip::tcp::endpoint to_asio(const net::Endpoint& e) noexcept;
-/// asio endpoint → net::Endpoint (v4-mapped normalised to IPv4).
-net::Endpoint from_asio(const boost::asio::ip::tcp::endpoint& e) noexcept;
 
 }  // namespace egress::upstream

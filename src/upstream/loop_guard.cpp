@@ -7,14 +7,14 @@
 
 namespace egress::upstream {
 
-LoopGuard::LoopGuard(std::vector<net::Endpoint> own) : own_(std::move(own)) {
+LoopGuard::LoopGuard(std::vector<base::Endpoint> own) : own_(std::move(own)) {
   for (const auto& e : own_) ports_.push_back(e.port);
   std::sort(ports_.begin(), ports_.end());
   ports_.erase(std::unique(ports_.begin(), ports_.end()), ports_.end());
-  local_.store(std::make_shared<const std::vector<net::IpAddress>>());
+  local_.store(std::make_shared<const std::vector<base::IpAddress>>());
 }
 
-bool LoopGuard::is_loop(const net::Endpoint& dst) const noexcept {
+bool LoopGuard::is_loop(const base::Endpoint& dst) const noexcept {
   if (dst.address.is_unspecified()) return true;
   for (const auto& e : own_) {
     if (e == dst) return true;
@@ -25,19 +25,19 @@ bool LoopGuard::is_loop(const net::Endpoint& dst) const noexcept {
   return std::find(local->begin(), local->end(), dst.address) != local->end();
 }
 
-void LoopGuard::set_local_addresses(std::vector<net::IpAddress> addresses) {
+void LoopGuard::set_local_addresses(std::vector<base::IpAddress> addresses) {
   std::sort(addresses.begin(), addresses.end());
   addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
-  local_.store(std::make_shared<const std::vector<net::IpAddress>>(std::move(addresses)));
+  local_.store(std::make_shared<const std::vector<base::IpAddress>>(std::move(addresses)));
 }
 
-std::vector<net::IpAddress> LoopGuard::interface_addresses() {
-  std::vector<net::IpAddress> out;
+std::vector<base::IpAddress> LoopGuard::interface_addresses() {
+  std::vector<base::IpAddress> out;
   ifaddrs* list = nullptr;
   if (::getifaddrs(&list) != 0) return out;
   for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
     if (i->ifa_addr == nullptr) continue;
-    if (auto a = net::IpAddress::from_sockaddr(i->ifa_addr)) out.push_back(*a);
+    if (auto a = base::IpAddress::from_sockaddr(i->ifa_addr)) out.push_back(*a);
   }
   ::freeifaddrs(list);
   return out;

@@ -5,7 +5,7 @@
 #include <memory>
 #include <vector>
 
-#include "net/ip_address.hpp"
+#include "base/ip_address.hpp"
 
 namespace egress::upstream {
 
@@ -17,25 +17,25 @@ namespace egress::upstream {
 class LoopGuard {
  public:
   /// `own`: every listener and the admin endpoint, as configured (unspecified addresses allowed).
-  explicit LoopGuard(std::vector<net::Endpoint> own);
+  explicit LoopGuard(std::vector<base::Endpoint> own);
 
   /// True when connecting to `dst` would reach the gateway itself.
-  bool is_loop(const net::Endpoint& dst) const noexcept;
+  bool is_loop(const base::Endpoint& dst) const noexcept;
 
   /// Replaces the local addresses (tests; refresh() uses the interfaces).
-  void set_local_addresses(std::vector<net::IpAddress> addresses);
+  void set_local_addresses(std::vector<base::IpAddress> addresses);
 
   /// Re-reads the interfaces' addresses (getifaddrs) once. Returns false (keeping the previous
   /// set) when they cannot be read. The gateway follows changes with an AddressMonitor instead.
   bool refresh();
 
   /// The addresses of every local interface (getifaddrs), IPv4 and IPv6.
-  static std::vector<net::IpAddress> interface_addresses();
+  static std::vector<base::IpAddress> interface_addresses();
 
  private:
-  std::vector<net::Endpoint> own_;
+  std::vector<base::Endpoint> own_;
   std::vector<std::uint16_t> ports_;
-  std::atomic<std::shared_ptr<const std::vector<net::IpAddress>>> local_;
+  std::atomic<std::shared_ptr<const std::vector<base::IpAddress>>> local_;
 };
 
 }  // namespace egress::upstream

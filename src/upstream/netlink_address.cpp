@@ -20,14 +20,14 @@ T read_struct(std::span<const std::uint8_t> bytes) {
   return out;
 }
 
-std::optional<net::IpAddress> address_of(std::uint8_t family, std::span<const std::uint8_t> data) {
+std::optional<base::IpAddress> address_of(std::uint8_t family, std::span<const std::uint8_t> data) {
   if (family == AF_INET && data.size() >= 4) {
-    return net::IpAddress::v4({data[0], data[1], data[2], data[3]});
+    return base::IpAddress::v4({data[0], data[1], data[2], data[3]});
   }
   if (family == AF_INET6 && data.size() >= 16) {
     std::array<std::uint8_t, 16> b{};
     std::memcpy(b.data(), data.data(), b.size());
-    return net::IpAddress::v6(b);
+    return base::IpAddress::v6(b);
   }
   return std::nullopt;
 }
@@ -37,8 +37,8 @@ bool parse_addr(bool added, std::span<const std::uint8_t> payload, NetlinkBatch&
   if (payload.size() < sizeof(ifaddrmsg)) return false;
   const auto ifa = read_struct<ifaddrmsg>(payload);
   if (ifa.ifa_family != AF_INET && ifa.ifa_family != AF_INET6) return true;
-  std::optional<net::IpAddress> local;
-  std::optional<net::IpAddress> address;
+  std::optional<base::IpAddress> local;
+  std::optional<base::IpAddress> address;
   auto attrs = payload.subspan(NLMSG_ALIGN(sizeof(ifaddrmsg)) <= payload.size()
                                    ? NLMSG_ALIGN(sizeof(ifaddrmsg))
                                    : payload.size());

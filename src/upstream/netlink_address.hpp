@@ -8,7 +8,7 @@
 #include <span>
 #include <vector>
 
-#include "net/ip_address.hpp"
+#include "base/ip_address.hpp"
 
 namespace egress::upstream {
 
@@ -16,7 +16,7 @@ namespace egress::upstream {
 struct AddressChange {
   bool added = false;  ///< RTM_NEWADDR (true) or RTM_DELADDR (false)
   std::uint32_t ifindex = 0;
-  net::IpAddress address;
+  base::IpAddress address;
   friend bool operator==(const AddressChange&, const AddressChange&) = default;
 };
 

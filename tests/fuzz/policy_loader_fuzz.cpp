@@ -29,8 +29,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     id.uri_sans = {id.spiffe_id};
     id.dns_sans = {"api.example.com"};
     id.common_name = "api";
-    ConnectionFacts f{*egress::net::IpAddress::parse("192.0.2.2"),
-                      *egress::net::IpAddress::parse("203.0.113.20"),
+    ConnectionFacts f{*egress::base::IpAddress::parse("192.0.2.2"),
+                      *egress::base::IpAddress::parse("203.0.113.20"),
                       443,
                       &id,
                       {}};

@@ -75,7 +75,7 @@ bool read_exact(int fd, void* buf, std::size_t n) {
   h.metrics = [] { return std::string("egress_up 1\n"); };
   h.not_ready_reason = []() -> std::optional<std::string> { return std::nullopt; };
   h.policy_json = [] { return std::string("{}"); };
-  AdminServer server(io, *net::Endpoint::parse("127.0.0.1:0"), h);
+  AdminServer server(io, *base::Endpoint::parse("127.0.0.1:0"), h);
   const std::uint16_t port = server.local_endpoint().port;
   std::vector<int> fillers;
   for (;;) {

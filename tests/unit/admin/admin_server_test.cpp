@@ -17,7 +17,7 @@ namespace {
 // A blocking loopback client: the real bytes a scraper would send and see.
 class Client {
  public:
-  explicit Client(const net::Endpoint& ep) {
+  explicit Client(const base::Endpoint& ep) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_storage ss{};
     const auto len = ep.to_sockaddr(ss);
@@ -76,7 +76,7 @@ class AdminServerTest : public ::testing::Test {
       return std::string("policy not loaded");
     };
     h.policy_json = [] { return std::string(R"({"version":"abc","rule_count":3})"); };
-    server_ = std::make_unique<AdminServer>(io_, *net::Endpoint::parse("127.0.0.1:0"), h, limits);
+    server_ = std::make_unique<AdminServer>(io_, *base::Endpoint::parse("127.0.0.1:0"), h, limits);
     thread_ = std::thread([this] { io_.run(); });
   }
   void TearDown() override {
@@ -252,7 +252,7 @@ TEST_F(AdminServerTest, StopClosesTheListenerAndOpenConnections) {
 
 TEST(AdminServerBind, AnAddressInUseThrowsWithTheAddress) {
   boost::asio::io_context io;
-  AdminServer first(io, *net::Endpoint::parse("127.0.0.1:0"), {});
+  AdminServer first(io, *base::Endpoint::parse("127.0.0.1:0"), {});
   const auto ep = first.local_endpoint();
   try {
     AdminServer second(io, ep, {});

@@ -11,8 +11,8 @@ using namespace egress::audit;
 
 namespace {
 
-policy::Identity full_identity() {
-  policy::Identity id;
+base::Identity full_identity() {
+  base::Identity id;
   id.spiffe_id = "spiffe://corp.example/ns/payments/sa/api";
   id.uri_sans = {id.spiffe_id, "https://corp.example/\"quoted\"\n"};
   id.dns_sans = {"api.payments.corp.example"};
@@ -45,8 +45,8 @@ int main(int argc, char** argv) {
   ConnectionDecision full;
   full.conn_id = 1;
   full.listener = "outbound";
-  full.src = *net::Endpoint::parse("192.0.2.2:40000");
-  full.dst = *net::Endpoint::parse("[2001:db8::10]:443");
+  full.src = *base::Endpoint::parse("192.0.2.2:40000");
+  full.dst = *base::Endpoint::parse("[2001:db8::10]:443");
   full.identity = full_identity();
   full.tls_version = "TLSv1.3";
   full.decision = "deny";
@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   ConnectionDecision sparse;
   sparse.conn_id = 2;
   sparse.listener = "outbound";
-  sparse.src = *net::Endpoint::parse("192.0.2.3:40001");
+  sparse.src = *base::Endpoint::parse("192.0.2.3:40001");
   sparse.decision = "deny";
   sparse.reason = "no_original_dst";
   log->submit(Record{Clock::now(), sparse});

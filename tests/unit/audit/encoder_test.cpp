@@ -35,9 +35,9 @@ TEST(Encoder, DecisionHasEveryFieldOfTheSchema) {
   ConnectionDecision d;
   d.conn_id = 42;
   d.listener = "outbound";
-  d.src = *net::Endpoint::parse("192.0.2.2:40000");
-  d.dst = *net::Endpoint::parse("[2001:db8::10]:443");
-  policy::Identity id;
+  d.src = *base::Endpoint::parse("192.0.2.2:40000");
+  d.dst = *base::Endpoint::parse("[2001:db8::10]:443");
+  base::Identity id;
   id.spiffe_id = "spiffe://corp.example/ns/payments/sa/api";
   id.uri_sans = {id.spiffe_id};
   id.dns_sans = {"api.payments.corp.example"};
@@ -93,11 +93,11 @@ TEST(Encoder, DecisionOmitsWhatIsAbsent) {
   ConnectionDecision d;
   d.conn_id = 1;
   d.listener = "l";
-  d.src = *net::Endpoint::parse("192.0.2.2:1");
+  d.src = *base::Endpoint::parse("192.0.2.2:1");
   d.decision = "deny";
   d.reason = "no_original_dst";
   d.detail = "getsockopt: No such file or directory";
-  d.identity = policy::Identity{};  // set but empty: no certificate was presented
+  d.identity = base::Identity{};  // set but empty: no certificate was presented
   const auto o = encode(Record{Clock::now(), d});
   for (const char* key :
        {"dst", "identity", "tls_version", "rule", "rule_file", "shadow", "records_dropped"}) {
@@ -111,8 +111,8 @@ TEST(Encoder, CloseReloadStartStop) {
   ConnectionClose c;
   c.conn_id = 9;
   c.listener = "outbound";
-  c.src = *net::Endpoint::parse("192.0.2.2:5000");
-  c.dst = *net::Endpoint::parse("203.0.113.10:443");
+  c.src = *base::Endpoint::parse("192.0.2.2:5000");
+  c.dst = *base::Endpoint::parse("203.0.113.10:443");
   c.bytes_up = 1234;
   c.bytes_down = 567890;
   c.duration = std::chrono::microseconds{1500000};
@@ -207,8 +207,8 @@ TEST(Encoder, EscapesUnicodeLineSeparatorsInEveryString) {
     ConnectionDecision d;
     d.conn_id = 1;
     d.listener = x;
-    d.src = *net::Endpoint::parse("192.0.2.2:1");
-    policy::Identity id;
+    d.src = *base::Endpoint::parse("192.0.2.2:1");
+    base::Identity id;
     id.spiffe_id = "spiffe://corp.example/" + x;
     id.uri_sans = {id.spiffe_id, x};
     id.dns_sans = {x};
@@ -266,7 +266,7 @@ TEST(Encoder, ChainOverEscapedSeparatorsVerifies) {
     ConnectionDecision d;
     d.conn_id = ++seq;
     d.listener = "l";
-    d.src = *net::Endpoint::parse("192.0.2.2:1");
+    d.src = *base::Endpoint::parse("192.0.2.2:1");
     d.decision = "deny";
     d.reason = "rule";
     d.detail = std::string("x") + sep.raw + "y";

@@ -55,8 +55,8 @@ inline Record sample_decision(std::uint64_t conn_id, std::string decision = "all
   ConnectionDecision d;
   d.conn_id = conn_id;
   d.listener = "outbound";
-  d.src = *net::Endpoint::parse("192.0.2.2:40000");
-  d.dst = *net::Endpoint::parse("203.0.113.10:443");
+  d.src = *base::Endpoint::parse("192.0.2.2:40000");
+  d.dst = *base::Endpoint::parse("203.0.113.10:443");
   d.decision = std::move(decision);
   d.reason = d.decision == "allow" ? "rule" : "default";
   if (d.decision == "allow") d.rule = "payments-to-card-networks";

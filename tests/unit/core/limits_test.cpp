@@ -39,8 +39,8 @@ TEST(ConnectionLimits, ZeroMeansUnlimited) {
   EXPECT_EQ(l.active(), 100000u);
 }
 
-net::IpAddress ip(const char* text) {
-  return *net::IpAddress::parse(text);
+base::IpAddress ip(const char* text) {
+  return *base::IpAddress::parse(text);
 }
 
 ConnectionLimits::Options options(std::uint64_t max_connections, std::uint64_t max_pending,
@@ -56,7 +56,7 @@ ConnectionLimits::Options options(std::uint64_t max_connections, std::uint64_t m
 
 TEST(ConnectionLimits, PendingBudgetRefusesUndecidedConnectionsBeyondIt) {
   ConnectionLimits l(options(100, 2, 0));
-  errc why{};
+  base::Reason why{};
   auto a = l.admit(0, ip("192.0.2.2"), why);
   auto b = l.admit(1, ip("192.0.2.3"), why);
   ASSERT_TRUE(a.admitted() && b.admitted());
@@ -64,7 +64,7 @@ TEST(ConnectionLimits, PendingBudgetRefusesUndecidedConnectionsBeyondIt) {
   EXPECT_EQ(l.pending(0), 1u);
   auto c = l.admit(0, ip("192.0.2.4"), why);
   EXPECT_FALSE(c.admitted());
-  EXPECT_EQ(why, errc::over_pending_limit);
+  EXPECT_EQ(why, base::Reason::over_pending_limit);
   // A refused admission takes nothing: no connection slot, no pending slot.
   EXPECT_EQ(l.active(), 2u);
   EXPECT_EQ(l.pending(), 2u);
@@ -72,7 +72,7 @@ TEST(ConnectionLimits, PendingBudgetRefusesUndecidedConnectionsBeyondIt) {
 
 TEST(ConnectionLimits, DecidedGivesThePendingSlotBackButKeepsTheConnectionSlot) {
   ConnectionLimits l(options(100, 1, 0));
-  errc why{};
+  base::Reason why{};
   auto relayed = l.admit(0, ip("192.0.2.2"), why);
   ASSERT_TRUE(relayed.admitted());
   EXPECT_FALSE(l.admit(0, ip("192.0.2.3"), why).admitted());
@@ -87,7 +87,7 @@ TEST(ConnectionLimits, DecidedGivesThePendingSlotBackButKeepsTheConnectionSlot) 
 
 TEST(ConnectionLimits, TicketGivesEverythingBackWhenDestroyed) {
   ConnectionLimits l(options(100, 10, 1));
-  errc why{};
+  base::Reason why{};
   {
     auto t = l.admit(1, ip("192.0.2.2"), why);
     ASSERT_TRUE(t.admitted());
@@ -104,14 +104,14 @@ TEST(ConnectionLimits, TicketGivesEverythingBackWhenDestroyed) {
 
 TEST(ConnectionLimits, PerSourceCountsPendingAndDecidedConnectionsOfOneAddress) {
   ConnectionLimits l(options(100, 100, 2));
-  errc why{};
+  base::Reason why{};
   auto a = l.admit(0, ip("192.0.2.2"), why);
   auto b = l.admit(1, ip("192.0.2.2"), why);  // per_source spans listeners
   ASSERT_TRUE(a.admitted() && b.admitted());
   a.decided();  // relayed connections still count against per_source
   auto c = l.admit(0, ip("192.0.2.2"), why);
   EXPECT_FALSE(c.admitted());
-  EXPECT_EQ(why, errc::over_source_limit);
+  EXPECT_EQ(why, base::Reason::over_source_limit);
   // Another source is not affected.
   auto d = l.admit(0, ip("192.0.2.3"), why);
   EXPECT_TRUE(d.admitted());
@@ -123,17 +123,17 @@ TEST(ConnectionLimits, PerSourceCountsPendingAndDecidedConnectionsOfOneAddress) 
 
 TEST(ConnectionLimits, IPv4MappedSourcesCountAsTheirIPv4Address) {
   ConnectionLimits l(options(100, 100, 1));
-  errc why{};
+  base::Reason why{};
   auto a = l.admit(0, ip("::ffff:192.0.2.2"), why);
   ASSERT_TRUE(a.admitted());
   EXPECT_FALSE(l.admit(0, ip("192.0.2.2"), why).admitted());
-  EXPECT_EQ(why, errc::over_source_limit);
+  EXPECT_EQ(why, base::Reason::over_source_limit);
   // An IPv6 address whose low 32 bits spell the same IPv4 address is another source.
   EXPECT_TRUE(l.admit(0, ip("2001:db8::c000:202"), why).admitted());
 }
 
 TEST(ConnectionLimits, IPv6SourcesArePerAddressByDefaultAndPerPrefixWhenConfigured) {
-  errc why{};
+  base::Reason why{};
   {
     ConnectionLimits l(options(100, 100, 1));
     auto a = l.admit(0, ip("2001:db8:1::2"), why);
@@ -143,7 +143,7 @@ TEST(ConnectionLimits, IPv6SourcesArePerAddressByDefaultAndPerPrefixWhenConfigur
     ConnectionLimits l(options(100, 100, 1, 64));
     auto a = l.admit(0, ip("2001:db8:1::2"), why);
     EXPECT_FALSE(l.admit(0, ip("2001:db8:1:0:ffff::3"), why).admitted());
-    EXPECT_EQ(why, errc::over_source_limit);
+    EXPECT_EQ(why, base::Reason::over_source_limit);
     EXPECT_TRUE(l.admit(0, ip("2001:db8:1:1::2"), why).admitted());  // the next /64
   }
   {
@@ -156,13 +156,13 @@ TEST(ConnectionLimits, IPv6SourcesArePerAddressByDefaultAndPerPrefixWhenConfigur
 
 TEST(ConnectionLimits, TheMostSpecificLimitNamesTheRefusal) {
   ConnectionLimits l(options(1, 1, 1));
-  errc why{};
+  base::Reason why{};
   auto a = l.admit(0, ip("192.0.2.2"), why);
   ASSERT_TRUE(a.admitted());
   EXPECT_FALSE(l.admit(0, ip("192.0.2.2"), why).admitted());
-  EXPECT_EQ(why, errc::over_source_limit);
+  EXPECT_EQ(why, base::Reason::over_source_limit);
   EXPECT_FALSE(l.admit(0, ip("192.0.2.3"), why).admitted());
-  EXPECT_EQ(why, errc::over_limit);
+  EXPECT_EQ(why, base::Reason::over_limit);
   // A refusal at a later check gives back what the earlier ones took.
   EXPECT_EQ(l.sources().count(ip("192.0.2.3")), 0u);
   EXPECT_EQ(l.active(), 1u);
@@ -170,7 +170,7 @@ TEST(ConnectionLimits, TheMostSpecificLimitNamesTheRefusal) {
 
 TEST(ConnectionLimits, ZeroPendingAndPerSourceMeanUnlimitedAndCountNoSources) {
   ConnectionLimits l(options(0, 0, 0));
-  errc why{};
+  base::Reason why{};
   std::vector<ConnectionLimits::Ticket> held;
   for (int i = 0; i < 10000; ++i) held.push_back(l.admit(0, ip("192.0.2.2"), why));
   for (const auto& t : held) ASSERT_TRUE(t.admitted());
@@ -188,9 +188,9 @@ TEST(ConnectionLimits, WorkersSharingTheLimitsNeverExceedThemAndLeaveNothingBehi
   std::vector<std::thread> threads;
   for (unsigned t = 0; t < kThreads; ++t) {
     threads.emplace_back([&l, &over, t] {
-      errc why{};
+      base::Reason why{};
       for (int i = 0; i < 20000; ++i) {
-        const auto src = net::IpAddress::v4(0xC0000200u + static_cast<std::uint32_t>(i % 5));
+        const auto src = base::IpAddress::v4(0xC0000200u + static_cast<std::uint32_t>(i % 5));
         auto a = l.admit(t % 2, src, why);
         auto b = l.admit(t % 2, src, why);
         if (l.sources().count(src) > kPerSource) over.fetch_add(1);

@@ -13,16 +13,16 @@ bool has_line(const std::string& text, const std::string& line) {
 
 TEST(Metrics, SumsWorkersAndRendersPrometheusText) {
   Metrics m({"egress", "egress6"}, 2);
-  m.worker(0).decision(0, true, errc::rule);
-  m.worker(1).decision(0, true, errc::rule);
-  m.worker(1).decision(1, false, errc::loop);
-  m.worker(0).closed(0, errc::eof);
+  m.worker(0).decision(0, true, base::Reason::rule);
+  m.worker(1).decision(0, true, base::Reason::rule);
+  m.worker(1).decision(1, false, base::Reason::loop);
+  m.worker(0).closed(0, base::Reason::eof);
   m.worker(0).bytes(100, 2000);
   m.worker(1).bytes(1, 2);
   m.worker(0).decision_latency(std::chrono::microseconds(50));
   m.worker(1).decision_latency(std::chrono::milliseconds(3));
-  m.worker(0).tls_handshake(1, errc{});
-  m.worker(0).tls_handshake(1, errc::cert_verify_failed);
+  m.worker(0).tls_handshake(1, base::Reason{});
+  m.worker(0).tls_handshake(1, base::Reason::cert_verify_failed);
   m.policy_reload(true);
   m.policy_reload(false);
   m.policy_reload(false);
@@ -70,9 +70,9 @@ TEST(Metrics, SumsWorkersAndRendersPrometheusText) {
 
 TEST(Metrics, LimitRefusalsPendingAndSourceGauges) {
   Metrics m({"egress", "egress6"}, 2);
-  m.worker(0).decision(0, false, errc::over_pending_limit);
-  m.worker(1).decision(0, false, errc::over_pending_limit);
-  m.worker(1).decision(1, false, errc::over_source_limit);
+  m.worker(0).decision(0, false, base::Reason::over_pending_limit);
+  m.worker(1).decision(0, false, base::Reason::over_pending_limit);
+  m.worker(1).decision(1, false, base::Reason::over_source_limit);
   ScrapeInputs in;
   in.active_by_listener = {3, 1};
   in.pending_by_listener = {2, 0};
@@ -94,23 +94,20 @@ TEST(Metrics, LimitRefusalsPendingAndSourceGauges) {
 
 TEST(Errc, EveryReasonHasAUniqueAuditSpelling) {
   std::set<std::string_view> seen;
-  for (std::size_t i = 1; i < kReasonCount; ++i) {
-    const auto name = to_string(static_cast<errc>(i));
+  for (std::size_t i = 1; i < base::kReasonCount; ++i) {
+    const auto name = to_string(static_cast<base::Reason>(i));
     EXPECT_NE(name, "unknown");
     EXPECT_TRUE(seen.insert(name).second) << name;
   }
-  EXPECT_EQ(to_string(errc::default_action), "default");
-  EXPECT_EQ(to_string(errc::no_original_dst), "no_original_dst");
-  EXPECT_EQ(to_string(errc::upstream_unreachable), "upstream_unreachable");
-  const std::error_code ec = errc::loop;
-  EXPECT_EQ(ec.message(), "loop");
-  EXPECT_STREQ(ec.category().name(), "egress");
-  EXPECT_TRUE(is_decision_reason(errc::over_limit));
-  EXPECT_TRUE(is_decision_reason(errc::over_pending_limit));
-  EXPECT_TRUE(is_decision_reason(errc::over_source_limit));
-  EXPECT_EQ(to_string(errc::over_pending_limit), "over_pending_limit");
-  EXPECT_EQ(to_string(errc::over_source_limit), "over_source_limit");
-  EXPECT_FALSE(is_decision_reason(errc::eof));
+  EXPECT_EQ(to_string(base::Reason::default_action), "default");
+  EXPECT_EQ(to_string(base::Reason::no_original_dst), "no_original_dst");
+  EXPECT_EQ(to_string(base::Reason::upstream_unreachable), "upstream_unreachable");
+  EXPECT_TRUE(is_decision_reason(base::Reason::over_limit));
+  EXPECT_TRUE(is_decision_reason(base::Reason::over_pending_limit));
+  EXPECT_TRUE(is_decision_reason(base::Reason::over_source_limit));
+  EXPECT_EQ(to_string(base::Reason::over_pending_limit), "over_pending_limit");
+  EXPECT_EQ(to_string(base::Reason::over_source_limit), "over_source_limit");
+  EXPECT_FALSE(is_decision_reason(base::Reason::eof));
 }
 
 }  // namespace

@@ -97,8 +97,8 @@ TEST(Relay, HalfCloseEachWayAndByteCounts) {
   const RelayResult r = result.get();
   EXPECT_EQ(r.bytes_up, 5u);
   EXPECT_EQ(r.bytes_down, 6u);
-  EXPECT_EQ(r.reason, errc::eof);
-  EXPECT_EQ(r.closed_by, Side::client);
+  EXPECT_EQ(r.reason, base::Reason::eof);
+  EXPECT_EQ(r.closed_by, base::Side::client);
 }
 
 /// The upstream sends `last` and its FIN at once (no co_await between them, so the relay runs
@@ -118,8 +118,8 @@ TEST(Relay, UpstreamFinishingFirstIsBlamedOnUpstream) {
   p.io.run();
   script.get();
   const RelayResult r = result.get();
-  EXPECT_EQ(r.reason, errc::eof);
-  EXPECT_EQ(r.closed_by, Side::upstream);
+  EXPECT_EQ(r.reason, base::Reason::eof);
+  EXPECT_EQ(r.closed_by, base::Side::upstream);
   EXPECT_EQ(r.bytes_down, 3u);
   EXPECT_EQ(r.bytes_up, 0u);
 }
@@ -146,8 +146,8 @@ TEST(Relay, AnAnswerAndItsFinReachTheClientInOneSegment) {
   script.get();
   EXPECT_EQ(segments, 2u) << "SYN-ACK, then the answer with its FIN";
   const RelayResult r = result.get();
-  EXPECT_EQ(r.reason, errc::eof);
-  EXPECT_EQ(r.closed_by, Side::upstream);
+  EXPECT_EQ(r.reason, base::Reason::eof);
+  EXPECT_EQ(r.closed_by, base::Side::upstream);
   EXPECT_EQ(r.bytes_down, 19u);
 }
 
@@ -190,8 +190,8 @@ TEST(Relay, AFinRightBehindDataLaterInTheConnectionEndsItAtOnce) {
   p.io.run();
   script.get();
   const RelayResult r = result.get();
-  EXPECT_EQ(r.reason, errc::eof);
-  EXPECT_EQ(r.closed_by, Side::upstream);
+  EXPECT_EQ(r.reason, base::Reason::eof);
+  EXPECT_EQ(r.closed_by, base::Side::upstream);
   EXPECT_EQ(r.bytes_down, 7u);
   EXPECT_EQ(r.bytes_up, 4u);
 }
@@ -221,8 +221,8 @@ TEST(Relay, AResetRightBehindDataLaterInTheConnectionEndsItAtOnce) {
   script.get();
   EXPECT_EQ(client_got, "last");
   const RelayResult r = result.get();
-  EXPECT_EQ(r.reason, errc::reset);
-  EXPECT_EQ(r.closed_by, Side::upstream);
+  EXPECT_EQ(r.reason, base::Reason::reset);
+  EXPECT_EQ(r.closed_by, base::Side::upstream);
   EXPECT_EQ(r.bytes_down, 8u);
 }
 
@@ -264,7 +264,7 @@ TEST(Relay, LargeTransferBothWaysArrivesIntactAndIdleHoldsNoBuffer) {
   const RelayResult r = result.get();
   EXPECT_EQ(r.bytes_up, up.size());
   EXPECT_EQ(r.bytes_down, down.size());
-  EXPECT_EQ(r.reason, errc::eof);
+  EXPECT_EQ(r.reason, base::Reason::eof);
 }
 
 TEST(Relay, UpstreamResetIsReportedAndStopsBothDirections) {
@@ -283,8 +283,8 @@ TEST(Relay, UpstreamResetIsReportedAndStopsBothDirections) {
   p.io.run();
   script.get();
   const RelayResult r = result.get();
-  EXPECT_EQ(r.reason, errc::reset);
-  EXPECT_EQ(r.closed_by, Side::upstream);
+  EXPECT_EQ(r.reason, base::Reason::reset);
+  EXPECT_EQ(r.closed_by, base::Side::upstream);
   EXPECT_EQ(r.bytes_up, 1u);
   EXPECT_FALSE(r.detail.empty());
 }
@@ -294,8 +294,8 @@ TEST(Relay, IdleTimeoutClosesAQuietConnection) {
   auto result = p.start({std::chrono::milliseconds(50), std::chrono::milliseconds(0)});
   p.io.run();
   const RelayResult r = result.get();
-  EXPECT_EQ(r.reason, errc::idle_timeout);
-  EXPECT_EQ(r.closed_by, Side::gateway);
+  EXPECT_EQ(r.reason, base::Reason::idle_timeout);
+  EXPECT_EQ(r.closed_by, base::Side::gateway);
 }
 
 /// A small receive buffer and MSS: loopback's 64 KiB MSS and segments would otherwise open the
@@ -356,7 +356,7 @@ TEST(Relay, ASlowButSteadyReaderIsNotIdle) {
   script.get();
   EXPECT_EQ(at_client.size(), down.size());
   const RelayResult r = result.get();
-  EXPECT_EQ(r.reason, errc::eof);
+  EXPECT_EQ(r.reason, base::Reason::eof);
   EXPECT_EQ(r.bytes_down, down.size());
 }
 
@@ -377,8 +377,8 @@ TEST(Relay, AReaderThatStoppedWithBytesWaitingIsIdle) {
   p.io.run();
   watcher.get();
   const RelayResult r = result.get();
-  EXPECT_EQ(r.reason, errc::idle_timeout);
-  EXPECT_EQ(r.closed_by, Side::gateway);
+  EXPECT_EQ(r.reason, base::Reason::idle_timeout);
+  EXPECT_EQ(r.closed_by, base::Side::gateway);
   EXPECT_GT(r.bytes_down, 0u);
   EXPECT_LT(r.bytes_down, down.size());
 }
@@ -414,8 +414,8 @@ TEST(Relay, MaxDurationEndsEvenABusyConnection) {
       asio::use_future);
   p.io.run();
   const RelayResult r = result.get();
-  EXPECT_EQ(r.reason, errc::max_duration);
-  EXPECT_EQ(r.closed_by, Side::gateway);
+  EXPECT_EQ(r.reason, base::Reason::max_duration);
+  EXPECT_EQ(r.closed_by, base::Side::gateway);
   EXPECT_GT(r.bytes_up, 0u);
 }
 

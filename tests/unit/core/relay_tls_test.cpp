@@ -326,8 +326,8 @@ TEST(RelayTls, RequestsAndResponsesBothWaysWithByteCounts) {
   const RelayResult& r = *rig.result;
   EXPECT_EQ(r.bytes_up, request1.size() + request2.size());
   EXPECT_EQ(r.bytes_down, response1.size() + response2.size());
-  EXPECT_EQ(r.reason, errc::eof);
-  EXPECT_EQ(r.closed_by, Side::client);
+  EXPECT_EQ(r.reason, base::Reason::eof);
+  EXPECT_EQ(r.closed_by, base::Side::client);
   EXPECT_EQ(r.detail, "");
 }
 
@@ -364,8 +364,8 @@ TEST(RelayTls, UpstreamEndingFirstIsCloseNotifyAndTheClientMayStillSend) {
   ASSERT_EQ(at_server.size(), late.size());
   EXPECT_TRUE(at_server == late) << "the bytes the server got differ";
   const RelayResult& r = *rig.result;
-  EXPECT_EQ(r.reason, errc::eof);
-  EXPECT_EQ(r.closed_by, Side::upstream);
+  EXPECT_EQ(r.reason, base::Reason::eof);
+  EXPECT_EQ(r.closed_by, base::Side::upstream);
   EXPECT_EQ(r.bytes_down, 3u);
   EXPECT_EQ(r.bytes_up, late.size());
 }
@@ -404,8 +404,8 @@ TEST(RelayTls, ClientCloseNotifyIsTheServersEofAndTheReplyStillArrives) {
   EXPECT_EQ(got.at_client.data, "the response");
   expect_close_notify(got.at_client);
   const RelayResult& r = *rig.result;
-  EXPECT_EQ(r.reason, errc::eof);
-  EXPECT_EQ(r.closed_by, Side::client);
+  EXPECT_EQ(r.reason, base::Reason::eof);
+  EXPECT_EQ(r.closed_by, base::Side::client);
   EXPECT_EQ(r.bytes_up, 7u);
   EXPECT_EQ(r.bytes_down, 12u);
 }
@@ -425,8 +425,8 @@ TEST(RelayTls, ClientTcpHalfCloseWithoutCloseNotifyIsTheClientsEof) {
   EXPECT_EQ(got.at_client.data, "response");
   expect_close_notify(got.at_client);
   const RelayResult& r = *rig.result;
-  EXPECT_EQ(r.reason, errc::eof);
-  EXPECT_EQ(r.closed_by, Side::client);
+  EXPECT_EQ(r.reason, base::Reason::eof);
+  EXPECT_EQ(r.closed_by, base::Side::client);
   EXPECT_EQ(r.bytes_up, 7u);
   EXPECT_EQ(r.bytes_down, 8u);
   EXPECT_EQ(r.detail, "");
@@ -448,8 +448,8 @@ TEST(RelayTls, ClientTcpCloseWithoutCloseNotifyIsTheClientsEof) {
   });
   EXPECT_EQ(at_server, "gone");
   const RelayResult& r = *rig.result;
-  EXPECT_EQ(r.reason, errc::eof) << r.detail;
-  EXPECT_EQ(r.closed_by, Side::client);
+  EXPECT_EQ(r.reason, base::Reason::eof) << r.detail;
+  EXPECT_EQ(r.closed_by, base::Side::client);
   EXPECT_EQ(r.bytes_up, 4u);
   EXPECT_EQ(r.bytes_down, 0u);
 }
@@ -500,8 +500,8 @@ TEST(RelayTls, LargeTransferBothWaysAtOnceArrivesIntactAndIdleHoldsNoBuffer) {
   const RelayResult& r = *rig.result;
   EXPECT_EQ(r.bytes_up, up.size());
   EXPECT_EQ(r.bytes_down, down.size());
-  EXPECT_EQ(r.reason, errc::eof);
-  EXPECT_EQ(r.closed_by, Side::client);
+  EXPECT_EQ(r.reason, base::Reason::eof);
+  EXPECT_EQ(r.closed_by, base::Side::client);
 }
 
 // Each side ends right behind its last byte (close_notify, FIN) while the other side's bytes
@@ -539,7 +539,7 @@ TEST(RelayTls, EndsRightBehindALargeTransferComeAfterAllTheBytes) {
   const RelayResult& r = *rig.result;
   EXPECT_EQ(r.bytes_up, up.size());
   EXPECT_EQ(r.bytes_down, down.size());
-  EXPECT_EQ(r.reason, errc::eof);
+  EXPECT_EQ(r.reason, base::Reason::eof);
 }
 
 // Unlike a close without close_notify (above), a client's reset is a reset.
@@ -557,8 +557,8 @@ TEST(RelayTls, ClientResetIsReportedAsTheClientsReset) {
     EXPECT_EQ(ec, asio::error::eof) << ec.message();  // the gateway's close
   });
   const RelayResult& r = *rig.result;
-  EXPECT_EQ(r.reason, errc::reset);
-  EXPECT_EQ(r.closed_by, Side::client);
+  EXPECT_EQ(r.reason, base::Reason::reset);
+  EXPECT_EQ(r.closed_by, base::Side::client);
   EXPECT_EQ(r.bytes_up, 1u);
   EXPECT_FALSE(r.detail.empty());
   EXPECT_EQ(at_server, "");
@@ -579,8 +579,8 @@ TEST(RelayTls, UpstreamResetIsReportedAndStopsBothDirections) {
     got = co_await rig.client.read();
   });
   const RelayResult& r = *rig.result;
-  EXPECT_EQ(r.reason, errc::reset);
-  EXPECT_EQ(r.closed_by, Side::upstream);
+  EXPECT_EQ(r.reason, base::Reason::reset);
+  EXPECT_EQ(r.closed_by, base::Side::upstream);
   EXPECT_EQ(r.bytes_up, 1u);
   EXPECT_EQ(r.bytes_down, 0u);
   EXPECT_FALSE(r.detail.empty());
@@ -605,8 +605,8 @@ TEST(RelayTls, IdleTimeoutEndsAQuietTlsRelay) {
     co_await rig.relay_done();
   });
   const RelayResult& r = *rig.result;
-  EXPECT_EQ(r.reason, errc::idle_timeout);
-  EXPECT_EQ(r.closed_by, Side::gateway);
+  EXPECT_EQ(r.reason, base::Reason::idle_timeout);
+  EXPECT_EQ(r.closed_by, base::Side::gateway);
   EXPECT_EQ(r.bytes_up, 0u);
   EXPECT_EQ(r.bytes_down, 0u);
   // Both ends see their connection end, with nothing relayed.
@@ -638,7 +638,7 @@ TEST(RelayTls, SessionIsResumableAfterACleanRelayAndClose) {
     });
     EXPECT_EQ(got.data, "pong");
     expect_close_notify(got);
-    EXPECT_EQ(rig.result->reason, errc::eof);
+    EXPECT_EQ(rig.result->reason, base::Reason::eof);
     // The rig's TlsSocket (the gateway's SSL) is freed here, as the gateway frees it.
   }
   ASSERT_TRUE(session);
@@ -661,7 +661,7 @@ TEST(RelayTls, SessionIsResumableAfterACleanRelayAndClose) {
   EXPECT_EQ(server_reused, 1);
   EXPECT_EQ(client_reused, 1);
   expect_close_notify(got);
-  EXPECT_EQ(rig.result->reason, errc::eof);
+  EXPECT_EQ(rig.result->reason, base::Reason::eof);
   EXPECT_EQ(rig.result->bytes_up, 5u);
 }
 

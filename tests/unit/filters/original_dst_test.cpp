@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <cstring>
 
+#include "base/asio_endpoint.hpp"
 #include "upstream/connect.hpp"
 
 namespace egress::filters {
@@ -59,8 +60,8 @@ void answer_v6(const char* ip, std::uint16_t port) {
   fake.answer_len = sizeof(sin6);
 }
 
-net::IpAddress ip(const char* text) {
-  return *net::IpAddress::parse(text);
+base::IpAddress ip(const char* text) {
+  return *base::IpAddress::parse(text);
 }
 
 TEST(QueryOriginalDst, Ipv4ClientAsksSolIpSoOriginalDst) {
@@ -97,8 +98,8 @@ class OriginalDstFilterTest : public ::testing::Test {
 
   std::unique_ptr<core::Connection> make(const char* client_ip) {
     auto c = std::make_unique<core::Connection>(asio::ip::tcp::socket(io), 1, listener, metrics);
-    c->src = upstream::from_asio({asio::ip::make_address(client_ip), 40000});
-    c->local = upstream::from_asio({asio::ip::make_address("192.0.2.1"), 15001});
+    c->src = base::from_asio({asio::ip::make_address(client_ip), 40000});
+    c->local = base::from_asio({asio::ip::make_address("192.0.2.1"), 15001});
     return c;
   }
 };
@@ -133,7 +134,7 @@ TEST_F(OriginalDstFilterTest, EnoentDeniesNoOriginalDst) {
   core::Connection& c = *owned;
   EXPECT_EQ(OriginalDstFilter(config::DestinationMode::original_dst, &fake_getsockopt).apply(c),
             Verdict::Deny);
-  EXPECT_EQ(c.denied(), core::errc::no_original_dst);
+  EXPECT_EQ(c.denied(), base::Reason::no_original_dst);
   EXPECT_EQ(c.deny_detail(), std::strerror(ENOENT));
   EXPECT_FALSE(c.dst);
 }
@@ -142,7 +143,7 @@ TEST_F(OriginalDstFilterTest, TproxyTakesTheLocalAddressWithoutAskingTheKernel) 
   fake = {};
   auto owned = make("192.0.2.2");
   core::Connection& c = *owned;
-  c.local = upstream::from_asio({asio::ip::make_address("203.0.113.99"), 80});
+  c.local = base::from_asio({asio::ip::make_address("203.0.113.99"), 80});
   EXPECT_EQ(OriginalDstFilter(config::DestinationMode::tproxy, &fake_getsockopt).apply(c),
             Verdict::Continue);
   EXPECT_EQ(fake.calls, 0);

@@ -47,8 +47,8 @@ to: [{cidrs: [203.0.113.66/32]}]
   std::unique_ptr<core::Connection> connection(const char* src, const char* dst) {
     auto c =
         std::make_unique<core::Connection>(asio::ip::tcp::socket(io_), 42, listener_, metrics_);
-    c->src = *net::Endpoint::parse(src);
-    c->dst = *net::Endpoint::parse(dst);
+    c->src = *base::Endpoint::parse(src);
+    c->dst = *base::Endpoint::parse(dst);
     return c;
   }
 
@@ -67,7 +67,7 @@ TEST_F(PolicyFilterTest, AllowByRuleCarriesTheRuleIntoTheAuditRecord) {
   auto c = connection("192.0.2.2:40000", "203.0.113.10:80");
   EXPECT_EQ(PolicyFilter(*store_).apply(*c), Verdict::Continue);
   ASSERT_TRUE(c->decision);
-  EXPECT_EQ(reason_of(*c->decision), core::errc::rule);
+  EXPECT_EQ(reason_of(*c->decision), base::Reason::rule);
   const auto rec = core::decision_record(*c, true, reason_of(*c->decision), "");
   EXPECT_EQ(rec.conn_id, 42u);
   EXPECT_EQ(rec.listener, "egress");
@@ -84,13 +84,13 @@ TEST_F(PolicyFilterTest, DenyReasonsFromThePolicy) {
   struct Case {
     const char* src;
     const char* dst;
-    core::errc reason;
+    base::Reason reason;
     const char* rule;
   };
   for (const Case& k : {
-           Case{"192.0.2.2:1", "203.0.113.66:80", core::errc::rule, "block-66"},
-           Case{"192.0.2.2:1", "203.0.113.10:443", core::errc::default_action, ""},
-           Case{"192.0.2.2:1", "198.51.100.1:80", core::errc::deny_destination, ""},
+           Case{"192.0.2.2:1", "203.0.113.66:80", base::Reason::rule, "block-66"},
+           Case{"192.0.2.2:1", "203.0.113.10:443", base::Reason::default_action, ""},
+           Case{"192.0.2.2:1", "198.51.100.1:80", base::Reason::deny_destination, ""},
        }) {
     auto c = connection(k.src, k.dst);
     EXPECT_EQ(PolicyFilter(*store_).apply(*c), Verdict::Deny) << k.dst;
@@ -104,7 +104,7 @@ TEST_F(PolicyFilterTest, NoPolicyLoadedDenies) {
   policy::PolicyStore empty(dir_ / "nothing-here");
   auto c = connection("192.0.2.2:1", "203.0.113.10:80");
   EXPECT_EQ(PolicyFilter(empty).apply(*c), Verdict::Deny);
-  EXPECT_EQ(c->denied(), core::errc::no_policy);
+  EXPECT_EQ(c->denied(), base::Reason::no_policy);
 }
 
 // Issue 17 item 8: the snapshot used to be taken at accept, before the TLS handshake, and the
@@ -143,18 +143,18 @@ TEST_F(PolicyFilterTest, ARecordBeforeThePolicyStepNamesThePolicyRunningThen) {
   // Denied before the policy step (over a limit, loop, TLS): no snapshot was taken.
   auto c = connection("192.0.2.2:40000", "203.0.113.10:80");
   c->policy_store = store_.get();
-  const auto rec = core::decision_record(*c, false, core::errc::loop, "");
+  const auto rec = core::decision_record(*c, false, base::Reason::loop, "");
   EXPECT_EQ(rec.policy_version, store_->current()->version());
   EXPECT_FALSE(c->policy) << "no snapshot kept for it";
 }
 
 TEST_F(PolicyFilterTest, LoopGuardFilterDeniesTheGatewayItself) {
-  upstream::LoopGuard guard({*net::Endpoint::parse("0.0.0.0:15001")});
-  guard.set_local_addresses({*net::IpAddress::parse("192.0.2.1")});
+  upstream::LoopGuard guard({*base::Endpoint::parse("0.0.0.0:15001")});
+  guard.set_local_addresses({*base::IpAddress::parse("192.0.2.1")});
   auto loop = connection("192.0.2.2:1", "192.0.2.1:15001");
   EXPECT_EQ(LoopGuardFilter(guard).apply(*loop), Verdict::Deny);
-  EXPECT_EQ(loop->denied(), core::errc::loop);
-  const auto rec = core::decision_record(*loop, false, core::errc::loop, loop->deny_detail());
+  EXPECT_EQ(loop->denied(), base::Reason::loop);
+  const auto rec = core::decision_record(*loop, false, base::Reason::loop, loop->deny_detail());
   EXPECT_EQ(rec.reason, "loop");
   EXPECT_EQ(rec.detail, "destination 192.0.2.1:15001 is the gateway");
   auto fine = connection("192.0.2.2:1", "203.0.113.10:15001");

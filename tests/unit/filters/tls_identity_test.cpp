@@ -35,8 +35,8 @@ std::string tls_counters(const core::Metrics& m) {
   return out;
 }
 
-policy::Identity identity(std::string spiffe_id) {
-  policy::Identity id;
+base::Identity identity(std::string spiffe_id) {
+  base::Identity id;
   id.spiffe_id = spiffe_id;
   id.uri_sans = {spiffe_id};
   id.fingerprint_sha256 = std::string(64, 'a');
@@ -57,8 +57,8 @@ TEST(TlsIdentityReasons, EveryDenyReasonIsAuditedUnderTheTlsLibrarysName) {
   for (auto r : {tls::DenyReason::no_client_cert, tls::DenyReason::cert_verify_failed,
                  tls::DenyReason::invalid_svid, tls::DenyReason::tls_handshake_failed,
                  tls::DenyReason::handshake_timeout}) {
-    EXPECT_EQ(core::to_string(to_errc(r)), tls::to_string(r));
-    EXPECT_TRUE(core::is_decision_reason(to_errc(r)));
+    EXPECT_EQ(base::to_string(to_errc(r)), tls::to_string(r));
+    EXPECT_TRUE(base::is_decision_reason(to_errc(r)));
   }
 }
 
@@ -83,7 +83,7 @@ TEST_F(TlsIdentityTest, ADenyAfterTheHandshakeKeepsWhoseCertificateItWas) {
   out.identity = identity("spiffe://corp.example/ns/a/sa/b");
   out.tls_version = "TLSv1.2";
   EXPECT_EQ(apply_handshake_outcome(*conn, out), Verdict::Deny);
-  EXPECT_EQ(conn->denied(), core::errc::invalid_svid);
+  EXPECT_EQ(conn->denied(), base::Reason::invalid_svid);
   EXPECT_EQ(conn->deny_detail(), "2 SPIFFE IDs");
   ASSERT_TRUE(conn->identity);
   EXPECT_EQ(conn->identity->spiffe_id, "spiffe://corp.example/ns/a/sa/b");
@@ -97,7 +97,7 @@ TEST_F(TlsIdentityTest, AFailedHandshakeHasNoIdentityAndNoVersion) {
   out.deny = tls::DenyReason::no_client_cert;
   out.detail = "peer did not return a certificate";
   EXPECT_EQ(apply_handshake_outcome(*conn, out), Verdict::Deny);
-  EXPECT_EQ(conn->denied(), core::errc::no_client_cert);
+  EXPECT_EQ(conn->denied(), base::Reason::no_client_cert);
   EXPECT_FALSE(conn->identity);
   EXPECT_TRUE(conn->tls_version.empty());
   EXPECT_EQ(tls_counters(metrics), "no_client_cert=1");
@@ -133,7 +133,7 @@ TEST_F(TlsIdentityTest, AClientThatSendsNothingIsDeniedAtTheHandshakeTimeout) {
   auto run = run_filter(*this, "");
   ASSERT_TRUE(run.conn);
   EXPECT_EQ(run.verdict, Verdict::Deny);
-  EXPECT_EQ(run.conn->denied(), core::errc::handshake_timeout);
+  EXPECT_EQ(run.conn->denied(), base::Reason::handshake_timeout);
   EXPECT_EQ(run.conn->deny_detail(), "no TLS handshake within 200 ms");
   EXPECT_EQ(tls_counters(metrics), "handshake_timeout=1");
 }
@@ -142,7 +142,7 @@ TEST_F(TlsIdentityTest, APlainTcpClientIsATlsHandshakeFailure) {
   auto run = run_filter(*this, "GET / HTTP/1.0\r\n\r\n");
   ASSERT_TRUE(run.conn);
   EXPECT_EQ(run.verdict, Verdict::Deny);
-  EXPECT_EQ(run.conn->denied(), core::errc::tls_handshake_failed);
+  EXPECT_EQ(run.conn->denied(), base::Reason::tls_handshake_failed);
   EXPECT_FALSE(run.conn->deny_detail().empty());
   EXPECT_FALSE(run.conn->identity);
   EXPECT_EQ(tls_counters(metrics), "tls_handshake_failed=1");

@@ -5,8 +5,8 @@
 namespace egress::policy {
 namespace {
 
-net::IpAddress ip(const char* s) {
-  return *net::IpAddress::parse(s);
+base::IpAddress ip(const char* s) {
+  return *base::IpAddress::parse(s);
 }
 
 struct CidrCase {
@@ -232,11 +232,11 @@ TEST(EmbeddedV4, WithEmbeddedV4IsTheLiteralRule) {
   const auto with = set.with_embedded_v4();
   EXPECT_TRUE(set.subset_of(with));
   EXPECT_EQ(with.v4(), set.v4());
-  const auto literal = [&](const net::IpAddress& a) {
+  const auto literal = [&](const base::IpAddress& a) {
     const auto e = embedded_v4(a);
     return set.contains(a) || (e && set.contains(*e));
   };
-  std::vector<net::IpAddress> probes;
+  std::vector<base::IpAddress> probes;
   for (const char* t : {"198.51.100.1",
                         "203.0.113.1",
                         "2001:db8::1",
@@ -272,13 +272,13 @@ TEST(EmbeddedV4, WithEmbeddedV4IsTheLiteralRule) {
       const U128 k = high | v4;
       std::array<std::uint8_t, 16> b{};
       for (int i = 0; i < 16; ++i) b[i] = static_cast<std::uint8_t>(k >> ((15 - i) * 8));
-      probes.push_back(net::IpAddress::v6(b));
+      probes.push_back(base::IpAddress::v6(b));
     }
     for (const U128 low : {U128{0}, (U128{1} << 80) - 1}) {
       const U128 k = (U128{0x2002} << 112) | (U128{v4} << 80) | low;
       std::array<std::uint8_t, 16> b{};
       for (int i = 0; i < 16; ++i) b[i] = static_cast<std::uint8_t>(k >> ((15 - i) * 8));
-      probes.push_back(net::IpAddress::v6(b));
+      probes.push_back(base::IpAddress::v6(b));
     }
   }
   int denied = 0;

@@ -10,7 +10,7 @@ namespace {
 
 std::vector<std::uint32_t> hits(const CidrIndex& idx, const char* addr) {
   std::vector<std::uint32_t> out;
-  idx.for_each_match(*net::IpAddress::parse(addr), [&](std::uint32_t v) { out.push_back(v); });
+  idx.for_each_match(*base::IpAddress::parse(addr), [&](std::uint32_t v) { out.push_back(v); });
   return out;
 }
 
@@ -90,18 +90,18 @@ TEST(CidrIndex, ManyPrefixesAgreeWithAScan) {
         std::array<std::uint8_t, 16> b{0x20, 0x01, 0x0d, 0xb8};
         for (std::size_t i = 4; i < 16; ++i)
           b[i] = static_cast<std::uint8_t>(i < 7 ? rng() % 2 : rng());
-        c.network = net::IpAddress::v6(b);
+        c.network = base::IpAddress::v6(b);
         c.prefix_len = 32 + rng() % 97;
         const U128 mask = c.prefix_len == 128 ? U128{0} : ~U128{0} >> c.prefix_len;
         const U128 k = v6_key(c.network) & ~mask;
         for (int i = 15; i >= 0; --i)
           b[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(k >> (8 * (15 - i)));
-        c.network = net::IpAddress::v6(b);
+        c.network = base::IpAddress::v6(b);
       } else {
         const std::uint32_t k = (203u << 24) | ((rng() % 64) << 8) | (rng() % 256);
         c.prefix_len = 18 + rng() % 15;
         c.network =
-            net::IpAddress::v4(k & ~(c.prefix_len == 32 ? 0u : 0xFFFFFFFFu >> c.prefix_len));
+            base::IpAddress::v4(k & ~(c.prefix_len == 32 ? 0u : 0xFFFFFFFFu >> c.prefix_len));
       }
       idx.add(c, v);
       added.push_back(c);
@@ -111,17 +111,17 @@ TEST(CidrIndex, ManyPrefixesAgreeWithAScan) {
     for (const Cidr& c : added) {
       const bool v4 = c.network.is_v4();
       for (int edge = 0; edge < 4; ++edge) {
-        net::IpAddress a = c.network;
+        base::IpAddress a = c.network;
         if (v4) {
           const std::uint32_t k = edge < 2 ? c.v4_lo() : c.v4_hi();
-          a = net::IpAddress::v4(edge == 0 ? k - 1 : edge == 3 ? k + 1 : k);
+          a = base::IpAddress::v4(edge == 0 ? k - 1 : edge == 3 ? k + 1 : k);
         } else {
           const U128 k = edge < 2 ? c.v6_lo() : c.v6_hi();
           const U128 x = edge == 0 ? k - 1 : edge == 3 ? k + 1 : k;
           std::array<std::uint8_t, 16> b{};
           for (int i = 15; i >= 0; --i)
             b[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(x >> (8 * (15 - i)));
-          a = net::IpAddress::v6(b);
+          a = base::IpAddress::v6(b);
         }
         std::vector<std::uint32_t> want;
         unsigned longest = 0;

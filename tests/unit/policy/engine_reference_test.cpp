@@ -40,7 +40,7 @@ bool dns_matches(const StringPattern& p, const std::string& san) {
 bool principal_matches(const model::Model& m, const model::PrincipalEntry& e,
                        const ConnectionFacts& f) {
   if (e.any) return true;
-  const Identity* id = f.identity;
+  const base::Identity* id = f.identity;
   if (e.identity) {
     bool hit = false;
     if (id) {
@@ -250,7 +250,7 @@ TEST(EngineReference, RandomPoliciesAgreeWithTheLanguage) {
     ASSERT_TRUE(r.errors.empty()) << testing::errors_of(r) << text;
     const Policy& p = *r.policy;
     for (int c = 0; c < 200; ++c) {
-      Identity id;
+      base::Identity id;
       const bool has_id = chance(rng, 70);
       if (has_id) {
         if (chance(rng, 80)) {
@@ -261,8 +261,8 @@ TEST(EngineReference, RandomPoliciesAgreeWithTheLanguage) {
         if (chance(rng, 20)) id.dns_sans.push_back(pick(rng, kDnsNames));
         if (chance(rng, 40)) id.common_name = pick(rng, kCns);
       }
-      ConnectionFacts f{*net::IpAddress::parse(pick(rng, kAddrs)),
-                        *net::IpAddress::parse(pick(rng, kAddrs)),
+      ConnectionFacts f{*base::IpAddress::parse(pick(rng, kAddrs)),
+                        *base::IpAddress::parse(pick(rng, kAddrs)),
                         static_cast<std::uint16_t>(pick(rng, kPortValues)), has_id ? &id : nullptr,
                         testing::at("2026-11-26T00:00:00Z")};
       const Decision d = p.evaluate(f);

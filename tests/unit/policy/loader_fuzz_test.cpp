@@ -86,8 +86,8 @@ TEST(LoaderFuzz, MutatedPoliciesNeverCrash) {
       EXPECT_TRUE(line.starts_with("f.yaml:") || line.starts_with(".: ")) << line;
     }
     if (r.policy) {
-      ConnectionFacts f{*net::IpAddress::parse("192.0.2.2"),
-                        *net::IpAddress::parse("203.0.113.20"),
+      ConnectionFacts f{*base::IpAddress::parse("192.0.2.2"),
+                        *base::IpAddress::parse("203.0.113.20"),
                         443,
                         nullptr,
                         {}};

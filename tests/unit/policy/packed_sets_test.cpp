@@ -7,15 +7,15 @@
 namespace egress::policy::detail {
 namespace {
 
-net::IpAddress v4(std::uint32_t host_order) {
-  return net::IpAddress::v4(host_order);
+base::IpAddress v4(std::uint32_t host_order) {
+  return base::IpAddress::v4(host_order);
 }
 
-net::IpAddress v6(U128 key) {
+base::IpAddress v6(U128 key) {
   std::array<std::uint8_t, 16> b{};
   for (int i = 15; i >= 0; --i, key >>= 8)
     b[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(key);
-  return net::IpAddress::v6(b);
+  return base::IpAddress::v6(b);
 }
 
 Cidr random_cidr(std::mt19937& rng, bool six) {
@@ -36,8 +36,8 @@ Cidr random_cidr(std::mt19937& rng, bool six) {
 }
 
 // Addresses at and around every interval's edges, and some at random.
-std::vector<net::IpAddress> probes(const AddressSet& s, std::mt19937& rng) {
-  std::vector<net::IpAddress> out;
+std::vector<base::IpAddress> probes(const AddressSet& s, std::mt19937& rng) {
+  std::vector<base::IpAddress> out;
   for (const auto& iv : s.v4()) {
     for (std::uint32_t k : {iv.lo - 1, iv.lo, iv.lo + 1, iv.hi - 1, iv.hi, iv.hi + 1})
       out.push_back(v4(k));
@@ -118,8 +118,8 @@ TEST(PackedSets, EqualSetsShareTheirWords) {
   const auto at_p = packed.add(p);
   EXPECT_EQ(packed.add(p), at_p);
   packed.freeze();
-  EXPECT_TRUE(packed.contains_address(at_a, *net::IpAddress::parse("203.0.113.9")));
-  EXPECT_FALSE(packed.contains_address(at_a, *net::IpAddress::parse("198.51.100.9")));
+  EXPECT_TRUE(packed.contains_address(at_a, *base::IpAddress::parse("203.0.113.9")));
+  EXPECT_FALSE(packed.contains_address(at_a, *base::IpAddress::parse("198.51.100.9")));
   EXPECT_TRUE(packed.contains_port(at_p, 443));
 }
 

@@ -211,10 +211,10 @@ TEST(LoadPolicyDir, RevisionReaderFillsTheGitPartAndWarnings) {
   TempDir d;
   d.write("00-settings.yaml", "kind: Settings\n");
   const std::string commit(40, 'a');
-  RevisionReader reader = [&](const fs::path& dir, std::vector<Diagnostic>& warnings) {
+  RevisionReader reader = [&](const fs::path& dir, std::vector<base::Diagnostic>& warnings) {
     EXPECT_EQ(dir, d.path());
-    Diagnostic w;
-    w.severity = Diagnostic::Severity::warning;
+    base::Diagnostic w;
+    w.severity = base::Diagnostic::Severity::warning;
     w.file = dir.string();
     w.message = "from the reader";
     warnings.push_back(w);

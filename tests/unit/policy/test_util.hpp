@@ -3,8 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "base/ip_address.hpp"
 #include "clock/rfc3339.hpp"
-#include "net/ip_address.hpp"
 #include "policy/facts.hpp"
 #include "policy/loader.hpp"
 #include "policy/policy.hpp"
@@ -38,14 +38,14 @@ inline std::chrono::system_clock::time_point at(const char* rfc3339) {
 
 /// Facts for a connection: src, "ip:port", optional identity.
 struct Conn {
-  net::IpAddress src;
-  net::Endpoint dst;
-  Identity identity;
+  base::IpAddress src;
+  base::Endpoint dst;
+  base::Identity identity;
   bool has_identity = false;
   std::chrono::system_clock::time_point now = at("2026-01-01T00:00:00Z");
 
   Conn(const char* s, const char* d)
-      : src(*net::IpAddress::parse(s)), dst(*net::Endpoint::parse(d)) {}
+      : src(*base::IpAddress::parse(s)), dst(*base::Endpoint::parse(d)) {}
   Conn& id(std::string spiffe) {
     identity.uri_sans.push_back(spiffe);
     identity.spiffe_id = std::move(spiffe);

@@ -212,7 +212,7 @@ TEST(GitRevision, HeadNamingAMissingCommitIsAWarning) {
   write(d.path() / ".git" / "refs" / "heads" / "main",
         "0123456789012345678901234567890123456789\n");
 
-  std::vector<policy::Diagnostic> warnings;
+  std::vector<base::Diagnostic> warnings;
   const auto v = read_git_revision(d.path(), warnings);
   EXPECT_TRUE(v.git_commit.empty());
   ASSERT_EQ(warnings.size(), 1u);
@@ -225,7 +225,7 @@ TEST(GitRevision, GarbageHeadFileIsAWarning) {
   init_and_commit(d.path());
   write(d.path() / ".git" / "HEAD", "garbage\n");
 
-  std::vector<policy::Diagnostic> warnings;
+  std::vector<base::Diagnostic> warnings;
   const auto v = read_git_revision(d.path(), warnings);
   EXPECT_TRUE(v.git_commit.empty());
   ASSERT_EQ(warnings.size(), 1u);

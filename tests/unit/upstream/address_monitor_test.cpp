@@ -11,21 +11,21 @@ namespace {
 
 // The kernel's answer to RTM_GETADDR is the list getifaddrs(3) builds from the same dump.
 TEST(AddressMonitor, DumpListsTheAddressesGetifaddrsLists) {
-  std::set<net::IpAddress> from_netlink;
+  std::set<base::IpAddress> from_netlink;
   for (const auto& [ifindex, address] : AddressMonitor::dump()) {
     EXPECT_NE(ifindex, 0u);
     from_netlink.insert(address);
   }
-  std::set<net::IpAddress> from_getifaddrs;
+  std::set<base::IpAddress> from_getifaddrs;
   for (const auto& a : LoopGuard::interface_addresses()) from_getifaddrs.insert(a);
   EXPECT_EQ(from_netlink, from_getifaddrs);
   EXPECT_TRUE(std::any_of(from_netlink.begin(), from_netlink.end(),
-                          [](const net::IpAddress& a) { return a.is_loopback(); }));
+                          [](const base::IpAddress& a) { return a.is_loopback(); }));
 }
 
 TEST(AddressMonitor, FillsTheGuardAtConstruction) {
   boost::asio::io_context io;
-  LoopGuard guard({*net::Endpoint::parse("0.0.0.0:15001")});
+  LoopGuard guard({*base::Endpoint::parse("0.0.0.0:15001")});
   AddressMonitor monitor(io, guard);
   EXPECT_EQ(monitor.dumps(), 1u);
   for (const auto& a : LoopGuard::interface_addresses()) {

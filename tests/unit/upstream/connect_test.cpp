@@ -12,14 +12,18 @@
 #include <boost/asio/write.hpp>
 #include <vector>
 
+#include "base/asio_endpoint.hpp"
+
 namespace egress::upstream {
 namespace {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
-using core::errc;
+using base::from_asio;
+using base::Reason;
+using base::to_asio;
 
-ConnectResult run_connect(const net::Endpoint& dst, ConnectOptions options) {
+ConnectResult run_connect(const base::Endpoint& dst, ConnectOptions options) {
   asio::io_context io;
   tcp::socket socket(io);
   asio::steady_timer timer(io);
@@ -40,7 +44,7 @@ std::uint16_t closed_port() {
 TEST(Connect, SucceedsToAListeningLoopbackPort) {
   asio::io_context io;
   tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
-  const net::Endpoint dst = from_asio(a.local_endpoint());
+  const base::Endpoint dst = from_asio(a.local_endpoint());
   const auto r = run_connect(dst, {std::chrono::seconds(5), 0});
   EXPECT_TRUE(r.ok()) << r.detail;
 }
@@ -49,7 +53,7 @@ TEST(Connect, SucceedsToAListeningLoopbackPort) {
 tcp::socket connected(asio::io_context& io, tcp::acceptor& a, ConnectOptions options) {
   tcp::socket socket(io);
   asio::steady_timer timer(io);
-  const net::Endpoint dst = from_asio(a.local_endpoint());  // connect() keeps a reference
+  const base::Endpoint dst = from_asio(a.local_endpoint());  // connect() keeps a reference
   auto f = asio::co_spawn(io, connect(socket, dst, options, timer), asio::use_future);
   io.run();
   const auto r = f.get();
@@ -110,9 +114,9 @@ TEST(Connect, ClientBytesWaitingSendsTheHandshakeAckWithTheData) {
 }
 
 TEST(Connect, RefusedPort) {
-  const net::Endpoint dst{*net::IpAddress::parse("127.0.0.1"), closed_port()};
+  const base::Endpoint dst{*base::IpAddress::parse("127.0.0.1"), closed_port()};
   const auto r = run_connect(dst, {std::chrono::seconds(5), 0});
-  EXPECT_EQ(r.error, errc::upstream_refused);
+  EXPECT_EQ(r.error, base::Reason::upstream_refused);
   EXPECT_EQ(r.detail, "Connection refused");
 }
 
@@ -133,25 +137,25 @@ TEST(Connect, FullAcceptQueueTimesOut) {
     fill.push_back(fd);
   }
   const auto r = run_connect(from_asio(a.local_endpoint()), {std::chrono::milliseconds(200), 0});
-  EXPECT_EQ(r.error, errc::upstream_timeout);
+  EXPECT_EQ(r.error, base::Reason::upstream_timeout);
   for (int fd : fill) ::close(fd);
 }
 
 TEST(Connect, ClassifiesErrors) {
   using boost::system::error_code;
   namespace e = asio::error;
-  EXPECT_EQ(classify_connect_error(e::connection_refused), errc::upstream_refused);
-  EXPECT_EQ(classify_connect_error(e::timed_out), errc::upstream_timeout);
-  EXPECT_EQ(classify_connect_error(e::host_unreachable), errc::upstream_unreachable);
-  EXPECT_EQ(classify_connect_error(e::network_unreachable), errc::upstream_unreachable);
-  EXPECT_EQ(classify_connect_error(e::access_denied), errc::upstream_error);
-  EXPECT_EQ(classify_connect_error(e::connection_reset), errc::upstream_error);
+  EXPECT_EQ(classify_connect_error(e::connection_refused), base::Reason::upstream_refused);
+  EXPECT_EQ(classify_connect_error(e::timed_out), base::Reason::upstream_timeout);
+  EXPECT_EQ(classify_connect_error(e::host_unreachable), base::Reason::upstream_unreachable);
+  EXPECT_EQ(classify_connect_error(e::network_unreachable), base::Reason::upstream_unreachable);
+  EXPECT_EQ(classify_connect_error(e::access_denied), base::Reason::upstream_error);
+  EXPECT_EQ(classify_connect_error(e::connection_reset), base::Reason::upstream_error);
 }
 
 TEST(Endpoints, RoundTripAndNormaliseV4Mapped) {
-  const auto v6 = *net::Endpoint::parse("[2001:db8::1]:443");
+  const auto v6 = *base::Endpoint::parse("[2001:db8::1]:443");
   EXPECT_EQ(from_asio(to_asio(v6)), v6);
-  const auto v4 = *net::Endpoint::parse("192.0.2.1:80");
+  const auto v4 = *base::Endpoint::parse("192.0.2.1:80");
   EXPECT_EQ(from_asio(to_asio(v4)), v4);
   EXPECT_EQ(from_asio({asio::ip::make_address("::ffff:192.0.2.1"), 80}), v4);
 }

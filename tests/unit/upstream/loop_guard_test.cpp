@@ -5,8 +5,8 @@
 namespace egress::upstream {
 namespace {
 
-net::Endpoint ep(const char* text) {
-  return *net::Endpoint::parse(text);
+base::Endpoint ep(const char* text) {
+  return *base::Endpoint::parse(text);
 }
 
 TEST(LoopGuard, Table) {
@@ -14,9 +14,9 @@ TEST(LoopGuard, Table) {
   // address; the gateway's interfaces carry 192.0.2.1, 203.0.113.254 and 2001:db8:1::1.
   LoopGuard guard(
       {ep("0.0.0.0:15001"), ep("[::]:15001"), ep("198.51.100.7:15002"), ep("127.0.0.1:9901")});
-  guard.set_local_addresses({*net::IpAddress::parse("192.0.2.1"),
-                             *net::IpAddress::parse("203.0.113.254"),
-                             *net::IpAddress::parse("2001:db8:1::1")});
+  guard.set_local_addresses({*base::IpAddress::parse("192.0.2.1"),
+                             *base::IpAddress::parse("203.0.113.254"),
+                             *base::IpAddress::parse("2001:db8:1::1")});
   struct Case {
     const char* dst;
     bool loop;

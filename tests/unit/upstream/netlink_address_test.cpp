@@ -13,8 +13,8 @@ namespace {
 
 using Bytes = std::vector<std::uint8_t>;
 
-net::IpAddress ip(const char* text) {
-  return *net::IpAddress::parse(text);
+base::IpAddress ip(const char* text) {
+  return *base::IpAddress::parse(text);
 }
 
 void append(Bytes& out, const void* data, std::size_t n) {
@@ -31,7 +31,7 @@ struct Attr {
   Bytes data;
 };
 
-Bytes addr_bytes(const net::IpAddress& a) {
+Bytes addr_bytes(const base::IpAddress& a) {
   const auto& b = a.bytes();
   return a.is_v4() ? Bytes(b.begin(), b.begin() + 4) : Bytes(b.begin(), b.end());
 }

@@ -1,4 +1,4 @@
-#include "net/ip_address.hpp"
+#include "base/ip_address.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -7,7 +7,7 @@
 #include <charconv>
 #include <cstring>
 
-namespace egress::net {
+namespace egress::base {
 
 namespace {
 
@@ -171,4 +171,4 @@ std::string Endpoint::to_string() const {
   return s;
 }
 
-}  // namespace egress::net
+}  // namespace egress::base

@@ -1,4 +1,4 @@
-#include "net/ip_address.hpp"
+#include "base/ip_address.hpp"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -7,7 +7,7 @@
 
 #include <cstring>
 
-namespace egress::net {
+namespace egress::base {
 namespace {
 
 struct ParseCase {
@@ -170,4 +170,4 @@ INSTANTIATE_TEST_SUITE_P(
         EndpointCase{":443", nullptr}, EndpointCase{"", nullptr}));
 
 }  // namespace
-}  // namespace egress::net
+}  // namespace egress::base

@@ -10,7 +10,7 @@
 struct sockaddr;
 struct sockaddr_storage;
 
-namespace egress::net {
+namespace egress::base {
 
 /// An IPv4 or IPv6 address as a plain value. IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) are
 /// normalised to IPv4 on every way in (parse, from_sockaddr, from_v6_bytes), so the rest of the
@@ -77,4 +77,4 @@ struct Endpoint {
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
 
-}  // namespace egress::net
+}  // namespace egress::base

@@ -4,14 +4,14 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <system_error>
 
-namespace egress::core {
+namespace egress::base {
 
-/// Every terminal outcome of a connection, so each one becomes exactly one audit `reason` and one
-/// metric label value. The first group are decision reasons (connection.decision), the second
-/// close reasons (connection.close). Value 0 is success and never used as a reason.
-enum class errc : std::uint8_t {
+/// Why a connection ended as it did: every terminal outcome of a connection, so each one becomes
+/// exactly one audit `reason` and one metric label value. The first group are decision reasons
+/// (connection.decision), the second close reasons (connection.close). Value 0 is success and never
+/// used as a reason.
+enum class Reason : std::uint8_t {
   // decision reasons: from the policy
   rule = 1,          ///< "rule": a rule matched (allow or deny)
   default_action,    ///< "default": no rule matched
@@ -41,8 +41,8 @@ enum class errc : std::uint8_t {
   upstream_error,        ///< any other upstream connect failure
 };
 
-/// Number of errc values including 0, for fixed-size per-reason tables.
-inline constexpr std::size_t kReasonCount = static_cast<std::size_t>(errc::upstream_error) + 1;
+/// Number of Reason values including 0, for fixed-size per-reason tables.
+inline constexpr std::size_t kReasonCount = static_cast<std::size_t>(Reason::upstream_error) + 1;
 
 namespace detail {
 inline constexpr std::array<std::string_view, kReasonCount> kNames = {
@@ -75,33 +75,14 @@ inline constexpr std::array<std::string_view, kReasonCount> kNames = {
 }  // namespace detail
 
 /// The audit / metrics spelling: "no_original_dst", "default", "upstream_refused", ...
-constexpr std::string_view to_string(errc e) noexcept {
+constexpr std::string_view to_string(Reason e) noexcept {
   const auto i = static_cast<std::size_t>(e);
   return i < detail::kNames.size() ? detail::kNames[i] : "unknown";
 }
 
 /// True for reasons that appear in connection.decision records.
-constexpr bool is_decision_reason(errc e) noexcept {
-  return e >= errc::rule && e <= errc::tls_handshake_failed;
+constexpr bool is_decision_reason(Reason e) noexcept {
+  return e >= Reason::rule && e <= Reason::tls_handshake_failed;
 }
 
-/// The std::error_category of errc ("egress"); message() is to_string().
-inline const std::error_category& egress_category() noexcept {
-  struct Category final : std::error_category {
-    const char* name() const noexcept override { return "egress"; }
-    std::string message(int v) const override {
-      return std::string(to_string(static_cast<errc>(v)));
-    }
-  };
-  static const Category category;
-  return category;
-}
-
-inline std::error_code make_error_code(errc e) noexcept {
-  return {static_cast<int>(e), egress_category()};
-}
-
-}  // namespace egress::core
-
-template <>
-struct std::is_error_code_enum<egress::core::errc> : std::true_type {};
+}  // namespace egress::base

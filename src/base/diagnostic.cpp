@@ -1,6 +1,6 @@
-#include "policy/store.hpp"
+#include "base/diagnostic.hpp"
 
-namespace egress::policy {
+namespace egress::base {
 
 std::string Diagnostic::to_string() const {
   std::string out = file;
@@ -16,4 +16,4 @@ std::string Diagnostic::to_string() const {
   return out;
 }
 
-}  // namespace egress::policy
+}  // namespace egress::base

@@ -1,0 +1,20 @@
+#pragma once
+
+#include <string>
+
+namespace egress::base {
+
+/// One validation problem: "file:line:col: error: key.path: message".
+struct Diagnostic {
+  enum class Severity { error, warning };
+  Severity severity = Severity::error;
+  std::string file;  ///< relative to the policy directory
+  int line = 0;      ///< 1-based; 0 when not tied to a position
+  int column = 0;    ///< 1-based
+  std::string key_path;
+  std::string message;
+  /// The one-line form above.
+  std::string to_string() const;
+};
+
+}  // namespace egress::base
