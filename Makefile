@@ -5,6 +5,7 @@ BUILD_TSAN ?= build-tsan
 BUILD_FUZZ ?= build-fuzz
 BUILD_PKG  ?= build-package
 BUILD_PLAIN ?= build-plain
+BUILD_CLANG ?= build-clang
 # Warnings are errors for developers and CI (a plain cmake build, as a packager's, leaves it off).
 CMAKE_ARGS ?= -DEGRESS_WERROR=ON
 JOBS       ?= $(shell nproc)
@@ -35,7 +36,7 @@ export LSAN_OPTIONS ?= suppressions=$(CURDIR)/tests/lsan.supp
 #   sandbox_teardown: runs no egressd (it tests the sandbox library; `make test` runs it).
 ASAN_E2E_EXCLUDE ?= ^e2e\.(sandbox_teardown)$$
 
-.PHONY: all deps build test unit e2e demo asan asan-e2e tsan fuzz plain bench package format check-format clean
+.PHONY: all deps build test unit e2e demo asan asan-e2e tsan fuzz plain clang bench package format check-format clean
 
 all: build
 
@@ -107,8 +108,20 @@ plain: deps $(BUILD_PLAIN)/build.ninja
 	ctest --test-dir $(BUILD_PLAIN) --output-on-failure -L unit -j $(JOBS)
 	ctest --test-dir $(BUILD_PLAIN) --output-on-failure -L e2e
 
-## The sandbox demo: allowed and denied connections through a real kernel redirect.
-demo: build
+$(BUILD_CLANG)/build.ninja: | deps
+	cmake -S . -B $(BUILD_CLANG) -G Ninja $(CCACHE) $(CMAKE_ARGS) -DCMAKE_CXX_COMPILER=clang++-14 \
+	      -DCMAKE_BUILD_TYPE=Release -DEGRESS_BENCH=OFF
+
+## A Release build with clang 14 (warnings are errors), and the unit tests against it: what a
+## packager's optimised build and the other compiler see.
+clang: deps $(BUILD_CLANG)/build.ninja
+	cmake --build $(BUILD_CLANG) -j $(JOBS) --target unit_tests egressd egressctl
+	ctest --test-dir $(BUILD_CLANG) --output-on-failure -L unit -j $(JOBS)
+
+## The sandbox demo: allowed and denied connections through a real kernel redirect. Builds only
+## egressd (the demo's clients and servers are curl and Python); `make test` builds the rest.
+demo: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS) --target egressd
 	scripts/demo.sh $(BUILD)
 
 bench: deps
@@ -128,4 +141,4 @@ check-format:
 	git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) $(BUILD_FUZZ) $(BUILD_PKG) $(BUILD_PLAIN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) $(BUILD_FUZZ) $(BUILD_PKG) $(BUILD_PLAIN) $(BUILD_CLANG)

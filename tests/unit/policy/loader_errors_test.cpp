@@ -28,8 +28,6 @@ TEST_P(LoaderErrors, ReportsPositionKeyAndMessage) {
       << errors_of(r);
 }
 
-constexpr const char* kRuleHead = "kind: Rule\nid: r1\naction: allow\n";
-
 INSTANTIATE_TEST_SUITE_P(
     Table, LoaderErrors,
     ::testing::Values(

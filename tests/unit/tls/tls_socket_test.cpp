@@ -264,7 +264,11 @@ TEST(TlsSocket, FailedHandshakesAreClassifiedAsWithTheAsioStream) {
       {test::plain_client(std::string(64, '\x42')), "wrong version number"},
       {test::silent_client(), "connection closed during the handshake"},
   };
-  for (const auto& [spec, detail] : cases) {
+  for (const auto& c : cases) {
+    // Named copies, not structured bindings: a lambda may not capture those before C++20 P1091
+    // (clang 14).
+    const auto& spec = c.first;
+    const auto& detail = c.second;
     SCOPED_TRACE(detail);
     const test::HandshakeRun asio_run = test::run_handshake_asio_stream(*server_context(), spec);
     ASSERT_TRUE(asio_run.server.deny.has_value());
