@@ -6,7 +6,8 @@
   samples, families together, no duplicate series, cumulative histograms); the counters match what
   the test did: 3 allowed (rule), 2 denied by default, 1 denied by rule, 3 closed with eof, the
   bytes each way, the decision and connect histograms' counts, the audit records written = lines
-  in the file, the policy rules and version; no label value is an address, endpoint or identity.
+  in the file (under the names and types docs/audit.md documents), the policy rules and version;
+  no label value is an address, endpoint or identity.
 * A plain `curl` scrape: 200, the Prometheus content type, and the same text format.
 * /policy JSON: version (= the audit records' policy_version), rule count, last reload "none";
   after a broken-policy SIGHUP: last reload "failed" with its errors naming the file, the old
@@ -112,6 +113,12 @@ def run(t: harness.Case) -> None:
     t.check_eq((v("egressd_audit_records_dropped_total"), v("egressd_audit_write_errors_total"),
                 v("egressd_audit_queue_depth"), v("egressd_audit_sink_healthy")), (0, 0, 0, 1),
                "audit: nothing dropped, no write error, queue empty, sink healthy")
+    # docs/audit.md's metrics table names what /metrics serves (it once named egress_audit_*).
+    documented = re.findall(r"^\| `(egressd?_\w+)` \| (counter|gauge) \|",
+                            open(os.path.join(t.args.source_dir, "docs", "audit.md")).read(), re.M)
+    t.check(len(documented) == 5 and all(types.get(n) == k for n, k in documented),
+            f"/metrics serves the {len(documented)} audit metrics docs/audit.md names, with their types",
+            str([(n, k, types.get(n)) for n, k in documented]))
     t.check_eq((v("egressd_policy_reloads_total", result="ok"), v("egressd_policy_reloads_total", result="failed")),
                (0, 0), "no policy reloads yet")
     version = audit.matching(records, event="connection.decision")[0]["policy_version"]
