@@ -124,7 +124,6 @@ void put_event(ObjectWriter& w, const ConnectionClose& e) {
 void put_event(ObjectWriter& w, const PolicyReload& e) {
   w.str("result", e.ok ? "ok" : "failed");
   w.str("version", e.version);
-  w.str_if("attempted_version", e.attempted_version);
   w.num("rule_count", e.rule_count);
   w.str_array("errors", e.errors);
   if (e.parts.empty()) return;

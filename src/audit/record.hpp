@@ -69,7 +69,6 @@ struct ReloadPartRecord {
 struct PolicyReload {
   bool ok = false;                  ///< every part ok
   std::string version;              ///< the version now running
-  std::string attempted_version;    ///< the version that failed, when !ok
   std::vector<std::string> errors;  ///< every part's errors
   std::size_t rule_count = 0;
   std::vector<ReloadPartRecord> parts;  ///< in order policy, tls, crl; empty: no `parts`

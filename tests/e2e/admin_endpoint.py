@@ -60,6 +60,14 @@ def policy(t: harness.Case, check: bool = False) -> dict:
     return json.loads(r["body"])
 
 
+def doc_fields(t: harness.Case, section: str) -> set[str]:
+    """The top-level fields of docs/audit.md's table under `### <section>`."""
+    text = open(os.path.join(t.args.source_dir, "docs", "audit.md")).read()
+    body = text.split(f"\n### {section}\n", 1)[1].split("\n#", 1)[0]
+    return {name for row in re.findall(r"^\| (`[^|]*) \|", body, re.M)
+            for name in re.findall(r"`([a-z_]+)`", row)}
+
+
 def run(t: harness.Case) -> None:
     up = t.upstream("echo", ["203.0.113.10:7", "203.0.113.20:7", "203.0.113.99:7", "203.0.113.66:7"])
     gw = t.egressd({"10-lab.yaml": LAB})
@@ -169,6 +177,12 @@ def run(t: harness.Case) -> None:
     if rec:
         t.check(rec["version"] == version and rec["errors"] and "20-broken.yaml" in rec["errors"][0],
                 "the policy.reload record: old version, errors naming the file", str(rec))
+        # What a SIEM rule may key on: docs/audit.md documents exactly the fields a failed reload
+        # writes (it once documented an attempted_version that nothing wrote).
+        documented = doc_fields(t, "Every record") | doc_fields(t, "`policy.reload`")
+        t.check_eq(sorted(set(rec) - documented), [], "the failed policy.reload record: every field is documented")
+        t.check_eq(sorted(documented - set(rec) - {"records_dropped"}), [],
+                   "the failed policy.reload record: every field docs/audit.md documents is written")
     m, _, _ = observe.scrape(sb)
     t.check_eq(observe.value(m, "egressd_policy_reloads_total", result="failed"), 1, "reloads_total failed = 1")
     t.check_eq(observe.value(m, "egressd_policy_info", version=version), 1, "policy_info: still the old version")

@@ -105,7 +105,6 @@ int main(int argc, char** argv) {
   log->submit(Record{Clock::now(), ok});
   PolicyReload failed;
   failed.version = "sha256:2222";
-  failed.attempted_version = "sha256:3333";
   failed.errors = {"10-rules.yaml:3:5: rules[0].form: unknown key"};
   failed.rule_count = 12;
   failed.parts = {

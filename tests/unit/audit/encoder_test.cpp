@@ -130,21 +130,18 @@ TEST(Encoder, CloseReloadStartStop) {
   PolicyReload r;
   r.ok = false;
   r.version = "v1";
-  r.attempted_version = "v2";
   r.errors = {"10-rules.yaml:3:5: rules[0].form: unknown key"};
   r.rule_count = 12;
   o = encode(Record{Clock::now(), r});
   EXPECT_EQ(o.at("event").as_string(), "policy.reload");
   EXPECT_EQ(o.at("result").as_string(), "failed");
   EXPECT_EQ(o.at("version").as_string(), "v1");
-  EXPECT_EQ(o.at("attempted_version").as_string(), "v2");
   EXPECT_EQ(o.at("errors").as_array()[0].as_string(), r.errors[0]);
   EXPECT_EQ(o.at("rule_count").as_int64(), 12);
   EXPECT_FALSE(o.contains("parts")) << "no parts given, no parts written";
 
   // One record for the whole reload: per part what happened.
   r.errors = {"listeners[0].tls.crl: crl.pem: invalid PEM CRL"};
-  r.attempted_version.clear();
   r.parts = {{"policy", "ok", {}, "v1", 12, {}},
              {"tls", "skipped", {}, {}, std::nullopt, {}},
              {"crl", "failed", r.errors, {}, std::nullopt, "2027-01-01T00:00:00Z"}};
@@ -247,7 +244,6 @@ TEST(Encoder, EscapesUnicodeLineSeparatorsInEveryString) {
     PolicyReload r;
     r.ok = false;
     r.version = x;
-    r.attempted_version = x;
     r.errors = {x};
     std::string reload;
     encode_record(Record{Clock::now(), r}, ChainFields{2, kGenesisHash, 0}, reload);
