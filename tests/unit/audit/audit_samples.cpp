@@ -11,6 +11,14 @@ using namespace egress::audit;
 
 namespace {
 
+// Policy versions as egressd writes them (docs/policy.md, "Policy version"): the files' SHA-256,
+// then the git commit in a work tree.
+constexpr const char* kStartVersion =
+    "5d41402abc4b2a76b9719d911017c592ae5b7a2e1f0f4ad2b7b3c6a1f0e9d8c7"
+    "+git:21d052c7205a8429d7827b530eff3c90b1c9d541";
+constexpr const char* kReloadVersion =
+    "a20feee7e146c1b9d3f5e7a9b1c3d5e7f9a1b3c5d7e9f1a3b5c7d9e1f3a5085a";
+
 base::Identity full_identity() {
   base::Identity id;
   id.spiffe_id = "spiffe://corp.example/ns/payments/sa/api";
@@ -37,7 +45,7 @@ int main(int argc, char** argv) {
 
   GatewayStart start;
   start.version = "0.1.0";
-  start.policy_version = "sha256:1111";
+  start.policy_version = kStartVersion;
   start.listeners = {"outbound=0.0.0.0:15001", "tproxy=[::]:15002"};
   start.workers = 2;
   log->submit(Record{Clock::now(), start});
@@ -56,7 +64,7 @@ int main(int argc, char** argv) {
   full.rule_file = "20-rules.yaml:12";
   full.shadow_decision = "allow";
   full.shadow_rule = "payments-to-card-networks";
-  full.policy_version = "sha256:1111";
+  full.policy_version = kStartVersion;
   log->submit(Record{Clock::now(), full});
 
   ConnectionDecision sparse;
@@ -97,18 +105,18 @@ int main(int argc, char** argv) {
 
   PolicyReload ok;
   ok.ok = true;
-  ok.version = "sha256:2222";
+  ok.version = kReloadVersion;
   ok.rule_count = 12;
-  ok.parts = {{"policy", "ok", {}, "sha256:2222", 12, {}},
+  ok.parts = {{"policy", "ok", {}, kReloadVersion, 12, {}},
               {"tls", "ok", {}, {}, std::nullopt, {}},
               {"crl", "ok", {}, {}, std::nullopt, "2027-01-01T00:00:00Z"}};
   log->submit(Record{Clock::now(), ok});
   PolicyReload failed;
-  failed.version = "sha256:2222";
+  failed.version = kReloadVersion;
   failed.errors = {"10-rules.yaml:3:5: rules[0].form: unknown key"};
   failed.rule_count = 12;
   failed.parts = {
-      {"policy", "failed", failed.errors, "sha256:2222", 12, {}},
+      {"policy", "failed", failed.errors, kReloadVersion, 12, {}},
       {"tls", "skipped", {}, {}, std::nullopt, {}},
       {"crl", "failed", {"listeners[0].tls.crl: crl.pem: no CRL in file"}, {}, std::nullopt, {}}};
   failed.errors.push_back("listeners[0].tls.crl: crl.pem: no CRL in file");

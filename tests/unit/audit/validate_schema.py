@@ -73,6 +73,7 @@ def main() -> int:
         lambda r: r["identity"].pop("fingerprint_sha256"),
         lambda r: r["src"].update(port=70000),
         lambda r: r.update(event="connection.close"),
+        lambda r: r.update(policy_version="sha256:" + r["policy_version"]),
     ):
         r = copy.deepcopy(decision)
         mutate(r)
@@ -89,6 +90,7 @@ def main() -> int:
         lambda r: r["parts"].update(dns={"result": "ok", "errors": []}),
         lambda r: r["parts"]["tls"].update(next_update="2027-01-01T00:00:00Z"),
         lambda r: r["parts"]["policy"].pop("version"),
+        lambda r: r.update(version="sha256:5d41"),
         lambda r: r.update(attempted_version=r["version"]),
     ):
         r = copy.deepcopy(reload)
@@ -99,7 +101,7 @@ def main() -> int:
         for r in bad:
             print(f"schema accepted a wrong record: {json.dumps(r)}", file=sys.stderr)
         return 1
-    print(f"{len(records)} records valid; every event type present; 16 wrong records rejected")
+    print(f"{len(records)} records valid; every event type present; 18 wrong records rejected")
     return 0
 
 
