@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <boost/json/parse.hpp>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
@@ -131,7 +133,7 @@ Summary summarize(const std::vector<std::string>& files, const SummaryOptions& o
   for (const auto& file : files) {
     std::ifstream in(file, std::ios::binary);
     if (!in) {
-      error = "cannot open " + file;
+      error = "cannot open " + file + ": " + std::strerror(errno);
       break;
     }
     for (std::string line; std::getline(in, line);) {

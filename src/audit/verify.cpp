@@ -1,6 +1,8 @@
 #include "audit/verify.hpp"
 
 #include <boost/json/parse.hpp>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 
 #include "audit/chain.hpp"
@@ -63,7 +65,7 @@ std::string for_each_line(const std::vector<std::string>& files, std::size_t fir
                           std::size_t first_line, Fn&& fn) {
   for (std::size_t f = first_file; f < files.size(); ++f) {
     std::ifstream in(files[f], std::ios::binary);
-    if (!in) return "cannot open " + files[f];
+    if (!in) return "cannot open " + files[f] + ": " + std::strerror(errno);
     Position pos{files[f], 0};
     for (std::string line; std::getline(in, line);) {
       ++pos.line;
@@ -121,7 +123,7 @@ VerifyResult verify_chain(const std::vector<std::string>& files) {
   for (file_index = 0; file_index < files.size() && !result.broken; ++file_index) {
     std::ifstream in(files[file_index], std::ios::binary);
     if (!in) {
-      result.error = "cannot open " + files[file_index];
+      result.error = "cannot open " + files[file_index] + ": " + std::strerror(errno);
       return result;
     }
     Position pos{files[file_index], 0};

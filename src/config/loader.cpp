@@ -3,7 +3,9 @@
 // of them are reported at once.
 #include <yaml-cpp/yaml.h>
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -588,7 +590,8 @@ LoadResult load_config(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) {
     LoadResult r;
-    r.errors.push_back({file.string(), 0, 0, "", "cannot read the config file"});
+    r.errors.push_back({file.string(), 0, 0, "",
+                        std::string("cannot read the config file: ") + std::strerror(errno)});
     return r;
   }
   std::ostringstream text;

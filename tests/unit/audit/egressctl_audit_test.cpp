@@ -117,7 +117,9 @@ TEST_F(EgressctlAudit, VerifyFollowsTheChainAcrossRotatedFiles) {
 TEST_F(EgressctlAudit, VerifyOfAMissingFileFails) {
   const auto r = egressctl("audit verify " + dir_.file("absent.jsonl"));
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_TRUE(contains(r.output, "cannot open")) << r.output;
+  EXPECT_TRUE(contains(r.output,
+                       "cannot open " + dir_.file("absent.jsonl") + ": No such file or directory"))
+      << r.output;
 }
 
 TEST_F(EgressctlAudit, SummaryCountsDecisionsReasonsAndTopLists) {

@@ -355,7 +355,8 @@ TEST(Config, LoadConfigReadsTheFileAndNamesItWhenMissing) {
   const auto missing = load_config(dir / "nope.yaml");
   ASSERT_EQ(missing.errors.size(), 1u);
   EXPECT_EQ(missing.errors[0].to_string(),
-            (dir / "nope.yaml").string() + ": error: cannot read the config file");
+            (dir / "nope.yaml").string() +
+                ": error: cannot read the config file: No such file or directory");
   std::filesystem::remove_all(dir);
 }
 
