@@ -8,7 +8,8 @@
 int main(int argc, char** argv) {
   CLI::App app{
       "egressctl: check, explain and test egressd policies; verify and summarise audit logs"};
-  app.set_version_flag("--version", std::string("egressctl ") + egress::kVersion);
+  app.set_version_flag("--version", std::string("egressctl ") + egress::kVersion + " (commit " +
+                                        egress::build_commit() + ")");
   app.require_subcommand(1);
   int exit_code = 0;
   egress::ctl::register_policy_commands(app, exit_code);

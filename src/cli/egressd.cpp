@@ -4,15 +4,22 @@
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "admin/admin_server.hpp"
+#include "admin/process_metrics.hpp"
 #include "audit/audit_log.hpp"
+#include "check_audit_dir.hpp"
 #include "config/config.hpp"
 #include "core/gateway.hpp"
 #include "filters/chain.hpp"
+#include "log_format.hpp"
 #include "policy/policy.hpp"
 #include "policy/store.hpp"
 #include "policy_source/git_revision.hpp"
@@ -24,6 +31,18 @@ namespace {
 
 using namespace egress;
 
+// --log-format json: every stderr line is a JSON object, so an error message goes through the
+// logger; text keeps the bare "file:line:column: message" an editor and a terminal expect.
+bool g_json_log = false;
+
+void report_error(const std::string& message) {
+  if (g_json_log) {
+    spdlog::error("{}", message);
+  } else {
+    std::fprintf(stderr, "%s\n", message.c_str());
+  }
+}
+
 /// Two descriptors per connection: the default soft limit (1024) is far too low for a gateway.
 void raise_fd_limit() {
   rlimit rl{};
@@ -33,26 +52,55 @@ void raise_fd_limit() {
   }
 }
 
+// The policy directory's files as the loader will read them (*.yaml, name order), for the log.
+std::string policy_files(const std::filesystem::path& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() == ".yaml") names.push_back(it->path().filename().string());
+  }
+  if (ec) return "(cannot list: " + ec.message() + ")";
+  std::sort(names.begin(), names.end());
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out.empty() ? "(no *.yaml)" : out;
+}
+
+// The revision reader runs on every policy load (start-up and SIGHUP): the place to say, at debug
+// level, what is read from where, and which commit it is.
+policy::VersionInfo read_revision_logged(const std::filesystem::path& dir,
+                                         std::vector<base::Diagnostic>& warnings) {
+  spdlog::debug("policy: reading {}: {}", dir.string(), policy_files(dir));
+  auto info = policy_source::read_git_revision(dir, warnings);
+  spdlog::debug("policy: {}: git commit {}{}", dir.string(),
+                info.git_commit.empty() ? "(none)" : info.git_commit,
+                info.git_dirty ? " (files differ from it)" : "");
+  return info;
+}
+
 bool load_policy(policy::PolicyStore& store) {
   const auto r = store.reload();
   for (const auto& w : r.warnings) spdlog::warn("policy: {}", w.to_string());
-  for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+  for (const auto& e : r.errors) report_error(e.to_string());
   if (!r.errors.empty()) {
     spdlog::critical("policy {}: {} errors", store.dir().string(), r.errors.size());
     return false;
   }
+  spdlog::debug("policy: loaded {} from {} ({} rules)", r.policy->version(), store.dir().string(),
+                r.policy->rule_count());
   return true;
 }
 
 int run(const std::string& config_path, bool check_only) {
+  spdlog::debug("config: reading {}", config_path);
   const auto loaded = config::load_config(config_path);
   if (!loaded.config) {
-    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    for (const auto& e : loaded.errors) report_error(e.to_string());
     spdlog::critical("config {}: {} errors", config_path, loaded.errors.size());
     return 1;
   }
   const config::GatewayConfig& cfg = *loaded.config;
-  policy::PolicyStore store(cfg.policy_dir, policy_source::read_git_revision);
+  policy::PolicyStore store(cfg.policy_dir, read_revision_logged);
   if (!load_policy(store)) return 1;
 
   if (check_only) {
@@ -63,7 +111,12 @@ int run(const std::string& config_path, bool check_only) {
       for (std::size_t i = 0; i < cfg.listeners.size(); ++i) infos.push_back({i, cfg.listeners[i]});
       for (const auto& l : infos) filters::ChainFactory factory(l, {store, guard});
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "%s: error: %s\n", config_path.c_str(), e.what());
+      report_error(config_path + ": error: " + e.what());
+      return 1;
+    }
+    // Start-up opens the audit log as this user; ExecStartPre runs the check as the same one.
+    if (const auto error = cli::check_audit_path(cfg.audit.path)) {
+      report_error(config_path + ": error: " + *error);
       return 1;
     }
     const auto p = store.current();
@@ -84,7 +137,15 @@ int run(const std::string& config_path, bool check_only) {
   try {
     core::Gateway gateway(cfg, store, *audit_log);
     admin::Handlers handlers;
-    handlers.metrics = [&] { return gateway.metrics_text(); };
+    handlers.metrics = [&] {
+      return gateway.metrics_text() + admin::render_process_metrics(admin::read_process_metrics()) +
+             admin::render_build_info(egress::kVersion, egress::build_commit());
+    };
+    gateway.on_reload.push_back([&store] {
+      const auto p = store.current();
+      spdlog::debug("reload: policy {} running from {} ({} rules)", p ? p->version() : "(none)",
+                    store.dir().string(), p ? p->rule_count() : 0);
+    });
     handlers.not_ready_reason = [&] { return gateway.not_ready_reason(); };
     handlers.policy_json = [&] { return gateway.policy_json(); };
     admin::AdminServer admin(gateway.control(), cfg.admin_address, std::move(handlers));
@@ -106,13 +167,20 @@ int main(int argc, char** argv) {
   std::string config_path = "config/egressd.yaml";
   bool check_only = false;
   std::string level = "info";
+  std::string log_format = "text";
   app.add_option("-c,--config", config_path, "gateway config file (YAML)")->capture_default_str();
   app.add_flag("--check-config", check_only,
                "validate the config and the policy it names, then exit (0 valid, 1 invalid)");
   app.add_option("--log-level", level, "trace | debug | info | warn | error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
-  app.set_version_flag("--version", std::string("egressd ") + egress::kVersion);
+  app.add_option("--log-format", log_format,
+                 "operational log on stderr: text, or json (one object per line: time, level, "
+                 "logger, message)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  app.set_version_flag("--version", std::string("egressd ") + egress::kVersion + " (commit " +
+                                        egress::build_commit() + ")");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -121,7 +189,8 @@ int main(int argc, char** argv) {
   }
 
   auto logger = spdlog::stderr_color_mt("egressd");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  egress::cli::set_log_format(*logger, log_format);
+  g_json_log = log_format == "json";
   logger->set_level(spdlog::level::from_str(level));
   spdlog::set_default_logger(logger);
   std::signal(SIGPIPE, SIG_IGN);
