@@ -388,14 +388,19 @@ class WriterAuditLog final : public AuditLog {
   }
 
   void reopen_sink() {
+    spdlog::debug("audit: reopening {} (SIGUSR1)", sink_->name());
     if (const auto ec = sink_->reopen()) {
       write_errors_.fetch_add(1, std::memory_order_relaxed);
       spdlog::error("audit: cannot reopen {}: {} (still writing to the old file)", sink_->name(),
                     ec.message());
-    } else if (caller_writes_) {
-      // Submitters may only write a regular file, and the new path may be anything.
-      std::lock_guard lk(mu_);
-      direct_ok_ = is_regular_file(options_.path);
+    } else {
+      spdlog::debug("audit: reopened {}: new records go to the file now at that path",
+                    sink_->name());
+      if (caller_writes_) {
+        // Submitters may only write a regular file, and the new path may be anything.
+        std::lock_guard lk(mu_);
+        direct_ok_ = is_regular_file(options_.path);
+      }
     }
     // On success the new file's first record names the last hash of the old one: chain_ is
     // unchanged.
@@ -561,6 +566,14 @@ std::unique_ptr<AuditLog> open_audit_log(const Options& options) {
   // or a device behind the path keeps the writer thread.
   const WriteMode mode =
       is_regular_file(options.path) ? WriteMode::caller_when_idle : WriteMode::writer_thread;
+  if (resume.empty) {
+    spdlog::debug("audit: opened {} (a new chain; {})", options.path,
+                  mode == WriteMode::caller_when_idle ? "regular file" : "not a regular file");
+  } else {
+    spdlog::debug("audit: opened {} (continuing its chain after seq {}; {})", options.path,
+                  resume.state.seq,
+                  mode == WriteMode::caller_when_idle ? "regular file" : "not a regular file");
+  }
   return start_audit_log(options, std::move(sink), std::move(resume.state), mode);
 }
 

@@ -6,6 +6,7 @@
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+#include <spdlog/spdlog.h>
 
 #include "tls/material.hpp"
 #include "tls/openssl_error.hpp"
@@ -236,6 +237,18 @@ struct ContextBuilder {
       }
     }
     info.earliest_crl_next_update = time_to_rfc3339(earliest);
+    // Where an operator looks when a certificate "did not reload": which files, which leaf.
+    spdlog::debug(
+        "tls: read cert {} (subject {}, not after {}, {} in chain), key {}, client_ca {} ({} CAs)"
+        "{}{}{}",
+        options.cert.string(), info.server_subject, info.server_not_after, info.chain_length,
+        options.key.string(), options.client_ca.string(), info.ca_count,
+        options.crl.empty() ? "" : ", crl " + options.crl.string(),
+        options.crl.empty() ? "" : " (" + std::to_string(info.crl_count) + " CRLs",
+        options.crl.empty() ? ""
+                            : (info.earliest_crl_next_update.empty()
+                                   ? ")"
+                                   : ", next update " + info.earliest_crl_next_update + ")"));
     return true;
   }
 
