@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "clock/rfc3339.hpp"
+#include "ctl/junit_report.hpp"
 #include "policy/loader.hpp"
 #include "policy/policy.hpp"
 #include "policy/store.hpp"
@@ -173,7 +174,12 @@ std::string describe(const Decision& d) {
   return s;
 }
 
-int run_test(const std::string& dir, const std::string& test_dir) {
+// A case's name in the JUnit report: its own name, else where it is.
+std::string junit_name(const policy::model::TestCase& c) {
+  return c.name.empty() ? c.pos.file + ":" + std::to_string(c.pos.line) : c.name;
+}
+
+int run_test(const std::string& dir, const std::string& test_dir, const std::string& junit) {
   auto p = load_or_report(dir, nullptr);
   if (!p) return 1;
   std::vector<policy::model::TestCase> cases;
@@ -195,6 +201,7 @@ int run_test(const std::string& dir, const std::string& test_dir) {
   }
   const auto now = std::chrono::system_clock::now();
   std::size_t passed = 0, failed = 0;
+  JunitReport report;
   for (const auto& c : cases) {
     const bool has_identity = !c.identity.empty() || !c.dns_names.empty() || !c.cn.empty();
     const auto identity = make_identity(c.identity, c.dns_names, c.cn);
@@ -214,16 +221,26 @@ int run_test(const std::string& dir, const std::string& test_dir) {
     }
     if (problems.empty()) {
       ++passed;
+      report.add_case(c.pos.file, junit_name(c));
       continue;
     }
     ++failed;
     std::string msg;
     for (const auto& pr : problems) msg += (msg.empty() ? "" : ", ") + pr;
-    std::cout << c.pos.file << ":" << c.pos.line << ": FAIL"
-              << (c.name.empty() ? "" : " \"" + c.name + "\"") << ": " << c.src.to_string()
-              << " -> " << c.dst.to_string() << ": " << msg << "; got " << describe(d) << "\n";
+    const std::string line = c.pos.file + ":" + std::to_string(c.pos.line) + ": FAIL" +
+                             (c.name.empty() ? "" : " \"" + c.name + "\"") + ": " +
+                             c.src.to_string() + " -> " + c.dst.to_string() + ": " + msg +
+                             "; got " + describe(d);
+    std::cout << line << "\n";
+    report.add_case(c.pos.file, junit_name(c), msg + "; got " + describe(d), line);
   }
   std::cout << passed << " passed, " << failed << " failed\n";
+  if (!junit.empty()) {
+    if (const auto error = report.write(junit)) {
+      std::cerr << "policy test: --junit: " << *error << "\n";
+      return 1;
+    }
+  }
   return failed == 0 ? 0 : 1;
 }
 
@@ -261,13 +278,17 @@ void register_policy_commands(CLI::App& app, int& exit_code) {
   struct TestArgs {
     std::string dir;
     std::string test_dir;
+    std::string junit;
   };
   auto ta = std::make_shared<TestArgs>();
   auto* test = cmd->add_subcommand(
       "test", "Run the PolicyTest cases of DIR (or of TESTDIR against DIR); exit 1 on a failure");
   test->add_option("DIR", ta->dir, "Policy directory")->required();
   test->add_option("TESTDIR", ta->test_dir, "Directory of PolicyTest files (default: DIR)");
-  test->callback([ta, &exit_code] { exit_code = run_test(ta->dir, ta->test_dir); });
+  test->add_option("--junit", ta->junit,
+                   "Also write a JUnit XML report to FILE (a testsuite per test file, a testcase "
+                   "per case)");
+  test->callback([ta, &exit_code] { exit_code = run_test(ta->dir, ta->test_dir, ta->junit); });
 }
 
 }  // namespace egress::ctl
