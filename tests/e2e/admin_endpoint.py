@@ -49,7 +49,8 @@ action: allow
 from: [{role: sandbox-clients}]
 to: [{cidrs: [203.0.113.99/32], ports: [7]}]
 """
-LABELS = {"listener", "decision", "reason", "result", "direction", "le", "version", "part"}
+# commit: egressd_build_info's, one value per build.
+LABELS = {"listener", "decision", "reason", "result", "direction", "le", "version", "part", "commit"}
 
 
 def policy(t: harness.Case, check: bool = False) -> dict:
