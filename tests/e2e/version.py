@@ -44,6 +44,32 @@ class Version(unittest.TestCase):
             self.skipTest("no egressctl in this build")
         self.check(ARGS.egressctl, "egressctl")
 
+    def test_commit_outside_a_checkout(self):
+        """The build step itself: a source tree that is no checkout of its own (a tarball, even
+        unpacked inside another repository) takes EGRESS_COMMIT, else says unknown; an unchanged
+        commit leaves the header alone (nothing recompiles)."""
+        if shutil.which("cmake") is None:
+            self.skipTest("no cmake")
+        script = SOURCE_DIR / "src" / "cli" / "build_commit.cmake"
+        work = offline.work_dir()
+        (work / "src").mkdir()
+
+        def header(source, fallback):
+            out = work / "commit.hpp"
+            p = offline.run(["cmake", f"-DSOURCE_DIR={source}", f"-DOUTPUT={out}",
+                             f"-DFALLBACK={fallback}", "-P", str(script)])
+            self.assertEqual(p.returncode, 0, p.stderr)
+            return out.read_text()
+
+        self.assertIn('EGRESS_BUILD_COMMIT "0123abcd"', header(work / "src", "0123abcd"))
+        self.assertIn('EGRESS_BUILD_COMMIT "unknown"', header(work / "src", ""))
+        commit = checkout_commit()
+        if commit:
+            self.assertIn(f'EGRESS_BUILD_COMMIT "{commit}"', header(SOURCE_DIR, "0123abcd"))
+            before = (work / "commit.hpp").stat().st_mtime_ns
+            header(SOURCE_DIR, "0123abcd")
+            self.assertEqual((work / "commit.hpp").stat().st_mtime_ns, before)
+
 
 if __name__ == "__main__":
     offline.main()
