@@ -4,13 +4,10 @@
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
-#include <algorithm>
 #include <csignal>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "admin/admin_server.hpp"
 #include "admin/process_metrics.hpp"
@@ -22,6 +19,7 @@
 #include "log_format.hpp"
 #include "policy/policy.hpp"
 #include "policy/store.hpp"
+#include "policy_log.hpp"
 #include "policy_source/git_revision.hpp"
 #include "tls/ec_key_method.hpp"
 #include "upstream/loop_guard.hpp"
@@ -52,32 +50,6 @@ void raise_fd_limit() {
   }
 }
 
-// The policy directory's files as the loader will read them (*.yaml, name order), for the log.
-std::string policy_files(const std::filesystem::path& dir) {
-  std::vector<std::string> names;
-  std::error_code ec;
-  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->path().extension() == ".yaml") names.push_back(it->path().filename().string());
-  }
-  if (ec) return "(cannot list: " + ec.message() + ")";
-  std::sort(names.begin(), names.end());
-  std::string out;
-  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
-  return out.empty() ? "(no *.yaml)" : out;
-}
-
-// The revision reader runs on every policy load (start-up and SIGHUP): the place to say, at debug
-// level, what is read from where, and which commit it is.
-policy::VersionInfo read_revision_logged(const std::filesystem::path& dir,
-                                         std::vector<base::Diagnostic>& warnings) {
-  spdlog::debug("policy: reading {}: {}", dir.string(), policy_files(dir));
-  auto info = policy_source::read_git_revision(dir, warnings);
-  spdlog::debug("policy: {}: git commit {}{}", dir.string(),
-                info.git_commit.empty() ? "(none)" : info.git_commit,
-                info.git_dirty ? " (files differ from it)" : "");
-  return info;
-}
-
 bool load_policy(policy::PolicyStore& store) {
   const auto r = store.reload();
   for (const auto& w : r.warnings) spdlog::warn("policy: {}", w.to_string());
@@ -100,7 +72,7 @@ int run(const std::string& config_path, bool check_only) {
     return 1;
   }
   const config::GatewayConfig& cfg = *loaded.config;
-  policy::PolicyStore store(cfg.policy_dir, read_revision_logged);
+  policy::PolicyStore store(cfg.policy_dir, cli::read_revision_logged);
   if (!load_policy(store)) return 1;
 
   if (check_only) {
@@ -169,8 +141,10 @@ int main(int argc, char** argv) {
   std::string level = "info";
   std::string log_format = "text";
   app.add_option("-c,--config", config_path, "gateway config file (YAML)")->capture_default_str();
-  app.add_flag("--check-config", check_only,
-               "validate the config and the policy it names, then exit (0 valid, 1 invalid)");
+  app.add_flag(
+      "--check-config", check_only,
+      "validate the config, the policy it names, the listeners' TLS material and the audit "
+      "directory (as the user running the check), then exit (0 valid, 1 invalid)");
   app.add_option("--log-level", level, "trace | debug | info | warn | error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
