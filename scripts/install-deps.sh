@@ -8,13 +8,14 @@ packages=(
   g++ cmake ninja-build pkg-config make git
   libboost1.81-dev libboost-json1.81-dev libssl-dev libyaml-cpp-dev libre2-dev
   libspdlog-dev libfmt-dev libcli11-dev
-  libgit2-dev
+  libgit2-dev libc-ares-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   clang-format ccache
   # libFuzzer targets (make fuzz) and their symbolizer
   clang-14 llvm-14
   # tests and demo: real clients and servers inside network namespaces
   iproute2 iptables socat curl openssl python3 python3-jsonschema python3-yaml procps psmisc
+  dnsmasq-base
   # deployment file checks
   docker-compose
   # man pages, the Debian package (dpkg-shlibdeps) and its checks
