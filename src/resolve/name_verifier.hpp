@@ -2,13 +2,13 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <chrono>
 #include <cstdint>
 #include <list>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "base/ip_address.hpp"
@@ -117,9 +117,13 @@ class NameVerifier {
   NameLookup& lookup_;
   VerifierOptions options_;
   NowFunction now_;
-  // Most recently used first; the index points into it (list nodes never move).
+  // Most recently used first; the index points into it (list nodes never move, so its keys
+  // can view the entries' names). An open-addressing index: one probe on a hit, where a
+  // node-based map walks a bucket chain (bench/name_verify_bench.cpp).
   std::list<Entry> entries_;
-  std::unordered_map<std::string_view, std::list<Entry>::iterator> index_;
+  boost::unordered_flat_map<std::string_view, std::list<Entry>::iterator,
+                            std::hash<std::string_view>>
+      index_;
   std::uint64_t lookups_ = 0;
   // Lookups complete through callbacks posted by the resolver; one that runs after the
   // verifier is gone must not touch it.
