@@ -67,7 +67,8 @@ struct Verification {
 ///    question, many waiters);
 ///  * NXDOMAIN and no-data answers are held for negative_ttl, path failures for failure_ttl;
 ///  * at most max_names names, least recently used evicted.
-/// Not thread-safe: one per worker, used on its thread only. It must outlive every verify().
+/// Not thread-safe: one per worker, used on its thread only. Destroyed with verifies waiting on
+/// a lookup, they complete as unresolved ("verifier stopped") when the lookup does.
 class NameVerifier {
  public:
   using Clock = std::chrono::steady_clock;

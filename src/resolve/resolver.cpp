@@ -118,6 +118,7 @@ std::string describe(Answer::Status status, int ares_status, std::chrono::millis
     case Answer::Status::timeout:
       return "timeout after " + std::to_string(timeout.count()) + " ms";
     case Answer::Status::error:
+      if (ares_status == ARES_EDESTRUCTION) return "resolver stopped";
       return std::string("resolver error: ") + ares_strerror(ares_status);
   }
   return {};

@@ -295,6 +295,22 @@ TEST_F(NameVerifierTest, ANameEvictedWhileInFlightStillAnswersItsWaiters) {
   EXPECT_EQ(b->verdict, Verdict::match);
 }
 
+TEST_F(NameVerifierTest, AnAnswerArrivingAfterTheVerifierIsGoneTouchesNothing) {
+  lookup_.hold = true;
+  lookup_.script["api.example.com"] = ok({{"192.0.2.1", 60}});
+  std::optional<Verification> result;
+  asio::co_spawn(io_, verifier_->verify("api.example.com", ip("192.0.2.1")),
+                 [&](std::exception_ptr, Verification v) { result = v; });
+  io_.poll();
+  verifier_.reset();  // a worker shutting down (ASan checks nothing reads the freed verifier)
+  lookup_.complete_all();
+  io_.restart();
+  io_.run();
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->verdict, Verdict::unresolved);
+  EXPECT_EQ(result->detail, "verifier stopped");
+}
+
 TEST_F(NameVerifierTest, NamesAreKeyedWithoutCaseOrTrailingDot) {
   lookup_.script["api.example.com"] = ok({{"192.0.2.1", 60}});
   EXPECT_EQ(verify("API.Example.COM.", "192.0.2.1").verdict, Verdict::match);

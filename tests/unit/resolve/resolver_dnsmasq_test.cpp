@@ -139,6 +139,29 @@ TEST_F(DnsmasqTest, AServerThatNeverAnswersTimesOutAtTheTimeout) {
   EXPECT_LE(took, 900ms);
 }
 
+TEST_F(DnsmasqTest, APendingLookupEndsWhenTheResolverGoesAway) {
+  int silent = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(5398);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(silent, reinterpret_cast<sockaddr*>(&sin), sizeof sin), 0);
+  resolver({.servers = {"127.0.0.1:5398"}, .timeout = 5000ms});
+  std::optional<Answer> answer;
+  resolver_->lookup("a.test", [&](Answer a) { answer = std::move(a); });
+  io_.poll();
+  EXPECT_FALSE(answer.has_value());
+  resolver_.reset();
+  auto start = std::chrono::steady_clock::now();
+  io_.restart();
+  io_.run();
+  close(silent);
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->status, Answer::Status::error);
+  EXPECT_EQ(answer->detail, "resolver stopped");
+  EXPECT_LE(std::chrono::steady_clock::now() - start, 100ms) << "nothing is left to wait for";
+}
+
 TEST_F(DnsmasqTest, AnIdleResolverLeavesNoWorkOnTheEventLoop) {
   resolver();
   EXPECT_EQ(resolve("a.test").status, Answer::Status::ok);
