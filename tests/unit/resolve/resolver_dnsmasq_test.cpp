@@ -5,7 +5,9 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <fstream>
 #include <optional>
 #include <thread>
 
@@ -160,6 +162,55 @@ TEST_F(DnsmasqTest, APendingLookupEndsWhenTheResolverGoesAway) {
   EXPECT_EQ(answer->status, Answer::Status::error);
   EXPECT_EQ(answer->detail, "resolver stopped");
   EXPECT_LE(std::chrono::steady_clock::now() - start, 100ms) << "nothing is left to wait for";
+}
+
+TEST_F(DnsmasqTest, AnAnswerTooLargeForUdpIsFetchedOverTcp) {
+  // 50 A records do not fit a 512-byte UDP reply: dnsmasq truncates, c-ares asks again over TCP
+  // (a connect: the socket is watched for writing, then reading).
+  std::string hosts;
+  for (int i = 1; i <= 50; ++i) hosts += "198.51.100." + std::to_string(i) + " many.test\n";
+  dns_->set_hosts(hosts);
+  resolver();
+  Answer a = resolve("many.test");
+  EXPECT_EQ(a.status, Answer::Status::ok) << a.detail;
+  EXPECT_EQ(a.records.size(), 50u);
+  EXPECT_EQ(dns_->queries("A", "many.test"), 2) << "once over UDP (truncated), once over TCP";
+}
+
+TEST_F(DnsmasqTest, ALookupNeitherBlocksTheLoopNorStartsAThread) {
+  int silent = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(5398);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(silent, reinterpret_cast<sockaddr*>(&sin), sizeof sin), 0);
+  resolver({.servers = {"127.0.0.1:5398"}, .timeout = 600ms});
+  auto threads = [] {
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+    }
+    return -1;
+  };
+  const int before = threads();
+
+  std::optional<Answer> answer;
+  std::optional<std::chrono::steady_clock::duration> tick_at;
+  auto start = std::chrono::steady_clock::now();
+  resolver_->lookup("a.test", [&](Answer a) { answer = std::move(a); });
+  asio::steady_timer tick(io_, 50ms);
+  int threads_during = 0;
+  tick.async_wait([&](boost::system::error_code) {
+    tick_at = std::chrono::steady_clock::now() - start;
+    threads_during = threads();
+  });
+  io_.run();
+  close(silent);
+  ASSERT_TRUE(tick_at.has_value());
+  EXPECT_LE(*tick_at, 250ms) << "the loop ran other work while the lookup waited";
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->status, Answer::Status::timeout);
+  EXPECT_EQ(threads_during, before);
 }
 
 TEST_F(DnsmasqTest, AnIdleResolverLeavesNoWorkOnTheEventLoop) {
