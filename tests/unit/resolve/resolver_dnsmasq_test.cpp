@@ -1,3 +1,5 @@
+#include "resolve/resolver.hpp"
+
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -13,7 +15,6 @@
 
 #include "dnsmasq.hpp"
 #include "resolve/name_verifier.hpp"
-#include "resolve/resolver.hpp"
 #include "run_awaitable.hpp"
 
 // The resolver and the verifier against a real DNS server (dnsmasq) in the test's own network
