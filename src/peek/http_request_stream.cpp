@@ -131,6 +131,12 @@ HttpStreamStep HttpRequestStream::next(std::string_view bytes) {
       }
       if (ec) return fail("not an HTTP/1.x request: " + ec.message(), consumed);
       if (!parser_->is_header_done()) return {HttpStreamEvent::need_more, consumed};
+      // Beast counts its limit from where each put starts; a head read in pieces is counted whole.
+      if (head_parsed_ > max_head_bytes_) {
+        return fail("request header larger than peek.max_bytes (" +
+                        std::to_string(max_head_bytes_) + " bytes)",
+                    consumed);
+      }
       head_length_ = head_parsed_;
       consumed += head_parsed_;
       ++requests_;

@@ -144,6 +144,18 @@ TEST(HttpHostReader, HeadLargerThanMaxBytesIsInvalid) {
   }
   EXPECT_EQ(status, PeekStatus::invalid);
   EXPECT_EQ(reader.result().detail, "request header larger than peek.max_bytes (4096 bytes)");
+  // A head over the limit that arrives in two pieces, each within Beast's own limit.
+  std::string complete = "GET / HTTP/1.1\r\nHost: a.example\r\n";
+  for (int i = 0; complete.size() < 3000; ++i)
+    complete += "X-F-" + std::to_string(i) + ": 0123456789\r\n";
+  complete += "\r\n";
+  HttpHostReader two_pieces(2048);
+  ASSERT_EQ(two_pieces.read(std::string_view(complete).substr(0, 1500)).status,
+            PeekStatus::need_more);
+  EXPECT_EQ(two_pieces.read(complete).detail,
+            "request header larger than peek.max_bytes (2048 bytes)");
+  EXPECT_EQ(read(complete, 2048).detail, "request header larger than peek.max_bytes (2048 bytes)");
+  EXPECT_EQ(read(complete, complete.size()).status, PeekStatus::done);
   // Under the limit the same head is fine.
   EXPECT_EQ(read(fields + "\r\n", 64 * 1024).status, PeekStatus::done);
 }
