@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the name readers' fuzz targets (tests/fuzz/corpus/<target>/):
+
+  client_hello_reader_fuzz: real ClientHellos written by OpenSSL (Python's ssl module, into a
+    memory BIO): TLS 1.3 and 1.2, with and without SNI, a large ALPN list, re-framed into 3 and
+    into 1-byte TLS records, with an encrypted_client_hello extension, with a second server_name.
+  http_host_reader_fuzz: HTTP/1.x request streams like the unit tests' (Host with port, IPv6,
+    absolute-form, two requests with a chunked body between them, CONNECT, Upgrade).
+
+Each seed is named by the SHA-1 of its bytes, as make_corpus.py names the others. Run again when
+the readers' formats change:
+
+    tests/fuzz/make_peek_corpus.py
+"""
+import hashlib
+import os
+import ssl
+import struct
+
+CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+
+
+def client_hello(sni=None, tls12=False, alpn_bytes=0):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if tls12:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    protocols = ["h2", "http/1.1"]
+    while sum(len(p) + 1 for p in protocols) + 201 <= alpn_bytes:
+        protocols.append(chr(ord("a") + len(protocols) % 26) * 200)
+    ctx.set_alpn_protocols(protocols)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname=sni)
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def handshake_of(records):
+    out, at = b"", 0
+    while at < len(records):
+        length = struct.unpack(">H", records[at + 3:at + 5])[0]
+        out += records[at + 5:at + 5 + length]
+        at += 5 + length
+    return out
+
+
+def frame(message, fragment):
+    out = b""
+    for at in range(0, len(message), fragment):
+        piece = message[at:at + fragment]
+        out += struct.pack(">BHH", 22, 0x0301 if at == 0 else 0x0303, len(piece)) + piece
+    return out
+
+
+def add_extension(message, ext_type, body):
+    """The ClientHello message with one more extension, every length fixed."""
+    at = 4 + 2 + 32
+    at += 1 + message[at]
+    at += 2 + struct.unpack(">H", message[at:at + 2])[0]
+    at += 1 + message[at]
+    ext_len = struct.unpack(">H", message[at:at + 2])[0]
+    extensions = message[at + 2:at + 2 + ext_len] + struct.pack(">HH", ext_type, len(body)) + body
+    body_out = message[4:at] + struct.pack(">H", len(extensions)) + extensions
+    return bytes([1]) + struct.pack(">I", len(body_out))[1:] + body_out
+
+
+def server_name(*names):
+    entries = b"".join(b"\x00" + struct.pack(">H", len(n)) + n for n in names)
+    return struct.pack(">H", len(entries)) + entries
+
+
+def hello_seeds():
+    seeds = [
+        client_hello("api.example.com"),
+        client_hello("legacy.example.org", tls12=True),
+        client_hello(None),
+        client_hello("API.Example.COM."),
+        client_hello("big.example.com", alpn_bytes=2000),
+    ]
+    message = handshake_of(client_hello("three.example.net", alpn_bytes=600))
+    seeds.append(frame(message, (len(message) + 2) // 3))
+    small = handshake_of(client_hello("tiny.example"))
+    seeds.append(frame(small, 1)[:600])
+    seeds.append(frame(add_extension(small, 0xfe0d, bytes([0, 0, 1, 0, 1, 0x42, 0, 32, 1, 2, 3])), 16384))
+    seeds.append(frame(add_extension(small, 0, server_name(b"evil.example")), 16384))
+    return seeds
+
+
+def http_seeds():
+    return [s.encode() for s in [
+        "GET /index.html HTTP/1.1\r\nUser-Agent: curl/7.88\r\nHost: Example.COM\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: api.example.com.:8080\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: [2001:DB8::1]:8443\r\n\r\n",
+        "GET http://example.com:80/x HTTP/1.1\r\nHost: example.com\r\n\r\n",
+        "GET / HTTP/1.0\r\n\r\n",
+        "POST /a HTTP/1.1\r\nHost: good.example\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "5\r\nhello\r\n26;ext=1\r\nGET / HTTP/1.1\r\nHost: body.example\r\n\r\n\r\n"
+        "0\r\nHost: trailer.example\r\n\r\nGET /b HTTP/1.1\r\nHost: evil.example\r\n\r\n",
+        "PUT /x HTTP/1.1\r\nHost: a.example\r\nContent-Length: 5\r\n\r\nhello"
+        "GET /y HTTP/1.1\r\nHost: a.example:8080\r\nConnection: close\r\n\r\n",
+        "GET /chat HTTP/1.1\r\nHost: ws.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x05hello",
+        "CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n",
+    ]]
+
+
+def write(target, seeds):
+    directory = os.path.join(CORPUS, target)
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        os.remove(os.path.join(directory, name))
+    for seed in seeds:
+        with open(os.path.join(directory, hashlib.sha1(seed).hexdigest()), "wb") as f:
+            f.write(seed)
+    print(f"{target}: {len(seeds)} seeds")
+
+
+if __name__ == "__main__":
+    write("client_hello_reader_fuzz", hello_seeds())
+    write("http_host_reader_fuzz", http_seeds())
