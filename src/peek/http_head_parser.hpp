@@ -13,17 +13,19 @@ namespace egress::peek::detail {
 
 /// What one request head says about its host.
 struct HeadCapture {
-  int version = 0;           ///< 10 or 11
-  bool connect = false;      ///< CONNECT (authority-form target)
-  std::string target;        ///< the request-target unless it is origin-form ("/...")
-  std::string host;          ///< the first Host field's value
-  unsigned host_fields = 0;  ///< Host fields in the head (trailers not counted)
+  int version = 0;             ///< 10 or 11
+  bool connect = false;        ///< CONNECT (authority-form target)
+  std::string target;          ///< the request-target unless it is origin-form ("/...")
+  std::string host;            ///< the first Host field's value
+  unsigned host_fields = 0;    ///< Host fields in the head (trailers not counted)
+  bool upgrade_field = false;  ///< an Upgrade field is present
   void clear() noexcept {
     version = 0;
     connect = false;
     target.clear();
     host.clear();
     host_fields = 0;
+    upgrade_field = false;
   }
 };
 
@@ -47,6 +49,7 @@ class HeadParser final : public boost::beast::http::basic_parser<true> {
   void on_field_impl(boost::beast::http::field name, string_view, string_view value,
                      error_code&) override {
     if (is_header_done()) return;  // a chunked body's trailer section
+    if (name == boost::beast::http::field::upgrade) capture_.upgrade_field = true;
     if (name != boost::beast::http::field::host) return;
     if (++capture_.host_fields == 1) capture_.host.assign(value.data(), value.size());
   }

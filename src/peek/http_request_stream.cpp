@@ -44,6 +44,11 @@ std::string authority_text(const HttpHost& h) {
 
 }  // namespace
 
+std::string HttpRequestStream::too_large() const {
+  return "request header larger than peek.max_bytes (" + std::to_string(max_head_bytes_) +
+         " bytes)";
+}
+
 HttpStreamStep HttpRequestStream::fail(std::string detail, std::size_t consumed) {
   invalid_ = true;
   detail_ = std::move(detail);
@@ -117,32 +122,22 @@ HttpStreamStep HttpRequestStream::next(std::string_view bytes) {
       const std::size_t n = parser_->put(boost::asio::const_buffer(in.data(), in.size()), ec);
       head_parsed_ += n;
       if (ec == http::error::need_more) {
-        if (head_parsed_ + (in.size() - n) >= max_head_bytes_) {
-          return fail("request header larger than peek.max_bytes (" +
-                          std::to_string(max_head_bytes_) + " bytes)",
-                      consumed);
-        }
+        if (head_parsed_ + (in.size() - n) >= max_head_bytes_) return fail(too_large(), consumed);
         return {HttpStreamEvent::need_more, consumed};
       }
-      if (ec == http::error::header_limit) {
-        return fail("request header larger than peek.max_bytes (" +
-                        std::to_string(max_head_bytes_) + " bytes)",
-                    consumed);
-      }
+      if (ec == http::error::header_limit) return fail(too_large(), consumed);
       if (ec) return fail("not an HTTP/1.x request: " + ec.message(), consumed);
       if (!parser_->is_header_done()) return {HttpStreamEvent::need_more, consumed};
       // Beast counts its limit from where each put starts; a head read in pieces is counted whole.
-      if (head_parsed_ > max_head_bytes_) {
-        return fail("request header larger than peek.max_bytes (" +
-                        std::to_string(max_head_bytes_) + " bytes)",
-                    consumed);
-      }
+      if (head_parsed_ > max_head_bytes_) return fail(too_large(), consumed);
       head_length_ = head_parsed_;
-      consumed += head_parsed_;
       ++requests_;
+      // An invalid head is not consumed: none of it may go upstream.
       std::string problem = check_head();
       if (!problem.empty()) return fail(std::move(problem), consumed);
-      if (capture_.connect || parser_->upgrade()) {
+      consumed += head_parsed_;
+      // RFC 9110 §7.8: a protocol switch is asked for with Upgrade and the "upgrade" option.
+      if (capture_.connect || (parser_->upgrade() && capture_.upgrade_field)) {
         opaque_ = true;
         parser_.reset();
       } else if (parser_->is_done()) {

@@ -49,9 +49,11 @@ struct HttpStreamStep {
 /// (parse_http_authority), HTTP/1.1 without Host (RFC 9112 §3.2), a request-target that is neither
 /// origin-form nor an absolute URI with an authority, and an absolute-form or CONNECT target whose
 /// host or port disagrees with Host (a missing port is the scheme's default: http 80, https 443).
-/// After a CONNECT, or a request asking to switch protocols (Connection: upgrade), the bytes that
-/// follow may be another protocol: the stream reports that request, then `opaque` for the rest;
-/// only the caller, seeing the upstream's answer, could know whether HTTP goes on.
+/// After a CONNECT, or a request asking to switch protocols (an Upgrade field and the "upgrade"
+/// Connection option), the bytes that follow may be another protocol: the stream reports that
+/// request, then `opaque` for the rest. Only the upstream's answer (101, or 2xx to CONNECT) says
+/// whether HTTP goes on: a caller that lets opaque bytes through without seeing it lets a client
+/// send later requests unchecked.
 /// No heap allocation per request beyond the host strings' first growth.
 class HttpRequestStream {
  public:
@@ -77,6 +79,7 @@ class HttpRequestStream {
  private:
   HttpStreamStep fail(std::string detail, std::size_t consumed);
   std::string check_head();
+  std::string too_large() const;
 
   std::size_t max_head_bytes_;
   detail::HeadCapture capture_;

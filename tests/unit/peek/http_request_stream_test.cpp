@@ -101,6 +101,7 @@ TEST(HttpRequestStream, LaterInvalidRequestStopsTheStream) {
   EXPECT_EQ(seen.hosts, std::vector<std::string>{"a.example"});
   EXPECT_EQ(seen.last, HttpStreamEvent::invalid);
   EXPECT_EQ(seen.detail, "two Host header fields");
+  EXPECT_EQ(seen.forwarded, stream.find("GET", 1));  // none of the invalid head
   EXPECT_EQ(feed("GET / HTTP/1.1\r\nHost: a.example\r\n\r\nhello\r\n\r\n", 5).detail,
             "not an HTTP/1.x request: bad method");
 }
@@ -126,6 +127,16 @@ TEST(HttpRequestStream, UpgradeAndConnectMakeTheRestOpaque) {
   bad.next("CONNECT b.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n");
   EXPECT_EQ(bad.detail(),
             "request-target authority b.example:443 disagrees with Host a.example:443");
+}
+
+TEST(HttpRequestStream, ConnectionUpgradeWithoutUpgradeIsStillHttp) {
+  // Without an Upgrade field nothing switches: a later request's Host is still read.
+  const std::string stream =
+      "GET / HTTP/1.1\r\nHost: a.example\r\nConnection: upgrade\r\n\r\n"
+      "GET / HTTP/1.1\r\nHost: b.example\r\n\r\n";
+  const Seen seen = feed(stream, stream.size());
+  EXPECT_EQ(seen.hosts, (std::vector<std::string>{"a.example", "b.example"}));
+  EXPECT_EQ(seen.last, HttpStreamEvent::need_more);
 }
 
 TEST(HttpRequestStream, EndlessChunkHeaderIsBounded) {
