@@ -171,7 +171,7 @@ class MessageParser {
       if (is_ip_literal(out_.sni)) {
         return "SNI host_name " + printable(raw) + " is an IP literal (RFC 6066 §3: names only)";
       }
-      const std::string_view why = hostname_error(out_.sni);
+      const std::string_view why = hostname_error(raw);
       if (!why.empty()) {
         return "SNI host_name " + printable(raw) + " is not a DNS name: " + std::string(why);
       }

@@ -27,6 +27,7 @@ inline bool is_valid_hostname(std::string_view name) noexcept {
 }
 
 /// The compared form: ASCII letters lowercased, one trailing dot removed, every other byte kept.
+/// Check the name as received, not this: "a.." becomes "a.", which hostname_error accepts.
 std::string normalize_hostname(std::string_view name);
 /// normalize_hostname into `out` (replacing its content), reusing its capacity.
 void normalize_hostname_into(std::string_view name, std::string& out);

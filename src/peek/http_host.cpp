@@ -54,7 +54,7 @@ std::string parse_http_authority(std::string_view text, HttpHost& out) {
   }
   normalize_hostname_into(host, out.host);
   if (is_ip_literal(out.host)) return "a legacy IPv4 form (only dotted-quad addresses)";
-  const std::string_view why = hostname_error(out.host);
+  const std::string_view why = hostname_error(host);
   if (!why.empty()) return "not a DNS name: " + std::string(why);
   return {};
 }

@@ -220,6 +220,8 @@ TEST(ClientHelloReader, SniThatIsNotADnsNameIsInvalid) {
        "SNI host_name \"bad_name.example\" is not a DNS name: character other "
        "than a letter, digit, hyphen or dot"},
       {"a..example", "SNI host_name \"a..example\" is not a DNS name: empty label"},
+      // Normalising strips one dot: the second is an empty label, not a trailing dot.
+      {"a.example..", "SNI host_name \"a.example..\" is not a DNS name: empty label"},
       {"-a.example",
        "SNI host_name \"-a.example\" is not a DNS name: label starts or ends with a hyphen"},
       {"b\xc3\xbc"

@@ -82,6 +82,8 @@ TEST(HttpHostReader, HostProblemsAreInvalid) {
       {"GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", "HTTP/1.1 request without Host (RFC 9112 §3.2)"},
       {"GET / HTTP/1.1\r\nHost: a_b.example\r\n\r\n",
        "Host header: not a DNS name: character other than a letter, digit, hyphen or dot"},
+      {"GET / HTTP/1.1\r\nHost: api.example..:8080\r\n\r\n",
+       "Host header: not a DNS name: empty label"},
       {"GET / HTTP/1.1\r\nHost: 127.1\r\n\r\n",
        "Host header: a legacy IPv4 form (only dotted-quad addresses)"},
       {"GET / HTTP/1.1\r\nHost: 2001:db8::1\r\n\r\n",
