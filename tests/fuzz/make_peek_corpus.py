@@ -105,6 +105,7 @@ def http_seeds():
         "GET /chat HTTP/1.1\r\nHost: ws.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x05hello",
         "CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: api.example..:8080\r\n\r\n",  # once read as "api.example."
     ]]
 
 
