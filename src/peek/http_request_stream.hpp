@@ -54,7 +54,7 @@ struct HttpStreamStep {
 /// request, then `opaque` for the rest. Only the upstream's answer (101, or 2xx to CONNECT) says
 /// whether HTTP goes on: a caller that lets opaque bytes through without seeing it lets a client
 /// send later requests unchecked.
-/// No heap allocation per request beyond the host strings' first growth.
+/// No heap allocation per request but the host strings (none for names of up to 15 bytes).
 class HttpRequestStream {
  public:
   explicit HttpRequestStream(std::size_t max_head_bytes = kDefaultMaxBytes) noexcept
