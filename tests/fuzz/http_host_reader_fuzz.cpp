@@ -1,9 +1,9 @@
 // libFuzzer target for the HTTP Host readers (src/peek): the input is a client's plaintext bytes.
 // HttpHostReader ends done with a host the policy can compare (a valid normalised DNS name, a
 // canonical address, or none), invalid with a detail, or need_more under its limit; fed in pieces
-// it says what it says fed at once (or still needs more where Beast waits for the end of a head).
-// HttpRequestStream reports the same first host, the same hosts whatever the pieces, and consumes
-// no byte it was not given. Build and run: tests/fuzz/README.md.
+// it says what it says fed at once (or, where Beast waits for the end of a head, still needs more
+// or meets the limit first). HttpRequestStream reports the same first host, the same hosts
+// whatever the pieces, and consumes no byte it was not given. Build and run: tests/fuzz/README.md.
 
 #include <cstddef>
 #include <cstdint>
@@ -111,17 +111,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     reader.read(in.substr(0, n));
   }
   // Beast parses a head's fields as they come when it gets them at once, but once it has asked
-  // for more it waits for the blank line before parsing on: a bad field can be invalid at once
-  // and still need_more in pieces. Otherwise the verdicts are the same.
+  // for more it waits for the blank line before parsing on: a bad field invalid at once can still
+  // need more in pieces, or meet the size limit first. Otherwise the verdicts are the same.
   const bool deferred =
-      whole.status == PeekStatus::invalid && reader.result().status == PeekStatus::need_more;
+      whole.status == PeekStatus::invalid && reader.result().status != PeekStatus::done;
   if (!deferred && !same(reader.result(), whole)) __builtin_trap();
 
   const Run at_once = stream(in, false);
   const Run in_pieces = stream(in, true);
   if (at_once.hosts != in_pieces.hosts) __builtin_trap();
   const bool stream_deferred =
-      at_once.last == HttpStreamEvent::invalid && in_pieces.last == HttpStreamEvent::need_more;
+      at_once.last == HttpStreamEvent::invalid &&
+      (in_pieces.last == HttpStreamEvent::need_more || in_pieces.last == HttpStreamEvent::invalid);
   if (!stream_deferred && (at_once.last != in_pieces.last || at_once.detail != in_pieces.detail ||
                            at_once.consumed != in_pieces.consumed))
     __builtin_trap();
