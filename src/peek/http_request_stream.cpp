@@ -37,8 +37,14 @@ std::optional<std::uint16_t> default_port(std::string_view scheme) noexcept {
 }
 
 std::string authority_text(const HttpHost& h) {
-  std::string out = h.host.find(':') != std::string::npos ? "[" + h.host + "]" : h.host;
-  if (h.port) out += ":" + std::to_string(*h.port);
+  // append, not "[" + string: GCC 12 at -O3 reports a false -Wrestrict in that operator+.
+  std::string out;
+  if (h.host.find(':') != std::string::npos) {
+    out.append(1, '[').append(h.host).append(1, ']');
+  } else {
+    out = h.host;
+  }
+  if (h.port) out.append(1, ':').append(std::to_string(*h.port));
   return out;
 }
 

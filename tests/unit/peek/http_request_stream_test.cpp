@@ -28,8 +28,9 @@ Seen feed(const std::string& stream, std::size_t chunk, std::size_t max = kDefau
       seen.forwarded += step.consumed;
       seen.last = step.event;
       if (step.event == HttpStreamEvent::request) {
-        seen.hosts.push_back(s.host().host +
-                             (s.host().port ? ":" + std::to_string(*s.host().port) : ""));
+        std::string host = s.host().host;
+        if (s.host().port) host.append(1, ':').append(std::to_string(*s.host().port));
+        seen.hosts.push_back(host);
         continue;
       }
       if (step.event == HttpStreamEvent::invalid) {
