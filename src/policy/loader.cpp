@@ -8,8 +8,7 @@
 #include <tuple>
 
 #include "clock/rfc3339.hpp"
-#include "policy/yaml_guard.hpp"
-#include "policy/yaml_reader.hpp"
+#include "yaml/reader.hpp"
 
 namespace egress::policy {
 
@@ -487,29 +486,12 @@ ParseOutput parse_sources(const std::vector<SourceFile>& files, SourceKind kind,
   bool unreadable = false;
   for (const auto& f : files) {
     Reader r(f.name, out.errors);
-    std::vector<YAML::Node> docs;
-    auto problem = yaml::check_text(f.bytes);
-    if (!problem) problem = yaml::check_progress(f.bytes);
-    if (problem) {
-      r.error(model::Position{f.name, problem->line, problem->column}, "",
-              "invalid YAML: " + problem->message);
+    const auto docs = r.load_all(f.bytes);
+    if (!docs) {
       unreadable = true;
       continue;
     }
-    try {
-      docs = YAML::LoadAll(f.bytes);
-    } catch (const YAML::Exception& e) {
-      r.error(model::Position{f.name, e.mark.line >= 0 ? e.mark.line + 1 : 1,
-                              e.mark.column >= 0 ? e.mark.column + 1 : 1},
-              "", "invalid YAML: " + e.msg);
-      unreadable = true;
-      continue;
-    } catch (const std::exception& e) {
-      r.error(model::Position{f.name, 1, 1}, "", std::string("invalid YAML: ") + e.what());
-      unreadable = true;
-      continue;
-    }
-    for (const auto& doc : docs) {
+    for (const auto& doc : *docs) {
       try {
         read_document(r, doc, kind, out.model);
       } catch (const YAML::Exception& e) {

@@ -14,17 +14,14 @@
 #include "policy/facts.hpp"
 #include "policy/port_set.hpp"
 #include "policy/string_pattern.hpp"
+#include "yaml/position.hpp"
 
 namespace egress::policy::model {
 
 using TimePoint = std::chrono::system_clock::time_point;
 
-/// A place in a policy file (1-based line and column).
-struct Position {
-  std::string file;
-  int line = 0;
-  int column = 0;
-};
+/// A place in a policy file (1-based line and column): the YAML reader's.
+using Position = yaml::Position;
 
 /// One entry of `from:` or of a Role's `members:` (fields AND-ed).
 struct PrincipalEntry {

@@ -34,13 +34,13 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"unknown_key_rule",
                   "kind: Rule\nid: r1\naction: allow\nfrom: [{any: true}]\nto: [{any: "
                   "true}]\nacton: deny\n",
-                  "p.yaml:6:1: error: acton: unknown key \"acton\" in Rule (allowed: kind, id, "
-                  "action, mode, from, to, expires, description)"},
+                  "p.yaml:6:1: error: acton: unknown key \"acton\" in Rule, did you mean "
+                  "\"action\"? (allowed: kind, id, action, mode, from, to, expires, description)"},
         ErrorCase{"unknown_key_entry",
                   "kind: Rule\nid: r1\naction: allow\nfrom: [{any: true}]\nto:\n  - cidrs: "
                   "[192.0.2.0/24]\n    port: 443\n",
-                  "p.yaml:7:5: error: to[0].port: unknown key \"port\" in a destination entry "
-                  "(allowed: cidrs, except, ports, destination, any)"},
+                  "p.yaml:7:5: error: to[0].port: unknown key \"port\" in a destination entry, "
+                  "did you mean \"ports\"? (allowed: cidrs, except, ports, destination, any)"},
         ErrorCase{"unknown_kind", "kind: Rules\n",
                   "p.yaml:1:7: error: kind: unknown kind \"Rules\" (Settings, Role, Destination, "
                   "Rule or PolicyTest)"},
@@ -188,9 +188,10 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"second_settings", "kind: Settings\ndefault: allow\n",
                   "p.yaml:1:1: error: kind: a second Settings document (the first is at "
                   "00-settings.yaml:1); exactly one is allowed"},
-        ErrorCase{"settings_unknown_key", "kind: Settings\ndefualt: allow\n",
-                  "p.yaml:2:1: error: defualt: unknown key \"defualt\" in Settings (allowed: kind, "
-                  "default, mode, deny_destinations, deny_exceptions)"},
+        ErrorCase{
+            "settings_unknown_key", "kind: Settings\ndefualt: allow\n",
+            "p.yaml:2:1: error: defualt: unknown key \"defualt\" in Settings, did you "
+            "mean \"default\"? (allowed: kind, default, mode, deny_destinations, deny_exceptions)"},
         ErrorCase{
             "duplicate_key",
             "kind: Rule\nid: r1\nid: r2\naction: allow\nfrom: [{any: true}]\nto: [{any: true}]\n",

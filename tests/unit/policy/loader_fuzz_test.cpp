@@ -108,23 +108,22 @@ TEST(LoaderFuzz, InputsThatHangYamlCppAreErrors) {
     std::string bytes;
     std::string expected;
   };
-  for (
-      const Case& c : std::vector<Case>{
-          {",",
-           "f.yaml:1:1: error: invalid YAML: the YAML parser stopped advancing here (invalid "
-           "input)"},
-          {"kind: Settings\n---\n,\n",
-           "f.yaml:3:1: error: invalid YAML: the YAML parser stopped advancing here (invalid "
-           "input)"},
-          {std::string(",\xf8J|\xd5\x8fg\x18\x10\xfc", 10),
-           "f.yaml:1:2: error: invalid YAML: byte 0xf8 is not UTF-8 (policy files are UTF-8 text)"},
-          {"kind: Settings\nx: \x01\n",
-           "f.yaml:2:4: error: invalid YAML: control character U+0001 is not allowed in YAML"},
-          {"a: \xc3\n",
-           "f.yaml:1:4: error: invalid YAML: invalid UTF-8 sequence (policy files are UTF-8 text)"},
-          {"a: \xed\xa0\x80\n",
-           "f.yaml:1:4: error: invalid YAML: invalid UTF-8 sequence (policy files are UTF-8 text)"},
-      }) {
+  for (const Case& c : std::vector<Case>{
+           {",",
+            "f.yaml:1:1: error: invalid YAML: the YAML parser stopped advancing here (invalid "
+            "input)"},
+           {"kind: Settings\n---\n,\n",
+            "f.yaml:3:1: error: invalid YAML: the YAML parser stopped advancing here (invalid "
+            "input)"},
+           {std::string(",\xf8J|\xd5\x8fg\x18\x10\xfc", 10),
+            "f.yaml:1:2: error: invalid YAML: byte 0xf8 is not UTF-8 (YAML files are UTF-8 text)"},
+           {"kind: Settings\nx: \x01\n",
+            "f.yaml:2:4: error: invalid YAML: control character U+0001 is not allowed in YAML"},
+           {"a: \xc3\n",
+            "f.yaml:1:4: error: invalid YAML: invalid UTF-8 sequence (YAML files are UTF-8 text)"},
+           {"a: \xed\xa0\x80\n",
+            "f.yaml:1:4: error: invalid YAML: invalid UTF-8 sequence (YAML files are UTF-8 text)"},
+       }) {
     auto r = load_policy_sources({{"f.yaml", c.bytes}});
     ASSERT_FALSE(r.errors.empty());
     EXPECT_EQ(r.errors[0].to_string(), c.expected);
