@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "audit/audit_log.hpp"
+#include "base/diagnostic.hpp"
 #include "base/ip_address.hpp"
 #include "tls/options.hpp"
 
@@ -66,21 +67,10 @@ struct GatewayConfig {
   std::chrono::milliseconds drain_timeout{30000};
 };
 
-/// One config problem: "file:line:col: error: key.path: message".
-struct ConfigError {
-  std::string file;
-  int line = 0;    ///< 1-based; 0 when not tied to a position
-  int column = 0;  ///< 1-based
-  std::string key_path;
-  std::string message;
-  /// The one-line form above.
-  std::string to_string() const;
-};
-
 /// A config, or every error found (never both).
 struct LoadResult {
   std::optional<GatewayConfig> config;
-  std::vector<ConfigError> errors;
+  std::vector<base::Diagnostic> errors;  ///< "file:line:col: error: key.path: message"
 };
 
 /// Reads and validates `file`. Every unknown key and bad value is reported, all at once.

@@ -89,21 +89,24 @@ drain_timeot: 30s
                 "cfg/egressd.yaml:1:10: error: workers: \"two\" is not an integer",
                 "cfg/egressd.yaml:5:18: error: listeners[0].destination: \"redirect\" is not one "
                 "of original_dst | tproxy",
-                "cfg/egressd.yaml:6:5: error: listeners[0].colour: unknown key (allowed: name, "
-                "address, destination, max_connections, tls)",
+                "cfg/egressd.yaml:6:5: error: listeners[0].colour: unknown key \"colour\" in a "
+                "listener (allowed: name, address, destination, max_connections, tls)",
                 "cfg/egressd.yaml:8:20: error: upstream.connect_timeout: \"5\" is not a duration "
                 "(e.g. 500ms, 5s, 2m, 1h)",
-                "cfg/egressd.yaml:12:1: error: drain_timeot: unknown key (allowed: workers, "
-                "listeners, upstream, policy, audit, admin, limits, drain_timeout)",
+                "cfg/egressd.yaml:12:1: error: drain_timeot: unknown key \"drain_timeot\" in the "
+                "config, did you mean \"drain_timeout\"? (allowed: workers, listeners, "
+                "upstream, policy, audit, admin, limits, drain_timeout)",
             }));
 }
 
 TEST(Config, MissingRequiredKeys) {
   const auto r = parse_config("workers: 1\nlisteners:\n  - name: x\n", "c.yaml");
-  EXPECT_EQ(messages(r), (std::vector<std::string>{
-                             "c.yaml:1:1: error: policy: required key is missing",
-                             "c.yaml:3:5: error: listeners[0].address: required key is missing",
-                         }));
+  EXPECT_EQ(messages(r),
+            (std::vector<std::string>{
+                "c.yaml:1:1: error: policy: missing required key \"policy\" in the config",
+                "c.yaml:3:5: error: listeners[0].address: missing required key "
+                "\"address\" in a listener",
+            }));
 }
 
 TEST(Config, YamlSyntaxErrorHasPosition) {
@@ -317,7 +320,8 @@ policy: {dir: p}
                 "1000000, got 1000001",
                 "c.yaml:10:91: error: listeners[2].tls.session_cache_size: \"8k\" is not an "
                 "integer",
-                "c.yaml:13:91: error: listeners[3].tls.session_cache_size: must be a scalar value",
+                "c.yaml:13:91: error: listeners[3].tls.session_cache_size: expected an "
+                "integer, found a list",
             }));
 }
 
@@ -392,9 +396,72 @@ limits: {max_pending: -1, per_source: many, per_source_ipv6_prefix: 0, per_host:
                 "c.yaml:3:39: error: limits.per_source: \"many\" is not an integer",
                 "c.yaml:3:69: error: limits.per_source_ipv6_prefix: must be between 1 and 128, "
                 "got 0",
-                "c.yaml:3:72: error: limits.per_host: unknown key (allowed: max_connections, "
-                "max_pending, per_source, per_source_ipv6_prefix)",
+                "c.yaml:3:72: error: limits.per_host: unknown key \"per_host\" in limits (allowed: "
+                "max_connections, max_pending, per_source, per_source_ipv6_prefix)",
             }));
+}
+
+// The config is read by the same strict reader as the policy: a misspelt key names the one meant.
+TEST(Config, UnknownKeySuggestsTheKeyMeant) {
+  const auto r = parse_config(R"(listeners:
+  - name: a
+    adress: "127.0.0.1:1"
+policy: {dri: p}
+)",
+                              "c.yaml");
+  EXPECT_FALSE(r.config);
+  EXPECT_EQ(messages(r),
+            (std::vector<std::string>{
+                "c.yaml:2:5: error: listeners[0].address: missing required key \"address\" in a "
+                "listener",
+                "c.yaml:3:5: error: listeners[0].adress: unknown key \"adress\" in a listener, did "
+                "you mean \"address\"? (allowed: name, address, destination, max_connections, tls)",
+                "c.yaml:4:9: error: policy.dir: missing required key \"dir\" in policy",
+                "c.yaml:4:10: error: policy.dri: unknown key \"dri\" in policy, did you mean "
+                "\"dir\"? (allowed: dir)",
+            }));
+}
+
+const char* kValid = R"(listeners: [{name: a, address: "127.0.0.1:1"}]
+policy: {dir: p}
+)";
+
+// yaml-cpp recursed once per level and its own limit said only "bad file"; the guard stops at
+// 64 levels and says so.
+TEST(Config, DeepNestingIsRefusedWithAClearError) {
+  std::string deep = std::string(kValid) + "upstream: ";
+  for (int i = 0; i < 100000; ++i) deep += "{a: ";
+  const auto r = parse_config(deep, "c.yaml");
+  EXPECT_FALSE(r.config);
+  ASSERT_EQ(r.errors.size(), 1u) << ::testing::PrintToString(messages(r));
+  EXPECT_EQ(r.errors[0].file, "c.yaml");
+  EXPECT_EQ(r.errors[0].line, 3);
+  EXPECT_EQ(r.errors[0].message, "invalid YAML: collections nested deeper than 64 levels");
+}
+
+// Twelve levels of nine aliases (9^12 nodes expanded, from ~600 bytes). The old loader read the
+// first document only, so a bomb after "---" passed; now the whole stream passes the guard.
+TEST(Config, AnAliasBombIsRefusedWithAClearError) {
+  std::string bomb = "---\na0: &a0 [x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 12; ++i) {
+    bomb += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int k = 0; k < 9; ++k) bomb += (k ? ", *a" : "*a") + std::to_string(i - 1);
+    bomb += "]\n";
+  }
+  const auto r = parse_config(std::string(kValid) + bomb, "c.yaml");
+  EXPECT_FALSE(r.config);
+  ASSERT_EQ(r.errors.size(), 1u) << ::testing::PrintToString(messages(r));
+  EXPECT_NE(r.errors[0].message.find("invalid YAML: aliases expand this document past"),
+            std::string::npos)
+      << r.errors[0].message;
+  EXPECT_NE(r.errors[0].message.find("(an alias bomb?)"), std::string::npos);
+}
+
+TEST(Config, ASecondDocumentIsAnError) {
+  const auto r = parse_config(std::string(kValid) + "---\nworkers: 1\n---\n", "c.yaml");
+  EXPECT_EQ(messages(r), (std::vector<std::string>{"c.yaml:4:1: error: a second YAML document; "
+                                                   "the config is one document"}));
+  ASSERT_TRUE(parse_config(std::string(kValid) + "---\n", "c.yaml").config);
 }
 
 }  // namespace
