@@ -20,6 +20,7 @@
 #include "policy/policy.hpp"
 #include "policy/store.hpp"
 #include "policy_log.hpp"
+#include "policy_source/directory.hpp"
 #include "policy_source/git_revision.hpp"
 #include "tls/ec_key_method.hpp"
 #include "upstream/loop_guard.hpp"
@@ -72,7 +73,8 @@ int run(const std::string& config_path, bool check_only) {
     return 1;
   }
   const config::GatewayConfig& cfg = *loaded.config;
-  policy::PolicyStore store(cfg.policy_dir, cli::read_revision_logged);
+  policy::PolicyStore store(
+      cfg.policy_dir, policy_source::directory_loader(cfg.policy_dir, cli::read_revision_logged));
   if (!load_policy(store)) return 1;
 
   if (check_only) {

@@ -13,6 +13,7 @@
 #include "policy/loader.hpp"
 #include "policy/policy.hpp"
 #include "policy/store.hpp"
+#include "policy_source/directory.hpp"
 #include "policy_source/git_revision.hpp"
 
 namespace egress::ctl {
@@ -29,9 +30,7 @@ void print_diagnostics(const std::vector<base::Diagnostic>& ds) {
 // Loads DIR, printing every error; nullptr when it has any.
 std::shared_ptr<const policy::Policy> load_or_report(const std::string& dir,
                                                      std::vector<base::Diagnostic>* warnings) {
-  policy::LoadOptions options;
-  options.revision = policy_source::read_git_revision;
-  auto result = policy::load_policy_dir(dir, options);
+  auto result = policy_source::load_policy_dir(dir, policy_source::read_git_revision);
   print_diagnostics(result.errors);
   if (!result.errors.empty()) {
     std::cerr << result.errors.size() << " error(s)\n";
@@ -184,7 +183,7 @@ int run_test(const std::string& dir, const std::string& test_dir, const std::str
   if (!p) return 1;
   std::vector<policy::model::TestCase> cases;
   if (!test_dir.empty()) {
-    auto parsed = policy::load_test_dir(test_dir);
+    auto parsed = policy_source::load_test_dir(test_dir);
     print_diagnostics(parsed.errors);
     if (!parsed.errors.empty()) {
       std::cerr << parsed.errors.size() << " error(s)\n";

@@ -1,12 +1,12 @@
 #pragma once
 
 #include <chrono>
-#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "base/diagnostic.hpp"
 #include "policy/model.hpp"
+#include "policy/policy.hpp"
 #include "policy/store.hpp"
 
 namespace egress::policy {
@@ -43,26 +43,16 @@ namespace egress::policy {
 struct LoadOptions {
   /// "Now" for lint warnings (expired / expiring rules); the epoch means the system clock.
   std::chrono::system_clock::time_point now{};
-  /// Reads the directory's git revision (load_policy_dir only); empty: no git part.
-  RevisionReader revision;
+  /// The git part of the version (git_commit, git_dirty), read by the caller: the loader layer
+  /// (policy_source) asks git; the policy library never does. `sha256` is ignored: the loader
+  /// hashes the bytes it was given.
+  VersionInfo git;
 };
 
-/// Reads every `*.yaml` entry of `dir` (not recursive, symlinks followed), sorted by name. Every
-/// entry that is not a readable regular file (a dangling symlink, a symlink loop, a directory, a
-/// FIFO, ...) is an error naming it and the system's reason, never skipped; so is any error
-/// listing the directory. A FIFO or device is never opened.
-std::vector<SourceFile> read_policy_files(const std::filesystem::path& dir,
-                                          std::vector<base::Diagnostic>& errors);
-
-/// Loads, validates and compiles a policy held in memory (no I/O; never throws on any bytes; the
-/// version has no git part). The fuzz target's entry point.
+/// Loads, validates and compiles a policy held in memory: files in the order given (the loader
+/// layer reads a directory's *.yaml in name order). Pure: no I/O, never throws on any bytes. The
+/// fuzz target's entry point. `dir_label` names the whole policy in messages not tied to a file.
 LoadResult load_policy_sources(const std::vector<SourceFile>& files,
                                const LoadOptions& options = {}, const std::string& dir_label = ".");
-
-/// load_policy_dir with options.
-LoadResult load_policy_dir(const std::filesystem::path& dir, const LoadOptions& options);
-
-/// Reads the PolicyTest documents of a test directory (nothing else is allowed there).
-ParseOutput load_test_dir(const std::filesystem::path& dir);
 
 }  // namespace egress::policy

@@ -24,7 +24,7 @@ struct VersionInfo {
 };
 
 /// An immutable compiled policy: safe to share between threads (hold it by shared_ptr; a
-/// Decision's string views point into it). Built by load_policy_dir / load_policy_sources.
+/// Decision's string views point into it). Built by load_policy_sources.
 class Policy {
  public:
   /// What egressctl and the audit log need to know about one rule.

@@ -1,205 +1,35 @@
 #include "policy/store.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <cerrno>
-#include <system_error>
-
-#include "policy/lint.hpp"
-#include "policy/loader.hpp"
-#include "policy/policy.hpp"
-#include "policy/version.hpp"
+#include <exception>
 
 namespace egress::policy {
 
-namespace {
-
-base::Diagnostic dir_error(const std::string& label, std::string message) {
-  base::Diagnostic d;
-  d.file = label;
-  d.message = std::move(message);
-  return d;
-}
-
-std::string label_of(const std::filesystem::path& dir) {
-  return dir.string();
-}
-
-std::string errno_text(int err) {
-  return std::error_code(err, std::generic_category()).message();
-}
-
-// What a stat() or open() failure on a directory entry means, in the operator's terms: ENOENT or
-// ENOTDIR on an entry that was just listed is a symlink whose target is gone.
-std::string stat_error(const std::filesystem::path& p, int err) {
-  std::string msg = errno_text(err);
-  std::error_code ec;
-  if ((err == ENOENT || err == ENOTDIR) &&
-      std::filesystem::is_symlink(std::filesystem::symlink_status(p, ec))) {
-    const auto target = std::filesystem::read_symlink(p, ec);
-    msg += ec ? " (dangling symlink)" : " (dangling symlink to \"" + target.string() + "\")";
-  } else if (err == ELOOP) {
-    msg += " (symlink loop)";
-  }
-  return msg;
-}
-
-const char* type_name(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  return "an unknown type";
-}
-
-std::string not_regular(mode_t mode) {
-  return std::string("not a regular file (") + type_name(mode) + ")";
-}
-
-// Reads `p` (symlinks followed) into `bytes`; returns why it cannot, or "" on success. Only a
-// regular file is read: the type is checked before opening, so a FIFO or a device is never opened
-// (opening a FIFO for reading blocks until a writer appears), and again on the open descriptor in
-// case the entry was replaced in between; O_NONBLOCK keeps even that race from blocking.
-std::string read_regular_file(const std::filesystem::path& p, std::string& bytes) {
-  struct stat st {};
-  if (::stat(p.c_str(), &st) != 0) return stat_error(p, errno);
-  if (!S_ISREG(st.st_mode)) return not_regular(st.st_mode);
-  const int fd = ::open(p.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-  if (fd < 0) return stat_error(p, errno);
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  if (::fstat(fd, &st) != 0) return errno_text(errno);
-  if (!S_ISREG(st.st_mode)) return not_regular(st.st_mode);
-  bytes.reserve(static_cast<std::size_t>(st.st_size));
-  char buf[16384];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n == 0) return {};
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno_text(errno);
-    }
-    bytes.append(buf, static_cast<std::size_t>(n));
-  }
-}
-
-LoadResult load(const std::vector<SourceFile>& files, const LoadOptions& options,
-                const std::string& label, VersionInfo version) {
-  LoadResult result;
-  ParseOutput parsed = parse_sources(files, SourceKind::policy, label);
-  if (!parsed.errors.empty()) {
-    result.errors = std::move(parsed.errors);
-    return result;
-  }
-  const auto wall = std::chrono::system_clock::now();
-  const auto now = options.now == std::chrono::system_clock::time_point{} ? wall : options.now;
-  result.warnings = lint(parsed.model, now);
-  version.sha256 = content_sha256(files);
-  try {
-    result.policy = Policy::compile(std::move(parsed.model), std::move(version), wall);
-  } catch (const std::exception& e) {
-    result.errors.push_back(
-        dir_error(label, std::string("cannot compile the policy: ") + e.what()));
-  }
-  return result;
-}
-
-}  // namespace
-
-std::vector<SourceFile> read_policy_files(const std::filesystem::path& dir,
-                                          std::vector<base::Diagnostic>& errors) {
-  std::vector<SourceFile> files;
-  std::error_code ec;
-  std::vector<std::filesystem::path> paths;
-  std::filesystem::directory_iterator it(dir, ec);
-  const std::filesystem::directory_iterator end;
-  for (; !ec && it != end; it.increment(ec)) {
-    const auto& p = it->path();
-    // Every *.yaml entry, whatever its type: one that cannot be read is an error below, never
-    // skipped, or its rules would vanish from the policy without a word (issue 17 item 1).
-    if (p.extension() == ".yaml") paths.push_back(p);
-  }
-  if (ec) {
-    // Opening the directory or reading any entry of it failed: a partial listing is no policy.
-    errors.push_back(dir_error(label_of(dir), "cannot read the directory: " + ec.message()));
-    return {};
-  }
-  std::sort(paths.begin(), paths.end(), [](const auto& a, const auto& b) {
-    return a.filename().string() < b.filename().string();
-  });
-  for (const auto& p : paths) {
-    const std::string name = p.filename().string();
-    std::string bytes;
-    const std::string why = read_regular_file(p, bytes);
-    if (!why.empty()) {
-      errors.push_back(dir_error(name, "cannot read: " + why));
-      continue;
-    }
-    files.push_back({name, std::move(bytes)});
-  }
-  return files;
-}
-
-LoadResult load_policy_sources(const std::vector<SourceFile>& files, const LoadOptions& options,
-                               const std::string& dir_label) {
-  try {
-    return load(files, options, dir_label, {});
-  } catch (const std::exception& e) {
-    LoadResult r;
-    r.errors.push_back(dir_error(dir_label, std::string("cannot load the policy: ") + e.what()));
-    return r;
-  }
-}
-
-LoadResult load_policy_dir(const std::filesystem::path& dir, const LoadOptions& options) {
-  LoadResult result;
-  auto files = read_policy_files(dir, result.errors);
-  if (!result.errors.empty()) return result;
-  if (files.empty()) {
-    result.errors.push_back(dir_error(label_of(dir), "no *.yaml files in the policy directory"));
-    return result;
-  }
-  VersionInfo version;
-  std::vector<base::Diagnostic> revision_warnings;
-  if (options.revision) version = options.revision(dir, revision_warnings);
-  try {
-    LoadResult loaded = load(files, options, label_of(dir), std::move(version));
-    loaded.warnings.insert(loaded.warnings.begin(), revision_warnings.begin(),
-                           revision_warnings.end());
-    return loaded;
-  } catch (const std::exception& e) {
-    result.errors.push_back(
-        dir_error(label_of(dir), std::string("cannot load the policy: ") + e.what()));
-    return result;
-  }
-}
-
-LoadResult load_policy_dir(const std::filesystem::path& dir) {
-  return load_policy_dir(dir, {});
-}
-
-ParseOutput load_test_dir(const std::filesystem::path& dir) {
-  ParseOutput out;
-  auto files = read_policy_files(dir, out.errors);
-  if (!out.errors.empty()) return out;
-  return parse_sources(files, SourceKind::tests_only, label_of(dir));
-}
-
-PolicyStore::PolicyStore(std::filesystem::path dir, RevisionReader revision)
-    : dir_(std::move(dir)), revision_(std::move(revision)) {}
+PolicyStore::PolicyStore(std::filesystem::path dir, PolicyLoader load)
+    : dir_(std::move(dir)), load_(std::move(load)) {}
 
 LoadResult PolicyStore::reload() {
-  LoadOptions options;
-  options.revision = revision_;
-  LoadResult r = load_policy_dir(dir_, options);
-  if (r.errors.empty() && r.policy) current_.store(r.policy);
+  LoadResult r;
+  try {
+    if (load_) {
+      r = load_();
+    } else {
+      throw std::logic_error("no policy loader");
+    }
+  } catch (const std::exception& e) {
+    base::Diagnostic d;
+    d.file = dir_.string();
+    d.message = std::string("cannot load the policy: ") + e.what();
+    r = LoadResult{};
+    r.errors.push_back(std::move(d));
+  }
+  install(r);
   return r;
+}
+
+bool PolicyStore::install(const LoadResult& r) {
+  if (!r.errors.empty() || !r.policy) return false;
+  current_.store(r.policy);
+  return true;
 }
 
 std::shared_ptr<const Policy> PolicyStore::current() const noexcept {

@@ -1,8 +1,7 @@
 #pragma once
 
-// CONTRACT for the data path (src/core, src/filters). The policy library implements it; the
-// signatures below are what the rest of the program calls. Details of Policy's internals are the
-// policy library's own.
+// The running policy and how a new one is installed. The policy library reads no file: the
+// caller injects the loader (policy_source reads a directory).
 
 #include <atomic>
 #include <filesystem>
@@ -19,32 +18,32 @@ namespace egress::policy {
 
 class Policy;  // immutable compiled policy (policy/policy.hpp)
 
-/// The result of loading a directory: a compiled policy, or every error found.
+/// The result of loading a policy: a compiled policy, or every error found.
 struct LoadResult {
   std::shared_ptr<const Policy> policy;  ///< null when errors is non-empty
   std::vector<base::Diagnostic> errors;
   std::vector<base::Diagnostic> warnings;
 };
 
-/// Says which revision of its source the policy directory `dir` holds (the git commit and whether
-/// the files differ from it; `sha256` is the loader's), appending a warning when it cannot tell.
-/// The loader layer supplies one (policy_source/git_revision.hpp); the policy library never asks
-/// git itself. An empty reader: the version has no git part.
-using RevisionReader = std::function<VersionInfo(const std::filesystem::path& dir,
-                                                 std::vector<base::Diagnostic>& warnings)>;
+/// Produces a policy from wherever its bytes live: the loader layer reads them
+/// (policy_source::directory_loader: a directory's *.yaml and its git revision) and hands them to
+/// load_policy_sources. Called by PolicyStore::reload; may throw (reported as an error).
+using PolicyLoader = std::function<LoadResult()>;
 
-/// Loads, validates and compiles every *.yaml of `dir` (name order). The version has no git part.
-LoadResult load_policy_dir(const std::filesystem::path& dir);
-
-/// Holds the running policy. Readers take a snapshot lock-free; reload() builds a new Policy
-/// completely and swaps it only when it has no errors.
+/// Holds the running policy. Readers take a snapshot lock-free; a policy is installed only when
+/// it was built completely, without errors.
 class PolicyStore {
  public:
-  /// `revision` (may be empty) is asked on every reload; its warnings join the load's.
-  explicit PolicyStore(std::filesystem::path dir, RevisionReader revision = {});
+  /// `dir` names the policy's source in logs and in the admin endpoint; `load` is what reload()
+  /// runs (empty: reload() reports an error and installs nothing).
+  PolicyStore(std::filesystem::path dir, PolicyLoader load);
 
-  /// Loads and, on success, installs the policy. On failure the running one (if any) stays.
+  /// Runs the loader and installs its policy when it has no errors. On failure the running one
+  /// (if any) stays.
   LoadResult reload();
+
+  /// Installs `r.policy` when `r` has no errors (and a policy); true when it did.
+  bool install(const LoadResult& r);
 
   /// The running policy (null before the first successful reload). Lock-free.
   std::shared_ptr<const Policy> current() const noexcept;
@@ -53,7 +52,7 @@ class PolicyStore {
 
  private:
   std::filesystem::path dir_;
-  RevisionReader revision_;
+  PolicyLoader load_;
   std::atomic<std::shared_ptr<const Policy>> current_;
 };
 

@@ -24,7 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto r = load_policy_sources(files);
   if (r.errors.empty() != (r.policy != nullptr)) __builtin_trap();
   if (r.policy) {
-    Identity id;
+    egress::base::Identity id;
     id.spiffe_id = "spiffe://corp.example/ns/payments/sa/api";
     id.uri_sans = {id.spiffe_id};
     id.dns_sans = {"api.example.com"};

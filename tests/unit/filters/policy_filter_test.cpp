@@ -10,6 +10,7 @@
 #include "core/audit_records.hpp"
 #include "filters/loop_guard_filter.hpp"
 #include "policy/policy.hpp"
+#include "policy_source/directory.hpp"
 
 namespace egress::filters {
 namespace {
@@ -38,7 +39,7 @@ action: deny
 from: [{any: true}]
 to: [{cidrs: [203.0.113.66/32]}]
 )";
-    store_ = std::make_unique<policy::PolicyStore>(dir_);
+    store_ = std::make_unique<policy::PolicyStore>(dir_, policy_source::directory_loader(dir_));
     const auto r = store_->reload();
     ASSERT_TRUE(r.errors.empty()) << r.errors[0].to_string();
   }
@@ -101,7 +102,8 @@ TEST_F(PolicyFilterTest, DenyReasonsFromThePolicy) {
 }
 
 TEST_F(PolicyFilterTest, NoPolicyLoadedDenies) {
-  policy::PolicyStore empty(dir_ / "nothing-here");
+  policy::PolicyStore empty(dir_ / "nothing-here",
+                            policy_source::directory_loader(dir_ / "nothing-here"));
   auto c = connection("192.0.2.2:1", "203.0.113.10:80");
   EXPECT_EQ(PolicyFilter(empty).apply(*c), Verdict::Deny);
   EXPECT_EQ(c->denied(), base::Reason::no_policy);

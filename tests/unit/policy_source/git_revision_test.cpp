@@ -14,6 +14,7 @@
 #include "policy/loader.hpp"
 #include "policy/policy.hpp"
 #include "policy/store.hpp"
+#include "policy_source/directory.hpp"
 
 namespace egress::policy_source {
 namespace {
@@ -73,7 +74,7 @@ void init_and_commit(const fs::path& repo) {
 
 // What egressd does: a PolicyStore whose reader is libgit2's.
 policy::LoadResult load(const fs::path& dir) {
-  policy::PolicyStore store(dir, read_git_revision);
+  policy::PolicyStore store(dir, directory_loader(dir, read_git_revision));
   return store.reload();
 }
 
