@@ -25,6 +25,12 @@ struct Options {
   /// close() waits at most this long for a failing sink to take the records still queued; what
   /// it cannot write by then is counted as dropped and logged with its number.
   std::chrono::milliseconds flush_timeout{5000};
+  /// `audit.gateway_id`: the `gateway` field of every record, so a SIEM that collects several
+  /// gateways' logs knows which wrote what. Empty: the host name (gethostname).
+  std::string gateway_id;
+  /// This run's instance id, the prefix of every `conn_id` ("<instance>-<counter>") and the
+  /// `instance` of gateway.start. Empty: 16 random hex digits, new at every start (tests set it).
+  std::string instance_id;
 };
 
 /// Counters for /metrics and /readyz. Monotonic except queue_depth.

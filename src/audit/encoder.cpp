@@ -85,8 +85,21 @@ void put_identity(ObjectWriter& w, const base::Identity& id) {
   o.finish();
 }
 
-void put_event(ObjectWriter& w, const ConnectionDecision& e) {
-  w.num("conn_id", e.conn_id);
+/// "<instance>-<counter>": unique across restarts and replicas (the instance is random per run),
+/// while the data path only counts. The instance is hex digits: nothing to escape.
+void put_conn_id(ObjectWriter& w, const Origin& origin, std::uint64_t counter) {
+  std::string& out = w.key("conn_id");
+  out += '"';
+  out += origin.instance;
+  out += '-';
+  char digits[20];
+  const char* end = std::to_chars(digits, digits + sizeof digits, counter).ptr;
+  out.append(digits, static_cast<std::size_t>(end - digits));
+  out += '"';
+}
+
+void put_event(ObjectWriter& w, const Origin& origin, const ConnectionDecision& e) {
+  put_conn_id(w, origin, e.conn_id);
   w.str("listener", e.listener);
   put_endpoint(w, "src", e.src);
   if (e.dst) put_endpoint(w, "dst", *e.dst);
@@ -108,8 +121,8 @@ void put_event(ObjectWriter& w, const ConnectionDecision& e) {
   w.str("policy_version", e.policy_version);
 }
 
-void put_event(ObjectWriter& w, const ConnectionClose& e) {
-  w.num("conn_id", e.conn_id);
+void put_event(ObjectWriter& w, const Origin& origin, const ConnectionClose& e) {
+  put_conn_id(w, origin, e.conn_id);
   w.str("listener", e.listener);
   put_endpoint(w, "src", e.src);
   put_endpoint(w, "dst", e.dst);
@@ -121,7 +134,7 @@ void put_event(ObjectWriter& w, const ConnectionClose& e) {
   w.str_if("detail", e.detail);
 }
 
-void put_event(ObjectWriter& w, const PolicyReload& e) {
+void put_event(ObjectWriter& w, const Origin&, const PolicyReload& e) {
   w.str("result", e.ok ? "ok" : "failed");
   w.str("version", e.version);
   w.num("rule_count", e.rule_count);
@@ -140,14 +153,15 @@ void put_event(ObjectWriter& w, const PolicyReload& e) {
   parts.finish();
 }
 
-void put_event(ObjectWriter& w, const GatewayStart& e) {
+void put_event(ObjectWriter& w, const Origin& origin, const GatewayStart& e) {
   w.str("version", e.version);
+  w.str("instance", origin.instance);
   w.str("policy_version", e.policy_version);
   w.str_array("listeners", e.listeners);
   w.num("workers", e.workers);
 }
 
-void put_event(ObjectWriter& w, const GatewayStop& e) {
+void put_event(ObjectWriter& w, const Origin&, const GatewayStop& e) {
   w.str("reason", e.reason);
   w.num("connections_drained", e.connections_drained);
   w.num("connections_forced", e.connections_forced);
@@ -174,14 +188,16 @@ std::string format_timestamp(Clock::time_point tp) {
   return out.substr(1, out.size() - 2);
 }
 
-void encode_record(const Record& record, const ChainFields& chain, std::string& out) {
+void encode_record(const Record& record, const ChainFields& chain, const Origin& origin,
+                   std::string& out) {
   ObjectWriter w(out);
   w.num("v", kSchemaVersion);
   w.num("seq", chain.seq);
   w.str("prev", chain.prev);
   append_timestamp(w.key("ts"), record.ts);
   w.str("event", event_name(record.event));
-  std::visit([&](const auto& e) { put_event(w, e); }, record.event);
+  w.str("gateway", origin.gateway);
+  std::visit([&](const auto& e) { put_event(w, origin, e); }, record.event);
   if (chain.records_dropped > 0) w.num("records_dropped", chain.records_dropped);
   w.finish();
 }

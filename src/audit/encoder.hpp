@@ -18,10 +18,18 @@ struct ChainFields {
   std::uint64_t records_dropped = 0;  ///< drops since the previous record; written when > 0
 };
 
+/// Who writes the records: the same for every record of one run.
+struct Origin {
+  std::string_view gateway;   ///< audit.gateway_id (default the host name)
+  std::string_view instance;  ///< this run's id: conn_id is "<instance>-<counter>"
+};
+
 /// Appends one JSON Lines record (no trailing newline) to `out`:
-/// `{"v":1,"seq":..,"prev":"..","ts":"..","event":"..",<event fields>[,"records_dropped":n]}`.
-/// Empty optional strings are omitted; see docs/audit.md and docs/audit.schema.json.
-void encode_record(const Record& record, const ChainFields& chain, std::string& out);
+/// `{"v":1,"seq":..,"prev":"..","ts":"..","event":"..","gateway":"..",<event fields>
+/// [,"records_dropped":n]}`. Empty optional strings are omitted; see docs/audit.md and
+/// docs/audit.schema.json.
+void encode_record(const Record& record, const ChainFields& chain, const Origin& origin,
+                   std::string& out);
 
 /// "connection.decision", "connection.close", "policy.reload", "gateway.start", "gateway.stop".
 std::string_view event_name(const Event& event) noexcept;

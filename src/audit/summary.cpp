@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "audit/encoder.hpp"
 #include "clock/rfc3339.hpp"
@@ -70,10 +72,20 @@ std::vector<Count> top(const std::unordered_map<std::string, std::uint64_t>& cou
   return out;
 }
 
+/// The join key of a decision and its close: conn_id ("<instance>-<counter>"; a number,
+/// unique only within one run, in older logs).
+std::string conn_key(const json::object& rec) {
+  const auto* v = rec.if_contains("conn_id");
+  if (v == nullptr) return {};
+  if (v->is_string()) return std::string(v->get_string());
+  return json::serialize(*v);
+}
+
 struct Counter {
   Summary s;
   std::unordered_map<std::string, std::uint64_t> denied_identities, denied_destinations, shadows;
   std::unordered_map<std::string, RuleCount> rules;
+  std::unordered_set<std::string> open;  ///< conn_ids allowed and not yet closed
   std::optional<Clock::time_point> first, last;
 };
 
@@ -91,11 +103,14 @@ void count_record(Counter& c, const json::object& rec, Clock::time_point ts,
   }
   const auto event = str_at(rec, "event");
   ++s.events[std::string(event)];
+  const auto gateway = str_at(rec, "gateway");
+  ++s.gateways[gateway.empty() ? std::string("-") : std::string(gateway)];
   s.records_dropped += uint_at(rec, "records_dropped");
   if (event == "connection.decision") {
     const std::string decision(str_at(rec, "decision"));
     ++s.decisions[decision];
     ++s.reasons[decision + "/" + std::string(str_at(rec, "reason"))];
+    if (decision == "allow") c.open.insert(conn_key(rec));
     if (const auto rule = str_at(rec, "rule"); !rule.empty()) {
       auto& rc = c.rules[std::string(rule)];
       rc.rule = rule;
@@ -113,6 +128,7 @@ void count_record(Counter& c, const json::object& rec, Clock::time_point ts,
       ++c.shadows[key];
     }
   } else if (event == "connection.close") {
+    c.open.erase(conn_key(rec));
     s.bytes_up += uint_at(rec, "bytes_up");
     s.bytes_down += uint_at(rec, "bytes_down");
   } else if (event == "policy.reload") {
@@ -163,6 +179,7 @@ Summary summarize(const std::vector<std::string>& files, const SummaryOptions& o
     return ta != tb ? ta > tb : a.rule < b.rule;
   });
   if (c.s.top_rules.size() > options.top) c.s.top_rules.resize(options.top);
+  c.s.allowed_without_close = c.open.size();
   return c.s;
 }
 
@@ -180,6 +197,7 @@ std::string to_text(const Summary& s) {
     o << "\n";
   };
   map_line("events", s.events);
+  map_line("gateways", s.gateways);
   map_line("decisions", s.decisions);
   map_line("reasons", s.reasons);
   map_line("policy reloads", s.reloads);
@@ -199,6 +217,10 @@ std::string to_text(const Summary& s) {
   }
   o << "shadow differences: " << s.shadow_differences << "\n";
   list("top shadow differences", s.top_shadow_differences);
+  if (s.allowed_without_close > 0) {
+    o << "allowed without a close record: " << s.allowed_without_close
+      << " (still open at the end, or the close was lost)\n";
+  }
   if (s.records_dropped > 0) o << "records dropped by the writer: " << s.records_dropped << "\n";
   if (s.bytes_up > 0 || s.bytes_down > 0) {
     o << "bytes: up " << s.bytes_up << ", down " << s.bytes_down << "\n";
@@ -228,6 +250,8 @@ json::object to_json(const Summary& s) {
   o["first_ts"] = s.first_ts.empty() ? json::value(nullptr) : json::value(s.first_ts);
   o["last_ts"] = s.last_ts.empty() ? json::value(nullptr) : json::value(s.last_ts);
   o["events"] = map(s.events);
+  o["gateways"] = map(s.gateways);
+  o["allowed_without_close"] = s.allowed_without_close;
   o["decisions"] = map(s.decisions);
   o["reasons"] = map(s.reasons);
   o["policy_reloads"] = map(s.reloads);

@@ -40,6 +40,7 @@ struct Summary {
   std::string first_ts;                         ///< earliest ts in range (RFC 3339), empty if none
   std::string last_ts;                          ///< latest ts in range
   std::map<std::string, std::uint64_t> events;  ///< by event name
+  std::map<std::string, std::uint64_t> gateways;   ///< by `gateway` ("-" for records without one)
   std::map<std::string, std::uint64_t> decisions;  ///< "allow" / "deny"
   std::map<std::string, std::uint64_t> reasons;    ///< "deny/default", "allow/rule", ...
   std::vector<Count> top_denied_identities;        ///< SPIFFE ID, URI/DNS SAN, CN, else "src:IP"
@@ -49,7 +50,10 @@ struct Summary {
   std::vector<Count> top_shadow_differences;       ///< "deny -> allow (rule r)"
   std::map<std::string, std::uint64_t> reloads;    ///< policy.reload by result
   std::uint64_t records_dropped = 0;               ///< sum of records_dropped fields
-  std::uint64_t bytes_up = 0;                      ///< sum over connection.close
+  /// Allowed decisions whose connection.close (same conn_id) is not in range: still open at the
+  /// end of the log, or their close was lost (a crash, dropped records).
+  std::uint64_t allowed_without_close = 0;
+  std::uint64_t bytes_up = 0;  ///< sum over connection.close
   std::uint64_t bytes_down = 0;
 };
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "audit/encoder.hpp"
+#include "audit/origin.hpp"
 
 namespace egress::audit {
 namespace {
@@ -67,6 +68,8 @@ class WriterAuditLog final : public AuditLog {
         direct_ok_(caller_writes),
         chain_(std::move(start)) {
     if (options_.queue_capacity == 0) options_.queue_capacity = 1;
+    if (options_.gateway_id.empty()) options_.gateway_id = host_name();
+    if (options_.instance_id.empty()) options_.instance_id = random_instance_id();
     thread_ = std::thread([this] { run(); });
   }
 
@@ -283,7 +286,7 @@ class WriterAuditLog final : public AuditLog {
       const std::size_t start = pending_.size();
       const ChainFields fields{chain_.seq + 1, chain_.prev,
                                unreported_drops_.exchange(0, std::memory_order_relaxed)};
-      encode_record(item.record, fields, pending_);
+      encode_record(item.record, fields, {options_.gateway_id, options_.instance_id}, pending_);
       hasher_.hex(std::string_view(pending_).substr(start), hash_);
       pending_ += '\n';
       chain_.seq = fields.seq;

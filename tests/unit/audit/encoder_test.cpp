@@ -24,9 +24,11 @@ TEST(Timestamp, IsRfc3339UtcWithMicroseconds) {
   EXPECT_EQ(format_timestamp(Clock::time_point{}), "1970-01-01T00:00:00.000000Z");
 }
 
+constexpr Origin kOrigin{"egress-a", "3f9c0a7e5b21d864"};
+
 json::object encode(const Record& r, std::uint64_t dropped = 0) {
   std::string out;
-  encode_record(r, ChainFields{7, kGenesisHash, dropped}, out);
+  encode_record(r, ChainFields{7, kGenesisHash, dropped}, kOrigin, out);
   EXPECT_EQ(out.find('\n'), std::string::npos) << "a record must be one line";
   return json::parse(out).as_object();
 }
@@ -62,7 +64,8 @@ TEST(Encoder, DecisionHasEveryFieldOfTheSchema) {
   EXPECT_EQ(o.at("seq").as_int64(), 7);
   EXPECT_EQ(o.at("prev").as_string(), kGenesisHash);
   EXPECT_EQ(o.at("event").as_string(), "connection.decision");
-  EXPECT_EQ(o.at("conn_id").as_int64(), 42);
+  EXPECT_EQ(o.at("gateway").as_string(), "egress-a");
+  EXPECT_EQ(o.at("conn_id").as_string(), "3f9c0a7e5b21d864-42");
   EXPECT_EQ(o.at("listener").as_string(), "outbound");
   EXPECT_EQ(o.at("src").at("ip").as_string(), "192.0.2.2");
   EXPECT_EQ(o.at("src").at("port").as_int64(), 40000);
@@ -120,6 +123,8 @@ TEST(Encoder, CloseReloadStartStop) {
   c.reason = "eof";
   auto o = encode(Record{Clock::now(), c});
   EXPECT_EQ(o.at("event").as_string(), "connection.close");
+  EXPECT_EQ(o.at("conn_id").as_string(), "3f9c0a7e5b21d864-9");
+  EXPECT_EQ(o.at("gateway").as_string(), "egress-a");
   EXPECT_EQ(o.at("bytes_up").as_int64(), 1234);
   EXPECT_EQ(o.at("bytes_down").as_int64(), 567890);
   EXPECT_EQ(o.at("duration_us").as_int64(), 1500000);
@@ -168,6 +173,7 @@ TEST(Encoder, CloseReloadStartStop) {
   s.workers = 2;
   o = encode(Record{Clock::now(), s});
   EXPECT_EQ(o.at("event").as_string(), "gateway.start");
+  EXPECT_EQ(o.at("instance").as_string(), "3f9c0a7e5b21d864");
   EXPECT_EQ(o.at("listeners").as_array()[0].as_string(), "outbound=0.0.0.0:15001");
   EXPECT_EQ(o.at("workers").as_int64(), 2);
 
@@ -177,6 +183,7 @@ TEST(Encoder, CloseReloadStartStop) {
   st.connections_forced = 1;
   o = encode(Record{Clock::now(), st});
   EXPECT_EQ(o.at("event").as_string(), "gateway.stop");
+  EXPECT_EQ(o.at("gateway").as_string(), "egress-a");
   EXPECT_EQ(o.at("reason").as_string(), "signal");
   EXPECT_EQ(o.at("connections_drained").as_int64(), 5);
   EXPECT_EQ(o.at("connections_forced").as_int64(), 1);
@@ -225,7 +232,7 @@ TEST(Encoder, EscapesUnicodeLineSeparatorsInEveryString) {
     d.shadow_rule = x;
     d.policy_version = x;
     std::string line;
-    encode_record(Record{Clock::now(), d}, ChainFields{1, kGenesisHash, 0}, line);
+    encode_record(Record{Clock::now(), d}, ChainFields{1, kGenesisHash, 0}, kOrigin, line);
     expect_no_raw_separator(line);
     EXPECT_NE(line.find(std::string("\"detail\":\"a") + sep.escaped + "b\""), std::string::npos)
         << line;
@@ -246,7 +253,7 @@ TEST(Encoder, EscapesUnicodeLineSeparatorsInEveryString) {
     r.version = x;
     r.errors = {x};
     std::string reload;
-    encode_record(Record{Clock::now(), r}, ChainFields{2, kGenesisHash, 0}, reload);
+    encode_record(Record{Clock::now(), r}, ChainFields{2, kGenesisHash, 0}, kOrigin, reload);
     expect_no_raw_separator(reload);
     EXPECT_NE(reload.find(std::string("[\"a") + sep.escaped + "b\"]"), std::string::npos) << reload;
   }
@@ -267,7 +274,7 @@ TEST(Encoder, ChainOverEscapedSeparatorsVerifies) {
     d.reason = "rule";
     d.detail = std::string("x") + sep.raw + "y";
     std::string line;
-    encode_record(Record{Clock::now(), d}, ChainFields{seq, prev, 0}, line);
+    encode_record(Record{Clock::now(), d}, ChainFields{seq, prev, 0}, kOrigin, line);
     out << line << '\n';
     prev = sha256_hex(line);
   }

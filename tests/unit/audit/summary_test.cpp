@@ -37,6 +37,38 @@ TEST(ParseTime, RejectsWhatIsNotATime) {
   }
 }
 
+// Records by gateway, and allowed connections whose close is missing: joined by conn_id, which
+// repeats its counter across runs but never its instance prefix.
+TEST(Summarize, CountsGatewaysAndAllowedConnectionsWithoutAClose) {
+  TempDir dir;
+  const auto path = dir.file("a.jsonl");
+  const auto decision = [](const char* gateway, const char* id) {
+    return std::string(
+               R"({"v":1,"seq":1,"prev":"0","ts":"2026-11-26T07:00:00.000000Z","event":"connection.decision","gateway":")") +
+           gateway + R"(","conn_id":")" + id +
+           R"(","listener":"l","src":{"ip":"192.0.2.2","port":1},"dst":{"ip":"203.0.113.1","port":443},"decision":"allow","reason":"rule","rule":"r","policy_version":"v"})" +
+           "\n";
+  };
+  const auto close = [](const char* gateway, const char* id) {
+    return std::string(
+               R"({"v":1,"seq":2,"prev":"0","ts":"2026-11-26T07:00:01.000000Z","event":"connection.close","gateway":")") +
+           gateway + R"(","conn_id":")" + id + R"(","bytes_up":1,"bytes_down":2})" + "\n";
+  };
+  std::ofstream(path) << decision("egress-a", "00000000000000aa-1")
+                      << decision("egress-b", "00000000000000bb-1")
+                      << close("egress-b", "00000000000000bb-1")
+                      << decision("egress-a", "00000000000000cc-1");
+  std::string error;
+  const auto s = summarize({path}, {}, error);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(s.gateways.at("egress-a"), 2u);
+  EXPECT_EQ(s.gateways.at("egress-b"), 2u);
+  EXPECT_EQ(s.allowed_without_close, 2u);
+  const auto text = to_text(s);
+  EXPECT_NE(text.find("gateways: egress-a=2 egress-b=2"), std::string::npos) << text;
+  EXPECT_NE(text.find("allowed without a close record: 2"), std::string::npos) << text;
+}
+
 TEST(Summarize, CountsAndSkipsMalformedLines) {
   TempDir dir;
   const auto path = dir.file("a.jsonl");

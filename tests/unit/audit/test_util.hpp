@@ -51,6 +51,15 @@ inline boost::json::object parse_object(const std::string& line) {
   return boost::json::parse(line).as_object();
 }
 
+/// The counter of a record's conn_id ("<instance>-<counter>"), checking its form.
+inline std::uint64_t conn_counter(const boost::json::object& record) {
+  const std::string id(record.at("conn_id").as_string());
+  const auto dash = id.find('-');
+  EXPECT_EQ(dash, 16u) << id;
+  if (dash == std::string::npos) return 0;
+  return std::stoull(id.substr(dash + 1));
+}
+
 inline Record sample_decision(std::uint64_t conn_id, std::string decision = "allow") {
   ConnectionDecision d;
   d.conn_id = conn_id;

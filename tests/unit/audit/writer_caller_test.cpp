@@ -15,6 +15,7 @@
 namespace egress::audit {
 namespace {
 
+using testing::conn_counter;
 using testing::eventually;
 using testing::parse_object;
 using testing::sample_decision;
@@ -90,7 +91,7 @@ TEST(AuditWriterCaller, ConcurrentSubmittersKeepOneChainAndEachThreadsOrder) {
   expect_chain(lines);
   std::vector<std::int64_t> last(kThreads, -1);
   for (const auto& l : lines) {
-    const auto id = parse_object(l).at("conn_id").to_number<std::uint64_t>();
+    const auto id = conn_counter(parse_object(l));
     const auto t = static_cast<std::size_t>(id / 1'000'000);
     const auto i = static_cast<std::int64_t>(id % 1'000'000);
     ASSERT_LT(t, last.size());
@@ -125,7 +126,7 @@ TEST(AuditWriterCaller, AFailedCallerWriteIsToldFalseThenRetriedByTheWriter) {
   ASSERT_EQ(lines.size(), 3u) << "the failed record is written once, after recovery";
   expect_chain(lines);
   for (std::size_t i = 0; i < lines.size(); ++i) {
-    EXPECT_EQ(parse_object(lines[i]).at("conn_id").to_number<std::uint64_t>(), i + 1);
+    EXPECT_EQ(conn_counter(parse_object(lines[i])), i + 1);
   }
   EXPECT_EQ(result.load(), 0) << "the callback is called once";
 }

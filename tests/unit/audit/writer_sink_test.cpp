@@ -16,6 +16,7 @@
 namespace egress::audit {
 namespace {
 
+using testing::conn_counter;
 using testing::eventually;
 using testing::parse_object;
 using testing::sample_decision;
@@ -54,7 +55,7 @@ TEST(AuditWriterQueue, DropModeCountsDropsAndReportsThemInTheNextRecord) {
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_FALSE(parse_object(lines[0]).contains("records_dropped"));
   const auto second = parse_object(lines[1]);
-  EXPECT_EQ(second.at("conn_id").as_int64(), 2);
+  EXPECT_EQ(conn_counter(second), 2);
   EXPECT_EQ(second.at("records_dropped").as_int64(), 3);
   EXPECT_FALSE(parse_object(lines[2]).contains("records_dropped"));
   EXPECT_EQ(h.log->stats().records_written, 3u);
@@ -106,7 +107,7 @@ TEST(AuditWriterFailure, UnhealthyWhileTheSinkFailsThenRecoversWithTheChainIntac
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const auto o = parse_object(lines[i]);
     EXPECT_EQ(o.at("seq").as_int64(), static_cast<std::int64_t>(i + 1));
-    EXPECT_EQ(o.at("conn_id").as_int64(), static_cast<std::int64_t>(i + 1));
+    EXPECT_EQ(conn_counter(o), static_cast<std::uint64_t>(i + 1));
     if (i > 0) {
       EXPECT_EQ(o.at("prev").as_string(), sha256_hex(lines[i - 1]));
     }
@@ -169,7 +170,7 @@ void expect_whole_chain(const std::string& contents, std::size_t records) {
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const auto o = parse_object(lines[i]);
     EXPECT_EQ(o.at("seq").to_number<std::uint64_t>(), i + 1) << lines[i];
-    EXPECT_EQ(o.at("conn_id").to_number<std::uint64_t>(), i + 1) << lines[i];
+    EXPECT_EQ(conn_counter(o), i + 1) << lines[i];
     const std::string prev = i == 0 ? std::string(kGenesisHash) : sha256_hex(lines[i - 1]);
     EXPECT_EQ(o.at("prev").as_string(), prev) << "line " << i + 1;
   }

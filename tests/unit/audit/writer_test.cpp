@@ -13,12 +13,14 @@
 #include <fstream>
 
 #include "audit/chain.hpp"
+#include "audit/origin.hpp"
 #include "audit/verify.hpp"
 #include "test_util.hpp"
 
 namespace egress::audit {
 namespace {
 
+using testing::conn_counter;
 using testing::eventually;
 using testing::parse_object;
 using testing::read_file;
@@ -30,6 +32,31 @@ Options file_options(const std::string& path) {
   Options o;
   o.path = path;
   return o;
+}
+
+// conn_id must join a decision with its close across restarts and replicas (issue 22): two runs
+// on one file number their connections from 1 again, yet no conn_id repeats; every record names
+// the gateway (the host name unless audit.gateway_id says otherwise).
+TEST(AuditWriter, ConnIdsOfTwoRunsNeverCollideAndRecordsNameTheGateway) {
+  TempDir dir;
+  const auto path = dir.file("audit.jsonl");
+  for (int run = 0; run < 2; ++run) {
+    Options o = file_options(path);
+    if (run == 1) o.gateway_id = "egress-b";
+    auto log = open_audit_log(o);
+    log->submit(sample_decision(1), {});
+    log->close();
+  }
+  const auto lines = read_lines(path);
+  ASSERT_EQ(lines.size(), 2u);
+  const auto first = parse_object(lines[0]);
+  const auto second = parse_object(lines[1]);
+  EXPECT_EQ(conn_counter(first), 1u);
+  EXPECT_EQ(conn_counter(second), 1u);
+  EXPECT_NE(first.at("conn_id").as_string(), second.at("conn_id").as_string());
+  EXPECT_EQ(first.at("gateway").as_string(), host_name());
+  EXPECT_NE(host_name(), "unknown");
+  EXPECT_EQ(second.at("gateway").as_string(), "egress-b");
 }
 
 TEST(AuditWriter, WritesChainedLinesAndCallsBackAfterWrite) {
@@ -52,7 +79,7 @@ TEST(AuditWriter, WritesChainedLinesAndCallsBackAfterWrite) {
     EXPECT_EQ(obj.at("v").as_int64(), 1);
     EXPECT_EQ(obj.at("seq").to_number<std::uint64_t>(), i + 1);
     EXPECT_EQ(obj.at("prev").as_string(), prev);
-    EXPECT_EQ(obj.at("conn_id").to_number<std::uint64_t>(), i + 1);
+    EXPECT_EQ(conn_counter(obj), i + 1);
     prev = sha256_hex(lines[i]);
   }
   const auto stats = log->stats();
@@ -122,7 +149,7 @@ TEST(AuditWriter, CutsATornLastLineAndContinuesFromTheLastCompleteOne) {
   }
   const auto lines = read_lines(path);
   ASSERT_EQ(lines.size(), 3u);
-  EXPECT_EQ(parse_object(lines[2]).at("conn_id").as_int64(), 3);
+  EXPECT_EQ(conn_counter(parse_object(lines[2])), 3);
   EXPECT_TRUE(verify_chain({path}).ok());
 }
 
