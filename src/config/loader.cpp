@@ -195,7 +195,7 @@ void load_audit(Loader& l, const YAML::Node& node, const std::string& path, audi
   auto& r = l.r;
   Map m(r, node, path, "audit",
         {"path", "write_ahead", "on_overflow", "on_error", "fsync", "fsync_interval",
-         "queue_capacity"});
+         "queue_capacity", "gateway_id"});
   if (auto v = m.find("path")) {
     if (auto s = l.string(*v, m.path("path"))) {
       if (*s == "-") {
@@ -235,6 +235,19 @@ void load_audit(Loader& l, const YAML::Node& node, const std::string& path, audi
   if (auto v = m.find("queue_capacity")) {
     if (auto n = r.integer<std::size_t>(*v, m.path("queue_capacity"), 1, 16'777'216)) {
       out.queue_capacity = *n;
+    }
+  }
+  if (auto v = m.find("gateway_id")) {
+    // Written into every record: printable ASCII keeps it one token for a SIEM's joins.
+    if (auto s = l.string(*v, m.path("gateway_id"))) {
+      const bool printable =
+          std::all_of(s->begin(), s->end(), [](char c) { return c > ' ' && c < 0x7f; });
+      if (s->size() > 253 || !printable) {
+        r.error(*v, m.path("gateway_id"),
+                "must be 1 to 253 printable ASCII characters without spaces, got \"" + *s + "\"");
+      } else {
+        out.gateway_id = *s;
+      }
     }
   }
 }

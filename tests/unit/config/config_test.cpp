@@ -188,6 +188,7 @@ audit:
   fsync: interval
   fsync_interval: 250ms
   queue_capacity: 1024
+  gateway_id: egress-eu-1.prod
 admin: {address: "[::1]:9000"}
 limits: {max_connections: 7}
 )",
@@ -211,8 +212,32 @@ limits: {max_connections: 7}
   EXPECT_EQ(c.audit.fsync, audit::Options::Fsync::interval);
   EXPECT_EQ(c.audit.fsync_interval, milliseconds(250));
   EXPECT_EQ(c.audit.queue_capacity, 1024u);
+  EXPECT_EQ(c.audit.gateway_id, "egress-eu-1.prod");
   EXPECT_EQ(c.admin_address.to_string(), "[::1]:9000");
   EXPECT_EQ(c.max_connections, 7u);
+}
+
+// audit.gateway_id is written into every record: absent, the audit log uses the host name; a
+// value a SIEM could not join on (spaces, control characters, too long) is an error.
+TEST(Config, AuditGatewayId) {
+  const auto absent =
+      parse_config("listeners: [{name: e, address: \"0.0.0.0:1\"}]\npolicy: {dir: p}\n", "c.yaml");
+  ASSERT_TRUE(absent.config) << ::testing::PrintToString(messages(absent));
+  EXPECT_EQ(absent.config->audit.gateway_id, "");
+  const auto bad = parse_config(R"(listeners: [{name: e, address: "0.0.0.0:1"}]
+policy: {dir: p}
+audit: {gateway_id: "egress a"}
+)",
+                                "c.yaml");
+  EXPECT_EQ(messages(bad), (std::vector<std::string>{
+                               "c.yaml:3:21: error: audit.gateway_id: must be 1 to 253 printable "
+                               "ASCII characters without spaces, got \"egress a\""}));
+  const auto empty = parse_config(R"(listeners: [{name: e, address: "0.0.0.0:1"}]
+policy: {dir: p}
+audit: {gateway_id: ""}
+)",
+                                  "c.yaml");
+  EXPECT_FALSE(empty.config);
 }
 
 TEST(Config, TlsModeNeedsItsFiles) {
