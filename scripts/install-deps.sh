@@ -22,7 +22,8 @@ packages=(
   help2man dpkg-dev logrotate man-db
 )
 if [[ "${EGRESS_BENCH_DEPS:-0}" == 1 ]]; then
-  packages+=(haproxy iperf3 wrk)
+  # bench: comparison subjects (HAProxy; Squid with ssl_bump, for the hostname workload) and clients
+  packages+=(haproxy squid-openssl iperf3 wrk)
 fi
 
 missing=()
