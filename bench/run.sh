@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# egressd vs HAProxy vs the direct path in a network-namespace sandbox (issue 7). See bench/README.md.
-#   bench/run.sh [BUILD_DIR] [--quick] [--check] [--proxies egressd,haproxy,direct] [--workloads a,b] [--runs N]
+# egressd vs HAProxy (vs Squid) vs the direct path in a network-namespace sandbox (issues 7, 19). See bench/README.md.
+#   bench/run.sh [BUILD_DIR] [--quick] [--check] [--proxies egressd,haproxy,squid,direct] [--workloads a,b] [--runs N]
 # BUILD_DIR defaults to build/; egressd is BUILD_DIR/egressd (or $EGRESSD). Needs root (namespaces,
-# iptables inside them), haproxy, iperf3, wrk, openssl, socat, curl, cc.
+# iptables inside them), haproxy, iperf3, wrk, openssl, socat, curl, dnsmasq, cc; squid (squid-openssl)
+# for the subject squid (skipped when missing).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
@@ -29,12 +30,13 @@ if ((check)); then
   # egressd's generated config (egressd --check-config) when egressd is built.
   bash -n "$here/run.sh" "$here/lib/make-certs.sh"
   "$python" -m py_compile "$here"/lib/*.py
+  "$python" -m unittest -q "$here/lib/test_targets.py"
   echo "harness scripts: ok"
   "$python" "$here/lib/bench.py" --build "$build" --tools "$tools" "$@"
   exit
 fi
 
-for tool in haproxy iperf3 wrk openssl socat curl ip iptables ss; do
+for tool in haproxy iperf3 wrk openssl socat curl ip iptables ss dnsmasq; do
   command -v "$tool" >/dev/null || { echo "bench: $tool not found (EGRESS_BENCH_DEPS=1 scripts/install-deps.sh)" >&2; exit 1; }
 done
 if [[ $(id -u) -ne 0 ]]; then

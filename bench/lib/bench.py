@@ -28,8 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import netns  # noqa: E402
 import report  # noqa: E402
 import targets  # noqa: E402
-from netns import DENIED, UPSTREAM_A, UPSTREAM_B, DIRECT_TLS, Sandbox  # noqa: E402
-from proxies import Direct, Egressd, HAProxy, cpu_seconds, rss_kib  # noqa: E402
+from netns import (ALLOWED_NAME, DENIED, DIRECT_TLS, DNS_SERVER, OTHER_NAME, TLS_PORT, UPSTREAM_A,  # noqa: E402
+                   UPSTREAM_B, Sandbox)
+from proxies import (HOSTNAME_RULE_SUBJECT, NAME_STEP_PENDING, Direct, Egressd, HAProxy, Squid,  # noqa: E402
+                     cpu_seconds, rss_kib)
 from workloads import WORKLOADS, Ctx, conn_rate_mtls, conn_rate_mtls_resumed  # noqa: E402
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
@@ -90,6 +92,22 @@ def start_upstreams(sb: Sandbox, tools: Path, certs: dict, work: Path, direct: b
     sb.spawn(sb.internet, [up, "sink", f"{UPSTREAM_A}:9000", f"{UPSTREAM_B}:8444"], stdout=open(work / "sink.out", "w"))
     sb.spawn(sb.internet, ["iperf3", "-s", "-B", UPSTREAM_A, "-p", "5201"])
     ports = [f"{UPSTREAM_A}:80", f"{UPSTREAM_B}:8443", f"{UPSTREAM_A}:9000", f"{UPSTREAM_B}:8444", f"{UPSTREAM_A}:5201"]
+    # conn_rate_sni's TLS upstream (and the same on the address no rule admits, so that a proxy
+    # forwarding there is seen, not mistaken for a refusal): openssl s_server -WWW, no tickets
+    # (every connection a full handshake). Any SNI is served: the refusals are the proxies'.
+    for addr in (UPSTREAM_B, DENIED):
+        www = work / f"www-{addr}"
+        www.mkdir(exist_ok=True)
+        (www / "ok").write_text(f"ok {addr}:{TLS_PORT}\n")
+        sb.spawn(sb.internet, ["openssl", "s_server", "-accept", f"{addr}:{TLS_PORT}", "-cert", certs["gateway_cert"],
+                               "-key", certs["gateway_key"], "-WWW", "-no_ticket", "-quiet"], cwd=str(www))
+        ports.append(f"{addr}:{TLS_PORT}")
+    # The names of conn_rate_sni, for the subjects that resolve them (Squid, egressd-hosts): both
+    # resolve to the TLS upstream; only ALLOWED_NAME is allowed.
+    sb.spawn(sb.internet, ["dnsmasq", "-k", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--bind-interfaces",
+                           f"--listen-address={DNS_SERVER}", "--port=53", "--pid-file=",
+                           f"--host-record={ALLOWED_NAME},{UPSTREAM_B}", f"--host-record={OTHER_NAME},{UPSTREAM_B}"])
+    ports.append(f"{DNS_SERVER}:53")
     if direct:
         www = work / "www"
         www.mkdir(exist_ok=True)
@@ -120,20 +138,40 @@ def curl(sb: Sandbox, url: str, *extra: str) -> str:
     return p.stdout.strip() if p.returncode == 0 else f"<curl exit {p.returncode}>"
 
 
+def curl_sni(sb: Sandbox, name: str, addr: str) -> str:
+    """A TLS request sending `name` as SNI to addr:443 (the redirect takes it to the proxy)."""
+    return curl(sb, f"https://{name}/ok", "-k", "--resolve", f"{name}:{TLS_PORT}:{addr}")
+
+
 def check_paths(sb: Sandbox, proxy, certs: dict) -> dict:
     """That the proxy forwards to the original destination (two upstreams, each answering with its
-    own address), that its ACL refuses a destination no rule admits, and (mTLS) that it admits the
-    allowed identity and refuses another. Raises when any fails: figures from a proxy that does not
-    do the job are worthless."""
+    own address), that its ACL refuses a destination no rule admits, (mTLS) that it admits the
+    allowed identity and refuses another, and (conn_rate_sni) that the allowed name reaches the TLS
+    upstream, the allowed name sent to an address no rule admits is refused, and, for a subject that
+    decides on the name, another name is refused. Raises when any fails: figures from a proxy that
+    does not do the job are worthless."""
     checks = {}
 
     def expect(name: str, got: str, want: str | None) -> None:
         ok = (got == want) if want is not None else not got.startswith("ok")
         checks[name] = {"ok": ok, "got": got, "want": want if want is not None else "refused"}
 
-    expect("original_dst_a", curl(sb, f"http://{UPSTREAM_A}/"), f"ok {UPSTREAM_A}:80")
-    expect("original_dst_b", curl(sb, f"http://{UPSTREAM_B}/"), f"ok {UPSTREAM_B}:80")
-    if proxy.name != "direct":
+    if proxy.plain:
+        expect("original_dst_a", curl(sb, f"http://{UPSTREAM_A}/"), f"ok {UPSTREAM_A}:80")
+        expect("original_dst_b", curl(sb, f"http://{UPSTREAM_B}/"), f"ok {UPSTREAM_B}:80")
+    if proxy.sni:
+        expect("sni_allowed_name", curl_sni(sb, ALLOWED_NAME, UPSTREAM_B), f"ok {UPSTREAM_B}:{TLS_PORT}")
+        if proxy.name != "direct":
+            expect("sni_denied_destination", curl_sni(sb, ALLOWED_NAME, DENIED), None)
+            if proxy.decides_on_name:
+                expect("sni_other_name", curl_sni(sb, OTHER_NAME, UPSTREAM_B), None)
+            if isinstance(proxy, Squid):
+                # Squid has no destination ACL: the refusal above is host_verify_strict's (the name
+                # resolves to UPSTREAM_B, not DENIED), which it logs.
+                logged = proxy.forgery_logged()
+                expect("squid_host_verify_strict", "forgery logged" if logged else "no forgery logged",
+                       "forgery logged")
+    if proxy.name != "direct" and proxy.plain:
         expect("acl_denied_destination", curl(sb, f"http://{DENIED}/"), None)
         if proxy.mtls:
             tls = ["-k", "--cacert", certs["ca"]]
@@ -305,9 +343,11 @@ def prepare_proxy(stack: contextlib.ExitStack, proxy, tools: Path, certs: dict, 
 
 
 def skip_reason(proxy, name: str) -> str | None:
-    _, needs_tls, for_direct = WORKLOADS[name]
-    if needs_tls and not proxy.mtls:
-        return f"{proxy.name} has no mTLS listener yet"
+    _, listener, for_direct = WORKLOADS[name]
+    if listener == "mtls" and not proxy.mtls:
+        return f"{proxy.name} has no mTLS listener" + ("" if isinstance(proxy, Squid) else " yet")
+    if not getattr(proxy, listener):
+        return f"{proxy.name} does not serve {listener} workloads"
     if proxy.name == "direct" and not for_direct:
         return "no proxy process to measure"
     return None
@@ -421,10 +461,12 @@ def main() -> int:
     ap.add_argument("--tools", type=Path, required=True)
     ap.add_argument("--quick", action="store_true", help="one short run of each workload (smoke test)")
     ap.add_argument("--check", action="store_true", help="validate configs and harness, run nothing")
-    ap.add_argument("--proxies", default="egressd,haproxy,haproxy-log,direct",
+    ap.add_argument("--proxies", default=f"egressd,haproxy,haproxy-log,direct,squid,{HOSTNAME_RULE_SUBJECT}",
                     help="comma list of egressd, haproxy, direct; also egressd-nowal (audit.write_ahead: false), "
-                    "egressd-devnull (audit.path: /dev/null) and haproxy-log (HAProxy logging each "
-                    "connection to a file on tmpfs)")
+                    "egressd-devnull (audit.path: /dev/null), haproxy-log (HAProxy logging each "
+                    "connection to a file on tmpfs), squid (ssl_bump peek + splice, conn_rate_sni only) and "
+                    f"{HOSTNAME_RULE_SUBJECT} (egressd with the hostname rule of bench/policy-hosts, "
+                    "conn_rate_sni only; pending until egressd accepts it)")
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--runs", type=int)
     ap.add_argument("--threads", type=int, default=2, help="egressd workers = HAProxy nbthread")
@@ -488,7 +530,23 @@ def main() -> int:
             print(f"egressctl policy {sub} bench/policy: {'ok' if r.returncode == 0 else 'FAILED'} "
                   f"{(r.stdout + r.stderr).strip()[-300:]}")
             ok &= r.returncode == 0
+        if shutil.which("squid"):
+            sq = Squid()
+            try:
+                r = sq.check()
+            finally:
+                sq.close()
+            print(f"squid -k parse: {'ok' if r.returncode == 0 else 'FAILED'} {r.stdout.strip()[-500:] if r.returncode else ''}")
+            ok &= r.returncode == 0
+        else:
+            print("squid: not installed (skipped; EGRESS_BENCH_DEPS=1 scripts/install-deps.sh)")
         if egressd_bin:
+            hosts = Egressd(egressd_bin, certs, args.threads, False, audit_dir, HOSTNAME_RULE_SUBJECT)
+            d = tmp / "check-hosts"
+            d.mkdir()
+            r = hosts.check(d)
+            print(f"egressd --check-config ({HOSTNAME_RULE_SUBJECT}): "
+                  f"{'ok' if r.returncode == 0 else NAME_STEP_PENDING} {r.stdout.strip()[-300:]}")
             for mtls in (False, True):
                 e = Egressd(egressd_bin, certs, args.threads, mtls, audit_dir)
                 d = tmp / f"check-{mtls}"
@@ -506,9 +564,29 @@ def main() -> int:
     netns.sweep_stale()
     t_start = time.monotonic()
     proxies = []
+    pending: dict[str, str] = {}  # subjects that cannot run yet, and why (reported, not failed)
     for name in args.proxies.split(","):
         if name == "direct":
             proxies.append(Direct())
+        elif name == "squid":
+            if not shutil.which("squid"):
+                log("squid not installed (EGRESS_BENCH_DEPS=1 scripts/install-deps.sh): its rows stay 'not run'")
+                continue
+            sq = Squid()
+            atexit.register(sq.close)
+            proxies.append(sq)
+        elif name == HOSTNAME_RULE_SUBJECT:
+            if not egressd_bin:
+                continue
+            hosts = Egressd(egressd_bin, certs, args.threads, False, audit_dir, name)
+            d = tmp / "check-hosts"
+            d.mkdir(exist_ok=True)
+            r = hosts.check(d)
+            if r.returncode != 0:
+                pending[name] = f"{NAME_STEP_PENDING} (egressd --check-config: {r.stdout.strip()[-300:]})"
+                log(f"{name}: {pending[name]}")
+                continue
+            proxies.append(hosts)
         elif name in HAProxy.NAMES:
             proxies.append(HAProxy(certs, args.threads, certs["client_cn"], name, audit_dir))
         elif name in Egressd.VARIANTS:
@@ -533,7 +611,8 @@ def main() -> int:
                     "binary_mtime": (datetime.datetime.fromtimestamp(egressd_src.stat().st_mtime, datetime.timezone.utc)
                                      .strftime("%Y-%m-%dT%H:%M:%SZ") if egressd_src else None),
                     "audit": f"write-ahead, file on tmpfs ({audit_dir})"},
-        "certs": certs["source"], "machine": machine(), "proxies": {},
+        "certs": certs["source"], "machine": machine(),
+        "proxies": {name: {"pending": why} for name, why in pending.items()},
     }
     if not args.no_micro:
         results["microbenchmarks"] = microbenchmarks([args.build] + args.micro_from, args.quick)

@@ -5,6 +5,7 @@
 
 redirect=True adds, in the gateway namespace only:
     iptables -t nat -A PREROUTING -i to-client -p tcp --dport 8443:8450 -j REDIRECT --to-ports 15002   (mTLS listener)
+    iptables -t nat -A PREROUTING -i to-client -p tcp --dport 443       -j REDIRECT --to-ports 15003   (SNI listener)
     iptables -t nat -A PREROUTING -i to-client -p tcp                   -j REDIRECT --to-ports 15001   (plain listener)
 redirect=False is the `direct` path: plain routing through the gateway, no proxy.
 
@@ -32,6 +33,11 @@ DENIED = "203.0.113.99"  # no rule admits it: must never be reached through a pr
 INTERNET_V4 = [UPSTREAM_A, UPSTREAM_B, DIRECT_TLS, DENIED]
 PLAIN_PORT = 15001
 MTLS_PORT = 15002
+SNI_PORT = 15003  # TLS passed through, decided on the destination (and the SNI name, by name-aware subjects)
+TLS_PORT = 443  # the TLS upstreams of conn_rate_sni: UPSTREAM_B (allowed) and DENIED (no rule admits it)
+DNS_SERVER = UPSTREAM_A  # dnsmasq on :53 in the internet namespace, for the subjects that resolve names
+ALLOWED_NAME = "allowed.bench.example"  # resolves to UPSTREAM_B; the name every name-aware subject allows
+OTHER_NAME = "other.bench.example"  # also resolves to UPSTREAM_B; no subject allows it
 
 _NAME_RE = re.compile(r"^bch-(\d+)-(\d+)-(client|gateway|internet)$")
 _seq = itertools.count(1)
@@ -134,6 +140,7 @@ class Sandbox:
         if self.redirect:
             ipt = self.ns_exec(self.gateway, "iptables", "-w", "-t", "nat", "-A", "PREROUTING", "-i", "to-client", "-p", "tcp")
             sh(ipt + ["--dport", "8443:8450", "-j", "REDIRECT", "--to-ports", str(MTLS_PORT)])
+            sh(ipt + ["--dport", str(TLS_PORT), "-j", "REDIRECT", "--to-ports", str(SNI_PORT)])
             sh(ipt + ["-j", "REDIRECT", "--to-ports", str(PLAIN_PORT)])
 
     def spawn(self, ns: str, argv: list[str], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -1,4 +1,4 @@
-"""The three things measured in the gateway namespace, one at a time: egressd, HAProxy, direct.
+"""The things measured in the gateway namespace, one at a time: egressd, HAProxy, Squid, direct.
 
 Each proxy is started fresh for every run of every workload, so its CPU time and RSS belong to that
 run alone. cpu_ticks() is utime+stime of the proxy process (all threads) from /proc/PID/stat.
@@ -7,11 +7,13 @@ run alone. cpu_ticks() is utime+stime of the proxy process (all threads) from /p
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
-from netns import MTLS_PORT, PLAIN_PORT, Sandbox
+from netns import ALLOWED_NAME, DNS_SERVER, MTLS_PORT, PLAIN_PORT, SNI_PORT, Sandbox
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -40,6 +42,9 @@ def _listening(sb: Sandbox, ports: list[int]) -> bool:
 class Proxy:
     name = "?"
     mtls = True  # whether it serves the mTLS workloads (direct: its own TLS endpoints)
+    plain = True  # whether it serves the plain workloads
+    sni = True  # whether it serves conn_rate_sni (TLS passed through, port 443)
+    decides_on_name = True  # whether it refuses a name it does not allow (conn_rate_sni's checks)
     proc: subprocess.Popen | None = None
     log: Path | None = None
 
@@ -106,7 +111,8 @@ class HAProxy(Proxy):
 
     def argv(self) -> list[str]:
         d = BENCH_DIR / "haproxy"
-        return ["haproxy", "-db", "-f", str(d / "global.cfg"), "-f", str(d / "plain.cfg"), "-f", str(d / "mtls.cfg")]
+        return ["haproxy", "-db", "-f", str(d / "global.cfg"), "-f", str(d / "plain.cfg"), "-f", str(d / "mtls.cfg"),
+                "-f", str(d / "sni.cfg")]
 
     def check(self) -> subprocess.CompletedProcess:
         return subprocess.run(self.argv()[:1] + ["-c", "-q"] + self.argv()[2:], env=self.env(),
@@ -131,20 +137,38 @@ class HAProxy(Proxy):
         else:
             stdout, stderr = open(log, "w"), subprocess.STDOUT
         self.proc = sb.spawn(sb.gateway, self.argv(), stdout=stdout, stderr=stderr, env=self.env())
-        self._wait_ready(sb, [PLAIN_PORT, MTLS_PORT], log)
+        self._wait_ready(sb, [PLAIN_PORT, MTLS_PORT, SNI_PORT], log)
+
+
+# The hook for issue 19's name step: the subject that runs egressd with a hostname rule
+# (bench/policy-hosts/: the destination of conn_rate_sni as `hosts: [allowed.bench.example]`, plus
+# `dns:` pointing at the bench's dnsmasq). Until egressd accepts that config (--check-config), the
+# subject is reported "pending: name step not built"; once it does, it runs with no change here.
+HOSTNAME_RULE_SUBJECT = "egressd-hosts"
+NAME_STEP_PENDING = "pending: name step not built"
 
 
 class Egressd(Proxy):
     name = "egressd"
 
     # subject name -> (audit.path on the tmpfs or /dev/null, audit.write_ahead)
-    VARIANTS = {"egressd": (True, True), "egressd-nowal": (True, False), "egressd-devnull": (False, True)}
+    VARIANTS = {"egressd": (True, True), "egressd-nowal": (True, False), "egressd-devnull": (False, True),
+                HOSTNAME_RULE_SUBJECT: (True, True)}
 
     def __init__(self, binary: Path, certs: dict[str, str], threads: int, mtls: bool, audit_dir: Path,
                  name: str = "egressd"):
         self.binary, self.certs, self.threads, self.mtls = binary, certs, threads, mtls
         self.audit_dir, self.name = audit_dir, name
         self.audit, self.write_ahead = self.VARIANTS[name]
+        # egressd with the CIDR-only rule passes any name to the admitted address; the hostname
+        # variant serves conn_rate_sni only (the other workloads would repeat egressd's).
+        self.hostname_rule = name == HOSTNAME_RULE_SUBJECT
+        self.decides_on_name = self.hostname_rule
+        if self.hostname_rule:
+            self.plain = self.mtls = False
+
+    def policy_dir(self) -> Path:
+        return BENCH_DIR / ("policy-hosts" if self.hostname_rule else "policy")
 
     def config_text(self) -> str:
         audit_path = str(self.audit_dir / "audit.jsonl") if self.audit else "/dev/null"
@@ -154,7 +178,12 @@ class Egressd(Proxy):
             "  - name: plain",
             f'    address: "0.0.0.0:{PLAIN_PORT}"',
             "    destination: original_dst",
+            "  - name: sni",
+            f'    address: "0.0.0.0:{SNI_PORT}"',
+            "    destination: original_dst",
         ]
+        if self.hostname_rule:
+            lines += ["    peek: {timeout: 1s, max_bytes: 16KiB}"]
         if self.mtls:
             lines += [
                 "  - name: mtls",
@@ -171,7 +200,7 @@ class Egressd(Proxy):
             "  connect_timeout: 5s",
             "  idle_timeout: 1h",
             "policy:",
-            f"  dir: {BENCH_DIR / 'policy'}",
+            f"  dir: {self.policy_dir()}",
             "audit:",
             f"  path: {audit_path}",
             f"  write_ahead: {'true' if self.write_ahead else 'false'}",
@@ -179,6 +208,8 @@ class Egressd(Proxy):
             "  max_connections: 9500",
             "drain_timeout: 1s",
         ]
+        if self.hostname_rule:
+            lines += ["dns:", f'  servers: ["{DNS_SERVER}:53"]', "  min_ttl: 60s", "  timeout: 2s"]
         return "\n".join(lines) + "\n"
 
     def write_config(self, workdir: Path) -> Path:
@@ -200,4 +231,60 @@ class Egressd(Proxy):
             audit_file.unlink()  # one run's audit at a time on the tmpfs
         self.proc = sb.spawn(sb.gateway, [str(self.binary), "--config", str(cfg)], stdout=open(log, "w"),
                              stderr=subprocess.STDOUT)
-        self._wait_ready(sb, [PLAIN_PORT] + ([MTLS_PORT] if self.mtls else []), log)
+        self._wait_ready(sb, [PLAIN_PORT, SNI_PORT] + ([MTLS_PORT] if self.mtls else []), log)
+
+
+class Squid(Proxy):
+    """Squid intercepting TLS on port 15003 (bench/squid/squid.conf.in): ssl_bump peek + splice on
+    ssl::server_name, host_verify_strict on. Serves conn_rate_sni only. `squid -N`: one process,
+    whose CPU is measured (the certificate generator helpers stay idle: it never bumps)."""
+
+    name = "squid"
+    mtls = plain = False
+
+    def __init__(self):
+        # Squid drops to the `proxy` user: its files live in a directory of their own that
+        # `proxy` can reach (the harness's temporary directory is 0700 root).
+        self.dir = Path(tempfile.mkdtemp(prefix="egress-bench-squid-"))
+        self.dir.chmod(0o755)
+        d = self.dir
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-days", "30", "-subj", "/CN=egressd bench squid CA", "-keyout", str(d / "squid-ca.key"),
+                        "-out", str(d / "squid-ca.pem")], check=True, capture_output=True)
+        subprocess.run(["/usr/lib/squid/security_file_certgen", "-c", "-s", str(d / "ssl_db"), "-M", "4MB"],
+                       check=True, capture_output=True)
+        conf = (BENCH_DIR / "squid" / "squid.conf.in").read_text().replace("@DIR@", str(d)).replace(
+            "@DNS@", DNS_SERVER).replace("@ALLOWED_NAME@", ALLOWED_NAME)
+        (d / "squid.conf").write_text(conf)
+        subprocess.run(["chown", "-R", "proxy:proxy", str(d)], check=True)
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def argv(self) -> list[str]:
+        return ["squid", "-N", "-f", str(self.dir / "squid.conf")]
+
+    def check(self) -> subprocess.CompletedProcess:
+        return subprocess.run(["squid", "-k", "parse", "-f", str(self.dir / "squid.conf")], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+
+    def log_tail(self, n: int = 1500) -> str:
+        own = super().log_tail(n)
+        cache_log = self.dir / "cache.log"
+        return own + (cache_log.read_text(errors="replace")[-n:] if cache_log.exists() else "")
+
+    def forgery_logged(self, timeout: float = 2.0) -> bool:
+        """Whether host_verify_strict refused a connection (cache.log's SECURITY ALERT)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            path = self.dir / "cache.log"
+            if path.exists() and "Host header forgery detected" in path.read_text(errors="replace"):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
+    def start(self, sb: Sandbox, workdir: Path) -> None:
+        log = self.log = workdir / "squid.log"
+        self.proc = sb.spawn(sb.gateway, self.argv(), stdout=open(log, "w"), stderr=subprocess.STDOUT)
+        self._wait_ready(sb, [SNI_PORT], log)

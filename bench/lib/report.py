@@ -16,6 +16,7 @@ OPS = {
     "conn_close_plain": ("connection", "µs/conn", 1e6),
     "idle_memory_plain": ("connection", "µs/conn", 1e6),
     "idle_memory_mtls": ("connection", "µs/conn", 1e6),
+    "conn_rate_sni": ("connection", "µs/conn", 1e6),
 }
 
 # workload -> [(metric key, label, higher is better)]
@@ -28,6 +29,7 @@ ROWS = {
     "conn_close_plain": [("conn_per_s", "connections/s", True), ("p99_ms", "p99 ms", False)],
     "idle_memory_plain": [("kib_per_conn", "KiB per connection (RSS)", False)],
     "idle_memory_mtls": [("kib_per_conn", "KiB per connection (RSS)", False)],
+    "conn_rate_sni": [("conn_per_s", "connections/s", True)],
 }
 
 PROXIES = ["egressd", "haproxy", "direct"]
@@ -89,6 +91,8 @@ def _cell(results: dict, proxy: str, workload: str, key: str):
     p = results["proxies"].get(proxy)
     if p is None:
         return "pending" if proxy == "egressd" else "not run"
+    if "pending" in p:
+        return "pending"
     if "error" in p:
         return "failed"
     w = p["workloads"].get(workload)
@@ -105,6 +109,31 @@ def _ratio(a, b) -> str:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b:
         return f"{a / b:.2f}"
     return "—"
+
+
+SNI_SUBJECTS = [("egressd", "egressd, CIDR-only rule"), ("egressd-hosts", "egressd, hostname rule"),
+                ("haproxy", "HAProxy, req.ssl_sni"), ("squid", "Squid, peek + splice"), ("direct", "direct")]
+
+
+def _sni_table(results: dict) -> list[str]:
+    """conn_rate_sni (issue 19) across its subjects, with the ratios its targets are made of."""
+    if not any("conn_rate_sni" in p.get("workloads", {}) for p in results["proxies"].values()):
+        return []
+    names = [n for n, _ in SNI_SUBJECTS]
+    lines = ["", "conn_rate_sni (issue 19): full TLS handshake with the upstream through the proxy, SNI "
+             "`allowed.bench.example`, one request per connection. egressd-hosts is egressd with the hostname "
+             "rule (bench/policy-hosts/); `pending` until the name step is built.", "",
+             "| figure | " + " | ".join(label for _, label in SNI_SUBJECTS)
+             + " | egressd/HAProxy | egressd/Squid | hostname/CIDR-only |",
+             "|---|" + "---:|" * (len(names) + 3)]
+    for key, label in _figures("conn_rate_sni"):
+        vals = dict(zip(names, _values(results, "conn_rate_sni", key, names)))
+        if key == "proxy_cpu_s_per_op" and not isinstance(vals["direct"], (int, float)):
+            vals["direct"] = "n/a"
+        lines.append(f"| {label} | " + " | ".join(_fmt(vals[n]) for n in names) + " | "
+                     f"{_ratio(vals['egressd'], vals['haproxy'])} | {_ratio(vals['egressd'], vals['squid'])} | "
+                     f"{_ratio(vals['egressd-hosts'], vals['egressd'])} |")
+    return lines
 
 
 def markdown(results: dict) -> str:
@@ -157,6 +186,7 @@ def markdown(results: dict) -> str:
                 vals = _values(results, w, key, ["egressd", "haproxy-log", "haproxy"])
                 lines.append(f"| {w} | {label} | " + " | ".join(_fmt(v) for v in vals) + " | "
                              + _ratio(vals[0], vals[1]) + " |")
+    lines += _sni_table(results)
     errs = [(p, v["error"]) for p, v in results["proxies"].items() if "error" in v]
     errs += [(p, f"{w}: {r['error']}") for p, v in results["proxies"].items()
              for w, r in v.get("workloads", {}).items() if "error" in r]

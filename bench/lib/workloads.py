@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from netns import DIRECT_TLS, UPSTREAM_A, UPSTREAM_B, Sandbox
+from netns import ALLOWED_NAME, DIRECT_TLS, TLS_PORT, UPSTREAM_A, UPSTREAM_B, Sandbox
 
 LIB = Path(__file__).resolve().parent
 GIB = 1 << 30
@@ -172,14 +172,33 @@ def idle_memory_mtls(ctx: Ctx) -> dict:
     return _idle(ctx, tls=True)
 
 
-# name -> (function, needs TLS, applies to direct)
+def conn_rate_sni(ctx: Ctx) -> dict:
+    """Issue 19: TLS connections per second through the proxy, each a full TLS handshake with the
+    real upstream (openssl s_server on 203.0.113.20:443, no session tickets) sending the allowed
+    name as SNI, and one request. The proxy passes the TLS through: its work is the decision (the
+    address; and the name for the name-aware subjects) and the forwarding."""
+    argv = [sys.executable, str(LIB / "tls_client.py"), "--connect", f"{UPSTREAM_B}:{TLS_PORT}", "--servername",
+            ALLOWED_NAME, "--duration", str(ctx.duration), "--concurrency", "4"]
+    p = ctx.client(argv, timeout=ctx.duration + 30)
+    try:
+        r = json.loads(p.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise RuntimeError(f"tls_client failed ({p.returncode}): {p.stdout[-500:]} {p.stderr[-500:]}") from None
+    if r["failed"] or not r["connections"]:
+        raise RuntimeError(f"tls_client: {r['failed']} of {r['failed'] + r['connections']} connections failed "
+                           f"(first: {r['first_error']})")
+    return {"ops": r["connections"], "metrics": {"conn_per_s": r["connections"] / r["seconds"]}}
+
+
+# name -> (function, the subject's listener it needs: plain | mtls | sni, applies to direct)
 WORKLOADS = {
-    "conn_rate_mtls": (conn_rate_mtls, True, True),
-    "conn_rate_mtls_resumed": (conn_rate_mtls_resumed, True, True),
-    "throughput_plain": (throughput_plain, False, True),
-    "throughput_mtls": (throughput_mtls, True, True),
-    "rps_plain": (rps_plain, False, True),
-    "conn_close_plain": (conn_close_plain, False, True),
-    "idle_memory_plain": (idle_memory_plain, False, False),
-    "idle_memory_mtls": (idle_memory_mtls, True, False),
+    "conn_rate_mtls": (conn_rate_mtls, "mtls", True),
+    "conn_rate_mtls_resumed": (conn_rate_mtls_resumed, "mtls", True),
+    "throughput_plain": (throughput_plain, "plain", True),
+    "throughput_mtls": (throughput_mtls, "mtls", True),
+    "rps_plain": (rps_plain, "plain", True),
+    "conn_close_plain": (conn_close_plain, "plain", True),
+    "idle_memory_plain": (idle_memory_plain, "plain", False),
+    "idle_memory_mtls": (idle_memory_mtls, "mtls", False),
+    "conn_rate_sni": (conn_rate_sni, "sni", True),
 }
