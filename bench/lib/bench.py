@@ -449,6 +449,9 @@ def find_egressd(build: Path) -> Path | None:
 
 def egressd_has_mtls(binary: Path, certs: dict, tmp: Path, threads: int) -> bool:
     """Whether this egressd build accepts a `tls:` listener (issue 4): --check-config decides."""
+    # The audit directory must exist: egressd checks audit.path's directory (else every config,
+    # with or without tls:, is rejected and the mTLS rows would be "pending" for the wrong reason).
+    (tmp / "audit-probe").mkdir(exist_ok=True)
     probe = Egressd(binary, certs, threads, True, tmp / "audit-probe")
     d = tmp / "probe"
     d.mkdir(exist_ok=True)
@@ -583,7 +586,8 @@ def main() -> int:
             d.mkdir(exist_ok=True)
             r = hosts.check(d)
             if r.returncode != 0:
-                pending[name] = f"{NAME_STEP_PENDING} (egressd --check-config: {r.stdout.strip()[-300:]})"
+                errors = "; ".join(line.split(": ", 1)[-1] for line in r.stdout.splitlines() if "error:" in line)
+                pending[name] = f"{NAME_STEP_PENDING} (egressd --check-config: {errors[:400]})"
                 log(f"{name}: {pending[name]}")
                 continue
             proxies.append(hosts)
