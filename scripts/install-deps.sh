@@ -22,8 +22,9 @@ packages=(
   help2man dpkg-dev logrotate man-db
 )
 if [[ "${EGRESS_BENCH_DEPS:-0}" == 1 ]]; then
-  # bench: comparison subjects (HAProxy; Squid with ssl_bump, for the hostname workload) and clients
-  packages+=(haproxy squid-openssl iperf3 wrk)
+  # bench: comparison subjects (HAProxy; Squid with ssl_bump, for the hostname workload), the
+  # hostname workload's TLS upstream (nginx) and clients
+  packages+=(haproxy squid-openssl nginx-light iperf3 wrk)
 fi
 
 missing=()

@@ -83,6 +83,35 @@ def resolve_certs(tmp: Path) -> dict[str, str]:
 
 # ------------------------------------------------------------------ upstreams
 
+def sni_upstream() -> str:
+    """conn_rate_sni's upstream: nginx (2 workers) when installed, else openssl s_server, which
+    serves one handshake at a time and so bounds the rate of every subject."""
+    return "nginx, 2 workers" if shutil.which("nginx") else "openssl s_server (single-threaded)"
+
+
+def start_tls_upstreams(sb: Sandbox, certs: dict, work: Path) -> None:
+    """HTTPS on UPSTREAM_B:443 and DENIED:443, each answering /ok with `ok <address>:443`."""
+    if shutil.which("nginx"):
+        servers = "".join(
+            f"  server {{\n    listen {addr}:{TLS_PORT} ssl;\n    ssl_certificate {certs['gateway_cert']};\n"
+            f"    ssl_certificate_key {certs['gateway_key']};\n    location / {{ return 200 \"ok {addr}:{TLS_PORT}\\n\"; }}\n  }}\n"
+            for addr in (UPSTREAM_B, DENIED))
+        conf = work / "nginx.conf"
+        conf.write_text(f"worker_processes 2;\npid {work}/nginx.pid;\nerror_log {work}/nginx-error.log warn;\n"
+                        "events { worker_connections 4096; }\n"
+                        "http {\n  access_log off;\n  ssl_protocols TLSv1.2 TLSv1.3;\n  ssl_session_tickets off;\n"
+                        f"  ssl_session_cache off;\n  default_type text/plain;\n{servers}}}\n")
+        sb.spawn(sb.internet, ["nginx", "-p", str(work), "-e", str(work / "nginx-error.log"), "-c", str(conf),
+                               "-g", "daemon off;"])
+        return
+    for addr in (UPSTREAM_B, DENIED):
+        www = work / f"www-{addr}"
+        www.mkdir(exist_ok=True)
+        (www / "ok").write_text(f"ok {addr}:{TLS_PORT}\n")
+        sb.spawn(sb.internet, ["openssl", "s_server", "-accept", f"{addr}:{TLS_PORT}", "-cert", certs["gateway_cert"],
+                               "-key", certs["gateway_key"], "-WWW", "-no_ticket", "-quiet"], cwd=str(www))
+
+
 def start_upstreams(sb: Sandbox, tools: Path, certs: dict, work: Path, direct: bool) -> subprocess.Popen | None:
     """Starts the upstream servers; for the direct subject also the TLS endpoints, and returns the
     `openssl s_server` of the connection-rate workloads (its CPU is measured as direct's)."""
@@ -93,15 +122,10 @@ def start_upstreams(sb: Sandbox, tools: Path, certs: dict, work: Path, direct: b
     sb.spawn(sb.internet, ["iperf3", "-s", "-B", UPSTREAM_A, "-p", "5201"])
     ports = [f"{UPSTREAM_A}:80", f"{UPSTREAM_B}:8443", f"{UPSTREAM_A}:9000", f"{UPSTREAM_B}:8444", f"{UPSTREAM_A}:5201"]
     # conn_rate_sni's TLS upstream (and the same on the address no rule admits, so that a proxy
-    # forwarding there is seen, not mistaken for a refusal): openssl s_server -WWW, no tickets
-    # (every connection a full handshake). Any SNI is served: the refusals are the proxies'.
-    for addr in (UPSTREAM_B, DENIED):
-        www = work / f"www-{addr}"
-        www.mkdir(exist_ok=True)
-        (www / "ok").write_text(f"ok {addr}:{TLS_PORT}\n")
-        sb.spawn(sb.internet, ["openssl", "s_server", "-accept", f"{addr}:{TLS_PORT}", "-cert", certs["gateway_cert"],
-                               "-key", certs["gateway_key"], "-WWW", "-no_ticket", "-quiet"], cwd=str(www))
-        ports.append(f"{addr}:{TLS_PORT}")
+    # forwarding there is seen, not mistaken for a refusal). Any SNI is served: the refusals are
+    # the proxies'. No tickets, no session cache: every connection a full handshake.
+    start_tls_upstreams(sb, certs, work)
+    ports += [f"{addr}:{TLS_PORT}" for addr in (UPSTREAM_B, DENIED)]
     # The names of conn_rate_sni, for the subjects that resolve them (Squid, egressd-hosts): both
     # resolve to the TLS upstream; only ALLOWED_NAME is allowed.
     sb.spawn(sb.internet, ["dnsmasq", "-k", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--bind-interfaces",
@@ -615,7 +639,7 @@ def main() -> int:
                     "binary_mtime": (datetime.datetime.fromtimestamp(egressd_src.stat().st_mtime, datetime.timezone.utc)
                                      .strftime("%Y-%m-%dT%H:%M:%SZ") if egressd_src else None),
                     "audit": f"write-ahead, file on tmpfs ({audit_dir})"},
-        "certs": certs["source"], "machine": machine(),
+        "certs": certs["source"], "machine": machine(), "sni_upstream": sni_upstream(),
         "proxies": {name: {"pending": why} for name, why in pending.items()},
     }
     if not args.no_micro:

@@ -120,7 +120,8 @@ def _sni_table(results: dict) -> list[str]:
     if not any("conn_rate_sni" in p.get("workloads", {}) for p in results["proxies"].values()):
         return []
     names = [n for n, _ in SNI_SUBJECTS]
-    lines = ["", "conn_rate_sni (issue 19): full TLS handshake with the upstream through the proxy, SNI "
+    upstream = f" ({results['sni_upstream']})" if results.get("sni_upstream") else ""
+    lines = ["", f"conn_rate_sni (issue 19): full TLS handshake with the upstream{upstream} through the proxy, SNI "
              "`allowed.bench.example`, one request per connection. egressd-hosts is egressd with the hostname "
              "rule (bench/policy-hosts/); `pending` until the name step is built.", "",
              "| figure | " + " | ".join(label for _, label in SNI_SUBJECTS)
