@@ -30,7 +30,7 @@ if ((check)); then
   # egressd's generated config (egressd --check-config) when egressd is built.
   bash -n "$here/run.sh" "$here/lib/make-certs.sh"
   "$python" -m py_compile "$here"/lib/*.py
-  "$python" -m unittest -q "$here/lib/test_targets.py"
+  "$python" -m unittest -q "$here"/lib/test_*.py
   echo "harness scripts: ok"
   "$python" "$here/lib/bench.py" --build "$build" --tools "$tools" "$@"
   exit

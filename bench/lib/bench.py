@@ -189,6 +189,12 @@ def check_paths(sb: Sandbox, proxy, certs: dict) -> dict:
             expect("sni_denied_destination", curl_sni(sb, ALLOWED_NAME, DENIED), None)
             if proxy.decides_on_name:
                 expect("sni_other_name", curl_sni(sb, OTHER_NAME, UPSTREAM_B), None)
+            if isinstance(proxy, Egressd) and proxy.hostname_rule:
+                # bench/policy-hosts/ admits tls-upstream by name only: the refusal of the allowed
+                # name sent to DENIED must be the name check's (issue 19: reason name_mismatch).
+                reasons = proxy.decision_reasons(want="name_mismatch")
+                expect("egressd_name_mismatch", "name_mismatch" if "name_mismatch" in reasons
+                       else f"reasons {sorted(set(reasons))}", "name_mismatch")
             if isinstance(proxy, Squid):
                 # Squid has no destination ACL: the refusal above is host_verify_strict's (the name
                 # resolves to UPSTREAM_B, not DENIED), which it logs.

@@ -6,6 +6,7 @@ run alone. cpu_ticks() is utime+stime of the proxy process (all threads) from /p
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -166,6 +167,24 @@ class Egressd(Proxy):
         self.decides_on_name = self.hostname_rule
         if self.hostname_rule:
             self.plain = self.mtls = False
+
+    def decision_reasons(self, timeout: float = 2.0, want: str = "") -> list[str]:
+        """The `reason` of every connection.decision record in the audit file (waiting up to
+        `timeout` for one with reason `want`)."""
+        path = self.audit_dir / "audit.jsonl"
+        deadline = time.monotonic() + timeout
+        while True:
+            reasons = []
+            for line in path.read_text(errors="replace").splitlines() if path.exists() else []:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if rec.get("event") == "connection.decision":
+                    reasons.append(rec.get("reason", ""))
+            if want in reasons or not want or time.monotonic() > deadline:
+                return reasons
+            time.sleep(0.05)
 
     def policy_dir(self) -> Path:
         return BENCH_DIR / ("policy-hosts" if self.hostname_rule else "policy")

@@ -1,0 +1,45 @@
+"""Unit tests of what the harness reads from a subject (run by `bench/run.sh --check`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from proxies import HOSTNAME_RULE_SUBJECT, Egressd  # noqa: E402
+
+
+class EgressdHostnameSubject(unittest.TestCase):
+    def setUp(self):
+        self.dir = Path(tempfile.mkdtemp())
+        certs = {"gateway_cert": "g.pem", "gateway_key": "g.key", "ca": "ca.pem"}
+        self.hosts = Egressd(Path("/nonexistent"), certs, 2, True, self.dir, HOSTNAME_RULE_SUBJECT)
+        self.cidr = Egressd(Path("/nonexistent"), certs, 2, True, self.dir)
+
+    def test_hostname_rule_config(self):
+        cfg = self.hosts.config_text()
+        self.assertIn("policy-hosts", cfg)
+        self.assertIn('dns:\n  servers: ["203.0.113.10:53"]', cfg)
+        self.assertIn("    peek: {timeout: 1s, max_bytes: 16KiB}", cfg)
+        self.assertFalse(self.hosts.mtls or self.hosts.plain)
+        self.assertTrue(self.hosts.decides_on_name)
+        cidr = self.cidr.config_text()
+        self.assertNotIn("dns:", cidr)
+        self.assertNotIn("peek:", cidr)
+        self.assertIn(f"dir: {Path(__file__).resolve().parent.parent / 'policy'}\n", cidr)
+        self.assertFalse(self.cidr.decides_on_name)
+
+    def test_decision_reasons_read_from_the_audit_file(self):
+        records = [{"event": "connection.decision", "reason": "rule"},
+                   {"event": "connection.close", "reason": "eof"},
+                   {"event": "connection.decision", "reason": "name_mismatch"}]
+        (self.dir / "audit.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records) + "{torn")
+        self.assertEqual(self.hosts.decision_reasons(timeout=0), ["rule", "name_mismatch"])
+
+
+if __name__ == "__main__":
+    unittest.main()
