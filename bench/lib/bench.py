@@ -477,6 +477,11 @@ def find_egressd(build: Path) -> Path | None:
     return None
 
 
+def config_errors(output: str) -> str:
+    """egressd --check-config's error lines, without their file prefix, for a one-line reason."""
+    return "; ".join(line.split(": ", 1)[-1] for line in output.splitlines() if "error:" in line)[:400]
+
+
 def egressd_has_mtls(binary: Path, certs: dict, tmp: Path, threads: int) -> bool:
     """Whether this egressd build accepts a `tls:` listener (issue 4): --check-config decides."""
     # The audit directory must exist: egressd checks audit.path's directory (else every config,
@@ -579,7 +584,7 @@ def main() -> int:
             d.mkdir()
             r = hosts.check(d)
             print(f"egressd --check-config ({HOSTNAME_RULE_SUBJECT}): "
-                  f"{'ok' if r.returncode == 0 else NAME_STEP_PENDING} {r.stdout.strip()[-300:]}")
+                  + ("ok" if r.returncode == 0 else f"{NAME_STEP_PENDING} ({config_errors(r.stdout)})"))
             for mtls in (False, True):
                 e = Egressd(egressd_bin, certs, args.threads, mtls, audit_dir)
                 d = tmp / f"check-{mtls}"
@@ -616,8 +621,7 @@ def main() -> int:
             d.mkdir(exist_ok=True)
             r = hosts.check(d)
             if r.returncode != 0:
-                errors = "; ".join(line.split(": ", 1)[-1] for line in r.stdout.splitlines() if "error:" in line)
-                pending[name] = f"{NAME_STEP_PENDING} (egressd --check-config: {errors[:400]})"
+                pending[name] = f"{NAME_STEP_PENDING} (egressd --check-config: {config_errors(r.stdout)})"
                 log(f"{name}: {pending[name]}")
                 continue
             proxies.append(hosts)
