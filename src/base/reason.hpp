@@ -29,6 +29,10 @@ enum class Reason : std::uint8_t {
   invalid_svid,          ///< more than one spiffe:// URI SAN
   handshake_timeout,     ///< TLS handshake not finished in time
   tls_handshake_failed,  ///< not TLS, bad version, other handshake failure
+  // decision reasons: from the name step (issue 19; always deny)
+  client_hello_invalid,  ///< a malformed ClientHello, a second SNI, or one past peek.max_bytes
+  name_mismatch,         ///< host_verification strict: the name does not resolve to the destination
+  name_unresolved,       ///< host_verification strict: the name has no address (NXDOMAIN, ...)
   // close reasons
   eof,                   ///< both sides finished normally
   reset,                 ///< a side reset the connection or an I/O error
@@ -39,10 +43,11 @@ enum class Reason : std::uint8_t {
   upstream_timeout,      ///< upstream connect did not finish within connect_timeout
   upstream_unreachable,  ///< network or host unreachable (ICMP, no route)
   upstream_error,        ///< any other upstream connect failure
+  host_changed,          ///< a later HTTP/1.x request's Host decides differently (domain fronting)
 };
 
-/// Number of Reason values including 0, for fixed-size per-reason tables.
-inline constexpr std::size_t kReasonCount = static_cast<std::size_t>(Reason::upstream_error) + 1;
+/// Number of Reason values including 0, for fixed-size per-reason tables (the last enumerator + 1).
+inline constexpr std::size_t kReasonCount = static_cast<std::size_t>(Reason::host_changed) + 1;
 
 namespace detail {
 inline constexpr std::array<std::string_view, kReasonCount> kNames = {
@@ -62,6 +67,9 @@ inline constexpr std::array<std::string_view, kReasonCount> kNames = {
     "invalid_svid",
     "handshake_timeout",
     "tls_handshake_failed",
+    "client_hello_invalid",
+    "name_mismatch",
+    "name_unresolved",
     "eof",
     "reset",
     "idle_timeout",
@@ -71,7 +79,15 @@ inline constexpr std::array<std::string_view, kReasonCount> kNames = {
     "upstream_timeout",
     "upstream_unreachable",
     "upstream_error",
+    "host_changed",
 };
+// A Reason added without its name would leave an empty string in the table (std::array pads).
+static_assert([] {
+  for (auto name : kNames) {
+    if (name.empty()) return false;
+  }
+  return true;
+}());
 }  // namespace detail
 
 /// The audit / metrics spelling: "no_original_dst", "default", "upstream_refused", ...
@@ -82,7 +98,7 @@ constexpr std::string_view to_string(Reason e) noexcept {
 
 /// True for reasons that appear in connection.decision records.
 constexpr bool is_decision_reason(Reason e) noexcept {
-  return e >= Reason::rule && e <= Reason::tls_handshake_failed;
+  return e >= Reason::rule && e <= Reason::name_unresolved;
 }
 
 }  // namespace egress::base

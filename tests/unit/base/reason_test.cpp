@@ -1,0 +1,45 @@
+#include "base/reason.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string_view>
+
+namespace egress::base {
+namespace {
+
+// The name step's reasons (issue 19) are a contract: exact audit and metric spellings.
+TEST(Reason, NameStepReasonsAreSpelledAsTheIssueSays) {
+  EXPECT_EQ(to_string(Reason::client_hello_invalid), "client_hello_invalid");
+  EXPECT_EQ(to_string(Reason::name_mismatch), "name_mismatch");
+  EXPECT_EQ(to_string(Reason::name_unresolved), "name_unresolved");
+  EXPECT_EQ(to_string(Reason::host_changed), "host_changed");
+}
+
+// A connection is denied for a bad ClientHello or an unverified name before anything goes
+// upstream (connection.decision); a changed Host ends a connection that was allowed
+// (connection.close).
+TEST(Reason, NameStepReasonsAreInTheirGroup) {
+  EXPECT_TRUE(is_decision_reason(Reason::client_hello_invalid));
+  EXPECT_TRUE(is_decision_reason(Reason::name_mismatch));
+  EXPECT_TRUE(is_decision_reason(Reason::name_unresolved));
+  EXPECT_FALSE(is_decision_reason(Reason::host_changed));
+  EXPECT_TRUE(is_decision_reason(Reason::tls_handshake_failed));
+  EXPECT_FALSE(is_decision_reason(Reason::eof));
+  EXPECT_FALSE(is_decision_reason(Reason::upstream_error));
+}
+
+TEST(Reason, EveryValueHasOneUniqueNameAndTheTableEndsAtTheLast) {
+  EXPECT_EQ(kReasonCount, static_cast<std::size_t>(Reason::host_changed) + 1);
+  std::set<std::string_view> seen;
+  for (std::size_t i = 1; i < kReasonCount; ++i) {
+    const auto name = to_string(static_cast<Reason>(i));
+    EXPECT_FALSE(name.empty()) << i;
+    EXPECT_NE(name, "unknown") << i;
+    EXPECT_TRUE(seen.insert(name).second) << name;
+  }
+  EXPECT_EQ(to_string(static_cast<Reason>(kReasonCount)), "unknown");
+}
+
+}  // namespace
+}  // namespace egress::base
