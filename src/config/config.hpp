@@ -24,6 +24,31 @@ enum class DestinationMode : std::uint8_t {
 /// "original_dst" | "tproxy"
 std::string_view to_string(DestinationMode) noexcept;
 
+/// `listeners[].peek`: how long and how far a connection whose decision can depend on a name
+/// waits for the client's first bytes (the SNI of its ClientHello, the Host of its HTTP/1.x
+/// request). Passed as it is to the name step of the listener's filter chain.
+struct PeekConfig {
+  /// Waiting for the name ends after this (0 < timeout <= 60s); the decision is then made
+  /// without a name (`name_source: none`).
+  std::chrono::milliseconds timeout{1000};
+  /// The most bytes read for the name: a ClientHello (record headers included) or a request
+  /// head (512 B to 1 MiB). A larger ClientHello is denied `client_hello_invalid`.
+  std::size_t max_bytes = 16 * 1024;
+};
+
+/// `dns:`: the gateway's own resolver, which verifies a client's name against the address it
+/// connects to. One for the gateway; resolver_options() and verifier_options()
+/// (config/dns_options.hpp) turn it into the options of src/resolve.
+struct DnsConfig {
+  /// Normalised "ip:port" / "[v6]:port" (resolve::normalise_server), in the order written.
+  /// Empty: the nameservers of /etc/resolv.conf.
+  std::vector<std::string> servers;
+  /// Answers are held for max(TTL, min_ttl): 0s to 1h, whole seconds.
+  std::chrono::seconds min_ttl{60};
+  /// A whole lookup (A and AAAA, every try and server) ends by then: 0 < timeout <= 30s.
+  std::chrono::milliseconds timeout{2000};
+};
+
 /// One entry of `listeners:`.
 struct ListenerConfig {
   std::string name;  ///< unique; appears in audit records and metric labels
@@ -36,6 +61,7 @@ struct ListenerConfig {
   /// Per-listener connection limit; 0 = only the global limit applies.
   std::uint64_t max_connections = 0;
   tls::ListenerTlsOptions tls;
+  PeekConfig peek;
 };
 
 /// `upstream:`
@@ -53,6 +79,7 @@ struct GatewayConfig {
   unsigned workers = 1;
   std::vector<ListenerConfig> listeners;
   UpstreamConfig upstream;
+  DnsConfig dns;
   std::filesystem::path policy_dir;
   audit::Options audit;
   base::Endpoint admin_address;           ///< default 127.0.0.1:9901

@@ -12,6 +12,8 @@
 
 #include "config/config.hpp"
 #include "config/duration.hpp"
+#include "config/size.hpp"
+#include "resolve/resolver.hpp"
 #include "yaml/reader.hpp"
 
 namespace egress::config {
@@ -61,6 +63,41 @@ class Loader {
       return std::nullopt;
     }
     return d;
+  }
+
+  // A duration in [min, max]; min 0 means "greater than 0s".
+  std::optional<std::chrono::milliseconds> duration_in(const YAML::Node& v, const std::string& path,
+                                                       std::chrono::milliseconds min,
+                                                       std::chrono::milliseconds max) {
+    auto d = min.count() == 0 ? positive_duration(v, path) : duration(v, path);
+    if (d && (*d < min || *d > max)) {
+      r.error(v, path,
+              "must be " +
+                  (min.count() == 0
+                       ? "greater than 0s and at most " + format_duration(max)
+                       : "between " + format_duration(min) + " and " + format_duration(max)) +
+                  ", got " + format_duration(*d));
+      return std::nullopt;
+    }
+    return d;
+  }
+
+  // A size (512B, 16KiB, 1MiB) in [min, max].
+  std::optional<std::uint64_t> size(const YAML::Node& v, const std::string& path, std::uint64_t min,
+                                    std::uint64_t max) {
+    auto s = r.scalar(v, path, "a size");
+    if (!s) return std::nullopt;
+    auto n = parse_size(*s);
+    if (!n) {
+      r.error(v, path, "\"" + *s + "\" is not a size (e.g. 512B, 16KiB, 1MiB)");
+      return std::nullopt;
+    }
+    if (*n < min || *n > max) {
+      r.error(v, path,
+              "must be between " + format_size(min) + " and " + format_size(max) + ", got " + *s);
+      return std::nullopt;
+    }
+    return n;
   }
 
   std::optional<base::Endpoint> endpoint(const YAML::Node& v, const std::string& path) {
@@ -148,10 +185,91 @@ void load_tls(Loader& l, const YAML::Node& node, const std::string& path,
   }
 }
 
+// The bounds of docs/config.md: a peek longer than a minute holds a pending slot for nothing a
+// client would still wait for; 512 B holds the smallest real ClientHello, and 1 MiB bounds what
+// one undecided connection may make the gateway buffer.
+constexpr std::chrono::milliseconds kMaxPeekTimeout{60'000};
+constexpr std::uint64_t kMinPeekBytes = 512;
+constexpr std::uint64_t kMaxPeekBytes = 1024 * 1024;
+// A lookup longer than 30s outlives any client's connect timeout; answers held past an hour
+// would keep verifying an address the name gave up long ago.
+constexpr std::chrono::milliseconds kMaxDnsTimeout{30'000};
+constexpr std::chrono::milliseconds kMaxMinTtl{3'600'000};
+
+void load_peek(Loader& l, const YAML::Node& node, const std::string& path, PeekConfig& out) {
+  Map m(l.r, node, path, "peek", {"timeout", "max_bytes"});
+  if (auto v = m.find("timeout")) {
+    if (auto d =
+            l.duration_in(*v, m.path("timeout"), std::chrono::milliseconds(0), kMaxPeekTimeout)) {
+      out.timeout = *d;
+    }
+  }
+  if (auto v = m.find("max_bytes")) {
+    if (auto n = l.size(*v, m.path("max_bytes"), kMinPeekBytes, kMaxPeekBytes)) {
+      out.max_bytes = static_cast<std::size_t>(*n);
+    }
+  }
+}
+
+void load_dns(Loader& l, const YAML::Node& node, const std::string& path, DnsConfig& out) {
+  auto& r = l.r;
+  Map m(r, node, path, "dns", {"servers", "min_ttl", "timeout"});
+  if (auto v = m.find("servers")) {
+    if (auto items = r.list(*v, m.path("servers"), false)) {
+      std::vector<std::size_t> written_at;  // the item index of each entry of out.servers
+      for (std::size_t i = 0; i < items->size(); ++i) {
+        const auto& item = (*items)[i];
+        const std::string item_path = yaml::index_path(m.path("servers"), i);
+        auto s = r.scalar(item, item_path, "an address with an optional port");
+        if (!s) continue;
+        // The resolver's own check, so a server the config accepts is one the resolver takes.
+        auto server = resolve::normalise_server(*s);
+        if (!server) {
+          r.error(item, item_path,
+                  "\"" + *s +
+                      "\" is not an IP address with an optional port (e.g. \"203.0.113.53:53\", "
+                      "\"[2001:db8::53]:53\", \"203.0.113.53\" for port 53)");
+          continue;
+        }
+        const auto dup = std::find(out.servers.begin(), out.servers.end(), *server);
+        if (dup != out.servers.end()) {
+          const auto first = written_at[static_cast<std::size_t>(dup - out.servers.begin())];
+          r.error(item, item_path,
+                  "duplicate server " + *server + " (also " +
+                      yaml::index_path(m.path("servers"), first) + ")");
+          continue;
+        }
+        out.servers.push_back(*server);
+        written_at.push_back(i);
+      }
+    }
+  }
+  if (auto v = m.find("min_ttl")) {
+    if (auto d = l.duration(*v, m.path("min_ttl"))) {
+      if (*d > kMaxMinTtl) {
+        r.error(*v, m.path("min_ttl"),
+                "must be at most " + format_duration(kMaxMinTtl) + ", got " + format_duration(*d));
+      } else if (d->count() % 1000 != 0) {
+        // DNS TTLs are whole seconds (RFC 2181 section 8).
+        r.error(*v, m.path("min_ttl"), "must be whole seconds, got " + format_duration(*d));
+      } else {
+        out.min_ttl = std::chrono::duration_cast<std::chrono::seconds>(*d);
+      }
+    }
+  }
+  if (auto v = m.find("timeout")) {
+    if (auto d =
+            l.duration_in(*v, m.path("timeout"), std::chrono::milliseconds(0), kMaxDnsTimeout)) {
+      out.timeout = *d;
+    }
+  }
+}
+
 void load_listener(Loader& l, const YAML::Node& node, const std::string& path,
                    ListenerConfig& out) {
   auto& r = l.r;
-  Map m(r, node, path, "a listener", {"name", "address", "destination", "max_connections", "tls"});
+  Map m(r, node, path, "a listener",
+        {"name", "address", "destination", "max_connections", "tls", "peek"});
   if (auto v = m.require("name")) {
     if (auto s = l.string(*v, m.path("name"))) {
       const bool ok = std::all_of(s->begin(), s->end(), [](char c) {
@@ -188,6 +306,7 @@ void load_listener(Loader& l, const YAML::Node& node, const std::string& path,
     }
   }
   if (auto v = m.find("tls")) load_tls(l, *v, m.path("tls"), out.tls);
+  if (auto v = m.find("peek")) load_peek(l, *v, m.path("peek"), out.peek);
 }
 
 void load_audit(Loader& l, const YAML::Node& node, const std::string& path, audit::Options& out) {
@@ -290,9 +409,9 @@ void load_limits(Loader& l, const YAML::Node& node, const std::string& path, Gat
 
 void load_root(Loader& l, const YAML::Node& root, GatewayConfig& cfg) {
   auto& r = l.r;
-  Map m(
-      r, root, "", "the config",
-      {"workers", "listeners", "upstream", "policy", "audit", "admin", "limits", "drain_timeout"});
+  Map m(r, root, "", "the config",
+        {"workers", "listeners", "upstream", "dns", "policy", "audit", "admin", "limits",
+         "drain_timeout"});
   if (!m.ok()) return;
   if (auto v = m.find("workers")) {
     if (auto n = r.integer<unsigned>(*v, m.path("workers"), 1, 1024)) cfg.workers = *n;
@@ -311,6 +430,7 @@ void load_root(Loader& l, const YAML::Node& root, GatewayConfig& cfg) {
     }
   }
   if (auto v = m.find("upstream")) load_upstream(l, *v, "upstream", cfg.upstream);
+  if (auto v = m.find("dns")) load_dns(l, *v, "dns", cfg.dns);
   if (auto v = m.require("policy")) {
     Map p(r, *v, "policy", "policy", {"dir"});
     if (auto d = p.require("dir")) {

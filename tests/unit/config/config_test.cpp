@@ -90,12 +90,12 @@ drain_timeot: 30s
                 "cfg/egressd.yaml:5:18: error: listeners[0].destination: \"redirect\" is not one "
                 "of original_dst | tproxy",
                 "cfg/egressd.yaml:6:5: error: listeners[0].colour: unknown key \"colour\" in a "
-                "listener (allowed: name, address, destination, max_connections, tls)",
+                "listener (allowed: name, address, destination, max_connections, tls, peek)",
                 "cfg/egressd.yaml:8:20: error: upstream.connect_timeout: \"5\" is not a duration "
                 "(e.g. 500ms, 5s, 2m, 1h)",
                 "cfg/egressd.yaml:12:1: error: drain_timeot: unknown key \"drain_timeot\" in the "
                 "config, did you mean \"drain_timeout\"? (allowed: workers, listeners, "
-                "upstream, policy, audit, admin, limits, drain_timeout)",
+                "upstream, dns, policy, audit, admin, limits, drain_timeout)",
             }));
 }
 
@@ -440,7 +440,8 @@ policy: {dri: p}
                 "c.yaml:2:5: error: listeners[0].address: missing required key \"address\" in a "
                 "listener",
                 "c.yaml:3:5: error: listeners[0].adress: unknown key \"adress\" in a listener, did "
-                "you mean \"address\"? (allowed: name, address, destination, max_connections, tls)",
+                "you mean \"address\"? (allowed: name, address, destination, max_connections, tls, "
+                "peek)",
                 "c.yaml:4:9: error: policy.dir: missing required key \"dir\" in policy",
                 "c.yaml:4:10: error: policy.dri: unknown key \"dri\" in policy, did you mean "
                 "\"dir\"? (allowed: dir)",
