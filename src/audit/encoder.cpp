@@ -60,16 +60,39 @@ void append_ipv4(std::string& out, const base::IpAddress& a) {
   out += '"';
 }
 
+// An address as a JSON string: IPv4 without allocating, IPv6 in RFC 5952 form.
+void append_ip(std::string& out, const base::IpAddress& a) {
+  if (a.is_v4()) {
+    append_ipv4(out, a);
+  } else {
+    append_json_string(out, a.to_string());
+  }
+}
+
 void put_endpoint(ObjectWriter& w, std::string_view key, const base::Endpoint& ep) {
   std::string& out = w.key(key);
   ObjectWriter o(out);
-  if (ep.address.is_v4()) {
-    append_ipv4(o.key("ip"), ep.address);
-  } else {
-    o.str("ip", ep.address.to_string());
-  }
+  append_ip(o.key("ip"), ep.address);
   o.num("port", ep.port);
   o.finish();
+}
+
+// The name step's fields, at the top level of the decision (docs/audit.md): only for a
+// connection whose decision could depend on a name, so the rest pay one test of an optional.
+void put_name(ObjectWriter& w, const NameFields& n) {
+  w.str_if("host", n.host);
+  w.str("name_source", to_string(n.source));
+  w.str("name_verified", to_string(n.verified));
+  if (!n.dns_answers.empty()) {
+    std::string& out = w.key("dns_answers");
+    out += '[';
+    for (std::size_t i = 0; i < n.dns_answers.size(); ++i) {
+      if (i != 0) out += ',';
+      append_ip(out, n.dns_answers[i]);
+    }
+    out += ']';
+  }
+  if (n.ech) w.boolean("ech", true);
 }
 
 void put_identity(ObjectWriter& w, const base::Identity& id) {
@@ -107,6 +130,7 @@ void put_event(ObjectWriter& w, const Origin& origin, const ConnectionDecision& 
   // schema says, rather than write an object with an empty fingerprint.
   if (e.identity && e.identity->present()) put_identity(w, *e.identity);
   w.str_if("tls_version", e.tls_version);
+  if (e.name) put_name(w, *e.name);
   w.str("decision", e.decision);
   w.str("reason", e.reason);
   w.str_if("detail", e.detail);

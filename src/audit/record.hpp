@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -17,6 +18,62 @@ namespace egress::audit {
 
 using Clock = std::chrono::system_clock;
 
+/// Where the name of a connection came from (`name_source`).
+enum class NameSource : std::uint8_t {
+  sni,        ///< "sni": the ClientHello's server_name (the outer one under ECH)
+  http_host,  ///< "http_host": the Host of the first HTTP/1.x request
+  none,       ///< "none": the name step ran and found no name (no SNI, timeout, not TLS/HTTP)
+};
+
+/// What DNS said of the name against the destination address (`name_verified`).
+enum class NameVerified : std::uint8_t {
+  match,        ///< "match": the destination is among the name's answers
+  mismatch,     ///< "mismatch": the name resolves, but not to the destination
+  unresolved,   ///< "unresolved": the name has no address (NXDOMAIN, SERVFAIL, timeout, ...)
+  not_checked,  ///< "not_checked": no name, or host_verification: off
+};
+
+/// "sni" | "http_host" | "none"
+constexpr std::string_view to_string(NameSource s) noexcept {
+  switch (s) {
+    case NameSource::sni:
+      return "sni";
+    case NameSource::http_host:
+      return "http_host";
+    case NameSource::none:
+      return "none";
+  }
+  return "none";
+}
+
+/// "match" | "mismatch" | "unresolved" | "not_checked"
+constexpr std::string_view to_string(NameVerified v) noexcept {
+  switch (v) {
+    case NameVerified::match:
+      return "match";
+    case NameVerified::mismatch:
+      return "mismatch";
+    case NameVerified::unresolved:
+      return "unresolved";
+    case NameVerified::not_checked:
+      return "not_checked";
+  }
+  return "not_checked";
+}
+
+/// What the name step (issue 19) found, for a connection whose decision could depend on a name:
+/// the step ran, so `name_source` and `name_verified` are written, and `host`, `dns_answers` and
+/// `ech` when they hold something. A connection no hostname rule could match has none of them.
+struct NameFields {
+  std::string host;  ///< the name as the client sent it; empty: none (`host` absent)
+  NameSource source = NameSource::none;
+  NameVerified verified = NameVerified::not_checked;
+  /// The addresses of the name the decision used (held answers and a fresh lookup's); empty:
+  /// none (no name, not checked, unresolved), and `dns_answers` is absent.
+  std::vector<base::IpAddress> dns_answers;
+  bool ech = false;  ///< the ClientHello offered ECH (decided on the outer SNI); false: absent
+};
+
 /// `connection.decision`: written for allow and deny alike, before any upstream connect.
 struct ConnectionDecision {
   std::uint64_t conn_id = 0;
@@ -25,10 +82,11 @@ struct ConnectionDecision {
   std::optional<base::Endpoint> dst;       ///< absent when no original destination was found
   std::optional<base::Identity> identity;  ///< absent for plain TCP / no client certificate
   std::string tls_version;                 ///< "TLSv1.3", or empty for plain TCP
+  std::optional<NameFields> name;          ///< absent when the name step did not run
   std::string decision;                    ///< "allow" | "deny"
   /// Why: "rule", "default", "deny_destination" from the policy, or a data-path reason such as
   /// "no_original_dst", "loop", "over_limit", "no_client_cert", "cert_verify_failed",
-  /// "audit_unavailable".
+  /// "audit_unavailable", "client_hello_invalid", "name_mismatch", "name_unresolved".
   std::string reason;
   std::string detail;     ///< human detail (OpenSSL's message, errno text), optional
   std::string rule;       ///< deciding rule id, if any
@@ -50,7 +108,7 @@ struct ConnectionClose {
   std::chrono::microseconds duration{0};
   std::string closed_by;  ///< "client" | "upstream" | "gateway"
   /// "eof", "reset", "idle_timeout", "max_duration", "drain", "upstream_refused",
-  /// "upstream_timeout", "upstream_unreachable", "upstream_error", ...
+  /// "upstream_timeout", "upstream_unreachable", "upstream_error", "host_changed", ...
   std::string reason;
   std::string detail;
 };

@@ -55,6 +55,8 @@ NOT_METRICS = {
 NOT_CAUSED = {
     ("*", "records_dropped"): "needs a writer overflow (on_overflow: drop with a stalled sink); "
                               "e2e.audit_overflow causes and checks it",
+    **{("connection.decision", f): "written by the name step (issue 19), not in this build yet"
+       for f in ("host", "name_source", "name_verified", "dns_answers", "ech")},
 }
 # Words with which a docs/audit.md row (or the text under its table) marks a field optional.
 OPTIONAL_WORDS = re.compile(r"\b(absent|optional|omitted|present only)\b", re.I)

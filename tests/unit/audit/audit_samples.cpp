@@ -86,6 +86,37 @@ int main(int argc, char** argv) {
   allowed.shadow_rule.clear();
   log->submit(Record{Clock::now(), allowed});
 
+  // The name step's fields (issue 19): every one of them, then a step that found no name.
+  ConnectionDecision named = allowed;
+  named.conn_id = 5;
+  named.tls_version = "TLSv1.3";
+  named.name = NameFields{};
+  named.name->host = "api.stripe.com";
+  named.name->source = NameSource::sni;
+  named.name->verified = NameVerified::match;
+  named.name->dns_answers = {*base::IpAddress::parse("2001:db8::10"),
+                             *base::IpAddress::parse("203.0.113.10")};
+  named.name->ech = true;
+  log->submit(Record{Clock::now(), named});
+  ConnectionDecision spoofed = named;
+  spoofed.conn_id = 6;
+  spoofed.decision = "deny";
+  spoofed.reason = "name_mismatch";
+  spoofed.rule.clear();
+  spoofed.rule_file.clear();
+  spoofed.name->verified = NameVerified::mismatch;
+  spoofed.name->dns_answers = {*base::IpAddress::parse("198.51.100.7")};
+  spoofed.name->ech = false;
+  log->submit(Record{Clock::now(), spoofed});
+  ConnectionDecision nameless = allowed;
+  nameless.conn_id = 7;
+  nameless.decision = "deny";
+  nameless.reason = "default";
+  nameless.rule.clear();
+  nameless.rule_file.clear();
+  nameless.name = NameFields{};  // the step ran: no SNI, no Host before peek.timeout
+  log->submit(Record{Clock::now(), nameless});
+
   ConnectionClose close;
   close.conn_id = 3;
   close.listener = "outbound";
@@ -101,6 +132,10 @@ int main(int argc, char** argv) {
   close.closed_by = "gateway";
   close.reason = "upstream_refused";
   close.detail = "connect: Connection refused";
+  log->submit(Record{Clock::now(), close});
+  close.conn_id = 5;
+  close.reason = "host_changed";
+  close.detail = "request 2: Host \"admin.example\" is not allowed (request 1: \"api.example\")";
   log->submit(Record{Clock::now(), close});
 
   PolicyReload ok;

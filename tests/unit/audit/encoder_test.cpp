@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include <array>
 #include <fstream>
 
 #include "audit/chain.hpp"
@@ -103,11 +104,104 @@ TEST(Encoder, DecisionOmitsWhatIsAbsent) {
   d.identity = base::Identity{};  // set but empty: no certificate was presented
   const auto o = encode(Record{Clock::now(), d});
   for (const char* key :
-       {"dst", "identity", "tls_version", "rule", "rule_file", "shadow", "records_dropped"}) {
+       {"dst", "identity", "tls_version", "rule", "rule_file", "shadow", "records_dropped", "host",
+        "name_source", "name_verified", "dns_answers", "ech"}) {
     EXPECT_FALSE(o.contains(key)) << key;
   }
   EXPECT_EQ(o.at("detail").as_string(), "getsockopt: No such file or directory");
   EXPECT_EQ(o.at("policy_version").as_string(), "");
+}
+
+ConnectionDecision name_step_decision() {
+  ConnectionDecision d;
+  d.conn_id = 5;
+  d.listener = "egress";
+  d.src = *base::Endpoint::parse("192.0.2.2:40000");
+  d.dst = *base::Endpoint::parse("203.0.113.10:443");
+  d.tls_version = "TLSv1.3";
+  d.decision = "allow";
+  d.reason = "rule";
+  d.rule = "payments-to-stripe";
+  return d;
+}
+
+// Issue 19's fields: the name, where it came from, what DNS said, the answers used, ECH.
+TEST(Encoder, DecisionWithEveryNameField) {
+  ConnectionDecision d = name_step_decision();
+  NameFields n;
+  n.host = "api.stripe.com";
+  n.source = NameSource::sni;
+  n.verified = NameVerified::match;
+  std::array<std::uint8_t, 16> mapped{};  // ::ffff:203.0.113.11, normalised to IPv4
+  mapped[10] = mapped[11] = 0xff;
+  mapped[12] = 203;
+  mapped[14] = 113;
+  mapped[15] = 11;
+  n.dns_answers = {*base::IpAddress::parse("203.0.113.10"), base::IpAddress::v6(mapped),
+                   *base::IpAddress::parse("2001:db8:0:0::10")};
+  n.ech = true;
+  d.name = n;
+  std::string line;
+  encode_record(Record{Clock::now(), d}, ChainFields{7, kGenesisHash, 0}, kOrigin, line);
+  EXPECT_NE(line.find(R"("tls_version":"TLSv1.3","host":"api.stripe.com","name_source":"sni",)"
+                      R"("name_verified":"match",)"
+                      R"("dns_answers":["203.0.113.10","203.0.113.11","2001:db8::10"],)"
+                      R"("ech":true,"decision":"allow")"),
+            std::string::npos)
+      << line;
+  const auto o = json::parse(line).as_object();
+  EXPECT_EQ(o.at("host").as_string(), "api.stripe.com");
+  EXPECT_EQ(o.at("name_source").as_string(), "sni");
+  EXPECT_EQ(o.at("name_verified").as_string(), "match");
+  ASSERT_EQ(o.at("dns_answers").as_array().size(), 3u);
+  EXPECT_EQ(o.at("dns_answers").as_array()[2].as_string(), "2001:db8::10");
+  EXPECT_TRUE(o.at("ech").as_bool());
+}
+
+// The step ran and found no name: the source and verdict say so; no host, answers or ech.
+TEST(Encoder, NameStepWithoutANameWritesOnlySourceAndVerdict) {
+  ConnectionDecision d = name_step_decision();
+  d.name = NameFields{};
+  const auto o = encode(Record{Clock::now(), d});
+  EXPECT_EQ(o.at("name_source").as_string(), "none");
+  EXPECT_EQ(o.at("name_verified").as_string(), "not_checked");
+  for (const char* key : {"host", "dns_answers", "ech"}) EXPECT_FALSE(o.contains(key)) << key;
+}
+
+TEST(Encoder, EveryNameSourceAndVerdictIsSpelledAsDocumented) {
+  const std::pair<NameSource, const char*> sources[] = {
+      {NameSource::sni, "sni"}, {NameSource::http_host, "http_host"}, {NameSource::none, "none"}};
+  for (const auto& [value, name] : sources) {
+    ConnectionDecision d = name_step_decision();
+    d.name = NameFields{};
+    d.name->source = value;
+    EXPECT_EQ(encode(Record{Clock::now(), d}).at("name_source").as_string(), name);
+  }
+  const std::pair<NameVerified, const char*> verdicts[] = {
+      {NameVerified::match, "match"},
+      {NameVerified::mismatch, "mismatch"},
+      {NameVerified::unresolved, "unresolved"},
+      {NameVerified::not_checked, "not_checked"}};
+  for (const auto& [value, name] : verdicts) {
+    ConnectionDecision d = name_step_decision();
+    d.name = NameFields{};
+    d.name->verified = value;
+    EXPECT_EQ(encode(Record{Clock::now(), d}).at("name_verified").as_string(), name);
+  }
+}
+
+// The Host header is the client's bytes: escaped like every string, one line, valid UTF-8.
+TEST(Encoder, HostIsEscaped) {
+  ConnectionDecision d = name_step_decision();
+  d.name = NameFields{};
+  d.name->source = NameSource::http_host;
+  d.name->host = "evil\"\n\xFF\xE2\x80\xA8.example";
+  std::string line;
+  encode_record(Record{Clock::now(), d}, ChainFields{1, kGenesisHash, 0}, kOrigin, line);
+  EXPECT_NE(line.find(std::string(R"("host":"evil\"\n)") + "\xEF\xBF\xBD" + R"(\u2028.example")"),
+            std::string::npos)
+      << line;
+  EXPECT_EQ(json::parse(line).at("host").as_string(), "evil\"\n\xEF\xBF\xBD\xE2\x80\xA8.example");
 }
 
 TEST(Encoder, CloseReloadStartStop) {

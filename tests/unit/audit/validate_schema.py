@@ -11,6 +11,7 @@ import sys
 
 import jsonschema
 
+NAME_FIELDS = ("host", "name_source", "name_verified", "dns_answers", "ech")
 EVENTS = {"connection.decision", "connection.close", "policy.reload", "gateway.start", "gateway.stop"}
 
 
@@ -60,6 +61,15 @@ def main() -> int:
         print("no decision with identity and shadow", file=sys.stderr)
         return 1
 
+    named = next((r for r in records if r["event"] == "connection.decision"
+                  and all(k in r for k in NAME_FIELDS)), None)
+    if named is None:
+        print(f"no decision with every name field ({', '.join(NAME_FIELDS)})", file=sys.stderr)
+        return 1
+    if not any(r.get("name_source") == "none" for r in records):
+        print("no decision with name_source none", file=sys.stderr)
+        return 1
+
     # The schema must reject what is wrong.
     decision = next(r for r in records if r["event"] == "connection.decision" and "identity" in r)
     bad = []
@@ -79,6 +89,31 @@ def main() -> int:
         mutate(r)
         if validator.is_valid(r):
             bad.append(r)
+    # The name fields: their values, and that they come together (docs/audit.md).
+    for mutate in (
+        lambda r: r.update(name_source="dns"),
+        lambda r: r.update(name_verified="yes"),
+        lambda r: r.update(ech=False),
+        lambda r: r.update(host=""),
+        lambda r: r.update(dns_answers=[]),
+        lambda r: r.update(dns_answers=["api.stripe.com"]),
+        lambda r: r.update(dns_answers="203.0.113.10"),
+        lambda r: r.pop("name_source"),
+        lambda r: r.pop("name_verified"),
+        lambda r: r.update(name_source="none"),
+        lambda r: (r.pop("host"), r.pop("dns_answers"), r.update(name_source="none")),
+    ):
+        r = copy.deepcopy(named)
+        mutate(r)
+        if validator.is_valid(r):
+            bad.append(r)
+    nameless = copy.deepcopy(named)
+    for k in ("host", "dns_answers", "ech"):
+        nameless.pop(k)
+    nameless.update(name_source="none", name_verified="not_checked")
+    if not validator.is_valid(nameless):
+        print(f"schema rejected a name step without a name: {json.dumps(nameless)}", file=sys.stderr)
+        return 1
     reload = next((r for r in records if r["event"] == "policy.reload" and "parts" in r), None)
     if reload is None:
         print("no policy.reload record with parts", file=sys.stderr)
@@ -101,7 +136,7 @@ def main() -> int:
         for r in bad:
             print(f"schema accepted a wrong record: {json.dumps(r)}", file=sys.stderr)
         return 1
-    print(f"{len(records)} records valid; every event type present; 18 wrong records rejected")
+    print(f"{len(records)} records valid; every event type present; 29 wrong records rejected")
     return 0
 
 
