@@ -81,9 +81,10 @@ int run(const std::string& config_path, bool check_only) {
     // Build each listener's chain factory too: it validates listener resources (TLS material).
     try {
       upstream::LoopGuard guard({});
-      std::vector<core::ListenerInfo> infos;
+      filters::ConnectionLimits limits(0, std::vector<std::uint64_t>(cfg.listeners.size()));
+      std::vector<filters::ListenerInfo> infos;
       for (std::size_t i = 0; i < cfg.listeners.size(); ++i) infos.push_back({i, cfg.listeners[i]});
-      for (const auto& l : infos) filters::ChainFactory factory(l, {store, guard});
+      for (const auto& l : infos) filters::ChainFactory factory(l, {store, guard, limits});
     } catch (const std::exception& e) {
       report_error(config_path + ": error: " + e.what());
       return 1;
@@ -115,11 +116,6 @@ int run(const std::string& config_path, bool check_only) {
       return gateway.metrics_text() + admin::render_process_metrics(admin::read_process_metrics()) +
              admin::render_build_info(egress::kVersion, egress::build_commit());
     };
-    gateway.on_reload.push_back([&store] {
-      const auto p = store.current();
-      spdlog::debug("reload: policy {} running from {} ({} rules)", p ? p->version() : "(none)",
-                    store.dir().string(), p ? p->rule_count() : 0);
-    });
     handlers.not_ready_reason = [&] { return gateway.not_ready_reason(); };
     handlers.policy_json = [&] { return gateway.policy_json(); };
     admin::AdminServer admin(gateway.control(), cfg.admin_address, std::move(handlers));

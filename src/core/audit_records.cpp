@@ -1,24 +1,26 @@
 #include "core/audit_records.hpp"
 
+#include <utility>
+
 #include "policy/policy.hpp"
 #include "policy/store.hpp"
 
 namespace egress::core {
 
-audit::ConnectionDecision decision_record(const Connection& conn, bool allow, base::Reason reason,
-                                          std::string detail) {
+audit::ConnectionDecision decision_record(const filters::Facts& facts, base::Outcome outcome,
+                                          const policy::PolicyStore* running) {
   audit::ConnectionDecision r;
-  r.conn_id = conn.id;
-  r.listener = conn.listener.name();
-  r.src = conn.src;
-  r.dst = conn.dst;
-  r.identity = conn.identity;
-  r.tls_version = conn.tls_version;
-  r.decision = allow ? "allow" : "deny";
-  r.reason = std::string(to_string(reason));
-  r.detail = std::move(detail);
-  if (conn.decision) {
-    const policy::Decision& d = *conn.decision;
+  r.conn_id = facts.id;
+  r.listener = facts.listener.name();
+  r.src = facts.src;
+  r.dst = facts.dst;
+  r.identity = facts.identity;
+  r.tls_version = facts.tls_version;
+  r.decision = outcome.allow ? "allow" : "deny";
+  r.reason = std::string(to_string(outcome.reason));
+  r.detail = std::move(outcome.detail);
+  if (facts.decision) {
+    const policy::Decision& d = *facts.decision;
     r.rule = std::string(d.rule_id);
     if (!d.rule_file.empty())
       r.rule_file = std::string(d.rule_file) + ":" + std::to_string(d.rule_line);
@@ -31,20 +33,19 @@ audit::ConnectionDecision decision_record(const Connection& conn, bool allow, ba
   if (r.policy_version.empty()) {
     // Denied before the policy step (a limit, no destination, loop, TLS): no snapshot was taken;
     // the record names the policy running now.
-    const auto p =
-        conn.policy ? conn.policy : (conn.policy_store ? conn.policy_store->current() : nullptr);
+    const auto p = facts.policy ? facts.policy : (running ? running->current() : nullptr);
     if (p) r.policy_version = p->version();
   }
   return r;
 }
 
-audit::ConnectionClose close_record(const Connection& conn, const RelayResult& relay,
+audit::ConnectionClose close_record(const filters::Facts& facts, const RelayResult& relay,
                                     std::chrono::microseconds duration) {
   audit::ConnectionClose r;
-  r.conn_id = conn.id;
-  r.listener = conn.listener.name();
-  r.src = conn.src;
-  r.dst = conn.dst.value_or(base::Endpoint{});
+  r.conn_id = facts.id;
+  r.listener = facts.listener.name();
+  r.src = facts.src;
+  r.dst = facts.dst.value_or(base::Endpoint{});
   r.bytes_up = relay.bytes_up;
   r.bytes_down = relay.bytes_down;
   r.duration = duration;

@@ -3,20 +3,27 @@
 #include <chrono>
 
 #include "audit/record.hpp"
+#include "base/outcome.hpp"
 #include "base/reason.hpp"
-#include "core/connection.hpp"
 #include "core/relay_result.hpp"
 #include "core/reload_report.hpp"
+#include "filters/filter.hpp"
+
+namespace egress::policy {
+class PolicyStore;
+}
 
 namespace egress::core {
 
-/// The connection.decision record for `conn`: allow/deny with `reason`; rule, shadow and policy
-/// version come from conn.decision when the policy decided.
-audit::ConnectionDecision decision_record(const Connection& conn, bool allow, base::Reason reason,
-                                          std::string detail);
+/// The connection.decision record of a connection with `facts` decided as `outcome`: rule,
+/// shadow and policy version come from facts.decision when the policy decided. A connection
+/// denied before the policy step took its snapshot names the policy `running` now (null in some
+/// tests: no version then).
+audit::ConnectionDecision decision_record(const filters::Facts& facts, base::Outcome outcome,
+                                          const policy::PolicyStore* running);
 
 /// The connection.close record of an allowed connection.
-audit::ConnectionClose close_record(const Connection& conn, const RelayResult& relay,
+audit::ConnectionClose close_record(const filters::Facts& facts, const RelayResult& relay,
                                     std::chrono::microseconds duration);
 
 /// The policy.reload record of one reload: `result` is ok only when every part is; the top-level

@@ -47,8 +47,8 @@ Gateway::Gateway(const config::GatewayConfig& config, policy::PolicyStore& polic
                              e.what());
   }
   for (const auto& l : runtime_.listeners) {
-    runtime_.chains.push_back(
-        std::make_unique<filters::ChainFactory>(l, filters::ChainServices{policy_, loop_guard_}));
+    runtime_.chains.push_back(std::make_unique<filters::ChainFactory>(
+        l, filters::ChainServices{policy_, loop_guard_, runtime_.limits}));
   }
   for (const auto& l : config_.listeners) check_address_free(l);
   for (unsigned i = 0; i < config_.workers; ++i) {
@@ -167,7 +167,9 @@ void Gateway::reload() {
   // Local addresses are followed with rtnetlink; a full re-read here costs nothing and is what
   // an operator who suspects the list expects SIGHUP to do.
   addresses_->resync();
-  for (auto& hook : on_reload) hook();
+  spdlog::debug("reload: policy {} running from {} ({} rules)",
+                running ? running->version() : "(none)", policy_.dir().string(),
+                running ? running->rule_count() : 0);
 
   // One record, written after every part ran, so it can say what each did.
   audit_.submit({audit::Clock::now(), reload_record(report)});

@@ -1,7 +1,6 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,9 +53,6 @@ class Gateway {
   std::optional<std::string> not_ready_reason() const;
   /// JSON for GET /policy.
   std::string policy_json() const;
-
-  /// Hooks run on SIGHUP after the policy reload (e.g. more reloadable material).
-  std::vector<std::function<void()>> on_reload;
 
  private:
   /// Each TLS listener's earliest CRL nextUpdate as running now: ("listeners[i].tls.crl",

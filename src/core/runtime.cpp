@@ -4,14 +4,14 @@ namespace egress::core {
 
 namespace {
 
-std::vector<ListenerInfo> listener_infos(const config::GatewayConfig& c) {
-  std::vector<ListenerInfo> out;
+std::vector<filters::ListenerInfo> listener_infos(const config::GatewayConfig& c) {
+  std::vector<filters::ListenerInfo> out;
   for (std::size_t i = 0; i < c.listeners.size(); ++i) out.push_back({i, c.listeners[i]});
   return out;
 }
 
-ConnectionLimits::Options limit_options(const config::GatewayConfig& c) {
-  ConnectionLimits::Options o;
+filters::ConnectionLimits::Options limit_options(const config::GatewayConfig& c) {
+  filters::ConnectionLimits::Options o;
   o.max_connections = c.max_connections;
   for (const auto& l : c.listeners) o.per_listener.push_back(l.max_connections);
   o.max_pending = c.max_pending;

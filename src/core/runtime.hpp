@@ -7,10 +7,10 @@
 
 #include "audit/audit_log.hpp"
 #include "config/config.hpp"
-#include "core/connection.hpp"
-#include "core/limits.hpp"
 #include "core/metrics.hpp"
 #include "filters/chain.hpp"
+#include "filters/connection_limits.hpp"
+#include "filters/listener_info.hpp"
 #include "policy/store.hpp"
 
 namespace egress::core {
@@ -23,8 +23,8 @@ struct Runtime {
           const policy::PolicyStore& policy);
 
   const config::GatewayConfig& config;
-  std::vector<ListenerInfo> listeners;  ///< indexed like config.listeners
-  ConnectionLimits limits;
+  std::vector<filters::ListenerInfo> listeners;  ///< indexed like config.listeners
+  filters::ConnectionLimits limits;
   Metrics metrics;
   audit::AuditLog& audit;
   const policy::PolicyStore& policy;

@@ -1,26 +1,59 @@
 #include "filters/chain.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <stdexcept>
+
+#include "filters/admission.hpp"
 #include "filters/loop_guard_filter.hpp"
 #include "filters/original_dst.hpp"
 #include "filters/policy_filter.hpp"
-#include "tls/context_store.hpp"
-
-// The TLS stage (written with the tls library) plugs in here: filters/tls_identity.hpp declares
-//   class TlsIdentityFilter : public ConnectionFilter {
-//     TlsIdentityFilter(const tls::ContextStore& store, const tls::ListenerTlsOptions& options);
-//   };
-#if __has_include("filters/tls_identity.hpp")
 #include "filters/tls_identity.hpp"
-#define EGRESS_HAVE_TLS_FILTER 1
-#endif
+#include "tls/context_store.hpp"
 
 namespace egress::filters {
 
-boost::asio::awaitable<Verdict> FilterChain::run(core::Connection& conn) {
-  for (const auto& f : filters_) {
-    if (co_await f->on_accept(conn) == Verdict::Deny) co_return Verdict::Deny;
+namespace {
+
+/// "policy deny rule=block-x", "admission deny over_limit", "original_dst ok".
+void trace_step(std::string& out, std::string_view step, const std::optional<base::Outcome>& r,
+                const Facts& facts) {
+  if (!out.empty()) out += ", ";
+  out += step;
+  if (!r) {
+    out += " ok";
+    return;
   }
-  co_return Verdict::Continue;
+  out += r->allow ? " allow " : " deny ";
+  out += base::to_string(r->reason);
+  if (r->reason == base::Reason::rule && facts.decision) {
+    out += "=";
+    out += facts.decision->rule_id;
+  }
+}
+
+}  // namespace
+
+boost::asio::awaitable<base::Outcome> FilterChain::run(Facts& facts, FilterContext& context) {
+  // The data path is benchmarked: the trace is built only when someone reads it.
+  const bool trace = spdlog::should_log(spdlog::level::debug);
+  std::string steps;
+  std::optional<base::Outcome> outcome;
+  for (const auto& f : filters_) {
+    outcome = co_await f->on_connection(facts, context);
+    if (trace) trace_step(steps, f->name(), outcome, facts);
+    if (outcome) break;
+  }
+  if (!outcome) {
+    // Fail closed: a chain without a decider never lets a connection through.
+    outcome = base::Outcome::denied(base::Reason::no_policy, "no step of the chain decided");
+    if (trace) steps += steps.empty() ? "no decision" : ", no decision";
+  }
+  // Decided (allow or deny): the pending slot goes back, so a long-lived relayed connection does
+  // not hold the handshake budget.
+  facts.slots.decided();
+  if (trace) spdlog::debug("conn {}: {}", facts.id, steps);
+  co_return std::move(*outcome);
 }
 
 std::string FilterChain::describe() const {
@@ -32,14 +65,11 @@ std::string FilterChain::describe() const {
   return out;
 }
 
-ChainFactory::ChainFactory(const core::ListenerInfo& listener, ChainServices services)
+ChainFactory::ChainFactory(const ListenerInfo& listener, ChainServices services)
     : listener_(listener), services_(services) {
   const auto& options = listener_.config.tls;
   if (options.mode == tls::Mode::off) return;
   const std::string where = "listeners[" + std::to_string(listener_.index) + "].tls";
-#ifndef EGRESS_HAVE_TLS_FILTER
-  throw std::runtime_error(where + ": TLS listeners are not supported by this build yet");
-#endif
   tls::ContextError error;
   tls_ = tls::ContextStore::create(options, error);
   if (!tls_)
@@ -50,24 +80,14 @@ ChainFactory::~ChainFactory() = default;
 
 FilterChain ChainFactory::build() const {
   FilterChain chain;
+  // original_dst first: it never waits (one getsockopt), and a deny by a limit still records
+  // where the client was going.
   chain.add(std::make_unique<OriginalDstFilter>(listener_.config.destination));
+  chain.add(std::make_unique<AdmissionFilter>(services_.limits));
   chain.add(std::make_unique<LoopGuardFilter>(services_.loop_guard));
-#ifdef EGRESS_HAVE_TLS_FILTER
-  if (tls_) chain.add(std::make_unique<TlsIdentityFilter>(*tls_, listener_.config.tls));
-#endif
+  if (tls_) chain.add(std::make_unique<TlsIdentityFilter>(*tls_));
   chain.add(std::make_unique<PolicyFilter>(services_.policy));
   return chain;
-}
-
-std::vector<std::string> ChainFactory::reload() {
-  if (!tls_) return {};
-  // Same files, read again; on failure the running context stays.
-  if (auto error = tls_->reload()) {
-    return {"listeners[" + std::to_string(listener_.index) + "].tls" +
-            (error->option.empty() ? ": " : ".") + error->to_string() +
-            " (keeping the running TLS material)"};
-  }
-  return {};
 }
 
 }  // namespace egress::filters

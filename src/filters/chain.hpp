@@ -5,8 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "core/connection.hpp"
+#include "base/outcome.hpp"
+#include "filters/connection_limits.hpp"
 #include "filters/filter.hpp"
+#include "filters/listener_info.hpp"
 #include "policy/store.hpp"
 #include "upstream/loop_guard.hpp"
 
@@ -20,6 +22,7 @@ namespace egress::filters {
 struct ChainServices {
   const policy::PolicyStore& policy;
   const upstream::LoopGuard& loop_guard;
+  ConnectionLimits& limits;
 };
 
 /// One listener's filters on one worker, run in order for each connection.
@@ -31,35 +34,35 @@ class FilterChain {
 
   void add(std::unique_ptr<ConnectionFilter> f) { filters_.push_back(std::move(f)); }
 
-  /// Runs every filter until one denies. Continue means every filter passed (and the policy
-  /// allowed); Deny means conn.denied() or conn.decision says why.
-  boost::asio::awaitable<Verdict> run(core::Connection& conn);
+  /// Runs the steps in order until one returns an Outcome, and returns it. A chain whose steps
+  /// all pass on without deciding denies (no_policy: fail closed). The connection is decided
+  /// either way: its pending slot goes back (facts.slots.decided()). At debug level, logs one
+  /// line per connection with each step's result.
+  boost::asio::awaitable<base::Outcome> run(Facts& facts, FilterContext& context);
 
-  /// The filters' names in order ("original_dst,loop_guard,policy"), for the startup log.
+  /// The filters' names in order ("original_dst,admission,loop_guard,policy"), for the startup
+  /// log.
   std::string describe() const;
 
  private:
   std::vector<std::unique_ptr<ConnectionFilter>> filters_;
 };
 
-/// Builds a listener's chain from its config: original_dst → loop_guard → [tls_identity] →
-/// policy. Created once per listener (shared state such as a TLS context belongs here, shared by
-/// all workers); build() is called once per worker.
+/// Builds a listener's chain from its config. A transparent listener (the only kind today):
+/// original_dst → admission → loop_guard → [tls_identity, when tls.mode is not off] → policy.
+/// Created once per listener (shared state such as a TLS context belongs here, shared by all
+/// workers); build() is called once per worker.
 class ChainFactory {
  public:
   /// Throws std::runtime_error with a clear message when the listener cannot be served (e.g.
   /// unusable TLS material).
-  ChainFactory(const core::ListenerInfo& listener, ChainServices services);
+  ChainFactory(const ListenerInfo& listener, ChainServices services);
   ~ChainFactory();
   ChainFactory(const ChainFactory&) = delete;
   ChainFactory& operator=(const ChainFactory&) = delete;
 
   /// A fresh chain for one worker.
   FilterChain build() const;
-
-  /// SIGHUP: reloads listener resources (TLS material). Returns the errors; on error the old
-  /// resources stay in use.
-  std::vector<std::string> reload();
 
   /// The listener's TLS context store (one SSL_CTX shared by all workers), or null for
   /// tls.mode off.
@@ -68,7 +71,7 @@ class ChainFactory {
   tls::ContextStore* tls_store() noexcept { return tls_.get(); }
 
  private:
-  const core::ListenerInfo& listener_;
+  const ListenerInfo& listener_;
   ChainServices services_;
   std::unique_ptr<tls::ContextStore> tls_;
 };

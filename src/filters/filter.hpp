@@ -1,18 +1,114 @@
 #pragma once
 
+// The contract between the session (core) and the steps of a listener's chain. A filter reads and
+// attaches facts, may ask for a few things through FilterContext, and returns at most one
+// Outcome. It never sees sockets, timers or metrics.
+
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
 #include <string_view>
 
-#include "core/connection.hpp"
+#include "base/identity.hpp"
+#include "base/ip_address.hpp"
+#include "base/outcome.hpp"
+#include "base/reason.hpp"
+#include "filters/connection_limits.hpp"
+#include "filters/listener_info.hpp"
+#include "policy/facts.hpp"
+#include "tls/handshake.hpp"
+
+namespace egress::policy {
+class Policy;
+}
+
+namespace egress::tls {
+class ServerContext;
+}
 
 namespace egress::filters {
 
-/// What a filter decided about a connection.
-enum class Verdict { Continue, Deny };
+/// Everything known about one connection: what the session learned at accept, what the steps
+/// attached, and the decision. Owned by the session's connection; steps get it by reference.
+struct Facts {
+  Facts(std::uint64_t id, const ListenerInfo& listener) : id(id), listener(listener) {}
+  Facts(const Facts&) = delete;
+  Facts& operator=(const Facts&) = delete;
 
-/// One stage of a listener's chain (original_dst, loop guard, tls_identity, policy, ...), in the
-/// spirit of Envoy's Network::ListenerFilter but as a coroutine. Filter objects belong to one
-/// worker (no locking needed) and are shared by all of that worker's connections on a listener.
+  const std::uint64_t id;
+  const ListenerInfo& listener;
+  base::Endpoint src;                      ///< the client (v4-mapped normalised to IPv4)
+  base::Endpoint local;                    ///< the accepted socket's local address
+  std::optional<base::Endpoint> dst;       ///< the original destination, once known
+  std::optional<base::Identity> identity;  ///< a verified client certificate's identity
+  std::string tls_version;                 ///< "TLSv1.3" etc., empty for plain TCP
+  /// The TLS handshake's result when one ran: Reason{} when it succeeded, else its deny reason
+  /// (the session counts it in egressd_tls_handshakes_total).
+  std::optional<base::Reason> tls_handshake;
+  // Issue 19 adds the name (SNI / Host) here; the first bytes come from FilterContext::peek.
+
+  /// The connection's limit slots (admission step): given back when the facts are destroyed,
+  /// the pending one when the chain has decided.
+  ConnectionLimits::Ticket slots;
+
+  /// The policy snapshot that decided (keeps `decision`'s string views alive): taken once, by the
+  /// policy step, when it evaluates. Null for a connection denied before that step.
+  std::shared_ptr<const policy::Policy> policy;
+  /// Set by the policy step.
+  std::optional<policy::Decision> decision;
+};
+
+/// The result of asking the kernel where a redirected connection was going.
+struct OriginalDstResult {
+  std::optional<base::Endpoint> destination;
+  int error = 0;  ///< errno when destination is empty
+};
+
+/// What a peek at the client's first bytes saw. The bytes are not consumed: the upstream receives
+/// them all the same.
+struct Peeked {
+  /// The client's first bytes seen so far (at most the `max` asked for). Valid until the next
+  /// peek or the end of the chain.
+  std::string_view bytes;
+  /// No more bytes will become visible to a peek: the client ended its stream or the connection
+  /// failed, or (TLS) the bytes fill the first record, past which SSL_peek does not look.
+  bool complete = false;
+  /// The deadline passed before more bytes came.
+  bool timed_out = false;
+};
+
+/// What a filter may ask of the connection besides its facts. Implemented by the session over a
+/// real connection, and by fakes in tests.
+class FilterContext {
+ public:
+  /// The kernel's original destination of the client's socket (SO_ORIGINAL_DST, or
+  /// IP6T_SO_ORIGINAL_DST for an IPv6 client).
+  virtual OriginalDstResult original_dst() = 0;
+
+  /// A server-side TLS handshake over the client's connection with `context`, raced against
+  /// `deadline`. After success the connection's bytes are the decrypted stream (peek and relay
+  /// read through the TLS session).
+  virtual boost::asio::awaitable<tls::HandshakeOutcome> tls_handshake(
+      const tls::ServerContext& context, std::chrono::milliseconds deadline) = 0;
+
+  /// Waits until more of the client's first bytes than the last peek returned are visible (or
+  /// `max` are, or the stream ended, or `deadline` passed) and returns up to `max` of them,
+  /// without consuming them: MSG_PEEK on plain TCP, SSL_peek over TLS.
+  virtual boost::asio::awaitable<Peeked> peek(std::size_t max,
+                                              std::chrono::milliseconds deadline) = 0;
+
+ protected:
+  ~FilterContext() = default;
+};
+
+/// One step of a listener's chain (original_dst, admission, loop_guard, tls_identity, policy,
+/// ...), in the spirit of Envoy's Network::ListenerFilter but as a coroutine. Filter objects
+/// belong to one worker (no locking needed) and are shared by all of that worker's connections
+/// on a listener.
 class ConnectionFilter {
  public:
   virtual ~ConnectionFilter() = default;
@@ -20,10 +116,11 @@ class ConnectionFilter {
   /// Short name for logs ("original_dst").
   virtual std::string_view name() const noexcept = 0;
 
-  /// Looks at (and may add facts to) `conn`. Returns Continue to pass it on, or Deny after
-  /// calling conn.deny(reason, detail) — the chain stops there and the connection is reset.
-  /// Waiting for bytes (a TLS handshake) is a co_await inside; must not throw for I/O errors.
-  virtual boost::asio::awaitable<Verdict> on_accept(core::Connection& conn) = 0;
+  /// Looks at (and may attach facts to) a connection. nullopt passes it on to the next step; an
+  /// Outcome ends the chain with it (a deny from a guard, allow or deny from the decider). Waiting
+  /// (a TLS handshake, a peek) is a co_await on `context`; must not throw for I/O errors.
+  virtual boost::asio::awaitable<std::optional<base::Outcome>> on_connection(
+      Facts& facts, FilterContext& context) = 0;
 };
 
 }  // namespace egress::filters

@@ -6,23 +6,20 @@
 namespace egress::filters {
 
 /// Denies `loop` when the original destination is the gateway itself (see upstream::LoopGuard).
-/// Always in the chain, right after original_dst, so a loop is refused before any TLS handshake.
+/// Always in the chain, before any TLS handshake. Never waits.
 class LoopGuardFilter final : public ConnectionFilter {
  public:
   explicit LoopGuardFilter(const upstream::LoopGuard& guard) : guard_(guard) {}
 
   // ConnectionFilter
   std::string_view name() const noexcept override { return "loop_guard"; }
-  boost::asio::awaitable<Verdict> on_accept(core::Connection& conn) override {
-    co_return apply(conn);
-  }
-
-  Verdict apply(core::Connection& conn) const {
-    if (conn.dst && guard_.is_loop(*conn.dst)) {
-      conn.deny(base::Reason::loop, "destination " + conn.dst->to_string() + " is the gateway");
-      return Verdict::Deny;
+  boost::asio::awaitable<std::optional<base::Outcome>> on_connection(
+      Facts& facts, FilterContext& /*context*/) override {
+    if (facts.dst && guard_.is_loop(*facts.dst)) {
+      co_return base::Outcome::denied(base::Reason::loop,
+                                      "destination " + facts.dst->to_string() + " is the gateway");
     }
-    return Verdict::Continue;
+    co_return std::nullopt;
   }
 
  private:

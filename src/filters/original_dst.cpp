@@ -14,6 +14,7 @@ OriginalDstResult query_original_dst(int fd, const base::IpAddress& client,
   sockaddr_storage ss;
   std::memset(&ss, 0, sizeof(ss));
   socklen_t len = sizeof(ss);
+  errno = 0;
   // The family of the *client* decides: a dual-stack socket's IPv4 clients only have an IPv4
   // conntrack entry, and IP6T_SO_ORIGINAL_DST fails with ENOENT for them.
   const int rc = client.is_v4() ? getsockopt_fn(fd, SOL_IP, SO_ORIGINAL_DST, &ss, &len)
@@ -24,23 +25,19 @@ OriginalDstResult query_original_dst(int fd, const base::IpAddress& client,
   return {ep, 0};
 }
 
-Verdict OriginalDstFilter::apply(core::Connection& conn) const {
+boost::asio::awaitable<std::optional<base::Outcome>> OriginalDstFilter::on_connection(
+    Facts& facts, FilterContext& context) {
   if (mode_ == config::DestinationMode::tproxy) {
-    conn.dst = conn.local;
-    return Verdict::Continue;
+    facts.dst = facts.local;
+    co_return std::nullopt;
   }
-  errno = 0;
-  auto r = query_original_dst(conn.socket().native_handle(), conn.src.address, getsockopt_);
+  auto r = context.original_dst();
   if (!r.destination) {
-    conn.deny(base::Reason::no_original_dst, std::generic_category().message(r.error));
-    return Verdict::Deny;
+    co_return base::Outcome::denied(base::Reason::no_original_dst,
+                                    std::generic_category().message(r.error));
   }
-  conn.dst = r.destination;
-  return Verdict::Continue;
-}
-
-boost::asio::awaitable<Verdict> OriginalDstFilter::on_accept(core::Connection& conn) {
-  co_return apply(conn);
+  facts.dst = r.destination;
+  co_return std::nullopt;
 }
 
 }  // namespace egress::filters

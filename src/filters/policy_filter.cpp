@@ -16,30 +16,27 @@ base::Reason reason_of(const policy::Decision& d) noexcept {
   return base::Reason::default_action;
 }
 
-Verdict PolicyFilter::apply(core::Connection& conn) const {
+base::Outcome PolicyFilter::decide(Facts& facts) const {
   // The snapshot is taken here, when the policy is evaluated (after the TLS handshake), not at
   // accept: a reload in between decides the connection (issue 17 item 8).
-  conn.policy = store_.current();
-  if (!conn.policy) {
-    conn.deny(base::Reason::no_policy, "no policy loaded");
-    return Verdict::Deny;
-  }
-  if (!conn.dst) {
-    conn.deny(base::Reason::no_original_dst);
-    return Verdict::Deny;
-  }
-  policy::ConnectionFacts facts;
-  facts.src = conn.src.address;
-  facts.dst = conn.dst->address;
-  facts.dst_port = conn.dst->port;
-  facts.identity = conn.identity ? &*conn.identity : nullptr;
-  facts.now = std::chrono::system_clock::now();
-  conn.decision = conn.policy->evaluate(facts);
-  return conn.decision->action == policy::Action::allow ? Verdict::Continue : Verdict::Deny;
+  facts.policy = store_.current();
+  if (!facts.policy) return base::Outcome::denied(base::Reason::no_policy, "no policy loaded");
+  if (!facts.dst) return base::Outcome::denied(base::Reason::no_original_dst);
+  policy::ConnectionFacts in;
+  in.src = facts.src.address;
+  in.dst = facts.dst->address;
+  in.dst_port = facts.dst->port;
+  in.identity = facts.identity ? &*facts.identity : nullptr;
+  in.now = std::chrono::system_clock::now();
+  facts.decision = facts.policy->evaluate(in);
+  const base::Reason reason = reason_of(*facts.decision);
+  return facts.decision->action == policy::Action::allow ? base::Outcome::allowed(reason)
+                                                         : base::Outcome::denied(reason);
 }
 
-boost::asio::awaitable<Verdict> PolicyFilter::on_accept(core::Connection& conn) {
-  co_return apply(conn);
+boost::asio::awaitable<std::optional<base::Outcome>> PolicyFilter::on_connection(
+    Facts& facts, FilterContext& /*context*/) {
+  co_return decide(facts);
 }
 
 }  // namespace egress::filters

@@ -5,21 +5,22 @@
 
 namespace egress::filters {
 
-/// Asks the running policy (a lock-free snapshot of the store, taken now: the one running when
-/// the connection is decided, whatever ran at accept) about the connection's facts and stores the
-/// Decision on the connection, keeping that policy alive with it (conn.policy). A policy deny is a
-/// Deny verdict with the policy's reason (rule / default / deny_destination). Runs before any
-/// upstream connect.
+/// The decider: asks the running policy (a lock-free snapshot of the store, taken now: the one
+/// running when the connection is decided, whatever ran at accept) about the connection's facts,
+/// keeps the snapshot and the Decision in the facts, and returns allow or deny with the policy's
+/// reason (rule / default / deny_destination). No policy loaded → deny no_policy. Runs last,
+/// before any upstream connect.
 class PolicyFilter final : public ConnectionFilter {
  public:
   explicit PolicyFilter(const policy::PolicyStore& store) : store_(store) {}
 
   // ConnectionFilter
   std::string_view name() const noexcept override { return "policy"; }
-  boost::asio::awaitable<Verdict> on_accept(core::Connection& conn) override;
+  boost::asio::awaitable<std::optional<base::Outcome>> on_connection(
+      Facts& facts, FilterContext& context) override;
 
-  /// The synchronous body of on_accept.
-  Verdict apply(core::Connection& conn) const;
+  /// The synchronous body of on_connection (it never waits).
+  base::Outcome decide(Facts& facts) const;
 
  private:
   const policy::PolicyStore& store_;

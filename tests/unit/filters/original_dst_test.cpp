@@ -6,11 +6,11 @@
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include <netinet/in.h>
 
-#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <cstring>
 
 #include "base/asio_endpoint.hpp"
-#include "upstream/connect.hpp"
+#include "fake_context.hpp"
 
 namespace egress::filters {
 namespace {
@@ -90,64 +90,65 @@ TEST(QueryOriginalDst, NoConntrackEntryIsAnError) {
   EXPECT_EQ(r.error, ENOENT);
 }
 
+TEST(QueryOriginalDst, V4MappedClientOfADualStackListenerUsesTheIpv4Option) {
+  // A "[::]" listener sees IPv4 clients as ::ffff:a.b.c.d; only SO_ORIGINAL_DST knows them.
+  answer_v4("203.0.113.10", 80);
+  const auto client = base::from_asio({asio::ip::make_address("::ffff:192.0.2.2"), 40000});
+  EXPECT_TRUE(client.address.is_v4());
+  const auto r = query_original_dst(7, client.address, &fake_getsockopt);
+  EXPECT_EQ(fake.level, SOL_IP);
+  EXPECT_EQ(fake.optname, SO_ORIGINAL_DST);
+  ASSERT_TRUE(r.destination);
+  EXPECT_EQ(r.destination->to_string(), "203.0.113.10:80");
+}
+
+TEST(QueryOriginalDst, V4MappedAnswerIsNormalised) {
+  answer_v6("::ffff:203.0.113.20", 8443);
+  const auto r = query_original_dst(7, ip("2001:db8:1::2"), &fake_getsockopt);
+  ASSERT_TRUE(r.destination);
+  EXPECT_EQ(r.destination->to_string(), "203.0.113.20:8443");
+}
+
 class OriginalDstFilterTest : public ::testing::Test {
  protected:
-  asio::io_context io;
-  core::ListenerInfo listener{0, {}};
-  core::WorkerMetrics metrics{1};
+  ListenerInfo listener{0, {}};
+  Facts facts{1, listener};
+  testing::FakeContext context;
 
-  std::unique_ptr<core::Connection> make(const char* client_ip) {
-    auto c = std::make_unique<core::Connection>(asio::ip::tcp::socket(io), 1, listener, metrics);
-    c->src = base::from_asio({asio::ip::make_address(client_ip), 40000});
-    c->local = base::from_asio({asio::ip::make_address("192.0.2.1"), 15001});
-    return c;
+  void SetUp() override {
+    facts.src = *base::Endpoint::parse("192.0.2.2:40000");
+    facts.local = *base::Endpoint::parse("192.0.2.1:15001");
+  }
+  std::optional<base::Outcome> run(config::DestinationMode mode) {
+    OriginalDstFilter filter(mode);
+    return testing::run(filter.on_connection(facts, context));
   }
 };
 
-TEST_F(OriginalDstFilterTest, V4MappedClientOfADualStackListenerUsesTheIpv4Option) {
-  // A "[::]" listener sees IPv4 clients as ::ffff:a.b.c.d; only SO_ORIGINAL_DST knows them.
-  answer_v4("203.0.113.10", 80);
-  auto owned = make("::ffff:192.0.2.2");
-  core::Connection& c = *owned;
-  EXPECT_TRUE(c.src.address.is_v4());
-  EXPECT_EQ(OriginalDstFilter(config::DestinationMode::original_dst, &fake_getsockopt).apply(c),
-            Verdict::Continue);
-  EXPECT_EQ(fake.level, SOL_IP);
-  EXPECT_EQ(fake.optname, SO_ORIGINAL_DST);
-  ASSERT_TRUE(c.dst);
-  EXPECT_EQ(c.dst->to_string(), "203.0.113.10:80");
+TEST_F(OriginalDstFilterTest, TheKernelsAnswerBecomesTheDestination) {
+  context.dst_answer.destination = *base::Endpoint::parse("203.0.113.10:80");
+  EXPECT_FALSE(run(config::DestinationMode::original_dst)) << "passes on";
+  EXPECT_EQ(context.original_dst_calls, 1);
+  ASSERT_TRUE(facts.dst);
+  EXPECT_EQ(facts.dst->to_string(), "203.0.113.10:80");
 }
 
-TEST_F(OriginalDstFilterTest, V4MappedAnswerIsNormalised) {
-  answer_v6("::ffff:203.0.113.20", 8443);
-  auto owned = make("2001:db8:1::2");
-  core::Connection& c = *owned;
-  ASSERT_EQ(OriginalDstFilter(config::DestinationMode::original_dst, &fake_getsockopt).apply(c),
-            Verdict::Continue);
-  EXPECT_EQ(c.dst->to_string(), "203.0.113.20:8443");
-}
-
-TEST_F(OriginalDstFilterTest, EnoentDeniesNoOriginalDst) {
-  fake = {};
-  fake.error = ENOENT;
-  auto owned = make("2001:db8:1::2");
-  core::Connection& c = *owned;
-  EXPECT_EQ(OriginalDstFilter(config::DestinationMode::original_dst, &fake_getsockopt).apply(c),
-            Verdict::Deny);
-  EXPECT_EQ(c.denied(), base::Reason::no_original_dst);
-  EXPECT_EQ(c.deny_detail(), std::strerror(ENOENT));
-  EXPECT_FALSE(c.dst);
+TEST_F(OriginalDstFilterTest, EnoentDeniesNoOriginalDstWithAReset) {
+  context.dst_answer.error = ENOENT;
+  const auto out = run(config::DestinationMode::original_dst);
+  ASSERT_TRUE(out);
+  EXPECT_FALSE(out->allow);
+  EXPECT_EQ(out->reason, base::Reason::no_original_dst);
+  EXPECT_EQ(out->detail, std::strerror(ENOENT));
+  EXPECT_EQ(out->ending, base::Ending::reset);
+  EXPECT_FALSE(facts.dst);
 }
 
 TEST_F(OriginalDstFilterTest, TproxyTakesTheLocalAddressWithoutAskingTheKernel) {
-  fake = {};
-  auto owned = make("192.0.2.2");
-  core::Connection& c = *owned;
-  c.local = base::from_asio({asio::ip::make_address("203.0.113.99"), 80});
-  EXPECT_EQ(OriginalDstFilter(config::DestinationMode::tproxy, &fake_getsockopt).apply(c),
-            Verdict::Continue);
-  EXPECT_EQ(fake.calls, 0);
-  EXPECT_EQ(c.dst->to_string(), "203.0.113.99:80");
+  facts.local = *base::Endpoint::parse("203.0.113.99:80");
+  EXPECT_FALSE(run(config::DestinationMode::tproxy));
+  EXPECT_EQ(context.original_dst_calls, 0);
+  EXPECT_EQ(facts.dst->to_string(), "203.0.113.99:80");
 }
 
 }  // namespace

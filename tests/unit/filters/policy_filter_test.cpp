@@ -3,19 +3,16 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <boost/asio/io_context.hpp>
 #include <filesystem>
 #include <fstream>
 
-#include "core/audit_records.hpp"
+#include "fake_context.hpp"
 #include "filters/loop_guard_filter.hpp"
 #include "policy/policy.hpp"
 #include "policy_source/directory.hpp"
 
 namespace egress::filters {
 namespace {
-
-namespace asio = boost::asio;
 
 class PolicyFilterTest : public ::testing::Test {
  protected:
@@ -45,43 +42,38 @@ to: [{cidrs: [203.0.113.66/32]}]
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  std::unique_ptr<core::Connection> connection(const char* src, const char* dst) {
-    auto c =
-        std::make_unique<core::Connection>(asio::ip::tcp::socket(io_), 42, listener_, metrics_);
-    c->src = *base::Endpoint::parse(src);
-    c->dst = *base::Endpoint::parse(dst);
-    return c;
+  std::unique_ptr<Facts> connection(const char* src, const char* dst) {
+    auto f = std::make_unique<Facts>(42, listener_);
+    f->src = *base::Endpoint::parse(src);
+    f->dst = *base::Endpoint::parse(dst);
+    return f;
   }
 
   std::filesystem::path dir_;
   std::unique_ptr<policy::PolicyStore> store_;
-  asio::io_context io_;
-  core::ListenerInfo listener_ = [] {
-    core::ListenerInfo l;
+  ListenerInfo listener_ = [] {
+    ListenerInfo l;
     l.config.name = "egress";
     return l;
   }();
-  core::WorkerMetrics metrics_{1};
 };
 
-TEST_F(PolicyFilterTest, AllowByRuleCarriesTheRuleIntoTheAuditRecord) {
+TEST_F(PolicyFilterTest, AllowByRuleKeepsTheRuleAndTheSnapshotThatDecided) {
   auto c = connection("192.0.2.2:40000", "203.0.113.10:80");
-  EXPECT_EQ(PolicyFilter(*store_).apply(*c), Verdict::Continue);
+  testing::FakeContext context;
+  const auto out = testing::run(PolicyFilter(*store_).on_connection(*c, context));
+  ASSERT_TRUE(out) << "the policy step always decides";
+  EXPECT_TRUE(out->allow);
+  EXPECT_EQ(out->reason, base::Reason::rule);
   ASSERT_TRUE(c->decision);
-  EXPECT_EQ(reason_of(*c->decision), base::Reason::rule);
-  const auto rec = core::decision_record(*c, true, reason_of(*c->decision), "");
-  EXPECT_EQ(rec.conn_id, 42u);
-  EXPECT_EQ(rec.listener, "egress");
-  EXPECT_EQ(rec.decision, "allow");
-  EXPECT_EQ(rec.reason, "rule");
-  EXPECT_EQ(rec.rule, "allow-web");
-  EXPECT_EQ(rec.rule_file, "policy.yaml:5");
-  EXPECT_EQ(rec.src.to_string(), "192.0.2.2:40000");
-  EXPECT_EQ(rec.dst->to_string(), "203.0.113.10:80");
-  EXPECT_EQ(rec.policy_version, store_->current()->version());
+  EXPECT_EQ(c->decision->rule_id, "allow-web");
+  EXPECT_EQ(c->decision->rule_file, "policy.yaml");
+  EXPECT_EQ(c->decision->rule_line, 5);
+  EXPECT_EQ(c->decision->policy_version, store_->current()->version());
+  EXPECT_EQ(c->policy, store_->current());
 }
 
-TEST_F(PolicyFilterTest, DenyReasonsFromThePolicy) {
+TEST_F(PolicyFilterTest, DenyReasonsFromThePolicyEndWithAReset) {
   struct Case {
     const char* src;
     const char* dst;
@@ -94,7 +86,10 @@ TEST_F(PolicyFilterTest, DenyReasonsFromThePolicy) {
            Case{"192.0.2.2:1", "198.51.100.1:80", base::Reason::deny_destination, ""},
        }) {
     auto c = connection(k.src, k.dst);
-    EXPECT_EQ(PolicyFilter(*store_).apply(*c), Verdict::Deny) << k.dst;
+    const base::Outcome out = PolicyFilter(*store_).decide(*c);
+    EXPECT_FALSE(out.allow) << k.dst;
+    EXPECT_EQ(out.reason, k.reason) << k.dst;
+    EXPECT_EQ(out.ending, base::Ending::reset) << k.dst;
     ASSERT_TRUE(c->decision);
     EXPECT_EQ(reason_of(*c->decision), k.reason) << k.dst;
     EXPECT_EQ(c->decision->rule_id, k.rule) << k.dst;
@@ -105,8 +100,10 @@ TEST_F(PolicyFilterTest, NoPolicyLoadedDenies) {
   policy::PolicyStore empty(dir_ / "nothing-here",
                             policy_source::directory_loader(dir_ / "nothing-here"));
   auto c = connection("192.0.2.2:1", "203.0.113.10:80");
-  EXPECT_EQ(PolicyFilter(empty).apply(*c), Verdict::Deny);
-  EXPECT_EQ(c->denied(), base::Reason::no_policy);
+  const base::Outcome out = PolicyFilter(empty).decide(*c);
+  EXPECT_FALSE(out.allow);
+  EXPECT_EQ(out.reason, base::Reason::no_policy);
+  EXPECT_EQ(out.detail, "no policy loaded");
 }
 
 // Issue 17 item 8: the snapshot used to be taken at accept, before the TLS handshake, and the
@@ -115,7 +112,6 @@ TEST_F(PolicyFilterTest, NoPolicyLoadedDenies) {
 TEST_F(PolicyFilterTest, AReloadBeforeThePolicyStepDecidesTheConnection) {
   auto c = connection("192.0.2.2:40000", "203.0.113.10:80");
   c->policy = store_->current();  // what the session used to take at accept (v1: allows)
-  c->policy_store = store_.get();
   const std::string v1 = store_->current()->version();
   {
     // The client is still in its handshake: v2 denies 203.0.113.10.
@@ -133,34 +129,27 @@ to: [{cidrs: [203.0.113.10/32]}]
   const std::string v2 = store_->current()->version();
   ASSERT_NE(v1, v2);
 
-  EXPECT_EQ(PolicyFilter(*store_).apply(*c), Verdict::Deny) << "decided by v2";
+  EXPECT_FALSE(PolicyFilter(*store_).decide(*c).allow) << "decided by v2";
   ASSERT_TRUE(c->decision);
   EXPECT_EQ(c->decision->rule_id, "block-10");
   EXPECT_EQ(c->policy, store_->current()) << "the snapshot that decided is kept";
-  const auto rec = core::decision_record(*c, false, reason_of(*c->decision), "");
-  EXPECT_EQ(rec.policy_version, v2) << "the record names the policy that decided";
-}
-
-TEST_F(PolicyFilterTest, ARecordBeforeThePolicyStepNamesThePolicyRunningThen) {
-  // Denied before the policy step (over a limit, loop, TLS): no snapshot was taken.
-  auto c = connection("192.0.2.2:40000", "203.0.113.10:80");
-  c->policy_store = store_.get();
-  const auto rec = core::decision_record(*c, false, base::Reason::loop, "");
-  EXPECT_EQ(rec.policy_version, store_->current()->version());
-  EXPECT_FALSE(c->policy) << "no snapshot kept for it";
+  EXPECT_EQ(c->decision->policy_version, v2) << "the record names the policy that decided";
 }
 
 TEST_F(PolicyFilterTest, LoopGuardFilterDeniesTheGatewayItself) {
   upstream::LoopGuard guard({*base::Endpoint::parse("0.0.0.0:15001")});
   guard.set_local_addresses({*base::IpAddress::parse("192.0.2.1")});
+  testing::FakeContext context;
   auto loop = connection("192.0.2.2:1", "192.0.2.1:15001");
-  EXPECT_EQ(LoopGuardFilter(guard).apply(*loop), Verdict::Deny);
-  EXPECT_EQ(loop->denied(), base::Reason::loop);
-  const auto rec = core::decision_record(*loop, false, base::Reason::loop, loop->deny_detail());
-  EXPECT_EQ(rec.reason, "loop");
-  EXPECT_EQ(rec.detail, "destination 192.0.2.1:15001 is the gateway");
+  LoopGuardFilter filter(guard);
+  const auto out = testing::run(filter.on_connection(*loop, context));
+  ASSERT_TRUE(out);
+  EXPECT_FALSE(out->allow);
+  EXPECT_EQ(out->reason, base::Reason::loop);
+  EXPECT_EQ(out->detail, "destination 192.0.2.1:15001 is the gateway");
+  EXPECT_EQ(out->ending, base::Ending::reset);
   auto fine = connection("192.0.2.2:1", "203.0.113.10:15001");
-  EXPECT_EQ(LoopGuardFilter(guard).apply(*fine), Verdict::Continue);
+  EXPECT_FALSE(testing::run(filter.on_connection(*fine, context))) << "passes on";
 }
 
 }  // namespace

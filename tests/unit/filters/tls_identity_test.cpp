@@ -2,38 +2,16 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
-#include <boost/asio/write.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
 
-#include "core/metrics.hpp"
+#include "fake_context.hpp"
 #include "tls/context_store.hpp"
 #include "tls/test_certs.hpp"
 
 namespace egress::filters {
 namespace {
-
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-
-/// The listener's handshake counters as /metrics shows them: "ok=1 cert_verify_failed=2".
-std::string tls_counters(const core::Metrics& m) {
-  std::string out;
-  const std::string prefix = "egressd_tls_handshakes_total{listener=\"egress\",result=\"";
-  const std::string text = m.render({});
-  for (auto pos = text.find(prefix); pos != std::string::npos; pos = text.find(prefix, pos + 1)) {
-    const auto start = pos + prefix.size();
-    const auto quote = text.find('"', start);
-    const auto eol = text.find('\n', quote);
-    if (!out.empty()) out += " ";
-    out += text.substr(start, quote - start) + "=" + text.substr(quote + 3, eol - quote - 3);
-  }
-  return out;
-}
 
 base::Identity identity(std::string spiffe_id) {
   base::Identity id;
@@ -44,108 +22,77 @@ base::Identity identity(std::string spiffe_id) {
 }
 
 struct TlsIdentityTest : ::testing::Test {
-  asio::io_context io;
-  core::Metrics metrics{{"egress"}, 1};
-  core::ListenerInfo listener{0, {}};
-
-  std::unique_ptr<core::Connection> connection(tcp::socket s) {
-    return std::make_unique<core::Connection>(std::move(s), 1, listener, metrics.worker(0));
-  }
+  ListenerInfo listener{0, {}};
+  Facts facts{1, listener};
 };
 
 TEST(TlsIdentityReasons, EveryDenyReasonIsAuditedUnderTheTlsLibrarysName) {
   for (auto r : {tls::DenyReason::no_client_cert, tls::DenyReason::cert_verify_failed,
                  tls::DenyReason::invalid_svid, tls::DenyReason::tls_handshake_failed,
                  tls::DenyReason::handshake_timeout}) {
-    EXPECT_EQ(base::to_string(to_errc(r)), tls::to_string(r));
-    EXPECT_TRUE(base::is_decision_reason(to_errc(r)));
+    EXPECT_EQ(base::to_string(to_reason(r)), tls::to_string(r));
+    EXPECT_TRUE(base::is_decision_reason(to_reason(r)));
   }
 }
 
-TEST_F(TlsIdentityTest, AVerifiedCertificateContinuesWithItsIdentity) {
-  auto conn = connection(tcp::socket(io));
+TEST_F(TlsIdentityTest, AVerifiedCertificatePassesOnWithItsIdentity) {
   tls::HandshakeOutcome out;
   out.identity = identity("spiffe://corp.example/ns/payments/sa/api");
   out.tls_version = "TLSv1.3";
-  EXPECT_EQ(apply_handshake_outcome(*conn, out), Verdict::Continue);
-  EXPECT_FALSE(conn->denied());
-  ASSERT_TRUE(conn->identity);
-  EXPECT_EQ(conn->identity->spiffe_id, "spiffe://corp.example/ns/payments/sa/api");
-  EXPECT_EQ(conn->tls_version, "TLSv1.3");
-  EXPECT_EQ(tls_counters(metrics), "ok=1");
+  EXPECT_FALSE(apply_handshake_outcome(facts, out));
+  ASSERT_TRUE(facts.identity);
+  EXPECT_EQ(facts.identity->spiffe_id, "spiffe://corp.example/ns/payments/sa/api");
+  EXPECT_EQ(facts.tls_version, "TLSv1.3");
+  EXPECT_EQ(facts.tls_handshake, base::Reason{}) << "the session counts it as ok";
 }
 
 TEST_F(TlsIdentityTest, ADenyAfterTheHandshakeKeepsWhoseCertificateItWas) {
-  auto conn = connection(tcp::socket(io));
   tls::HandshakeOutcome out;
   out.deny = tls::DenyReason::invalid_svid;
   out.detail = "2 SPIFFE IDs";
   out.identity = identity("spiffe://corp.example/ns/a/sa/b");
   out.tls_version = "TLSv1.2";
-  EXPECT_EQ(apply_handshake_outcome(*conn, out), Verdict::Deny);
-  EXPECT_EQ(conn->denied(), base::Reason::invalid_svid);
-  EXPECT_EQ(conn->deny_detail(), "2 SPIFFE IDs");
-  ASSERT_TRUE(conn->identity);
-  EXPECT_EQ(conn->identity->spiffe_id, "spiffe://corp.example/ns/a/sa/b");
-  EXPECT_EQ(conn->tls_version, "TLSv1.2");
-  EXPECT_EQ(tls_counters(metrics), "invalid_svid=1");
+  const auto deny = apply_handshake_outcome(facts, out);
+  ASSERT_TRUE(deny);
+  EXPECT_FALSE(deny->allow);
+  EXPECT_EQ(deny->reason, base::Reason::invalid_svid);
+  EXPECT_EQ(deny->detail, "2 SPIFFE IDs");
+  ASSERT_TRUE(facts.identity);
+  EXPECT_EQ(facts.identity->spiffe_id, "spiffe://corp.example/ns/a/sa/b");
+  EXPECT_EQ(facts.tls_version, "TLSv1.2");
+  EXPECT_EQ(facts.tls_handshake, base::Reason::invalid_svid);
 }
 
-TEST_F(TlsIdentityTest, AFailedHandshakeHasNoIdentityAndNoVersion) {
-  auto conn = connection(tcp::socket(io));
+TEST_F(TlsIdentityTest, ATlsDenyEndsWithAFinSoTheClientReadsTheAlert) {
   tls::HandshakeOutcome out;
   out.deny = tls::DenyReason::no_client_cert;
   out.detail = "peer did not return a certificate";
-  EXPECT_EQ(apply_handshake_outcome(*conn, out), Verdict::Deny);
-  EXPECT_EQ(conn->denied(), base::Reason::no_client_cert);
-  EXPECT_FALSE(conn->identity);
-  EXPECT_TRUE(conn->tls_version.empty());
-  EXPECT_EQ(tls_counters(metrics), "no_client_cert=1");
+  const auto deny = apply_handshake_outcome(facts, out);
+  ASSERT_TRUE(deny);
+  EXPECT_EQ(deny->reason, base::Reason::no_client_cert);
+  EXPECT_EQ(deny->ending, base::Ending::close);
+  EXPECT_FALSE(facts.identity);
+  EXPECT_TRUE(facts.tls_version.empty());
 }
 
-/// One accepted loopback connection through the filter; `client_sends` is written first.
-struct LoopbackRun {
-  Verdict verdict = Verdict::Continue;
-  std::unique_ptr<core::Connection> conn;
-};
-
-LoopbackRun run_filter(TlsIdentityTest& t, const std::string& client_sends) {
+TEST_F(TlsIdentityTest, TheFilterAsksForAHandshakeWithTheListenersContextAndTimeout) {
   auto options = tls::test::gateway_options(tls::Mode::required);
-  options.handshake_timeout = std::chrono::milliseconds(200);
+  options.handshake_timeout = std::chrono::milliseconds(1234);
   tls::ContextError error;
   auto store = tls::ContextStore::create(options, error);
-  EXPECT_TRUE(store) << error.to_string();
-  if (!store) return {};
-  tcp::acceptor acceptor(t.io, {asio::ip::address_v4::loopback(), 0});
-  tcp::socket client(t.io);
-  client.connect(acceptor.local_endpoint());
-  if (!client_sends.empty()) asio::write(client, asio::buffer(client_sends));
-  LoopbackRun run;
-  run.conn = t.connection(acceptor.accept());
-  TlsIdentityFilter filter(*store, options);
-  auto verdict = asio::co_spawn(t.io, filter.on_accept(*run.conn), asio::use_future);
-  t.io.run();
-  run.verdict = verdict.get();
-  return run;
-}
-
-TEST_F(TlsIdentityTest, AClientThatSendsNothingIsDeniedAtTheHandshakeTimeout) {
-  auto run = run_filter(*this, "");
-  ASSERT_TRUE(run.conn);
-  EXPECT_EQ(run.verdict, Verdict::Deny);
-  EXPECT_EQ(run.conn->denied(), base::Reason::handshake_timeout);
-  EXPECT_EQ(run.conn->deny_detail(), "no TLS handshake within 200 ms");
-  EXPECT_EQ(tls_counters(metrics), "handshake_timeout=1");
-}
-
-TEST_F(TlsIdentityTest, APlainTcpClientIsATlsHandshakeFailure) {
-  auto run = run_filter(*this, "GET / HTTP/1.0\r\n\r\n");
-  ASSERT_TRUE(run.conn);
-  EXPECT_EQ(run.verdict, Verdict::Deny);
-  EXPECT_EQ(run.conn->denied(), base::Reason::tls_handshake_failed);
-  EXPECT_FALSE(run.conn->deny_detail().empty());
-  EXPECT_FALSE(run.conn->identity);
-  EXPECT_EQ(tls_counters(metrics), "tls_handshake_failed=1");
+  ASSERT_TRUE(store) << error.to_string();
+  testing::FakeContext context;
+  context.handshake_answer.deny = tls::DenyReason::cert_verify_failed;
+  context.handshake_answer.detail = "certificate has expired";
+  TlsIdentityFilter filter(*store);
+  const auto out = testing::run(filter.on_connection(facts, context));
+  EXPECT_EQ(context.handshakes, 1);
+  EXPECT_EQ(context.handshake_context, store->current().get());
+  EXPECT_EQ(context.handshake_deadline, std::chrono::milliseconds(1234));
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->reason, base::Reason::cert_verify_failed);
+  EXPECT_EQ(out->detail, "certificate has expired");
+  EXPECT_EQ(out->ending, base::Ending::close);
 }
 
 }  // namespace

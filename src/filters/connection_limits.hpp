@@ -13,7 +13,7 @@
 #include "base/ip_address.hpp"
 #include "base/reason.hpp"
 
-namespace egress::core {
+namespace egress::filters {
 
 /// Live connections per source address, shared by all workers (threads): a hash map split into
 /// shards, each behind its own mutex, so two workers rarely wait for each other and an accept
@@ -289,4 +289,4 @@ class ConnectionLimits {
   SourceCounts sources_;
 };
 
-}  // namespace egress::core
+}  // namespace egress::filters

@@ -1,11 +1,11 @@
-#include "core/limits.hpp"
+#include "filters/connection_limits.hpp"
 
 #include <gtest/gtest.h>
 
 #include <thread>
 #include <vector>
 
-namespace egress::core {
+namespace egress::filters {
 namespace {
 
 TEST(ConnectionLimits, GlobalLimit) {
@@ -206,4 +206,4 @@ TEST(ConnectionLimits, WorkersSharingTheLimitsNeverExceedThemAndLeaveNothingBehi
 }
 
 }  // namespace
-}  // namespace egress::core
+}  // namespace egress::filters

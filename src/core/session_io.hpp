@@ -1,0 +1,35 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "base/ip_address.hpp"
+#include "base/outcome.hpp"
+#include "filters/filter.hpp"
+#include "upstream/connect.hpp"
+
+namespace egress::core {
+
+/// What the session's decide-and-connect part (serve) does to a connection besides running the
+/// chain over it: the FilterContext the filters get, plus the upstream connect and the end of the
+/// client's connection. core::Connection implements it over real sockets; tests use a fake.
+class SessionIo : public filters::FilterContext {
+ public:
+  /// A timer for this connection's waits (the audit log's answer). One user at a time.
+  virtual boost::asio::steady_timer& timer() noexcept = 0;
+  /// Whether the client's first bytes are already here (its request came right behind the TCP
+  /// or TLS handshake).
+  virtual bool client_bytes_waiting() noexcept = 0;
+  /// Connects the upstream socket to `dst`.
+  virtual boost::asio::awaitable<upstream::ConnectResult> connect_upstream(
+      const base::Endpoint& dst, const upstream::ConnectOptions& options) = 0;
+  /// Ends the client's connection (RST or FIN, as `ending` says) and closes the upstream one.
+  virtual void end(base::Ending ending) noexcept = 0;
+  /// The connection was ended from outside (drain).
+  virtual bool force_closed() const noexcept = 0;
+
+ protected:
+  ~SessionIo() = default;
+};
+
+}  // namespace egress::core

@@ -1,0 +1,183 @@
+// core::Connection as the FilterContext of a real loopback connection: the TLS handshake the
+// tls_identity step asks for, and peeks at the client's first bytes (plain TCP and TLS).
+#include "core/connection.hpp"
+
+#include <gtest/gtest.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "filters/tls_identity.hpp"
+#include "test_certs.hpp"
+#include "tls/context.hpp"
+#include "tls/context_store.hpp"
+
+namespace egress::core {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+struct ConnectionTest : ::testing::Test {
+  asio::io_context io;
+  tcp::acceptor acceptor{io, {asio::ip::address_v4::loopback(), 0}};
+  tcp::socket client{io};
+  filters::ListenerInfo listener{0, {}};
+  std::unique_ptr<Connection> conn;
+
+  /// Connects the client, writes `client_sends`, accepts the gateway's side.
+  void connect(const std::string& client_sends = "") {
+    client.connect(acceptor.local_endpoint());
+    if (!client_sends.empty()) asio::write(client, asio::buffer(client_sends));
+    conn = std::make_unique<Connection>(acceptor.accept(), 1, listener);
+    conn->facts.src = *base::Endpoint::parse("127.0.0.1:1");
+  }
+
+  template <class T>
+  T run(asio::awaitable<T> a) {
+    auto f = asio::co_spawn(io, std::move(a), asio::use_future);
+    io.restart();
+    io.run();
+    return f.get();
+  }
+
+  std::optional<base::Outcome> handshake(std::chrono::milliseconds timeout) {
+    auto options = tls::test::gateway_options(tls::Mode::required);
+    options.handshake_timeout = timeout;
+    tls::ContextError error;
+    auto store = tls::ContextStore::create(options, error);
+    EXPECT_TRUE(store) << error.to_string();
+    if (!store) return std::nullopt;
+    filters::TlsIdentityFilter filter(*store);
+    return run(filter.on_connection(conn->facts, *conn));
+  }
+};
+
+TEST_F(ConnectionTest, AClientThatSendsNothingIsDeniedAtTheHandshakeTimeout) {
+  connect();
+  const auto out = handshake(200ms);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->reason, base::Reason::handshake_timeout);
+  EXPECT_EQ(out->detail, "no TLS handshake within 200 ms");
+  EXPECT_EQ(out->ending, base::Ending::close);
+  EXPECT_EQ(conn->facts.tls_handshake, base::Reason::handshake_timeout);
+}
+
+TEST_F(ConnectionTest, APlainTcpClientIsATlsHandshakeFailure) {
+  connect("GET / HTTP/1.0\r\n\r\n");
+  const auto out = handshake(2000ms);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->reason, base::Reason::tls_handshake_failed);
+  EXPECT_FALSE(out->detail.empty());
+  EXPECT_FALSE(conn->facts.identity);
+  EXPECT_EQ(conn->facts.tls_handshake, base::Reason::tls_handshake_failed);
+}
+
+TEST_F(ConnectionTest, PeekSeesMoreAsItArrivesAndConsumesNothing) {
+  connect("GET");
+  auto first = run(conn->peek(64, 2000ms));
+  EXPECT_EQ(first.bytes, "GET");
+  EXPECT_FALSE(first.complete);
+  EXPECT_FALSE(first.timed_out);
+
+  // Asked again, it waits for bytes it has not shown yet.
+  std::thread later([&] {
+    std::this_thread::sleep_for(50ms);
+    asio::write(client, asio::buffer(std::string(" /x")));
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto second = run(conn->peek(64, 2000ms));
+  later.join();
+  EXPECT_EQ(second.bytes, "GET /x");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1500ms) << "woken by the bytes";
+
+  auto third = run(conn->peek(64, 100ms));
+  EXPECT_EQ(third.bytes, "GET /x");
+  EXPECT_TRUE(third.timed_out);
+  EXPECT_FALSE(third.complete);
+
+  // Not consumed: the relay reads them all.
+  std::string all(6, '\0');
+  asio::read(conn->socket(), asio::buffer(all));
+  EXPECT_EQ(all, "GET /x");
+}
+
+TEST_F(ConnectionTest, PeekStopsAtMaxAndAtTheClientsEnd) {
+  connect("0123456789");
+  EXPECT_EQ(run(conn->peek(4, 2000ms)).bytes, "0123");
+  client.shutdown(tcp::socket::shutdown_send);
+  const auto start = std::chrono::steady_clock::now();
+  auto all = run(conn->peek(64, 2000ms));
+  EXPECT_EQ(all.bytes, "0123456789");
+  auto again = run(conn->peek(64, 2000ms));
+  EXPECT_EQ(again.bytes, "0123456789");
+  EXPECT_TRUE(again.complete) << "the client ended: no more will come";
+  EXPECT_FALSE(again.timed_out);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1500ms);
+}
+
+TEST_F(ConnectionTest, PeekOnAnEmptyStreamThatEndsIsComplete) {
+  connect();
+  client.shutdown(tcp::socket::shutdown_send);
+  auto p = run(conn->peek(64, 2000ms));
+  EXPECT_EQ(p.bytes, "");
+  EXPECT_TRUE(p.complete);
+}
+
+/// A blocking TLS client on its own thread: handshake with the dev "payments" certificate, send
+/// `first`, then wait for `done` before closing.
+std::thread tls_client(int fd, std::string first, std::shared_future<void> done) {
+  return std::thread([fd, first = std::move(first), done] {
+    tls::SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+    SSL_CTX_use_certificate_chain_file(ctx.get(),
+                                       tls::test::cert_file("payments.pem").string().c_str());
+    SSL_CTX_use_PrivateKey_file(ctx.get(), tls::test::cert_file("payments.key").string().c_str(),
+                                SSL_FILETYPE_PEM);
+    SSL* ssl = SSL_new(ctx.get());
+    SSL_set_fd(ssl, fd);
+    if (SSL_connect(ssl) == 1) {
+      SSL_write(ssl, first.data(), static_cast<int>(first.size()));
+      done.wait();
+    }
+    SSL_free(ssl);
+  });
+}
+
+TEST_F(ConnectionTest, PeekOverTlsSeesTheDecryptedBytes) {
+  client.connect(acceptor.local_endpoint());
+  conn = std::make_unique<Connection>(acceptor.accept(), 1, listener);
+  conn->facts.src = *base::Endpoint::parse("127.0.0.1:1");
+  std::promise<void> done;
+  std::thread peer =
+      tls_client(client.native_handle(), "GET /tls HTTP/1.1\r\n", done.get_future().share());
+  const auto out = handshake(5000ms);
+  EXPECT_FALSE(out) << (out ? out->detail : "");
+  ASSERT_TRUE(conn->tls);
+  auto p = run(conn->peek(64, 2000ms));
+  EXPECT_EQ(p.bytes, "GET /tls HTTP/1.1\r\n");
+  EXPECT_FALSE(p.timed_out);
+  // SSL_peek does not look past the record: asked again, that is all it can see.
+  auto again = run(conn->peek(64, 2000ms));
+  EXPECT_EQ(again.bytes, "GET /tls HTTP/1.1\r\n");
+  EXPECT_TRUE(again.complete);
+  // Not consumed: a read through the TLS session returns them.
+  std::byte buf[64];
+  const auto r = conn->tls->read_some(buf, sizeof buf);
+  EXPECT_EQ(r.bytes, 19u);
+  done.set_value();
+  peer.join();
+}
+
+}  // namespace
+}  // namespace egress::core

@@ -1,0 +1,179 @@
+#include "filters/chain.hpp"
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "fake_context.hpp"
+#include "filters/admission.hpp"
+#include "filters/original_dst.hpp"
+#include "policy/policy.hpp"
+#include "policy_source/directory.hpp"
+#include "tls/test_certs.hpp"
+
+namespace egress::filters {
+namespace {
+
+/// A step that records that it ran and passes on.
+class Probe final : public ConnectionFilter {
+ public:
+  explicit Probe(int& runs) : runs_(runs) {}
+  std::string_view name() const noexcept override { return "probe"; }
+  boost::asio::awaitable<std::optional<base::Outcome>> on_connection(Facts&,
+                                                                     FilterContext&) override {
+    ++runs_;
+    co_return std::nullopt;
+  }
+
+ private:
+  int& runs_;
+};
+
+class ChainTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("egress-chain-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+    std::ofstream(dir_ / "policy.yaml") << R"(kind: Settings
+default: deny
+---
+kind: Rule
+id: block-x
+action: deny
+from: [{any: true}]
+to: [{cidrs: [203.0.113.66/32]}]
+---
+kind: Rule
+id: allow-web
+action: allow
+from: [{any: true}]
+to: [{cidrs: [203.0.113.0/24], ports: [80]}]
+)";
+    store_ = std::make_unique<policy::PolicyStore>(dir_, policy_source::directory_loader(dir_));
+    const auto r = store_->reload();
+    ASSERT_TRUE(r.errors.empty()) << r.errors[0].to_string();
+    listener_.config.name = "egress";
+    facts_.src = *base::Endpoint::parse("192.0.2.2:40000");
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  base::Outcome run(const FilterChain& chain) {
+    return testing::run(const_cast<FilterChain&>(chain).run(facts_, context_));
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<policy::PolicyStore> store_;
+  upstream::LoopGuard guard_{{*base::Endpoint::parse("0.0.0.0:15001")}};
+  ConnectionLimits limits_{ConnectionLimits::Options{0, {0}, 1, 0, 128}};  // max_pending 1
+  ListenerInfo listener_;
+  Facts facts_{42, listener_};
+  testing::FakeContext context_;
+};
+
+TEST_F(ChainTest, ATransparentListenersChainInOrder) {
+  ChainFactory plain(listener_, {*store_, guard_, limits_});
+  EXPECT_EQ(plain.build().describe(), "original_dst,admission,loop_guard,policy");
+  EXPECT_EQ(plain.tls_store(), nullptr);
+  ListenerInfo tls_listener{1, {}};
+  tls_listener.config.tls = tls::test::gateway_options(tls::Mode::optional);
+  ChainFactory with_tls(tls_listener, {*store_, guard_, limits_});
+  EXPECT_EQ(with_tls.build().describe(), "original_dst,admission,loop_guard,tls_identity,policy");
+  EXPECT_NE(with_tls.tls_store(), nullptr);
+}
+
+TEST_F(ChainTest, ThePolicyDecidesAndThePendingSlotGoesBack) {
+  context_.dst_answer.destination = *base::Endpoint::parse("203.0.113.10:80");
+  const FilterChain chain = ChainFactory(listener_, {*store_, guard_, limits_}).build();
+  const base::Outcome out = run(chain);
+  EXPECT_TRUE(out.allow);
+  EXPECT_EQ(out.reason, base::Reason::rule);
+  EXPECT_TRUE(facts_.slots.admitted());
+  EXPECT_EQ(limits_.active(), 1u) << "the connection slot is held while it lives";
+  EXPECT_EQ(limits_.pending(), 0u) << "decided: the pending slot is back";
+}
+
+TEST_F(ChainTest, OverALimitTheDenyStillKnowsTheDestination) {
+  base::Reason refused{};
+  auto held = limits_.admit(0, facts_.src.address, refused);
+  ASSERT_TRUE(held.admitted());  // max_pending 1: taken by a connection still in its handshake
+  context_.dst_answer.destination = *base::Endpoint::parse("203.0.113.10:80");
+  const FilterChain chain = ChainFactory(listener_, {*store_, guard_, limits_}).build();
+  const base::Outcome out = run(chain);
+  EXPECT_FALSE(out.allow);
+  EXPECT_EQ(out.reason, base::Reason::over_pending_limit);
+  EXPECT_EQ(out.detail, "limits.max_pending reached");
+  ASSERT_TRUE(facts_.dst);
+  EXPECT_EQ(facts_.dst->to_string(), "203.0.113.10:80");
+  EXPECT_FALSE(facts_.decision) << "the policy never ran";
+  EXPECT_FALSE(facts_.policy);
+}
+
+TEST_F(ChainTest, TheFirstOutcomeEndsTheChain) {
+  context_.dst_answer.error = ENOENT;
+  int runs = 0;
+  FilterChain chain;
+  chain.add(std::make_unique<OriginalDstFilter>(config::DestinationMode::original_dst));
+  chain.add(std::make_unique<Probe>(runs));
+  const base::Outcome out = run(chain);
+  EXPECT_EQ(out.reason, base::Reason::no_original_dst);
+  EXPECT_EQ(runs, 0);
+}
+
+TEST_F(ChainTest, AChainWithoutADeciderDenies) {
+  int runs = 0;
+  FilterChain chain;
+  chain.add(std::make_unique<Probe>(runs));
+  chain.add(std::make_unique<AdmissionFilter>(limits_));
+  const base::Outcome out = run(chain);
+  EXPECT_EQ(runs, 1);
+  EXPECT_FALSE(out.allow);
+  EXPECT_EQ(out.reason, base::Reason::no_policy);
+  EXPECT_EQ(out.detail, "no step of the chain decided");
+  EXPECT_EQ(out.ending, base::Ending::reset);
+  EXPECT_EQ(limits_.pending(), 0u) << "decided all the same";
+}
+
+/// Captures the default logger's lines at `level` while alive.
+class LogCapture {
+ public:
+  explicit LogCapture(spdlog::level::level_enum level)
+      : old_(spdlog::default_logger()),
+        logger_(std::make_shared<spdlog::logger>(
+            "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(out_))) {
+    logger_->set_pattern("%v");
+    logger_->set_level(level);
+    spdlog::set_default_logger(logger_);
+  }
+  ~LogCapture() { spdlog::set_default_logger(old_); }
+  std::string text() const { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> old_;
+  std::shared_ptr<spdlog::logger> logger_;
+};
+
+TEST_F(ChainTest, AtDebugLevelOneLineSaysWhatEachStepDid) {
+  context_.dst_answer.destination = *base::Endpoint::parse("203.0.113.66:80");
+  const FilterChain chain = ChainFactory(listener_, {*store_, guard_, limits_}).build();
+  LogCapture log(spdlog::level::debug);
+  EXPECT_FALSE(run(chain).allow);
+  EXPECT_EQ(log.text(),
+            "conn 42: original_dst ok, admission ok, loop_guard ok, policy deny rule=block-x\n");
+}
+
+TEST_F(ChainTest, AtInfoLevelNothingIsLogged) {
+  context_.dst_answer.destination = *base::Endpoint::parse("203.0.113.10:80");
+  const FilterChain chain = ChainFactory(listener_, {*store_, guard_, limits_}).build();
+  LogCapture log(spdlog::level::info);
+  EXPECT_TRUE(run(chain).allow);
+  EXPECT_EQ(log.text(), "");
+}
+
+}  // namespace
+}  // namespace egress::filters
