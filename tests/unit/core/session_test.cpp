@@ -1,0 +1,314 @@
+// serve(), the session's decide-and-connect part, driven through the real chain of a listener
+// with a fake connection (no sockets) and a fake audit log: what the audit records say, how the
+// client's connection ends, whether an upstream connect was attempted, and the metrics.
+#include "core/serve.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "filters/original_dst.hpp"
+#include "policy/policy.hpp"
+#include "policy_source/directory.hpp"
+#include "test_certs.hpp"
+
+namespace egress::core {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+/// A connection without sockets: answers what the chain asks with what the test put in, and
+/// remembers the upstream connects and how the client's connection was ended.
+class FakeConnection final : public SessionIo {
+ public:
+  explicit FakeConnection(asio::io_context& io) : timer_(io) {}
+
+  filters::OriginalDstResult dst_answer;
+  tls::HandshakeOutcome handshake_answer;
+  int handshakes = 0;
+  upstream::ConnectResult connect_answer;
+  std::vector<base::Endpoint> connects;
+  std::optional<base::Ending> ended;
+  bool forced = false;
+
+  // FilterContext
+  filters::OriginalDstResult original_dst() override { return dst_answer; }
+  asio::awaitable<tls::HandshakeOutcome> tls_handshake(const tls::ServerContext&,
+                                                       std::chrono::milliseconds) override {
+    ++handshakes;
+    co_return handshake_answer;
+  }
+  asio::awaitable<filters::Peeked> peek(std::size_t, std::chrono::milliseconds) override {
+    co_return filters::Peeked{{}, true, false};
+  }
+
+  // SessionIo
+  asio::steady_timer& timer() noexcept override { return timer_; }
+  bool client_bytes_waiting() noexcept override { return false; }
+  asio::awaitable<upstream::ConnectResult> connect_upstream(
+      const base::Endpoint& dst, const upstream::ConnectOptions&) override {
+    connects.push_back(dst);
+    co_return connect_answer;
+  }
+  void end(base::Ending ending) noexcept override { ended = ending; }
+  bool force_closed() const noexcept override { return forced; }
+
+ private:
+  asio::steady_timer timer_;
+};
+
+/// An audit log that keeps the records and answers every submit with `answer`.
+class FakeAuditLog final : public audit::AuditLog {
+ public:
+  std::vector<audit::Record> records;
+  audit::WriteOutcome::Kind answer = audit::WriteOutcome::written;
+  bool is_healthy = true;
+  audit::Options opts;
+
+  void submit(audit::Record record, audit::WrittenCallback on_written) override {
+    records.push_back(std::move(record));
+    if (on_written) on_written({answer});
+  }
+  bool healthy() const noexcept override { return is_healthy; }
+  void reopen() override {}
+  void close() override {}
+  audit::Stats stats() const noexcept override { return {}; }
+  const audit::Options& options() const noexcept override { return opts; }
+
+  const audit::ConnectionDecision* decision() const {
+    for (const auto& r : records)
+      if (const auto* d = std::get_if<audit::ConnectionDecision>(&r.event)) return d;
+    return nullptr;
+  }
+  const audit::ConnectionClose* close_record() const {
+    for (const auto& r : records)
+      if (const auto* c = std::get_if<audit::ConnectionClose>(&r.event)) return c;
+    return nullptr;
+  }
+};
+
+class SessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ =
+        std::filesystem::temp_directory_path() / ("egress-session-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+    std::ofstream(dir_ / "policy.yaml") << R"(kind: Settings
+default: deny
+---
+kind: Rule
+id: block-x
+action: deny
+from: [{any: true}]
+to: [{cidrs: [203.0.113.66/32]}]
+---
+kind: Rule
+id: allow-web
+action: allow
+from: [{any: true}]
+to: [{cidrs: [203.0.113.0/24], ports: [80]}]
+)";
+    store_ = std::make_unique<policy::PolicyStore>(dir_, policy_source::directory_loader(dir_));
+    const auto r = store_->reload();
+    ASSERT_TRUE(r.errors.empty()) << r.errors[0].to_string();
+    listener_.config.name = "egress";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  /// Serves one connection from 192.0.2.2 to `dst` (none: no original destination) through
+  /// `chain`.
+  bool serve_one(filters::FilterChain& chain, const char* dst,
+                 const filters::ListenerInfo* listener = nullptr) {
+    if (dst != nullptr) {
+      conn_.dst_answer.destination = *base::Endpoint::parse(dst);
+    } else {
+      conn_.dst_answer.error = ENOENT;
+    }
+    facts_.emplace(7, listener != nullptr ? *listener : listener_);
+    facts_->src = *base::Endpoint::parse("192.0.2.2:40000");
+    facts_->local = *base::Endpoint::parse("192.0.2.1:15001");
+    const SessionServices services{chain, audit_, *store_, metrics_.worker(0), upstream_};
+    auto f = asio::co_spawn(io_, serve(*facts_, std::chrono::steady_clock::now(), conn_, services),
+                            asio::use_future);
+    io_.run();
+    return f.get();
+  }
+
+  filters::FilterChain transparent_chain() {
+    return filters::ChainFactory(listener_, {*store_, guard_, limits_}).build();
+  }
+
+  /// "egressd_connections_total{...} 1" lines of the listener, joined by spaces.
+  std::string metric(const std::string& name) const {
+    std::string out;
+    const std::string text = metrics_.render({});
+    for (auto pos = text.find(name + "{"); pos != std::string::npos;
+         pos = text.find(name + "{", pos + 1)) {
+      if (!out.empty()) out += " ";
+      out += text.substr(pos + name.size(), text.find('\n', pos) - pos - name.size());
+    }
+    return out;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<policy::PolicyStore> store_;
+  upstream::LoopGuard guard_{{*base::Endpoint::parse("0.0.0.0:15001")}};
+  filters::ConnectionLimits limits_{1, {0, 0}};
+  filters::ListenerInfo listener_;
+  config::UpstreamConfig upstream_;
+  asio::io_context io_;
+  FakeConnection conn_{io_};
+  FakeAuditLog audit_;
+  Metrics metrics_{{"egress", "tls"}, 1};
+  std::optional<filters::Facts> facts_;
+};
+
+TEST_F(SessionTest, AnAllowedConnectionIsRecordedThenConnected) {
+  auto chain = transparent_chain();
+  EXPECT_TRUE(serve_one(chain, "203.0.113.10:80")) << "the relay comes next";
+  const auto* d = audit_.decision();
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->conn_id, 7u);
+  EXPECT_EQ(d->listener, "egress");
+  EXPECT_EQ(d->decision, "allow");
+  EXPECT_EQ(d->reason, "rule");
+  EXPECT_EQ(d->rule, "allow-web");
+  EXPECT_EQ(d->policy_version, store_->current()->version());
+  ASSERT_EQ(conn_.connects.size(), 1u);
+  EXPECT_EQ(conn_.connects[0].to_string(), "203.0.113.10:80");
+  EXPECT_FALSE(conn_.ended);
+  EXPECT_EQ(metric("egressd_connections_total"),
+            R"({listener="egress",decision="allow",reason="rule"} 1)");
+  EXPECT_EQ(limits_.pending(), 0u);
+}
+
+TEST_F(SessionTest, APolicyDenyIsRecordedAndResetWithoutAConnect) {
+  auto chain = transparent_chain();
+  EXPECT_FALSE(serve_one(chain, "203.0.113.66:80"));
+  const auto* d = audit_.decision();
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->decision, "deny");
+  EXPECT_EQ(d->reason, "rule");
+  EXPECT_EQ(d->rule, "block-x");
+  EXPECT_EQ(conn_.ended, base::Ending::reset);
+  EXPECT_TRUE(conn_.connects.empty());
+  EXPECT_EQ(audit_.records.size(), 1u) << "no close record for a denied connection";
+  EXPECT_EQ(metric("egressd_connections_total"),
+            R"({listener="egress",decision="deny",reason="rule"} 1)");
+}
+
+TEST_F(SessionTest, ATlsDenyEndsWithAFinAndCountsTheHandshake) {
+  filters::ListenerInfo tls_listener{1, {}};
+  tls_listener.config.name = "tls";
+  tls_listener.config.tls = tls::test::gateway_options(tls::Mode::required);
+  filters::ChainFactory factory(tls_listener, {*store_, guard_, limits_});
+  auto chain = factory.build();
+  conn_.handshake_answer.deny = tls::DenyReason::no_client_cert;
+  conn_.handshake_answer.detail = "peer did not return a certificate";
+  EXPECT_FALSE(serve_one(chain, "203.0.113.10:80", &tls_listener));
+  EXPECT_EQ(conn_.handshakes, 1);
+  const auto* d = audit_.decision();
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->listener, "tls");
+  EXPECT_EQ(d->reason, "no_client_cert");
+  EXPECT_EQ(d->detail, "peer did not return a certificate");
+  EXPECT_EQ(d->policy_version, store_->current()->version()) << "the running policy";
+  EXPECT_EQ(conn_.ended, base::Ending::close) << "the alert is on the wire: FIN, not RST";
+  EXPECT_TRUE(conn_.connects.empty());
+  EXPECT_EQ(metric("egressd_tls_handshakes_total"),
+            R"({listener="tls",result="no_client_cert"} 1)");
+}
+
+TEST_F(SessionTest, ATlsAllowCountsAnOkHandshake) {
+  filters::ListenerInfo tls_listener{1, {}};
+  tls_listener.config.name = "tls";
+  tls_listener.config.tls = tls::test::gateway_options(tls::Mode::optional);
+  filters::ChainFactory factory(tls_listener, {*store_, guard_, limits_});
+  auto chain = factory.build();
+  conn_.handshake_answer.tls_version = "TLSv1.3";
+  EXPECT_TRUE(serve_one(chain, "203.0.113.10:80", &tls_listener));
+  EXPECT_EQ(audit_.decision()->tls_version, "TLSv1.3");
+  EXPECT_EQ(metric("egressd_tls_handshakes_total"), R"({listener="tls",result="ok"} 1)");
+}
+
+TEST_F(SessionTest, OverTheLimitTheRecordStillHasTheDestination) {
+  base::Reason refused{};
+  auto held = limits_.admit(0, *base::IpAddress::parse("192.0.2.9"), refused);
+  ASSERT_TRUE(held.admitted());  // max_connections 1, taken
+  auto chain = transparent_chain();
+  EXPECT_FALSE(serve_one(chain, "203.0.113.10:80"));
+  const auto* d = audit_.decision();
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->decision, "deny");
+  EXPECT_EQ(d->reason, "over_limit");
+  EXPECT_EQ(d->detail, "max_connections reached");
+  ASSERT_TRUE(d->dst);
+  EXPECT_EQ(d->dst->to_string(), "203.0.113.10:80");
+  EXPECT_EQ(d->policy_version, store_->current()->version());
+  EXPECT_EQ(conn_.ended, base::Ending::reset);
+  EXPECT_TRUE(conn_.connects.empty());
+}
+
+TEST_F(SessionTest, AFailedWriteAheadRecordMeansNoConnect) {
+  audit_.answer = audit::WriteOutcome::failed;  // on_error: fail_closed (the default)
+  auto chain = transparent_chain();
+  EXPECT_FALSE(serve_one(chain, "203.0.113.10:80"));
+  EXPECT_EQ(audit_.decision()->decision, "allow") << "the decision stands; it was not written";
+  const auto* c = audit_.close_record();
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->reason, "audit_unavailable");
+  EXPECT_EQ(c->closed_by, "gateway");
+  EXPECT_EQ(c->detail, "decision record not written (audit.on_error: fail_closed)");
+  EXPECT_TRUE(conn_.connects.empty());
+  EXPECT_EQ(conn_.ended, base::Ending::reset);
+  EXPECT_EQ(metric("egressd_connections_closed_total"),
+            R"({listener="egress",reason="audit_unavailable"} 1)");
+}
+
+TEST_F(SessionTest, AnUnhealthyAuditLogDeniesWhenFailClosed) {
+  audit_.is_healthy = false;
+  auto chain = transparent_chain();
+  EXPECT_FALSE(serve_one(chain, "203.0.113.10:80"));
+  EXPECT_EQ(audit_.decision()->decision, "deny");
+  EXPECT_EQ(audit_.decision()->reason, "audit_unavailable");
+  EXPECT_TRUE(conn_.connects.empty());
+}
+
+TEST_F(SessionTest, AChainWithoutADeciderDenies) {
+  filters::FilterChain chain;
+  chain.add(std::make_unique<filters::OriginalDstFilter>(config::DestinationMode::original_dst));
+  EXPECT_FALSE(serve_one(chain, "203.0.113.10:80"));
+  const auto* d = audit_.decision();
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->decision, "deny");
+  EXPECT_EQ(d->reason, "no_policy");
+  EXPECT_EQ(d->detail, "no step of the chain decided");
+  EXPECT_EQ(conn_.ended, base::Ending::reset);
+  EXPECT_TRUE(conn_.connects.empty());
+}
+
+TEST_F(SessionTest, AnUpstreamRefusalIsTheUpstreamsClose) {
+  conn_.connect_answer = {base::Reason::upstream_refused, "Connection refused"};
+  auto chain = transparent_chain();
+  EXPECT_FALSE(serve_one(chain, "203.0.113.10:80"));
+  EXPECT_EQ(conn_.connects.size(), 1u);
+  const auto* c = audit_.close_record();
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->reason, "upstream_refused");
+  EXPECT_EQ(c->closed_by, "upstream");
+  EXPECT_EQ(c->detail, "Connection refused");
+  EXPECT_EQ(conn_.ended, base::Ending::reset);
+}
+
+}  // namespace
+}  // namespace egress::core
