@@ -1,7 +1,7 @@
 #pragma once
 
-// CONTRACT between egressd's main (which knows the workers, the policy store and the audit log)
-// and the admin HTTP endpoint (Boost.Beast), which only serves what these callbacks return.
+// The admin HTTP endpoint (Boost.Beast). egressd's main, which knows the workers, the policy
+// store and the audit log, gives it callbacks; it serves only what they return.
 
 #include <boost/asio/io_context.hpp>
 #include <chrono>

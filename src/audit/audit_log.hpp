@@ -1,6 +1,7 @@
 #pragma once
 
-// CONTRACT used by the data path. The audit library implements the writer behind it.
+// What the data path uses of the audit library: the log it submits records to, and its options.
+// The audit library implements the writer behind it.
 
 #include <chrono>
 #include <cstdint>

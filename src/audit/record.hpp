@@ -1,7 +1,7 @@
 #pragma once
 
-// CONTRACT between the data path and the audit library: the data path fills these plain structs;
-// the audit writer thread encodes them (JSON Lines, "v": 1, hash chain) off the hot path.
+// The audit log's records: the data path fills these plain structs; the audit writer thread
+// encodes them (JSON Lines, "v": 1, hash chain) off the hot path.
 
 #include <chrono>
 #include <cstdint>

@@ -1,7 +1,7 @@
 #pragma once
 
-// CONTRACT between the gateway config (src/config) and the TLS library: a listener's `tls:`
-// section, validated by the config loader, turned into an SSL_CTX by src/tls.
+// A listener's `tls:` section: validated by the gateway config's loader (src/config), turned into
+// an SSL_CTX by the TLS library.
 
 #include <chrono>
 #include <cstddef>
