@@ -112,7 +112,8 @@ bool Connection::client_bytes_waiting() noexcept {
 
 asio::awaitable<upstream::ConnectResult> Connection::connect_upstream(
     const base::Endpoint& dst, const upstream::ConnectOptions& options) {
-  co_return co_await upstream::connect(upstream_, dst, options, timer_);
+  // Not a coroutine itself: upstream::connect's frame is the only one, as before the interface.
+  return upstream::connect(upstream_, dst, options, timer_);
 }
 
 asio::awaitable<bool> Connection::wait_readable(Clock::time_point until) {

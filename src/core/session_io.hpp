@@ -20,7 +20,8 @@ class SessionIo : public filters::FilterContext {
   /// Whether the client's first bytes are already here (its request came right behind the TCP
   /// or TLS handshake).
   virtual bool client_bytes_waiting() noexcept = 0;
-  /// Connects the upstream socket to `dst`.
+  /// Connects the upstream socket to `dst`. `dst` and `options` are referenced: they must outlive
+  /// the returned awaitable.
   virtual boost::asio::awaitable<upstream::ConnectResult> connect_upstream(
       const base::Endpoint& dst, const upstream::ConnectOptions& options) = 0;
   /// Ends the client's connection (RST or FIN, as `ending` says) and closes the upstream one.
