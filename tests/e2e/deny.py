@@ -4,10 +4,12 @@
 203.0.113.66 matches both `deny-blocklist` and `clients-to-lab`: the deny rule wins. 203.0.113.99
 and 2001:db8:2::99 match no rule: default deny. Upstream servers listen on every one of them, so
 "no connection accepted" proves the gateway sent no SYN, not that nothing was there to answer.
+With --log-level debug, the operational log traces each decision's chain steps in one line.
 """
 
 import os
 import sys
+import time
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -18,8 +20,19 @@ from policies import LAB  # noqa: E402
 def run(t: harness.Case) -> None:
     ups = [t.upstream("echo", ["203.0.113.66:7", "203.0.113.99:7", "[2001:db8:2::99]:7"], "targets"),
            t.upstream("echo", ["203.0.113.10:7"], "allowed")]
-    gw = t.egressd(LAB)
-    t.check_denied(gw, ups, "203.0.113.66:7", "rule", rule="deny-blocklist", src_host="192.0.2.2")
+    gw = t.egressd(LAB, extra_args=["--log-level", "debug"])
+    dec = t.check_denied(gw, ups, "203.0.113.66:7", "rule", rule="deny-blocklist",
+                         src_host="192.0.2.2")
+    if dec is not None:
+        # conn_id is "<instance>-<counter>"; the data path logs the counter.
+        counter = str(dec["conn_id"]).rsplit("-", 1)[-1]
+        line = (f"conn {counter}: original_dst ok, admission ok, loop_guard ok, "
+                "policy deny rule=deny-blocklist")
+        deadline = time.monotonic() + 5
+        while line not in gw.stderr() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        t.check(line in gw.stderr(), "the debug line names each step of the chain",
+                gw.stderr()[-2000:])
     t.check_denied(gw, ups, "203.0.113.99:7", "default", src_host="192.0.2.2")
     t.check_denied(gw, ups, "[2001:db8:2::99]:7", "default", src_host="2001:db8:1::2")
     # A port outside the rule's port set, on an allowed address.
