@@ -30,6 +30,8 @@ struct Query {
   std::uint16_t port;
   base::Identity identity;
   bool has_identity;
+  std::string host;  ///< the name the client sent, or empty
+  NameVerification verification;
 };
 
 struct Fixture {
@@ -82,7 +84,13 @@ Fixture build(std::size_t rules) {
   Fixture fx;
   std::vector<Query> hits;
   for (std::size_t i = 0; i < rules; ++i) {
-    Query q{base::IpAddress::v4((192u << 24) | (2u << 8) | (rng() % 250 + 1)), {}, 443, {}, false};
+    Query q{base::IpAddress::v4((192u << 24) | (2u << 8) | (rng() % 250 + 1)),
+            {},
+            443,
+            {},
+            false,
+            {},
+            NameVerification::not_checked};
     const unsigned team = static_cast<unsigned>(rng() % teams);
     const unsigned svc = static_cast<unsigned>(rng() % 50);
     const unsigned kind = static_cast<unsigned>(rng() % 100);
@@ -171,7 +179,9 @@ Fixture build(std::size_t rules) {
               base::IpAddress::v4(net24(rng) | 5),
               443,
               {},
-              true};
+              true,
+              {},
+              NameVerification::not_checked};
       q.identity.spiffe_id =
           spiffe(static_cast<unsigned>(rng() % teams), static_cast<unsigned>(rng() % 50));
       q.identity.uri_sans = {q.identity.spiffe_id};
@@ -217,8 +227,9 @@ void run(benchmark::State& state, bool with_identity, bool beside_thrasher = fal
   std::size_t i = 0, allowed = 0;
   for (auto _ : state) {
     const Query& q = fx.queries[i++ & 1023];
-    const ConnectionFacts facts{q.src, q.dst, q.port,
-                                with_identity && q.has_identity ? &q.identity : nullptr, now};
+    const ConnectionFacts facts{
+        q.src, q.dst,  q.port,        with_identity && q.has_identity ? &q.identity : nullptr,
+        now,   q.host, q.verification};
     const Decision d = fx.policy->evaluate(facts);
     allowed += d.action == Action::allow;
     benchmark::DoNotOptimize(d);

@@ -108,7 +108,7 @@ int run_explain(const ExplainArgs& a) {
   const bool has_identity = !a.identity.empty() || !a.dns_names.empty() || !a.cn.empty();
   const auto identity = make_identity(a.identity, a.dns_names, a.cn);
   policy::ConnectionFacts facts{*src, dst->address, dst->port, has_identity ? &identity : nullptr,
-                                now};
+                                now,  {},           {}};
   const Decision d = p->evaluate(facts);
   const Action shadow = d.shadow_action.value_or(d.action);
   const std::string_view shadow_rule = d.shadow_action ? d.shadow_rule_id : d.rule_id;
@@ -204,8 +204,13 @@ int run_test(const std::string& dir, const std::string& test_dir, const std::str
   for (const auto& c : cases) {
     const bool has_identity = !c.identity.empty() || !c.dns_names.empty() || !c.cn.empty();
     const auto identity = make_identity(c.identity, c.dns_names, c.cn);
-    policy::ConnectionFacts facts{c.src, c.dst.address, c.dst.port,
-                                  has_identity ? &identity : nullptr, c.at.value_or(now)};
+    policy::ConnectionFacts facts{c.src,
+                                  c.dst.address,
+                                  c.dst.port,
+                                  has_identity ? &identity : nullptr,
+                                  c.at.value_or(now),
+                                  {},
+                                  {}};
     const Decision d = p->evaluate(facts);
     std::vector<std::string> problems;
     if (d.action != c.expect) {

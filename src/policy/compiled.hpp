@@ -5,6 +5,12 @@
 // under one "anchor" (its most selective field: an exact string in a hash map, a prefix in a
 // longest-prefix table, a pattern of an RE2::Set, a role, a port interval), so an evaluation
 // looks only at the clauses whose anchor the connection hits and checks their other fields.
+//
+// A clause of a `to:` entry with `hosts` is always filed under its names (a hash of exact names,
+// a hash of wildcard suffixes probed once per dot of the client's name), so 10,000 hostname rules
+// cost a decision a few lookups. A copy of it, without the names, sits in `name_table` under the
+// usual anchors: may_depend_on_name walks that table to ask "could any hostname rule match this
+// client, address and port?".
 
 #include <cstdint>
 #include <limits>
@@ -54,6 +60,9 @@ struct Clause {
   /// (INT64_MAX when it never expires), and the rule's category.
   std::int64_t expires_ns = std::numeric_limits<std::int64_t>::max();
   Category category = allow_enforce;
+  /// The clause came from a `to:` entry with `hosts` (its names are checked by the anchor that
+  /// found it): an allow clause of this kind needs a verified name under host_verification strict.
+  bool needs_name = false;
 };
 
 using StringIndex = FlatStringMap<std::vector<std::uint32_t>>;
@@ -66,6 +75,8 @@ struct ClauseTable {
   StringIndex dns_exact;
   StringIndex dns_suffix;  ///< "example.com" for *.example.com
   StringIndex cn_exact;
+  StringIndex host_exact;   ///< "api.stripe.com" of `hosts`
+  StringIndex host_suffix;  ///< "example.com" for `hosts: ["*.example.com"]`
   std::vector<std::vector<std::uint32_t>> identity_pattern;  ///< by identity pattern number
   std::vector<std::vector<std::uint32_t>> identity_prefix;   ///< by prefix-glob number
   std::vector<std::vector<std::uint32_t>> cn_pattern;        ///< by cn pattern number
@@ -87,6 +98,7 @@ struct Scratch {
   std::vector<int> cn_hits;
   std::vector<std::string> dns;  ///< normalised DNS SANs; the first dns_count are current
   std::size_t dns_count = 0;
+  std::string host;  ///< the client's name, normalised
   std::vector<std::uint32_t> roles;
 };
 
@@ -105,9 +117,12 @@ struct Compiled {
   PackedSets sets;
   ClauseTable role_table;  ///< clause owner = role number
   ClauseTable rule_table;  ///< clause owner = rule number
-  AddressSet deny_set;     ///< deny_destinations minus deny_exceptions
+  /// The rule clauses with `hosts`, without the names (owner = rule number): see above.
+  ClauseTable name_table;
+  AddressSet deny_set;  ///< deny_destinations minus deny_exceptions
   Action default_action = Action::deny;
   bool report_mode = false;
+  HostVerification host_verification = HostVerification::strict;
   std::size_t role_count = 0;
 };
 

@@ -176,6 +176,11 @@ class Compiler {
     t.unanchored.push_back(n);
   }
 
+  // A clause with names is found by them: each exact name, each wildcard's suffix.
+  void file_by_hosts(ClauseTable& t, std::uint32_t n, const std::vector<HostPattern>& hosts) {
+    for (const auto& h : hosts) (h.wildcard ? t.host_suffix : t.host_exact)[h.name].push_back(n);
+  }
+
   void finish(ClauseTable& t) {
     t.src.build();
     t.dst.build();
@@ -184,6 +189,8 @@ class Compiler {
     t.dns_exact.freeze();
     t.dns_suffix.freeze();
     t.cn_exact.freeze();
+    t.host_exact.freeze();
+    t.host_suffix.freeze();
     t.identity_pattern.resize(c_.identity_patterns.size());
     t.identity_prefix.resize(static_cast<std::size_t>(c_.prefix_glob_count));
     t.cn_pattern.resize(c_.cn_patterns.size());
@@ -205,6 +212,7 @@ class Compiler {
     for (const auto& s : port_sets_) port_at.push_back(c_.sets.add(s));
     pack(c_.role_table, address_at, port_at);
     pack(c_.rule_table, address_at, port_at);
+    pack(c_.name_table, address_at, port_at);
     c_.sets.freeze();
     address_sets_.clear();
     port_sets_.clear();
@@ -214,6 +222,7 @@ class Compiler {
     const auto& s = *m.settings;
     c_.default_action = s.default_action;
     c_.report_mode = s.report_mode;
+    c_.host_verification = s.host_verification;
     // An IPv6 destination that embeds a denied IPv4 address (NAT64, 6to4, ...) is that address.
     c_.deny_set = AddressSet::from_cidrs(s.deny_destinations)
                       .subtract(AddressSet::from_cidrs(s.deny_exceptions))
@@ -262,6 +271,17 @@ class Compiler {
           const auto* src = principal(from, cl, role_ids);
           cl.dst = dst_id;
           cl.ports = port_id;
+          if (scope.hosts) {
+            cl.needs_name = true;
+            c_.name_table.clauses.push_back(cl);
+            file(c_.name_table, static_cast<std::uint32_t>(c_.name_table.clauses.size() - 1), src,
+                 dst_anchor);
+            c_.rule_table.clauses.push_back(cl);
+            file_by_hosts(c_.rule_table,
+                          static_cast<std::uint32_t>(c_.rule_table.clauses.size() - 1),
+                          *scope.hosts);
+            continue;
+          }
           c_.rule_table.clauses.push_back(cl);
           file(c_.rule_table, static_cast<std::uint32_t>(c_.rule_table.clauses.size() - 1), src,
                dst_anchor);
@@ -274,6 +294,7 @@ class Compiler {
     c_.cn_patterns.compile();
     finish(c_.role_table);
     finish(c_.rule_table);
+    finish(c_.name_table);
     pack_sets();
   }
 
@@ -324,6 +345,12 @@ Action Policy::default_action() const noexcept {
 }
 bool Policy::report_mode() const noexcept {
   return compiled_->report_mode;
+}
+HostVerification Policy::host_verification() const noexcept {
+  return compiled_->host_verification;
+}
+bool Policy::has_host_rules() const noexcept {
+  return !compiled_->name_table.clauses.empty();
 }
 
 }  // namespace egress::policy

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "peek/hostname.hpp"
 #include "policy/compiled.hpp"
 #include "policy/policy.hpp"
 
@@ -17,6 +18,22 @@ using detail::Scratch;
 using detail::StringAtom;
 
 constexpr std::uint32_t kNoRule = std::numeric_limits<std::uint32_t>::max();
+
+// The first matching rule of each category, and whether it matched only through `hosts` (the
+// name decided it).
+struct Best {
+  std::uint32_t owner[4] = {kNoRule, kNoRule, kNoRule, kNoRule};
+  bool needs_name[4] = {false, false, false, false};
+
+  void offer(const Clause& cl) noexcept {
+    if (cl.owner < owner[cl.category]) {
+      owner[cl.category] = cl.owner;
+      needs_name[cl.category] = cl.needs_name;
+    } else if (cl.owner == owner[cl.category] && !cl.needs_name) {
+      needs_name[cl.category] = false;
+    }
+  }
+};
 
 // The identity's URI values: the SPIFFE ID and every other URI SAN.
 template <class F>
@@ -59,6 +76,7 @@ class Evaluation {
         normalize_dns_name(name, s_.dns[s_.dns_count++]);
       }
     }
+    peek::normalize_hostname_into(f.host, s_.host);
   }
 
   // Stage 1: which roles the client is a member of.
@@ -70,15 +88,36 @@ class Evaluation {
     std::sort(s_.roles.begin(), s_.roles.end());
   }
 
-  // Stage 2: the first matching rule (file order) of each category.
-  void match_rules(std::uint32_t (&best)[4]) {
+  // Stage 2: the first matching rule (file order) of each category, twice: trusting the
+  // client's name (`by_name`), and requiring a verified name for allow rules' hosts (`verified`,
+  // a subset, so its owners are never smaller).
+  void match_rules(Best& by_name, Best& verified) {
     const std::int64_t now = f_.now.time_since_epoch().count();
+    const bool name_ok = f_.name_verification == NameVerification::match;
     for_each_candidate(c_.rule_table, [&](std::uint32_t n) {
       const Clause& cl = c_.rule_table.clauses[n];
-      if (cl.owner >= best[cl.category]) return;
+      if (cl.owner > verified.owner[cl.category]) return;
       if (now >= cl.expires_ns) return;  // past `expires`: never matches
-      if (matches(cl)) best[cl.category] = cl.owner;
+      if (!matches(cl)) return;
+      by_name.offer(cl);
+      // A deny rule's names match on the claim alone: claiming a denied name is denied.
+      if (!cl.needs_name || name_ok || cl.category == detail::deny_enforce ||
+          cl.category == detail::deny_report) {
+        verified.offer(cl);
+      }
     });
+  }
+
+  // may_depend_on_name: some clause of `t` (the name table) matches and has not expired.
+  bool any_match(const ClauseTable& t) {
+    const std::int64_t now = f_.now.time_since_epoch().count();
+    bool found = false;
+    for_each_candidate(t, [&](std::uint32_t n) {
+      if (found) return;
+      const Clause& cl = t.clauses[n];
+      found = now < cl.expires_ns && matches(cl);
+    });
+    return found;
   }
 
  private:
@@ -184,6 +223,17 @@ class Evaluation {
     if (f_.identity && !f_.identity->common_name.empty()) {
       visit(t.cn_exact, f_.identity->common_name, f);
     }
+    if (!s_.host.empty()) {
+      const std::string_view host = s_.host;
+      if (!t.host_exact.empty()) visit(t.host_exact, host, f);
+      if (!t.host_suffix.empty()) {
+        // *.example.com matches any name with a label before ".example.com".
+        for (std::size_t dot = host.find('.'); dot != std::string_view::npos;
+             dot = host.find('.', dot + 1)) {
+          visit(t.host_suffix, host.substr(dot + 1), f);
+        }
+      }
+    }
     for (int p : s_.cn_hits) {
       for (auto n : t.cn_pattern[static_cast<std::size_t>(p)]) f(n);
     }
@@ -205,7 +255,26 @@ struct Outcome {
   Action action;
   Reason reason;
   std::uint32_t rule;
+  bool needs_name = false;
+
+  bool same(const Outcome& o) const noexcept { return action == o.action && rule == o.rule; }
 };
+
+// The enforced outcome of one view (report-mode rules ignored), or its shadow (report-mode rules
+// count as enforced; an enforced rule of the same action still decides first).
+Outcome pick(const Best& b, Action default_action, bool shadow) noexcept {
+  using namespace detail;
+  auto first = [&](Category enforce, Category report) {
+    return shadow && b.owner[enforce] == kNoRule ? report : enforce;
+  };
+  const Category deny = first(deny_enforce, deny_report);
+  const Category allow = first(allow_enforce, allow_report);
+  if (b.owner[deny] != kNoRule)
+    return {Action::deny, Reason::rule, b.owner[deny], b.needs_name[deny]};
+  if (b.owner[allow] != kNoRule)
+    return {Action::allow, Reason::rule, b.owner[allow], b.needs_name[allow]};
+  return {default_action, Reason::default_action, kNoRule, false};
+}
 
 }  // namespace
 
@@ -222,19 +291,38 @@ Decision Policy::evaluate(const ConnectionFacts& facts) const noexcept {
       static thread_local Scratch scratch;
       Evaluation ev(c, facts, scratch);
       ev.match_roles();
-      std::uint32_t best[4] = {kNoRule, kNoRule, kNoRule, kNoRule};
-      ev.match_rules(best);
-      auto pick = [&](std::uint32_t deny, std::uint32_t allow) -> Outcome {
-        if (deny != kNoRule) return {Action::deny, Reason::rule, deny};
-        if (allow != kNoRule) return {Action::allow, Reason::rule, allow};
-        return {c.default_action, Reason::default_action, kNoRule};
-      };
-      using namespace detail;
-      enforced = pick(best[deny_enforce], best[allow_enforce]);
-      // Shadow: report-mode rules count as enforced; an enforced rule of the same action still
-      // decides first, so the shadow differs only where a report-mode rule changes the outcome.
-      shadow = pick(best[deny_enforce] != kNoRule ? best[deny_enforce] : best[deny_report],
-                    best[allow_enforce] != kNoRule ? best[allow_enforce] : best[allow_report]);
+      Best by_name, verified;
+      ev.match_rules(by_name, verified);
+      const Outcome trusted = pick(by_name, c.default_action, false);
+      const Outcome checked = pick(verified, c.default_action, false);
+      switch (c.host_verification) {
+        case HostVerification::strict:
+          enforced = checked;
+          shadow = pick(verified, c.default_action, true);
+          break;
+        case HostVerification::report:
+          enforced = trusted;
+          shadow = pick(verified, c.default_action, true);
+          break;
+        case HostVerification::off:
+          enforced = trusted;
+          shadow = pick(by_name, c.default_action, true);
+          break;
+      }
+      if (c.host_verification != HostVerification::off && !trusted.same(checked)) {
+        d.verification_changed = true;
+        if (trusted.rule != kNoRule) d.unverified_rule_id = rules_[trusted.rule].id;
+        // Strict denied what an allow rule's names would have allowed: say why.
+        const bool failed = facts.name_verification == NameVerification::mismatch ||
+                            facts.name_verification == NameVerification::unresolved;
+        if (c.host_verification == HostVerification::strict && failed &&
+            enforced.action == Action::deny && enforced.reason == Reason::default_action &&
+            trusted.action == Action::allow) {
+          enforced.reason = facts.name_verification == NameVerification::mismatch
+                                ? Reason::name_mismatch
+                                : Reason::name_unresolved;
+        }
+      }
     }
     if (c.report_mode) {
       // Whole-gateway dry run: everything is allowed; the real decision is the shadow.
@@ -243,6 +331,7 @@ Decision Policy::evaluate(const ConnectionFacts& facts) const noexcept {
     }
     d.action = enforced.action;
     d.reason = enforced.reason;
+    d.name_used = enforced.needs_name;
     if (enforced.rule != kNoRule) {
       const RuleInfo& r = rules_[enforced.rule];
       d.rule_id = r.id;
@@ -260,6 +349,20 @@ Decision Policy::evaluate(const ConnectionFacts& facts) const noexcept {
     d.policy_version = version_;
   }
   return d;
+}
+
+bool Policy::may_depend_on_name(const ConnectionFacts& facts) const noexcept {
+  const Compiled& c = *compiled_;
+  if (c.name_table.clauses.empty()) return false;
+  try {
+    if (c.deny_set.contains(facts.dst)) return false;
+    static thread_local Scratch scratch;
+    Evaluation ev(c, facts, scratch);
+    ev.match_roles();
+    return ev.any_match(c.name_table);
+  } catch (...) {
+    return true;
+  }
 }
 
 }  // namespace egress::policy

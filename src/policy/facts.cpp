@@ -14,8 +14,38 @@ std::string_view to_string(Reason r) noexcept {
       return "rule";
     case Reason::default_action:
       return "default";
+    case Reason::name_mismatch:
+      return "name_mismatch";
+    case Reason::name_unresolved:
+      return "name_unresolved";
   }
   return "default";
+}
+
+std::string_view to_string(NameVerification v) noexcept {
+  switch (v) {
+    case NameVerification::not_checked:
+      return "not_checked";
+    case NameVerification::match:
+      return "match";
+    case NameVerification::mismatch:
+      return "mismatch";
+    case NameVerification::unresolved:
+      return "unresolved";
+  }
+  return "not_checked";
+}
+
+std::string_view to_string(HostVerification v) noexcept {
+  switch (v) {
+    case HostVerification::strict:
+      return "strict";
+    case HostVerification::report:
+      return "report";
+    case HostVerification::off:
+      return "off";
+  }
+  return "strict";
 }
 
 }  // namespace egress::policy

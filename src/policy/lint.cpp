@@ -51,6 +51,36 @@ std::vector<base::Diagnostic> sorted(std::vector<base::Diagnostic> v) {
   return v;
 }
 
+// Suffixes that many unrelated customers share: a wildcard under one allows every tenant.
+constexpr std::string_view kSharedCdnSuffixes[] = {
+    "cloudfront.net", "azureedge.net", "fastly.net", "akamaiedge.net", "googleusercontent.com",
+};
+
+void warn_shared_suffixes(const std::vector<HostPattern>& hosts, const std::string& key,
+                          std::vector<base::Diagnostic>& out) {
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    const auto& h = hosts[i];
+    if (!h.wildcard) continue;
+    for (const auto suffix : kSharedCdnSuffixes) {
+      if (h.name == suffix || is_below(h.name, suffix)) {
+        out.push_back(warning(h.pos, key + "[" + std::to_string(i) + "]",
+                              "\"" + h.written + "\" is a wildcard under the shared CDN suffix " +
+                                  std::string(suffix) +
+                                  ": it matches every customer of that CDN; name the hosts "
+                                  "you mean"));
+        break;
+      }
+    }
+  }
+}
+
+// True when every name `inner` can match, `outer` matches too (nullopt = any name, or none).
+bool hosts_covered(const std::optional<std::vector<HostPattern>>& inner,
+                   const std::optional<std::vector<HostPattern>>& outer) {
+  if (!outer) return true;
+  return inner && hosts_within(*inner, *outer);
+}
+
 struct ResolvedRule {
   const model::Rule* rule;
   std::vector<DestinationScope> to;  // non-empty scopes only
@@ -68,8 +98,15 @@ std::vector<base::Diagnostic> lint(const model::Model& m,
                                   .subtract(AddressSet::from_cidrs(m.settings->deny_exceptions))
                                   .with_embedded_v4();  // as the compiler's deny set
 
+  for (const auto& d : m.destinations) {
+    if (d.hosts) warn_shared_suffixes(*d.hosts, "hosts", out);
+  }
   std::vector<ResolvedRule> resolved;
   for (const auto& rule : m.rules) {
+    for (std::size_t i = 0; i < rule.to.size(); ++i) {
+      if (rule.to[i].hosts)
+        warn_shared_suffixes(*rule.to[i].hosts, "to[" + std::to_string(i) + "].hosts", out);
+    }
     ResolvedRule rr{&rule, {}};
     for (const auto& to : rule.to) {
       const model::Destination* named = nullptr;
@@ -85,7 +122,7 @@ std::vector<base::Diagnostic> lint(const model::Model& m,
       out.push_back(warning(rule.pos, "to",
                             "rule \"" + rule.id +
                                 "\" can never match: every destination is carved out by except "
-                                "(or its ports do not overlap)"));
+                                "(or its ports or hosts do not overlap)"));
     } else {
       bool all_denied = true;
       for (const auto& s : rr.to) all_denied = all_denied && s.addresses.subset_of(deny_set);
@@ -131,7 +168,8 @@ std::vector<base::Diagnostic> lint(const model::Model& m,
           for (const auto& df : d.rule->from) {
             if (!covers(df, af)) continue;
             for (const auto& dt : d.to) {
-              if (at.addresses.subset_of(dt.addresses) && at.ports.subset_of(dt.ports)) {
+              if (at.addresses.subset_of(dt.addresses) && at.ports.subset_of(dt.ports) &&
+                  hosts_covered(at.hosts, dt.hosts)) {
                 one = true;
                 break;
               }

@@ -107,6 +107,48 @@ std::optional<PortSet> read_ports(Reader& r, const YAML::Node& n, const std::str
   return out;
 }
 
+std::optional<std::vector<HostPattern>> read_hosts(Reader& r, const YAML::Node& n,
+                                                   const std::string& path) {
+  auto items = r.list(n, path, true);
+  if (!items) return std::nullopt;
+  std::vector<HostPattern> out;
+  bool ok = true;
+  for (std::size_t i = 0; i < items->size(); ++i) {
+    const auto& item = (*items)[i];
+    const std::string p = n.IsSequence() ? index_path(path, i) : path;
+    auto text = r.string(item, p);
+    if (!text) {
+      ok = false;
+      continue;
+    }
+    auto h = parse_host_pattern(*text);
+    if (!h.pattern) {
+      r.error(item, p, h.error);
+      ok = false;
+      continue;
+    }
+    h.pattern->pos = r.position(item);
+    out.push_back(std::move(*h.pattern));
+  }
+  if (!ok) return std::nullopt;
+  if (items->empty()) {
+    r.error(n, path, "empty hosts list (leave hosts out to match any name)");
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::optional<HostVerification> read_host_verification(Reader& r, const YAML::Node& n,
+                                                       const std::string& path) {
+  auto s = r.string(n, path);
+  if (!s) return std::nullopt;
+  if (*s == "strict") return HostVerification::strict;
+  if (*s == "report") return HostVerification::report;
+  if (*s == "off") return HostVerification::off;
+  r.error(n, path, "expected strict, report or off, found \"" + *s + "\"");
+  return std::nullopt;
+}
+
 std::optional<StringPattern> read_pattern(Reader& r, const YAML::Node& n, const std::string& path,
                                           PatternParse (*parse)(std::string_view)) {
   auto text = r.string(n, path);
@@ -164,7 +206,8 @@ std::optional<model::PrincipalEntry> read_principal(Reader& r, const YAML::Node&
 
 std::optional<model::DestinationEntry> read_destination_entry(Reader& r, const YAML::Node& n,
                                                               const std::string& path) {
-  Map m(r, n, path, "a destination entry", {"cidrs", "except", "ports", "destination", "any"});
+  Map m(r, n, path, "a destination entry",
+        {"hosts", "cidrs", "except", "ports", "destination", "any"});
   if (!m.ok()) return std::nullopt;
   const auto before = r.error_count();
   model::DestinationEntry e;
@@ -183,6 +226,7 @@ std::optional<model::DestinationEntry> read_destination_entry(Reader& r, const Y
     e.destination = r.string(*v, m.path("destination"));
     e.destination_pos = r.position(*v);
   }
+  if (auto v = m.find("hosts")) e.hosts = read_hosts(r, *v, m.path("hosts"));
   if (r.error_count() != before) return std::nullopt;
   return e;
 }
@@ -246,12 +290,16 @@ std::optional<model::TimePoint> read_time(Reader& r, const YAML::Node& n, const 
 
 void read_settings(Reader& r, const YAML::Node& doc, model::Model& out) {
   Map m(r, doc, "", "Settings",
-        {"kind", "default", "mode", "deny_destinations", "deny_exceptions"});
+        {"kind", "default", "mode", "deny_destinations", "deny_exceptions", "host_verification"});
   model::Settings s;
   s.pos = r.position(doc);
   if (auto v = m.find("default"))
     s.default_action = read_action(r, *v, "default").value_or(Action::deny);
   if (auto v = m.find("mode")) s.report_mode = read_mode(r, *v, "mode").value_or(false);
+  if (auto v = m.find("host_verification")) {
+    s.host_verification =
+        read_host_verification(r, *v, "host_verification").value_or(HostVerification::strict);
+  }
   if (auto v = m.find("deny_destinations")) {
     if (auto c = read_cidrs(r, *v, "deny_destinations", false)) s.deny_destinations = std::move(*c);
   }
@@ -280,7 +328,8 @@ void read_role(Reader& r, const YAML::Node& doc, model::Model& out) {
 }
 
 void read_destination(Reader& r, const YAML::Node& doc, model::Model& out) {
-  Map m(r, doc, "", "Destination", {"kind", "name", "cidrs", "except", "ports", "description"});
+  Map m(r, doc, "", "Destination",
+        {"kind", "name", "hosts", "cidrs", "except", "ports", "description"});
   model::Destination d;
   d.pos = r.position(doc);
   d.name = read_name(r, m, "name").value_or("");
@@ -290,8 +339,9 @@ void read_destination(Reader& r, const YAML::Node& doc, model::Model& out) {
     if (auto c = read_cidrs(r, *v, "except", true)) d.except = std::move(*c);
   }
   if (auto v = m.find("ports")) d.ports = read_ports(r, *v, "ports");
-  if (m.ok() && !m.find("cidrs") && !m.find("ports")) {
-    r.error(doc, "cidrs", "a Destination needs cidrs, ports, or both");
+  if (auto v = m.find("hosts")) d.hosts = read_hosts(r, *v, "hosts");
+  if (m.ok() && !m.find("cidrs") && !m.find("ports") && !m.find("hosts")) {
+    r.error(doc, "cidrs", "a Destination needs hosts, cidrs or ports (any of them, AND-ed)");
   }
   out.destinations.push_back(std::move(d));
 }
@@ -321,7 +371,8 @@ void read_rule(Reader& r, const YAML::Node& doc, model::Model& out) {
 
 std::optional<model::TestCase> read_case(Reader& r, const YAML::Node& n, const std::string& path) {
   Map m(r, n, path, "a test case",
-        {"name", "src", "dst", "identity", "dns_names", "cn", "at", "expect", "rule", "shadow"});
+        {"name", "src", "dst", "identity", "dns_names", "cn", "host", "resolves_to", "ech", "at",
+         "expect", "rule", "shadow"});
   if (!m.ok()) return std::nullopt;
   const auto before = r.error_count();
   model::TestCase c;
@@ -357,6 +408,25 @@ std::optional<model::TestCase> read_case(Reader& r, const YAML::Node& n, const s
     }
   }
   if (auto v = m.find("cn")) c.cn = r.string(*v, m.path("cn")).value_or("");
+  if (auto v = m.find("host")) c.host = r.string(*v, m.path("host")).value_or("");
+  if (auto v = m.find("resolves_to")) {
+    const std::string path = m.path("resolves_to");
+    if (auto items = r.list(*v, path, true)) {
+      c.resolves_to.emplace();
+      for (std::size_t i = 0; i < items->size(); ++i) {
+        const std::string p = v->IsSequence() ? index_path(path, i) : path;
+        auto s = r.string((*items)[i], p);
+        if (!s) continue;
+        if (auto a = base::IpAddress::parse(*s)) {
+          c.resolves_to->push_back(*a);
+        } else {
+          r.error((*items)[i], p, "\"" + *s + "\" is not an IP address");
+        }
+      }
+    }
+    if (c.host.empty()) r.error(*v, path, "resolves_to needs host (the name that resolves)");
+  }
+  if (auto v = m.find("ech")) c.ech = r.boolean(*v, m.path("ech")).value_or(false);
   if (auto v = m.find("at")) c.at = read_time(r, *v, m.path("at"));
   if (auto v = m.require("expect"))
     c.expect = read_action(r, *v, m.path("expect")).value_or(Action::deny);

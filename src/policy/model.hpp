@@ -12,6 +12,7 @@
 #include "base/ip_address.hpp"
 #include "policy/address_set.hpp"
 #include "policy/facts.hpp"
+#include "policy/host_pattern.hpp"
 #include "policy/port_set.hpp"
 #include "policy/string_pattern.hpp"
 #include "yaml/position.hpp"
@@ -44,6 +45,7 @@ struct DestinationEntry {
   std::optional<PortSet> ports;
   std::optional<std::string> destination;
   Position destination_pos;
+  std::optional<std::vector<HostPattern>> hosts;  ///< OR of names; absent = any name or none
 };
 
 struct Settings {
@@ -52,6 +54,7 @@ struct Settings {
   bool report_mode = false;
   std::vector<Cidr> deny_destinations;
   std::vector<Cidr> deny_exceptions;
+  HostVerification host_verification = HostVerification::strict;
 };
 
 struct Role {
@@ -66,6 +69,7 @@ struct Destination {
   std::optional<std::vector<Cidr>> cidrs;
   std::vector<Cidr> except;
   std::optional<PortSet> ports;
+  std::optional<std::vector<HostPattern>> hosts;
 };
 
 struct Rule {
@@ -89,6 +93,10 @@ struct TestCase {
   std::string identity;
   std::vector<std::string> dns_names;
   std::string cn;
+  std::string host;  ///< the name the client sent; empty = none
+  /// The DNS answers to assume for `host`; absent = the name does not resolve.
+  std::optional<std::vector<base::IpAddress>> resolves_to;
+  bool ech = false;  ///< the ClientHello had ECH (the name is the outer SNI)
   std::optional<TimePoint> at;
   Action expect = Action::deny;
   std::optional<std::string> rule;

@@ -50,7 +50,24 @@ class Policy {
   /// enforced. Among several matching rules of one kind the first in file order decides.
   /// Allocates nothing in the steady state (thread-local scratch is reused); never throws; a
   /// failure inside (out of memory) yields deny.
+  ///
+  /// Names (`hosts`, Settings.host_verification): facts.host is compared with the `hosts` of
+  /// every entry (exact, or a wildcard's suffix). A deny rule's hosts match on the name alone in
+  /// every mode. An allow rule's hosts match under `strict` only when facts.name_verification is
+  /// match; under `report` and `off` on the name alone, and under `report` the shadow is the
+  /// decision a verified name requirement would give. The Decision says whether the name decided
+  /// (name_used) and whether verification changed the outcome; under strict, a deny by default
+  /// that an allow rule's hosts would have turned into an allow has the reason name_mismatch or
+  /// name_unresolved (facts.name_verification's).
   Decision evaluate(const ConnectionFacts& facts) const noexcept;
+
+  /// Whether the decision for a connection could depend on the name the client sends: true when
+  /// some rule (any mode, not expired at facts.now) with `hosts` matches facts.src, identity,
+  /// dst and dst_port when its names are left out. False when no hostname rule can match (the
+  /// data path decides at once, without waiting for bytes) or the destination is in
+  /// deny_destinations. Reads the facts except host and name_verification; as cheap as
+  /// evaluate; never throws (true on an internal failure: waiting is the safe side).
+  bool may_depend_on_name(const ConnectionFacts& facts) const noexcept;
 
   /// "<sha256 hex>", or "<sha256 hex>+git:<commit>" / "...+git:<commit>+dirty" in a git work tree.
   const std::string& version() const noexcept { return version_; }
@@ -68,6 +85,9 @@ class Policy {
   const RuleInfo* find_rule(std::string_view id) const noexcept;
   Action default_action() const noexcept;
   bool report_mode() const noexcept;
+  HostVerification host_verification() const noexcept;
+  /// True when some rule has `hosts`.
+  bool has_host_rules() const noexcept;
   /// The validated model the policy was compiled from (with its PolicyTest cases).
   const model::Model& model() const noexcept { return model_; }
 

@@ -33,8 +33,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                       *egress::base::IpAddress::parse("203.0.113.20"),
                       443,
                       &id,
-                      {}};
+                      {},
+                      "API.example.com.",
+                      egress::policy::NameVerification::match};
     (void)r.policy->evaluate(f);
+    (void)r.policy->may_depend_on_name(f);
   }
   return 0;
 }

@@ -71,7 +71,28 @@ bool principal_matches(const model::Model& m, const model::PrincipalEntry& e,
   return true;
 }
 
-bool rule_matches(const model::Model& m, const model::Rule& r, const ConnectionFacts& f) {
+// How a `to:` entry's hosts treat the client's name.
+enum class Names {
+  trusted,   // the name alone
+  verified,  // allow rules need a verified name
+  ignored,   // may_depend_on_name: as if any name matched
+};
+
+bool host_matches(const std::vector<HostPattern>& hosts, const ConnectionFacts& f) {
+  std::string name(f.host);
+  for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  if (name.empty()) return false;
+  for (const auto& h : hosts) {
+    if (h.wildcard ? name.size() > h.name.size() + 1 && name.ends_with("." + h.name)
+                   : name == h.name)
+      return true;
+  }
+  return false;
+}
+
+bool rule_matches(const model::Model& m, const model::Rule& r, const ConnectionFacts& f,
+                  Names names, bool only_hosts = false) {
   if (r.expires && f.now >= *r.expires) return false;
   bool from = false;
   for (const auto& e : r.from) from = from || principal_matches(m, e, f);
@@ -82,6 +103,14 @@ bool rule_matches(const model::Model& m, const model::Rule& r, const ConnectionF
       if (t.destination && d.name == *t.destination) named = &d;
     }
     auto s = resolve_destination(t, named);
+    if (only_hosts && !s.hosts) continue;
+    if (s.hosts && names != Names::ignored) {
+      if (!host_matches(*s.hosts, f)) continue;
+      if (names == Names::verified && r.action == Action::allow &&
+          f.name_verification != NameVerification::match)
+        continue;
+    }
+    if (s.hosts && s.hosts->empty()) continue;
     if (s.addresses.contains(f.dst) && s.ports.contains(f.dst_port)) return true;
   }
   return false;
@@ -93,25 +122,51 @@ struct RefOutcome {
   std::string rule;
 };
 
-RefOutcome reference(const model::Model& m, const ConnectionFacts& f, bool shadow) {
+bool denied_destination(const model::Model& m, const ConnectionFacts& f) {
   const auto& s = *m.settings;
   const AddressSet deny = AddressSet::from_cidrs(s.deny_destinations)
                               .subtract(AddressSet::from_cidrs(s.deny_exceptions));
   const auto embedded = embedded_v4(f.dst);  // NAT64, 6to4, ...: that IPv4 address
-  if (deny.contains(f.dst) || (embedded && deny.contains(*embedded))) {
-    return {Action::deny, Reason::deny_destination, ""};
-  }
+  return deny.contains(f.dst) || (embedded && deny.contains(*embedded));
+}
+
+RefOutcome view(const model::Model& m, const ConnectionFacts& f, bool shadow, Names names) {
+  if (denied_destination(m, f)) return {Action::deny, Reason::deny_destination, ""};
   for (Action want : {Action::deny, Action::allow}) {
     // Enforced rules of this action first; in the shadow, then report-mode ones.
     for (bool report : {false, true}) {
       if (report && !shadow) continue;
       for (const auto& r : m.rules) {
-        if (r.action == want && r.report == report && rule_matches(m, r, f))
+        if (r.action == want && r.report == report && rule_matches(m, r, f, names))
           return {want, Reason::rule, r.id};
       }
     }
   }
-  return {s.default_action, Reason::default_action, ""};
+  return {m.settings->default_action, Reason::default_action, ""};
+}
+
+// The enforced decision (shadow = false) or the shadow, per Settings.host_verification.
+RefOutcome reference(const model::Model& m, const ConnectionFacts& f, bool shadow) {
+  const auto mode = m.settings->host_verification;
+  if (shadow)
+    return view(m, f, true, mode == HostVerification::off ? Names::trusted : Names::verified);
+  if (mode != HostVerification::strict) return view(m, f, false, Names::trusted);
+  RefOutcome e = view(m, f, false, Names::verified);
+  const RefOutcome trusted = view(m, f, false, Names::trusted);
+  if (e.action == Action::deny && e.reason == Reason::default_action &&
+      trusted.action == Action::allow) {
+    if (f.name_verification == NameVerification::mismatch) e.reason = Reason::name_mismatch;
+    if (f.name_verification == NameVerification::unresolved) e.reason = Reason::name_unresolved;
+  }
+  return e;
+}
+
+bool reference_may_depend(const model::Model& m, const ConnectionFacts& f) {
+  if (denied_destination(m, f)) return false;
+  for (const auto& r : m.rules) {
+    if (rule_matches(m, r, f, Names::ignored, true)) return true;
+  }
+  return false;
 }
 
 // ---- random policies -----------------------------------------------------------------------
@@ -142,6 +197,9 @@ const std::vector<std::string> kIdentities = {
     "regex:spiffe://corp\\.example/ns/(payments|analytics)/sa/[a-z]+",
     "spiffe://corp.example/ns/analytics/sa/etl",
     "spiffe://corp.example/ns/pay*/sa/*"};
+const std::vector<std::string> kHostPatterns = {"api.example.com",   "*.example.com",
+                                                "*.svc.example.com", "db.example.org",
+                                                "*.example.org",     "API.Example.com."};
 const std::vector<std::string> kDnsPatterns = {"api.example.com", "*.example.com",
                                                "*.svc.example.com", "db.example.org"};
 const std::vector<std::string> kCnPatterns = {"build-agent", "regex:runner-[0-9]+", "legacy"};
@@ -173,18 +231,23 @@ std::string destination_fields(Rng& rng, bool allow_named, int dests) {
       add("ports: [" + pick(rng, kPorts) + (chance(rng, 30) ? ", " + pick(rng, kPorts) : "") + "]");
     if (allow_named && dests > 0 && chance(rng, 30))
       add("destination: dest" + std::to_string(rng() % dests));
+    if (chance(rng, 30))
+      add("hosts: [\"" + pick(rng, kHostPatterns) + "\"" +
+          (chance(rng, 30) ? ", \"" + pick(rng, kHostPatterns) + "\"" : "") + "]");
   }
   return s;
 }
 
 std::string random_policy(Rng& rng) {
-  std::string y = "kind: Settings\ndefault: " + std::string(chance(rng, 20) ? "allow" : "deny") +
-                  "\ndeny_destinations: [" +
-                  // Without non_public sometimes, so IPv6 forms embedding a denied IPv4 address
-                  // meet only the IPv4 prefix.
-                  (chance(rng, 75) ? "builtin:non_public" : "10.0.0.0/8") +
-                  (chance(rng, 30) ? ", 203.0.113.64/26" : "") + "]\n" +
-                  (chance(rng, 30) ? "deny_exceptions: [203.0.113.66/32]\n" : "");
+  std::string y =
+      "kind: Settings\ndefault: " + std::string(chance(rng, 20) ? "allow" : "deny") +
+      "\ndeny_destinations: [" +
+      // Without non_public sometimes, so IPv6 forms embedding a denied IPv4 address
+      // meet only the IPv4 prefix.
+      (chance(rng, 75) ? "builtin:non_public" : "10.0.0.0/8") +
+      (chance(rng, 30) ? ", 203.0.113.64/26" : "") + "]\n" +
+      (chance(rng, 30) ? "deny_exceptions: [203.0.113.66/32]\n" : "") +
+      "host_verification: " + pick(rng, std::vector<std::string>{"strict", "report", "off"}) + "\n";
   const int roles = static_cast<int>(rng() % 4);
   const int dests = static_cast<int>(rng() % 4);
   for (int i = 0; i < roles; ++i) {
@@ -197,6 +260,7 @@ std::string random_policy(Rng& rng) {
          pick(rng, kCidrs) + "\"]\n";
     if (chance(rng, 50)) y += "ports: [" + pick(rng, kPorts) + "]\n";
     if (chance(rng, 20)) y += "except: [\"" + pick(rng, kCidrs) + "\"]\n";
+    if (chance(rng, 25)) y += "hosts: [\"" + pick(rng, kHostPatterns) + "\"]\n";
   }
   for (int i = 0, n = 1 + static_cast<int>(rng() % 30); i < n; ++i) {
     y += "---\nkind: Rule\nid: rule" + std::to_string(i) +
@@ -237,13 +301,26 @@ const std::vector<std::string> kIds = {
     "spiffe://corp.example/ns/analytics",        "spiffe://corp.example/ns/payroll/sa/x"};
 const std::vector<std::string> kDnsNames = {"api.example.com", "API.Example.com.",
                                             "a.svc.example.com", "example.com", "db.example.org"};
+const std::vector<std::string> kHosts = {"",
+                                         "",
+                                         "api.example.com",
+                                         "API.EXAMPLE.COM.",
+                                         "a.svc.example.com",
+                                         "example.com",
+                                         "db.example.org",
+                                         "x.db.example.org",
+                                         "evil.example.net"};
+const std::vector<NameVerification> kVerifications = {
+    NameVerification::match, NameVerification::mismatch, NameVerification::unresolved,
+    NameVerification::not_checked};
 const std::vector<std::string> kCns = {"build-agent", "runner-12", "runner-x", "legacy"};
 const std::vector<int> kPortValues = {80,   443,  8443, 8450, 8451, 1,
                                       1024, 1025, 22,   8080, 445,  65535};
 
 TEST(EngineReference, RandomPoliciesAgreeWithTheLanguage) {
   Rng rng(20261126);
-  int compared = 0, rule_decisions = 0, shadows = 0;
+  int compared = 0, rule_decisions = 0, shadows = 0, name_decisions = 0, name_reasons = 0,
+      depends = 0;
   for (int iter = 0; iter < 300; ++iter) {
     const std::string text = random_policy(rng);
     auto r = load_policy_sources({{"p.yaml", text}});
@@ -263,9 +340,26 @@ TEST(EngineReference, RandomPoliciesAgreeWithTheLanguage) {
       }
       ConnectionFacts f{*base::IpAddress::parse(pick(rng, kAddrs)),
                         *base::IpAddress::parse(pick(rng, kAddrs)),
-                        static_cast<std::uint16_t>(pick(rng, kPortValues)), has_id ? &id : nullptr,
-                        testing::at("2026-11-26T00:00:00Z")};
+                        static_cast<std::uint16_t>(pick(rng, kPortValues)),
+                        has_id ? &id : nullptr,
+                        testing::at("2026-11-26T00:00:00Z"),
+                        pick(rng, kHosts),
+                        pick(rng, kVerifications)};
       const Decision d = p.evaluate(f);
+      const bool may = p.may_depend_on_name(f);
+      ASSERT_EQ(may, reference_may_depend(p.model(), f)) << text << "\ndst " << f.dst.to_string();
+      if (!may) {
+        // Decided without the name: the same decision as with no name at all.
+        ConnectionFacts nameless = f;
+        nameless.host = {};
+        const Decision n = p.evaluate(nameless);
+        ASSERT_EQ(n.action, d.action) << text;
+        ASSERT_EQ(n.rule_id, d.rule_id) << text;
+        ASSERT_EQ(n.shadow_action, d.shadow_action) << text;
+      }
+      depends += may;
+      name_decisions += d.name_used;
+      name_reasons += d.reason == Reason::name_mismatch || d.reason == Reason::name_unresolved;
       const RefOutcome e = reference(p.model(), f, false);
       const RefOutcome s = reference(p.model(), f, true);
       ASSERT_EQ(d.action, e.action) << text;
@@ -286,6 +380,9 @@ TEST(EngineReference, RandomPoliciesAgreeWithTheLanguage) {
   EXPECT_EQ(compared, 60000);
   EXPECT_GT(rule_decisions, 5000);
   EXPECT_GT(shadows, 500);
+  EXPECT_GT(name_decisions, 1000);
+  EXPECT_GT(name_reasons, 100);
+  EXPECT_GT(depends, 5000);
 }
 
 }  // namespace

@@ -36,11 +36,12 @@ INSTANTIATE_TEST_SUITE_P(
                   "true}]\nacton: deny\n",
                   "p.yaml:6:1: error: acton: unknown key \"acton\" in Rule, did you mean "
                   "\"action\"? (allowed: kind, id, action, mode, from, to, expires, description)"},
-        ErrorCase{"unknown_key_entry",
-                  "kind: Rule\nid: r1\naction: allow\nfrom: [{any: true}]\nto:\n  - cidrs: "
-                  "[192.0.2.0/24]\n    port: 443\n",
-                  "p.yaml:7:5: error: to[0].port: unknown key \"port\" in a destination entry, "
-                  "did you mean \"ports\"? (allowed: cidrs, except, ports, destination, any)"},
+        ErrorCase{
+            "unknown_key_entry",
+            "kind: Rule\nid: r1\naction: allow\nfrom: [{any: true}]\nto:\n  - cidrs: "
+            "[192.0.2.0/24]\n    port: 443\n",
+            "p.yaml:7:5: error: to[0].port: unknown key \"port\" in a destination entry, "
+            "did you mean \"ports\"? (allowed: hosts, cidrs, except, ports, destination, any)"},
         ErrorCase{"unknown_kind", "kind: Rules\n",
                   "p.yaml:1:7: error: kind: unknown kind \"Rules\" (Settings, Role, Destination, "
                   "Rule or PolicyTest)"},
@@ -191,13 +192,70 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{
             "settings_unknown_key", "kind: Settings\ndefualt: allow\n",
             "p.yaml:2:1: error: defualt: unknown key \"defualt\" in Settings, did you "
-            "mean \"default\"? (allowed: kind, default, mode, deny_destinations, deny_exceptions)"},
+            "mean \"default\"? (allowed: kind, default, mode, deny_destinations, deny_exceptions, "
+            "host_verification)"},
         ErrorCase{
             "duplicate_key",
             "kind: Rule\nid: r1\nid: r2\naction: allow\nfrom: [{any: true}]\nto: [{any: true}]\n",
             "p.yaml:3:1: error: id: duplicate key \"id\""},
         ErrorCase{"empty_destination_doc", "kind: Destination\nname: d\n",
-                  "p.yaml:1:1: error: cidrs: a Destination needs cidrs, ports, or both"},
+                  "p.yaml:1:1: error: cidrs: a Destination needs hosts, cidrs or ports (any of "
+                  "them, AND-ed)"},
+        // hosts (issue 19): names only, in their ASCII form, "*" only as the first label.
+        ErrorCase{"hosts_ip_literal",
+                  "kind: Rule\nid: r1\naction: allow\nfrom: [{any: true}]\nto:\n  - hosts: "
+                  "[api.stripe.com, 203.0.113.7]\n",
+                  "p.yaml:6:29: error: to[0].hosts[1]: \"203.0.113.7\" is an IP address; hosts "
+                  "takes names (write addresses in cidrs)"},
+        ErrorCase{"hosts_ipv6_literal",
+                  "kind: Rule\nid: r1\naction: allow\nfrom: [{any: true}]\nto:\n  - hosts: "
+                  "\"[2001:db8::1]\"\n",
+                  "p.yaml:6:12: error: to[0].hosts: \"[2001:db8::1]\" is an IP address; hosts "
+                  "takes names (write addresses in cidrs)"},
+        ErrorCase{"hosts_inet_aton_literal", "kind: Destination\nname: d\nhosts: [\"0x7f.1\"]\n",
+                  "p.yaml:3:9: error: hosts[0]: \"0x7f.1\" is an IP address; hosts takes names "
+                  "(write addresses in cidrs)"},
+        ErrorCase{
+            "hosts_unicode",
+            "kind: Destination\nname: d\nhosts: [\"b\xC3\xBC"
+            "cher.example\"]\n",
+            "p.yaml:3:9: error: hosts[0]: \"b\xC3\xBC"
+            "cher.example\" is not ASCII; write an "
+            "internationalised name as its A-label (xn--..., e.g. with `idn2`), which is what "
+            "clients send"},
+        ErrorCase{"hosts_inner_star",
+                  "kind: Rule\nid: r1\naction: allow\nfrom: [{any: true}]\nto: [{hosts: "
+                  "[\"api.*.example.com\"]}]\n",
+                  "p.yaml:5:15: error: to[0].hosts[0]: \"api.*.example.com\": * is allowed only "
+                  "as the whole first label (\"*.example.com\": any name below example.com, never "
+                  "example.com itself)"},
+        ErrorCase{"hosts_partial_star", "kind: Destination\nname: d\nhosts: [\"*stripe.com\"]\n",
+                  "p.yaml:3:9: error: hosts[0]: \"*stripe.com\": * is allowed only as the whole "
+                  "first label (\"*.example.com\": any name below example.com, never example.com "
+                  "itself)"},
+        ErrorCase{"hosts_underscore", "kind: Destination\nname: d\nhosts: [a_b.example.com]\n",
+                  "p.yaml:3:9: error: hosts[0]: \"a_b.example.com\" is not a host name: character "
+                  "other than a letter, digit, hyphen or dot"},
+        ErrorCase{"hosts_empty_label", "kind: Destination\nname: d\nhosts: [a..example.com]\n",
+                  "p.yaml:3:9: error: hosts[0]: \"a..example.com\" is not a host name: empty "
+                  "label"},
+        ErrorCase{"hosts_empty_list",
+                  "kind: Rule\nid: r1\naction: allow\nfrom: [{any: true}]\nto: [{hosts: []}]\n",
+                  "p.yaml:5:14: error: to[0].hosts: empty hosts list (leave hosts out to match any "
+                  "name)"},
+        ErrorCase{"host_verification_value", "kind: Settings\nhost_verification: lax\n",
+                  "p.yaml:2:20: error: host_verification: expected strict, report or off, found "
+                  "\"lax\""},
+        ErrorCase{"test_resolves_to_not_ip",
+                  "kind: PolicyTest\ncases:\n  - {src: 192.0.2.2, dst: 203.0.113.7:443, host: "
+                  "a.example.com, resolves_to: [a.example.net], expect: deny}\n",
+                  "p.yaml:3:79: error: cases[0].resolves_to[0]: \"a.example.net\" is not an IP "
+                  "address"},
+        ErrorCase{"test_resolves_to_without_host",
+                  "kind: PolicyTest\ncases:\n  - {src: 192.0.2.2, dst: 203.0.113.7:443, "
+                  "resolves_to: 203.0.113.7, expect: deny}\n",
+                  "p.yaml:3:57: error: cases[0].resolves_to: resolves_to needs host (the name "
+                  "that resolves)"},
         ErrorCase{"invalid_yaml", "kind: Rule\nid: [r1\n",
                   "p.yaml:3:1: error: invalid YAML: end of sequence flow not found"},
         ErrorCase{"invalid_yaml_tab", "kind: Rule\nfrom:\n\t- any: true\n",

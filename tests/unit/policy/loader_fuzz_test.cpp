@@ -90,8 +90,11 @@ TEST(LoaderFuzz, MutatedPoliciesNeverCrash) {
                         *base::IpAddress::parse("203.0.113.20"),
                         443,
                         nullptr,
-                        {}};
+                        {},
+                        "api.example.com",
+                        NameVerification::mismatch};
       (void)r.policy->evaluate(f);
+      (void)r.policy->may_depend_on_name(f);
       ++accepted;
     } else {
       ++rejected;

@@ -43,6 +43,8 @@ struct Conn {
   base::Identity identity;
   bool has_identity = false;
   std::chrono::system_clock::time_point now = at("2026-01-01T00:00:00Z");
+  std::string host_name;
+  NameVerification verification = NameVerification::not_checked;
 
   Conn(const char* s, const char* d)
       : src(*base::IpAddress::parse(s)), dst(*base::Endpoint::parse(d)) {}
@@ -66,8 +68,15 @@ struct Conn {
     now = at(t);
     return *this;
   }
+  /// The name the client sent and what its verification found.
+  Conn& host(std::string name, NameVerification v = NameVerification::match) {
+    host_name = std::move(name);
+    verification = v;
+    return *this;
+  }
   ConnectionFacts facts() const {
-    return {src, dst.address, dst.port, has_identity ? &identity : nullptr, now};
+    return {src, dst.address, dst.port,    has_identity ? &identity : nullptr,
+            now, host_name,   verification};
   }
 };
 
