@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "clock/rfc3339.hpp"
+#include "ctl/assumed_name.hpp"
 #include "ctl/junit_report.hpp"
 #include "policy/loader.hpp"
 #include "policy/policy.hpp"
@@ -59,8 +60,18 @@ struct ExplainArgs {
   std::vector<std::string> dns_names;
   std::string cn;
   std::string at;
+  std::string host;
+  std::vector<std::string> resolves_to;  ///< given = the name resolves to these
+  bool resolves_to_given = false;
+  bool ech = false;
   bool json = false;
 };
+
+// The name facts' summary for output: "api.stripe.com (mismatch)".
+std::string name_summary(std::string_view host, policy::NameVerification v) {
+  if (host.empty()) return "(none)";
+  return std::string(host) + " (" + std::string(policy::to_string(v)) + ")";
+}
 
 std::string rule_ref(const policy::Policy& p, std::string_view id) {
   const auto* r = p.find_rule(id);
@@ -103,12 +114,35 @@ int run_explain(const ExplainArgs& a) {
     }
     now = *t;
   }
+  std::optional<std::vector<base::IpAddress>> answers;
+  if (a.resolves_to_given) {
+    answers.emplace();
+    for (const auto& text : a.resolves_to) {
+      auto addr = base::IpAddress::parse(text);
+      if (!addr) {
+        std::cerr << "policy explain: --resolves-to \"" << text << "\" is not an IP address\n";
+        return 2;
+      }
+      answers->push_back(*addr);
+    }
+  }
+  if (a.host.empty() && (a.resolves_to_given || a.ech)) {
+    std::cerr << "policy explain: --resolves-to and --ech need --host (the name the client sent)\n";
+    return 2;
+  }
   auto p = load_or_report(a.dir, nullptr);
   if (!p) return 1;
   const bool has_identity = !a.identity.empty() || !a.dns_names.empty() || !a.cn.empty();
   const auto identity = make_identity(a.identity, a.dns_names, a.cn);
-  policy::ConnectionFacts facts{*src, dst->address, dst->port, has_identity ? &identity : nullptr,
-                                now,  {},           {}};
+  policy::ConnectionFacts facts{
+      *src,
+      dst->address,
+      dst->port,
+      has_identity ? &identity : nullptr,
+      now,
+      a.host,
+      assumed_verification(a.host, answers, dst->address, p->host_verification())};
+  const bool waits = p->may_depend_on_name(facts);
   const Decision d = p->evaluate(facts);
   const Action shadow = d.shadow_action.value_or(d.action);
   const std::string_view shadow_rule = d.shadow_action ? d.shadow_rule_id : d.rule_id;
@@ -128,6 +162,20 @@ int run_explain(const ExplainArgs& a) {
       o["identity"] = nullptr;
     }
     o["at"] = clock::format_rfc3339(now);
+    o["host"] = a.host.empty() ? boost::json::value(nullptr) : boost::json::value(a.host);
+    if (answers) {
+      boost::json::array list;
+      for (const auto& addr : *answers) list.emplace_back(addr.to_string());
+      o["resolves_to"] = std::move(list);
+    }
+    if (a.ech) o["ech"] = true;
+    o["name_verified"] = policy::to_string(facts.name_verification);
+    o["host_verification"] = policy::to_string(p->host_verification());
+    o["may_depend_on_name"] = waits;
+    o["name_used"] = d.name_used;
+    o["verification_changed"] = d.verification_changed;
+    o["unverified_rule"] = d.unverified_rule_id.empty() ? boost::json::value(nullptr)
+                                                        : boost::json::value(d.unverified_rule_id);
     o["decision"] = policy::to_string(d.action);
     o["reason"] = policy::to_string(d.reason);
     if (!d.rule_id.empty()) {
@@ -150,6 +198,24 @@ int run_explain(const ExplainArgs& a) {
   std::cout << "decision: " << policy::to_string(d.action) << "\n";
   std::cout << "reason:   " << policy::to_string(d.reason) << "\n";
   if (!d.rule_id.empty()) std::cout << "rule:     " << rule_ref(*p, d.rule_id) << "\n";
+  std::cout << "name:     " << name_summary(a.host, facts.name_verification);
+  if (a.ech) std::cout << " [ech: decided on the outer SNI]";
+  std::cout << ", host_verification: " << policy::to_string(p->host_verification()) << "\n";
+  if (p->has_host_rules()) {
+    std::cout << "          "
+              << (waits ? "a hostname rule may match: the gateway waits for the name"
+                        : "no hostname rule can match: decided without waiting for the name")
+              << (d.name_used ? "; the name decided" : "") << "\n";
+  }
+  if (d.verification_changed) {
+    std::cout << "          the name alone would give "
+              << (d.unverified_rule_id.empty() ? std::string("the default")
+                                               : "rule " + rule_ref(*p, d.unverified_rule_id))
+              << (p->host_verification() == policy::HostVerification::report
+                      ? "; the shadow requires a verified name"
+                      : "; not verified, so it does not match")
+              << "\n";
+  }
   std::cout << "shadow:   " << policy::to_string(shadow);
   if (!shadow_rule.empty()) std::cout << " (rule " << shadow_rule << ")";
   std::cout << (d.shadow_action ? " [differs: a report-mode rule or report mode]" : " (same)")
@@ -204,13 +270,14 @@ int run_test(const std::string& dir, const std::string& test_dir, const std::str
   for (const auto& c : cases) {
     const bool has_identity = !c.identity.empty() || !c.dns_names.empty() || !c.cn.empty();
     const auto identity = make_identity(c.identity, c.dns_names, c.cn);
-    policy::ConnectionFacts facts{c.src,
-                                  c.dst.address,
-                                  c.dst.port,
-                                  has_identity ? &identity : nullptr,
-                                  c.at.value_or(now),
-                                  {},
-                                  {}};
+    policy::ConnectionFacts facts{
+        c.src,
+        c.dst.address,
+        c.dst.port,
+        has_identity ? &identity : nullptr,
+        c.at.value_or(now),
+        c.host,
+        assumed_verification(c.host, c.resolves_to, c.dst.address, p->host_verification())};
     const Decision d = p->evaluate(facts);
     std::vector<std::string> problems;
     if (d.action != c.expect) {
@@ -231,10 +298,12 @@ int run_test(const std::string& dir, const std::string& test_dir, const std::str
     ++failed;
     std::string msg;
     for (const auto& pr : problems) msg += (msg.empty() ? "" : ", ") + pr;
-    const std::string line = c.pos.file + ":" + std::to_string(c.pos.line) + ": FAIL" +
-                             (c.name.empty() ? "" : " \"" + c.name + "\"") + ": " +
-                             c.src.to_string() + " -> " + c.dst.to_string() + ": " + msg +
-                             "; got " + describe(d);
+    const std::string line =
+        c.pos.file + ":" + std::to_string(c.pos.line) + ": FAIL" +
+        (c.name.empty() ? "" : " \"" + c.name + "\"") + ": " + c.src.to_string() + " -> " +
+        c.dst.to_string() +
+        (c.host.empty() ? "" : " host " + name_summary(c.host, facts.name_verification)) + ": " +
+        msg + "; got " + describe(d);
     std::cout << line << "\n";
     report.add_case(c.pos.file, junit_name(c), msg + "; got " + describe(d), line);
   }
@@ -276,6 +345,13 @@ void register_policy_commands(CLI::App& app, int& exit_code) {
   explain->add_option("--dns-name", ea->dns_names, "Client DNS SAN (repeatable)");
   explain->add_option("--cn", ea->cn, "Client certificate subject CN");
   explain->add_option("--at", ea->at, "Evaluate at this time (RFC 3339; default now)");
+  explain->add_option("--host", ea->host, "The name the client sent (TLS SNI or HTTP Host)");
+  explain
+      ->add_option("--resolves-to", ea->resolves_to,
+                   "DNS answers to assume for --host (ADDR,ADDR); absent = it does not resolve")
+      ->delimiter(',')
+      ->each([ea](const std::string&) { ea->resolves_to_given = true; });
+  explain->add_flag("--ech", ea->ech, "The ClientHello had ECH (--host is its outer SNI)");
   explain->add_flag("--json", ea->json, "Print one JSON object");
   explain->callback([ea, &exit_code] { exit_code = run_explain(*ea); });
 
