@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <tuple>
 
 #include "policy/compiled.hpp"
 #include "policy/policy.hpp"
@@ -82,13 +83,45 @@ class Compiler {
 
   // While compiling, a clause's src, dst and ports are numbers into address_sets_ and
   // port_sets_; pack_sets() turns them into offsets in Compiled::sets.
+  // Equal sets get one number, so that clauses can be compared by their numbers.
   std::int32_t address_set(AddressSet s) {
-    address_sets_.push_back(std::move(s));
-    return static_cast<std::int32_t>(address_sets_.size()) - 1;
+    std::vector<std::uint32_t> key;
+    key.push_back(static_cast<std::uint32_t>(s.v4().size()));
+    for (const auto& iv : s.v4()) key.insert(key.end(), {iv.lo, iv.hi});
+    for (const auto& iv : s.v6()) {
+      for (const U128 v : {iv.lo, iv.hi}) {
+        for (int shift = 96; shift >= 0; shift -= 32)
+          key.push_back(static_cast<std::uint32_t>(v >> shift));
+      }
+    }
+    auto [it, fresh] =
+        address_ids_.emplace(std::move(key), static_cast<std::int32_t>(address_sets_.size()));
+    if (fresh) address_sets_.push_back(std::move(s));
+    return it->second;
   }
   std::int32_t port_set(PortSet s) {
-    port_sets_.push_back(std::move(s));
-    return static_cast<std::int32_t>(port_sets_.size()) - 1;
+    std::vector<std::uint32_t> key;
+    for (const auto& r : s.ranges()) key.push_back(std::uint32_t{r.lo} << 16 | r.hi);
+    auto [it, fresh] =
+        port_ids_.emplace(std::move(key), static_cast<std::int32_t>(port_sets_.size()));
+    if (fresh) port_sets_.push_back(std::move(s));
+    return it->second;
+  }
+
+  // The name table holds one clause per distinct set of conditions (hostname rules usually share
+  // theirs: `from: [{any: true}]`, port 443), the latest expiry of those it stands for.
+  void add_name_clause(const Clause& cl, const std::vector<Cidr>* src,
+                       const std::vector<Cidr>* dst) {
+    const auto key = std::make_tuple(cl.identity, cl.dns, cl.cn, cl.role, cl.src, cl.dst, cl.ports);
+    auto [it, fresh] = name_clauses_.emplace(key, c_.name_table.clauses.size());
+    if (!fresh) {
+      auto& kept = name_expiry_[it->second];
+      kept = std::max(kept, cl.expires_ns);
+      return;
+    }
+    name_expiry_.push_back(cl.expires_ns);
+    c_.name_table.clauses.push_back(cl);
+    file(c_.name_table, static_cast<std::uint32_t>(c_.name_table.clauses.size() - 1), src, dst);
   }
 
   // Fills the from-side conditions of `cl` from a principal entry; returns the source prefixes
@@ -273,9 +306,7 @@ class Compiler {
           cl.ports = port_id;
           if (scope.hosts) {
             cl.needs_name = true;
-            c_.name_table.clauses.push_back(cl);
-            file(c_.name_table, static_cast<std::uint32_t>(c_.name_table.clauses.size() - 1), src,
-                 dst_anchor);
+            add_name_clause(cl, src, dst_anchor);
             c_.rule_table.clauses.push_back(cl);
             file_by_hosts(c_.rule_table,
                           static_cast<std::uint32_t>(c_.rule_table.clauses.size() - 1),
@@ -295,6 +326,8 @@ class Compiler {
     finish(c_.role_table);
     finish(c_.rule_table);
     finish(c_.name_table);
+    for (std::size_t i = 0; i < name_expiry_.size(); ++i)
+      c_.name_table.clauses[i].expires_ns = name_expiry_[i];
     pack_sets();
   }
 
@@ -303,6 +336,12 @@ class Compiler {
   std::map<std::pair<int, std::string>, int> identity_seen_, dns_seen_, cn_seen_;
   std::vector<AddressSet> address_sets_;
   std::vector<PortSet> port_sets_;
+  std::map<std::vector<std::uint32_t>, std::int32_t> address_ids_, port_ids_;
+  std::map<std::tuple<std::int32_t, std::int32_t, std::int32_t, std::int32_t, std::int32_t,
+                      std::int32_t, std::int32_t>,
+           std::size_t>
+      name_clauses_;
+  std::vector<std::int64_t> name_expiry_;  ///< by name-table clause
 };
 
 }  // namespace

@@ -97,6 +97,14 @@ class Evaluation {
     for_each_candidate(c_.rule_table, [&](std::uint32_t n) {
       const Clause& cl = c_.rule_table.clauses[n];
       if (cl.owner > verified.owner[cl.category]) return;
+      // Another clause of a rule already found only matters when it frees the rule from
+      // needing the name.
+      if (cl.owner == verified.owner[cl.category] &&
+          (cl.needs_name ||
+           (!verified.needs_name[cl.category] &&
+            (cl.owner != by_name.owner[cl.category] || !by_name.needs_name[cl.category])))) {
+        return;
+      }
       if (now >= cl.expires_ns) return;  // past `expires`: never matches
       if (!matches(cl)) return;
       by_name.offer(cl);

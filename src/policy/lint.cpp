@@ -156,10 +156,14 @@ std::vector<base::Diagnostic> lint(const model::Model& m,
   std::size_t denies = 0, allows = 0;
   for (const auto& rr : resolved) (rr.rule->action == Action::deny ? denies : allows)++;
   if (denies * allows > 1'000'000) return sorted(std::move(out));
+  std::vector<const ResolvedRule*> enforced_denies;
+  for (const auto& d : resolved) {
+    if (d.rule->action == Action::deny && !d.rule->report) enforced_denies.push_back(&d);
+  }
   for (const auto& a : resolved) {
     if (a.rule->action != Action::allow || a.to.empty()) continue;
-    for (const auto& d : resolved) {
-      if (d.rule->action != Action::deny || d.rule->report) continue;
+    for (const ResolvedRule* dp : enforced_denies) {
+      const ResolvedRule& d = *dp;
       if (d.rule->expires && (!a.rule->expires || *d.rule->expires < *a.rule->expires)) continue;
       bool all = true;
       for (const auto& af : a.rule->from) {

@@ -3,6 +3,8 @@
 // name_unresolved reasons, and may_depend_on_name (issue 19).
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include "policy/policy.hpp"
 #include "test_util.hpp"
 
@@ -288,6 +290,28 @@ TEST(Hosts, MayDependOnName) {
   EXPECT_FALSE(depends(Conn("192.0.2.2", "10.1.2.3:443"))) << "deny_destinations decide first";
   EXPECT_FALSE(depends(Conn("192.0.2.2", "198.51.100.5:22").host("api.stripe.com")))
       << "the name itself is not read";
+
+  // Rules sharing their conditions but not their expiry: the latest one counts.
+  for (const char* order : {"2026-06-01T00:00:00Z\", \"2027-06-01T00:00:00Z",
+                            "2027-06-01T00:00:00Z\", \"2026-06-01T00:00:00Z"}) {
+    const std::string o(order);
+    const std::string first = o.substr(0, o.find('"'));
+    const std::string second = o.substr(o.rfind('"') + 1);
+    std::string y;
+    for (const auto& [id, name, exp] :
+         {std::tuple{"e1", "a.example.com", first}, std::tuple{"e2", "b.example.com", second}}) {
+      y += std::string("---\nkind: Rule\nid: ") + id +
+           "\naction: allow\nfrom: [{any: true}]\nto: [{hosts: [" + name +
+           "], ports: [443]}]\nexpires: " + exp + "\n";
+    }
+    auto two = testing::load_text(y);
+    ASSERT_TRUE(two.policy) << errors_of(two);
+    EXPECT_TRUE(two.policy->may_depend_on_name(
+        Conn("192.0.2.2", "198.51.100.5:443").when("2026-07-01T00:00:00Z").facts()))
+        << first << " " << second;
+    EXPECT_FALSE(two.policy->may_depend_on_name(
+        Conn("192.0.2.2", "198.51.100.5:443").when("2027-07-01T00:00:00Z").facts()));
+  }
 
   auto none = testing::load_text(
       "kind: Rule\nid: d\naction: allow\nfrom: [{any: true}]\nto: [{cidrs: [198.51.100.0/24]}]\n");
