@@ -218,8 +218,13 @@ int run_explain(const ExplainArgs& a) {
   }
   std::cout << "shadow:   " << policy::to_string(shadow);
   if (!shadow_rule.empty()) std::cout << " (rule " << shadow_rule << ")";
-  std::cout << (d.shadow_action ? " [differs: a report-mode rule or report mode]" : " (same)")
-            << "\n";
+  if (!d.shadow_action) {
+    std::cout << " (same)\n";
+  } else if (d.verification_changed && p->host_verification() == policy::HostVerification::report) {
+    std::cout << " [differs: host_verification: report, the name is not verified]\n";
+  } else {
+    std::cout << " [differs: a report-mode rule or report mode]\n";
+  }
   if (p->report_mode()) std::cout << "mode:     report (Settings.mode: every decision is allow)\n";
   std::cout << "policy:   " << d.policy_version << "\n";
   return 0;
