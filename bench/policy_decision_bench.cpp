@@ -1,4 +1,5 @@
-// Policy::evaluate at 10 / 1,000 / 10,000 / 100,000 rules (issue 2: well under 1 us at 10,000).
+// Policy::evaluate at 10 / 1,000 / 10,000 / 100,000 rules (issue 2: well under 1 us at 10,000),
+// and among 10,000 / 100,000 hostname rules (issue 19), with may_depend_on_name.
 //
 // The generated policies mix what real ones hold: exact SPIFFE IDs, namespace globs and a few
 // regexes (patterns are per namespace, so their number grows far slower than the rules'), DNS
@@ -6,6 +7,7 @@
 // rules. Half of the connections evaluated are built to hit a random rule, half are random.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <optional>
@@ -251,9 +253,152 @@ void BM_DecisionBesideCacheThrasher(benchmark::State& state) {
   run(state, true, true);
 }
 
+// ---- hostname rules (issue 19: a decision among 10,000 hostname rules < 1 us) ---------------
+//
+// Rules naming SaaS hosts the way real policies do: 70% exact names, 30% wildcards, from
+// everyone, a role or one exact identity, on 443 (some also on a CIDR). Queries of three kinds,
+// each from a client the rule admits with a verified name: an exact name of some rule, a name
+// two labels below some wildcard, and a name no rule has.
+enum HostQuery : int { exact_hit, wildcard_hit, miss };
+
+struct HostFixture {
+  std::shared_ptr<const Policy> policy;
+  std::vector<Query> queries[3];
+  double load_seconds = 0;
+};
+
+HostFixture build_hosts(std::size_t rules) {
+  std::mt19937 rng(static_cast<unsigned>(rules) + 19);
+  const std::size_t roles = std::max<std::size_t>(rules / 100, 1);
+  std::string y =
+      "kind: Settings\ndefault: deny\ndeny_destinations: [builtin:non_public]\n"
+      "host_verification: strict\n";
+  for (std::size_t i = 0; i < roles; ++i) {
+    y += "---\nkind: Role\nname: role-" + std::to_string(i) +
+         "\nmembers:\n  - identity: \"spiffe://corp.example/ns/team-" + std::to_string(i) +
+         "/sa/*\"\n";
+  }
+  HostFixture fx;
+  for (std::size_t i = 0; i < rules; ++i) {
+    Query q{base::IpAddress::v4((192u << 24) | (2u << 8) | 7),
+            base::IpAddress::v4(net24(rng) | 10),
+            443,
+            {},
+            false,
+            {},
+            NameVerification::match};
+    const unsigned from_kind = static_cast<unsigned>(rng() % 10);
+    std::string from = "[{any: true}]";
+    if (from_kind < 3) {
+      const std::size_t r = rng() % roles;
+      from = "[{role: role-" + std::to_string(r) + "}]";
+      q.identity.spiffe_id = "spiffe://corp.example/ns/team-" + std::to_string(r) + "/sa/app";
+    } else if (from_kind < 6) {
+      q.identity.spiffe_id = spiffe(static_cast<unsigned>(i % 500), static_cast<unsigned>(i));
+      from = "[{identity: \"" + q.identity.spiffe_id + "\"}]";
+    }
+    if (!q.identity.spiffe_id.empty()) {
+      q.identity.uri_sans = {q.identity.spiffe_id};
+      q.has_identity = true;
+    }
+    const bool wildcard = rng() % 10 < 3;
+    const std::string domain = "vendor-" + std::to_string(i) + ".example.com";
+    std::string to = "[{hosts: [\"" + (wildcard ? "*." + domain : "api." + domain) + "\"]";
+    if (rng() % 5 == 0) {
+      const std::uint32_t net = net24(rng);
+      to += ", cidrs: [" + ip4(net) + "/24]";
+      q.dst = base::IpAddress::v4(net | 10);
+    }
+    to += ", ports: [443]}]";
+    y += "---\nkind: Rule\nid: host-" + std::to_string(i) + "\naction: allow\nfrom: " + from +
+         "\nto: " + to + "\n";
+    q.host = wildcard ? "eu.shop." + domain : "api." + domain;
+    fx.queries[wildcard ? wildcard_hit : exact_hit].push_back(q);
+    Query m = q;
+    m.host = "api.unknown-" + std::to_string(i) + ".example.org";
+    fx.queries[miss].push_back(std::move(m));
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = load_policy_sources({{"hosts.yaml", y}});
+  fx.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!r.errors.empty()) {
+    fprintf(stderr, "bench policy invalid: %s\n", r.errors[0].to_string().c_str());
+    std::abort();
+  }
+  fx.policy = r.policy;
+  for (auto& list : fx.queries) {
+    std::shuffle(list.begin(), list.end(), rng);
+    list.resize(1024, list.front());
+  }
+  return fx;
+}
+
+HostFixture& host_fixture(std::size_t rules) {
+  static std::map<std::size_t, std::unique_ptr<HostFixture>> cache;
+  auto& f = cache[rules];
+  if (!f) f = std::make_unique<HostFixture>(build_hosts(rules));
+  return *f;
+}
+
+// state.range(0): rules; state.range(1): the HostQuery kind.
+void BM_HostDecision(benchmark::State& state) {
+  HostFixture& fx = host_fixture(static_cast<std::size_t>(state.range(0)));
+  const auto& queries = fx.queries[state.range(1)];
+  const auto now = *egress::clock::parse_rfc3339("2026-11-26T00:00:00Z");
+  std::size_t i = 0, allowed = 0;
+  for (auto _ : state) {
+    const Query& q = queries[i++ & 1023];
+    const ConnectionFacts facts{
+        q.src, q.dst, q.port, q.has_identity ? &q.identity : nullptr, now, q.host, q.verification};
+    const Decision d = fx.policy->evaluate(facts);
+    allowed += d.action == Action::allow;
+    benchmark::DoNotOptimize(d);
+  }
+  static constexpr const char* kKinds[] = {"exact_hit", "wildcard_hit", "miss"};
+  state.SetLabel(kKinds[state.range(1)]);
+  state.counters["rules"] = static_cast<double>(fx.policy->rule_count());
+  state.counters["allowed_%"] =
+      100.0 * static_cast<double>(allowed) / static_cast<double>(std::max<std::size_t>(i, 1));
+  state.counters["load_s"] = fx.load_seconds;
+}
+
+// may_depend_on_name over the same connections (the data path asks it before waiting for bytes):
+// range(1) 0 = the connections of the rules (true), 1 = the same clients to a port no rule has.
+void BM_MayDependOnName(benchmark::State& state) {
+  HostFixture& fx = host_fixture(static_cast<std::size_t>(state.range(0)));
+  const auto& queries = fx.queries[exact_hit];
+  const std::uint16_t port = state.range(1) == 0 ? 443 : 22;
+  const auto now = *egress::clock::parse_rfc3339("2026-11-26T00:00:00Z");
+  std::size_t i = 0, depends = 0;
+  for (auto _ : state) {
+    const Query& q = queries[i++ & 1023];
+    const ConnectionFacts facts{q.src,
+                                q.dst,
+                                port,
+                                q.has_identity ? &q.identity : nullptr,
+                                now,
+                                {},
+                                NameVerification::not_checked};
+    const bool d = fx.policy->may_depend_on_name(facts);
+    depends += d;
+    benchmark::DoNotOptimize(d);
+  }
+  state.SetLabel(state.range(1) == 0 ? "port_443" : "port_22");
+  state.counters["depends_%"] =
+      100.0 * static_cast<double>(depends) / static_cast<double>(std::max<std::size_t>(i, 1));
+}
+
 BENCHMARK(BM_Decision)->Arg(10)->Arg(1000)->Arg(10000)->Arg(100000);
 BENCHMARK(BM_DecisionNoIdentity)->Arg(10)->Arg(1000)->Arg(10000)->Arg(100000);
 BENCHMARK(BM_DecisionBesideCacheThrasher)->Arg(10000)->Arg(100000);
+BENCHMARK(BM_HostDecision)
+    ->Args({10000, exact_hit})
+    ->Args({10000, wildcard_hit})
+    ->Args({10000, miss})
+    ->Args({100000, exact_hit})
+    ->Args({100000, wildcard_hit})
+    ->Args({100000, miss});
+BENCHMARK(BM_MayDependOnName)->Args({10000, 0})->Args({10000, 1});
 
 }  // namespace
 
