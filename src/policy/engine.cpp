@@ -76,7 +76,8 @@ class Evaluation {
         normalize_dns_name(name, s_.dns[s_.dns_count++]);
       }
     }
-    peek::normalize_hostname_into(f.host, s_.host);
+    s_.host.clear();
+    if (!f.host.empty()) peek::normalize_hostname_into(f.host, s_.host);
   }
 
   // Stage 1: which roles the client is a member of.
@@ -88,30 +89,38 @@ class Evaluation {
     std::sort(s_.roles.begin(), s_.roles.end());
   }
 
-  // Stage 2: the first matching rule (file order) of each category, twice: trusting the
-  // client's name (`by_name`), and requiring a verified name for allow rules' hosts (`verified`,
-  // a subset, so its owners are never smaller).
+  // Stage 2: the first matching rule (file order) of each category. With a name and hostname
+  // rules, twice: trusting the client's name (`by_name`), and requiring a verified name for
+  // allow rules' hosts (`verified`, a subset, so its owners are never smaller). Without, no
+  // clause with hosts is a candidate and one pass fills `by_name` alone.
+  template <bool WithNames>
   void match_rules(Best& by_name, Best& verified) {
     const std::int64_t now = f_.now.time_since_epoch().count();
     const bool name_ok = f_.name_verification == NameVerification::match;
     for_each_candidate(c_.rule_table, [&](std::uint32_t n) {
       const Clause& cl = c_.rule_table.clauses[n];
-      if (cl.owner > verified.owner[cl.category]) return;
-      // Another clause of a rule already found only matters when it frees the rule from
-      // needing the name.
-      if (cl.owner == verified.owner[cl.category] &&
-          (cl.needs_name ||
-           (!verified.needs_name[cl.category] &&
-            (cl.owner != by_name.owner[cl.category] || !by_name.needs_name[cl.category])))) {
-        return;
-      }
-      if (now >= cl.expires_ns) return;  // past `expires`: never matches
-      if (!matches(cl)) return;
-      by_name.offer(cl);
-      // A deny rule's names match on the claim alone: claiming a denied name is denied.
-      if (!cl.needs_name || name_ok || cl.category == detail::deny_enforce ||
-          cl.category == detail::deny_report) {
-        verified.offer(cl);
+      if constexpr (!WithNames) {
+        if (cl.owner >= by_name.owner[cl.category]) return;
+        if (now >= cl.expires_ns) return;  // past `expires`: never matches
+        if (matches(cl)) by_name.owner[cl.category] = cl.owner;
+      } else {
+        if (cl.owner > verified.owner[cl.category]) return;
+        // Another clause of a rule already found only matters when it frees the rule from
+        // needing the name.
+        if (cl.owner == verified.owner[cl.category] &&
+            (cl.needs_name ||
+             (!verified.needs_name[cl.category] &&
+              (cl.owner != by_name.owner[cl.category] || !by_name.needs_name[cl.category])))) {
+          return;
+        }
+        if (now >= cl.expires_ns) return;  // past `expires`: never matches
+        if (!matches(cl)) return;
+        by_name.offer(cl);
+        // A deny rule's names match on the claim alone: claiming a denied name is denied.
+        if (!cl.needs_name || name_ok || cl.category == detail::deny_enforce ||
+            cl.category == detail::deny_report) {
+          verified.offer(cl);
+        }
       }
     });
   }
@@ -270,7 +279,8 @@ struct Outcome {
 
 // The enforced outcome of one view (report-mode rules ignored), or its shadow (report-mode rules
 // count as enforced; an enforced rule of the same action still decides first).
-Outcome pick(const Best& b, Action default_action, bool shadow) noexcept {
+[[gnu::always_inline]] inline Outcome pick(const Best& b, Action default_action,
+                                           bool shadow) noexcept {
   using namespace detail;
   auto first = [&](Category enforce, Category report) {
     return shadow && b.owner[enforce] == kNoRule ? report : enforce;
@@ -282,6 +292,43 @@ Outcome pick(const Best& b, Action default_action, bool shadow) noexcept {
   if (b.owner[allow] != kNoRule)
     return {Action::allow, Reason::rule, b.owner[allow], b.needs_name[allow]};
   return {default_action, Reason::default_action, kNoRule, false};
+}
+
+// The enforced and shadow outcomes when the client sent a name and some rule has hosts: per
+// Settings.host_verification, with what the Decision says about the name.
+void decide_with_names(const Compiled& c, const ConnectionFacts& facts, const Best& by_name,
+                       const Best& verified, Outcome& enforced, Outcome& shadow, Decision& d,
+                       const std::vector<Policy::RuleInfo>& rules) noexcept {
+  const Outcome trusted = pick(by_name, c.default_action, false);
+  const Outcome checked = pick(verified, c.default_action, false);
+  switch (c.host_verification) {
+    case HostVerification::strict:
+      enforced = checked;
+      shadow = pick(verified, c.default_action, true);
+      break;
+    case HostVerification::report:
+      enforced = trusted;
+      shadow = pick(verified, c.default_action, true);
+      break;
+    case HostVerification::off:
+      enforced = trusted;
+      shadow = pick(by_name, c.default_action, true);
+      break;
+  }
+  if (c.host_verification != HostVerification::off && !trusted.same(checked)) {
+    d.verification_changed = true;
+    if (trusted.rule != kNoRule) d.unverified_rule_id = rules[trusted.rule].id;
+    // Strict denied what an allow rule's names would have allowed: say why.
+    const bool failed = facts.name_verification == NameVerification::mismatch ||
+                        facts.name_verification == NameVerification::unresolved;
+    if (c.host_verification == HostVerification::strict && failed &&
+        enforced.action == Action::deny && enforced.reason == Reason::default_action &&
+        trusted.action == Action::allow) {
+      enforced.reason = facts.name_verification == NameVerification::mismatch
+                            ? Reason::name_mismatch
+                            : Reason::name_unresolved;
+    }
+  }
 }
 
 }  // namespace
@@ -300,36 +347,13 @@ Decision Policy::evaluate(const ConnectionFacts& facts) const noexcept {
       Evaluation ev(c, facts, scratch);
       ev.match_roles();
       Best by_name, verified;
-      ev.match_rules(by_name, verified);
-      const Outcome trusted = pick(by_name, c.default_action, false);
-      const Outcome checked = pick(verified, c.default_action, false);
-      switch (c.host_verification) {
-        case HostVerification::strict:
-          enforced = checked;
-          shadow = pick(verified, c.default_action, true);
-          break;
-        case HostVerification::report:
-          enforced = trusted;
-          shadow = pick(verified, c.default_action, true);
-          break;
-        case HostVerification::off:
-          enforced = trusted;
-          shadow = pick(by_name, c.default_action, true);
-          break;
-      }
-      if (c.host_verification != HostVerification::off && !trusted.same(checked)) {
-        d.verification_changed = true;
-        if (trusted.rule != kNoRule) d.unverified_rule_id = rules_[trusted.rule].id;
-        // Strict denied what an allow rule's names would have allowed: say why.
-        const bool failed = facts.name_verification == NameVerification::mismatch ||
-                            facts.name_verification == NameVerification::unresolved;
-        if (c.host_verification == HostVerification::strict && failed &&
-            enforced.action == Action::deny && enforced.reason == Reason::default_action &&
-            trusted.action == Action::allow) {
-          enforced.reason = facts.name_verification == NameVerification::mismatch
-                                ? Reason::name_mismatch
-                                : Reason::name_unresolved;
-        }
+      if (facts.host.empty() || c.name_table.clauses.empty()) {
+        ev.match_rules<false>(by_name, by_name);
+        enforced = pick(by_name, c.default_action, false);
+        shadow = pick(by_name, c.default_action, true);
+      } else {
+        ev.match_rules<true>(by_name, verified);
+        decide_with_names(c, facts, by_name, verified, enforced, shadow, d, rules_);
       }
     }
     if (c.report_mode) {
