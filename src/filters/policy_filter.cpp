@@ -10,11 +10,11 @@ base::Reason reason_of(const policy::Decision& d) noexcept {
       return base::Reason::rule;
     case policy::Reason::deny_destination:
       return base::Reason::deny_destination;
-    case policy::Reason::default_action:
-    // Not reached until the data path gives the policy a name (issue 19); base::Reason gains
-    // name_mismatch / name_unresolved with it.
     case policy::Reason::name_mismatch:
+      return base::Reason::name_mismatch;
     case policy::Reason::name_unresolved:
+      return base::Reason::name_unresolved;
+    case policy::Reason::default_action:
       break;
   }
   return base::Reason::default_action;

@@ -152,5 +152,22 @@ TEST_F(PolicyFilterTest, LoopGuardFilterDeniesTheGatewayItself) {
   EXPECT_FALSE(testing::run(filter.on_connection(*fine, context))) << "passes on";
 }
 
+// Every policy reason has its own audit reason: a strict name denial is recorded as such, never
+// as the default (issue 19).
+TEST(PolicyFilter, EveryPolicyReasonMapsToItsAuditReason) {
+  const std::pair<policy::Reason, base::Reason> cases[] = {
+      {policy::Reason::rule, base::Reason::rule},
+      {policy::Reason::default_action, base::Reason::default_action},
+      {policy::Reason::deny_destination, base::Reason::deny_destination},
+      {policy::Reason::name_mismatch, base::Reason::name_mismatch},
+      {policy::Reason::name_unresolved, base::Reason::name_unresolved},
+  };
+  for (const auto& [from, to] : cases) {
+    policy::Decision d;
+    d.reason = from;
+    EXPECT_EQ(reason_of(d), to) << policy::to_string(from);
+  }
+}
+
 }  // namespace
 }  // namespace egress::filters
