@@ -12,6 +12,8 @@
 
 #include <fmt/format.h>
 
+#include "admin/prometheus_text.hpp"
+
 namespace egress::admin {
 namespace {
 
@@ -28,20 +30,6 @@ std::optional<std::string> read_text(const char* path) {
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-// The text format's label value escaping: backslash, double quote and newline.
-std::string escape_label(std::string_view v) {
-  std::string out;
-  for (const char c : v) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
 }
 
 }  // namespace
@@ -138,7 +126,7 @@ std::string render_build_info(std::string_view version, std::string_view commit)
       "# HELP egressd_build_info The build of the running egressd (value 1).\n"
       "# TYPE egressd_build_info gauge\n"
       "egressd_build_info{{version=\"{}\",commit=\"{}\"}} 1\n",
-      escape_label(version), escape_label(commit));
+      escape_label_value(version), escape_label_value(commit));
 }
 
 }  // namespace egress::admin

@@ -5,43 +5,14 @@
 #include <type_traits>
 
 #include "audit/json_out.hpp"
+#include "clock/rfc3339.hpp"
 
 namespace egress::audit {
 namespace {
 
-void put_digits(char* p, unsigned value, int width) {
-  for (int i = width - 1; i >= 0; --i) {
-    p[i] = static_cast<char>('0' + value % 10);
-    value /= 10;
-  }
-}
-
 void append_timestamp(std::string& out, Clock::time_point tp) {
-  using namespace std::chrono;
-  const auto us = time_point_cast<microseconds>(tp);
-  const auto day = floor<days>(us);
-  const year_month_day ymd{day};
-  const hh_mm_ss<microseconds> tod{us - day};
-  // "YYYY-MM-DDTHH:MM:SS.uuuuuuZ"
-  char buf[27];
-  int year = static_cast<int>(ymd.year());
-  if (year < 0) year = 0;  // RFC 3339 has no negative years; clocks before 1 AD are a bug
-  put_digits(buf, static_cast<unsigned>(year), 4);
-  buf[4] = '-';
-  put_digits(buf + 5, static_cast<unsigned>(ymd.month()), 2);
-  buf[7] = '-';
-  put_digits(buf + 8, static_cast<unsigned>(ymd.day()), 2);
-  buf[10] = 'T';
-  put_digits(buf + 11, static_cast<unsigned>(tod.hours().count()), 2);
-  buf[13] = ':';
-  put_digits(buf + 14, static_cast<unsigned>(tod.minutes().count()), 2);
-  buf[16] = ':';
-  put_digits(buf + 17, static_cast<unsigned>(tod.seconds().count()), 2);
-  buf[19] = '.';
-  put_digits(buf + 20, static_cast<unsigned>(tod.subseconds().count()), 6);
-  buf[26] = 'Z';
   out += '"';
-  out.append(buf, sizeof buf);
+  clock::append_rfc3339_micros(out, tp);
   out += '"';
 }
 
@@ -208,8 +179,8 @@ std::string_view event_name(const Event& event) noexcept {
 
 std::string format_timestamp(Clock::time_point tp) {
   std::string out;
-  append_timestamp(out, tp);
-  return out.substr(1, out.size() - 2);
+  clock::append_rfc3339_micros(out, tp);
+  return out;
 }
 
 void encode_record(const Record& record, const ChainFields& chain, const Origin& origin,

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 
 namespace egress::base {
 
@@ -15,6 +16,14 @@ struct Diagnostic {
   std::string message;
   /// The one-line form above.
   std::string to_string() const;
+
+  /// An error about a whole file or directory (no position, no key): "label: error: message".
+  static Diagnostic about(std::string file, std::string message) {
+    Diagnostic d;
+    d.file = std::move(file);
+    d.message = std::move(message);
+    return d;
+  }
 };
 
 }  // namespace egress::base

@@ -7,6 +7,13 @@ namespace egress::clock {
 
 namespace {
 
+void put_digits(char* p, unsigned value, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    p[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+}
+
 bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) noexcept {
   if (pos + n > s.size()) return false;
   int v = 0;
@@ -103,6 +110,33 @@ std::string format_rfc3339(std::chrono::system_clock::time_point t) {
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+void append_rfc3339_micros(std::string& out, std::chrono::system_clock::time_point tp) {
+  using namespace std::chrono;
+  const auto us = time_point_cast<microseconds>(tp);
+  const auto day = floor<days>(us);
+  const year_month_day ymd{day};
+  const hh_mm_ss<microseconds> tod{us - day};
+  // "YYYY-MM-DDTHH:MM:SS.uuuuuuZ"
+  char buf[27];
+  int year = static_cast<int>(ymd.year());
+  if (year < 0) year = 0;  // RFC 3339 has no negative years; clocks before 1 AD are a bug
+  put_digits(buf, static_cast<unsigned>(year), 4);
+  buf[4] = '-';
+  put_digits(buf + 5, static_cast<unsigned>(ymd.month()), 2);
+  buf[7] = '-';
+  put_digits(buf + 8, static_cast<unsigned>(ymd.day()), 2);
+  buf[10] = 'T';
+  put_digits(buf + 11, static_cast<unsigned>(tod.hours().count()), 2);
+  buf[13] = ':';
+  put_digits(buf + 14, static_cast<unsigned>(tod.minutes().count()), 2);
+  buf[16] = ':';
+  put_digits(buf + 17, static_cast<unsigned>(tod.seconds().count()), 2);
+  buf[19] = '.';
+  put_digits(buf + 20, static_cast<unsigned>(tod.subseconds().count()), 6);
+  buf[26] = 'Z';
+  out.append(buf, sizeof buf);
 }
 
 }  // namespace egress::clock

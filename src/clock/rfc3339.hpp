@@ -19,4 +19,8 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_v
 /// "2027-03-31T00:00:00Z" (UTC, whole seconds).
 std::string format_rfc3339(std::chrono::system_clock::time_point t);
 
+/// Appends "2026-11-26T07:27:16.123456Z" (UTC, microseconds; years before 0 written as 0000):
+/// the audit records' `ts` and the JSON operational log's `time`. No allocation beyond `out`'s.
+void append_rfc3339_micros(std::string& out, std::chrono::system_clock::time_point t);
+
 }  // namespace egress::clock

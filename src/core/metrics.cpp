@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "admin/prometheus_text.hpp"
+
 namespace egress::core {
 
 void Histogram::observe(std::chrono::nanoseconds d) noexcept {
@@ -50,19 +52,6 @@ void render_histogram(std::string& out, std::string_view name, std::string_view 
                  static_cast<double>(sum_ns) / 1e9, name, count);
 }
 
-std::string escape_label(std::string_view v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string Metrics::render(const ScrapeInputs& in) const {
@@ -84,7 +73,7 @@ std::string Metrics::render(const ScrapeInputs& in) const {
           v += w->decisions_[(l * base::kReasonCount + r) * 2 + allow].get();
         if (v == 0) continue;
         put("egressd_connections_total{{listener=\"{}\",decision=\"{}\",reason=\"{}\"}} {}\n",
-            escape_label(listener_names_[l]), allow ? "allow" : "deny",
+            admin::escape_label_value(listener_names_[l]), allow ? "allow" : "deny",
             to_string(static_cast<base::Reason>(r)), v);
       }
     }
@@ -97,7 +86,8 @@ std::string Metrics::render(const ScrapeInputs& in) const {
       for (const auto& w : workers_) v += w->closes_[l * base::kReasonCount + r].get();
       if (v == 0) continue;
       put("egressd_connections_closed_total{{listener=\"{}\",reason=\"{}\"}} {}\n",
-          escape_label(listener_names_[l]), to_string(static_cast<base::Reason>(r)), v);
+          admin::escape_label_value(listener_names_[l]), to_string(static_cast<base::Reason>(r)),
+          v);
     }
   }
   put("# HELP egressd_tls_handshakes_total TLS handshakes by listener and result.\n"
@@ -108,22 +98,22 @@ std::string Metrics::render(const ScrapeInputs& in) const {
       for (const auto& w : workers_) v += w->tls_[l * base::kReasonCount + r].get();
       if (v == 0) continue;
       put("egressd_tls_handshakes_total{{listener=\"{}\",result=\"{}\"}} {}\n",
-          escape_label(listener_names_[l]), r == 0 ? "ok" : to_string(static_cast<base::Reason>(r)),
-          v);
+          admin::escape_label_value(listener_names_[l]),
+          r == 0 ? "ok" : to_string(static_cast<base::Reason>(r)), v);
     }
   }
   put("# HELP egressd_active_connections Connections currently open.\n"
       "# TYPE egressd_active_connections gauge\n");
   for (std::size_t l = 0; l < nl && l < in.active_by_listener.size(); ++l) {
-    put("egressd_active_connections{{listener=\"{}\"}} {}\n", escape_label(listener_names_[l]),
-        in.active_by_listener[l]);
+    put("egressd_active_connections{{listener=\"{}\"}} {}\n",
+        admin::escape_label_value(listener_names_[l]), in.active_by_listener[l]);
   }
   put("# HELP egressd_pending_connections Connections accepted and not yet decided (TLS "
       "handshake, peek), counted against limits.max_pending.\n"
       "# TYPE egressd_pending_connections gauge\n");
   for (std::size_t l = 0; l < nl && l < in.pending_by_listener.size(); ++l) {
-    put("egressd_pending_connections{{listener=\"{}\"}} {}\n", escape_label(listener_names_[l]),
-        in.pending_by_listener[l]);
+    put("egressd_pending_connections{{listener=\"{}\"}} {}\n",
+        admin::escape_label_value(listener_names_[l]), in.pending_by_listener[l]);
   }
   if (in.sources) {
     put("# HELP egressd_connection_sources Source addresses with live connections, counted "
@@ -175,7 +165,7 @@ std::string Metrics::render(const ScrapeInputs& in) const {
   put("# HELP egressd_policy_info The running policy (value 1).\n"
       "# TYPE egressd_policy_info gauge\n");
   if (!in.policy_version.empty()) {
-    put("egressd_policy_info{{version=\"{}\"}} 1\n", escape_label(in.policy_version));
+    put("egressd_policy_info{{version=\"{}\"}} 1\n", admin::escape_label_value(in.policy_version));
   }
   put("# HELP egressd_policy_rules Rules in the running policy.\n"
       "# TYPE egressd_policy_rules gauge\negressd_policy_rules {}\n",

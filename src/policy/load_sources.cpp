@@ -11,13 +11,6 @@ namespace egress::policy {
 
 namespace {
 
-base::Diagnostic label_error(const std::string& label, std::string message) {
-  base::Diagnostic d;
-  d.file = label;
-  d.message = std::move(message);
-  return d;
-}
-
 LoadResult load(const std::vector<SourceFile>& files, const LoadOptions& options,
                 const std::string& label) {
   LoadResult result;
@@ -35,7 +28,7 @@ LoadResult load(const std::vector<SourceFile>& files, const LoadOptions& options
     result.policy = Policy::compile(std::move(parsed.model), std::move(version), wall);
   } catch (const std::exception& e) {
     result.errors.push_back(
-        label_error(label, std::string("cannot compile the policy: ") + e.what()));
+        base::Diagnostic::about(label, std::string("cannot compile the policy: ") + e.what()));
   }
   return result;
 }
@@ -48,7 +41,8 @@ LoadResult load_policy_sources(const std::vector<SourceFile>& files, const LoadO
     return load(files, options, dir_label);
   } catch (const std::exception& e) {
     LoadResult r;
-    r.errors.push_back(label_error(dir_label, std::string("cannot load the policy: ") + e.what()));
+    r.errors.push_back(
+        base::Diagnostic::about(dir_label, std::string("cannot load the policy: ") + e.what()));
     return r;
   }
 }

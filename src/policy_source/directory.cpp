@@ -6,24 +6,14 @@
 
 namespace egress::policy_source {
 
-namespace {
-
-base::Diagnostic dir_error(const std::filesystem::path& dir, std::string message) {
-  base::Diagnostic d;
-  d.file = dir.string();
-  d.message = std::move(message);
-  return d;
-}
-
-}  // namespace
-
 policy::LoadResult load_policy_dir(const std::filesystem::path& dir, const RevisionReader& revision,
                                    policy::LoadOptions options) {
   policy::LoadResult result;
   const auto files = read_policy_files(dir, result.errors);
   if (!result.errors.empty()) return result;
   if (files.empty()) {
-    result.errors.push_back(dir_error(dir, "no *.yaml files in the policy directory"));
+    result.errors.push_back(
+        base::Diagnostic::about(dir.string(), "no *.yaml files in the policy directory"));
     return result;
   }
   std::vector<base::Diagnostic> revision_warnings;

@@ -14,13 +14,6 @@ namespace egress::policy_source {
 
 namespace {
 
-base::Diagnostic dir_error(const std::string& label, std::string message) {
-  base::Diagnostic d;
-  d.file = label;
-  d.message = std::move(message);
-  return d;
-}
-
 std::string label_of(const std::filesystem::path& dir) {
   return dir.string();
 }
@@ -103,7 +96,8 @@ std::vector<policy::SourceFile> read_policy_files(const std::filesystem::path& d
   }
   if (ec) {
     // Opening the directory or reading any entry of it failed: a partial listing is no policy.
-    errors.push_back(dir_error(label_of(dir), "cannot read the directory: " + ec.message()));
+    errors.push_back(
+        base::Diagnostic::about(label_of(dir), "cannot read the directory: " + ec.message()));
     return {};
   }
   std::sort(paths.begin(), paths.end(), [](const auto& a, const auto& b) {
@@ -114,7 +108,7 @@ std::vector<policy::SourceFile> read_policy_files(const std::filesystem::path& d
     std::string bytes;
     const std::string why = read_regular_file(p, bytes);
     if (!why.empty()) {
-      errors.push_back(dir_error(name, "cannot read: " + why));
+      errors.push_back(base::Diagnostic::about(name, "cannot read: " + why));
       continue;
     }
     files.push_back({name, std::move(bytes)});

@@ -43,5 +43,21 @@ TEST(Rfc3339, Invalid) {
   }
 }
 
+// The audit records' ts and the JSON log's time: microseconds, UTC, appended as they are.
+TEST(Rfc3339, AppendsMicroseconds) {
+  using namespace std::chrono;
+  std::string out = "ts=";
+  const auto tp = sys_days{2026y / November / 26} + 7h + 27min + 16s + 123456us;
+  append_rfc3339_micros(
+      out, system_clock::time_point{duration_cast<system_clock::duration>(tp.time_since_epoch())});
+  EXPECT_EQ(out, "ts=2026-11-26T07:27:16.123456Z");
+  out.clear();
+  append_rfc3339_micros(out, system_clock::time_point{});
+  EXPECT_EQ(out, "1970-01-01T00:00:00.000000Z");
+  // Parsed back, to the microsecond.
+  EXPECT_EQ(parse_rfc3339("2026-11-26T07:27:16.123456Z").value().time_since_epoch(),
+            duration_cast<system_clock::duration>(tp.time_since_epoch()));
+}
+
 }  // namespace
 }  // namespace egress::clock
