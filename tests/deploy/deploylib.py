@@ -15,16 +15,20 @@ REDIRECT_SCRIPT = ROOT / "scripts" / "redirect-rules.sh"
 # The gateway config keys (issues 3, 4 and 5: the contract). A deployment file that uses a key
 # outside this set would be refused by egressd ("unknown keys are errors").
 CONFIG_KEYS = {
-    "": {"workers", "listeners", "upstream", "policy", "audit", "admin", "limits", "drain_timeout"},
-    "listeners[]": {"name", "address", "destination", "tls", "max_connections"},
-    "listeners[].tls": {"mode", "cert", "key", "client_ca", "crl", "min_version",
-                        "handshake_timeout", "allow_insecure_key_permissions"},
+    "": {"workers", "listeners", "upstream", "dns", "policy", "audit", "admin", "limits",
+         "drain_timeout"},
+    "listeners[]": {"name", "address", "destination", "tls", "max_connections", "peek"},
+    "listeners[].tls": {"mode", "cert", "key", "client_ca", "crl", "crl_check", "min_version",
+                        "handshake_timeout", "allow_insecure_key_permissions",
+                        "session_cache_size"},
+    "listeners[].peek": {"timeout", "max_bytes"},
     "upstream": {"connect_timeout", "idle_timeout", "max_duration", "mark"},
+    "dns": {"servers", "min_ttl", "timeout"},
     "policy": {"dir"},
     "audit": {"path", "write_ahead", "on_overflow", "on_error", "fsync", "fsync_interval",
-              "queue_capacity"},
+              "queue_capacity", "gateway_id"},
     "admin": {"address"},
-    "limits": {"max_connections"},
+    "limits": {"max_connections", "max_pending", "per_source", "per_source_ipv6_prefix"},
 }
 
 
