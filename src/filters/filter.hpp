@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/identity.hpp"
 #include "base/ip_address.hpp"
@@ -32,6 +33,27 @@ class ServerContext;
 
 namespace egress::filters {
 
+/// Where the name a connection's decision may use came from (the audit's `name_source`).
+enum class NameSource : std::uint8_t {
+  none,       ///< no name: none was sent, or none came before peek.timeout
+  sni,        ///< the server_name of the TLS ClientHello
+  http_host,  ///< the Host of the first plaintext HTTP/1.x request
+};
+
+/// The name step's findings: the name as the client sent it, and whether egressd's own DNS
+/// answers for it list the destination address.
+struct NameFacts {
+  std::string host;  ///< as sent (SNI lowercased by the reader); empty: none
+  NameSource source = NameSource::none;
+  policy::NameVerification verified = policy::NameVerification::not_checked;
+  /// The addresses held for the name when it was verified (the audit's `dns_answers`).
+  std::vector<base::IpAddress> dns_answers;
+  /// Why the name is unresolved, or what the peek saw instead of a name ("timeout after 1000
+  /// ms"); empty otherwise.
+  std::string detail;
+  bool ech = false;  ///< the ClientHello carried encrypted_client_hello (outer SNI decided)
+};
+
 /// Everything known about one connection: what the session learned at accept, what the steps
 /// attached, and the decision. Owned by the session's connection; steps get it by reference.
 struct Facts {
@@ -49,7 +71,9 @@ struct Facts {
   /// The TLS handshake's result when one ran: Reason{} when it succeeded, else its deny reason
   /// (the session counts it in egressd_tls_handshakes_total).
   std::optional<base::Reason> tls_handshake;
-  // Issue 19 adds the name (SNI / Host) here; the first bytes come from FilterContext::peek.
+  /// What the name step found (issue 19); absent when the step did not run (no hostname rule
+  /// could match this connection, or the listener has no name step).
+  std::optional<NameFacts> name;
 
   /// The connection's limit slots (admission step): given back when the facts are destroyed,
   /// the pending one when the chain has decided.
