@@ -18,39 +18,51 @@ using yaml::index_path;
 using yaml::Map;
 using yaml::Reader;
 
-std::optional<std::vector<Cidr>> read_cidrs(Reader& r, const YAML::Node& n, const std::string& path,
-                                            bool allow_scalar) {
+/// Calls `each(item, item_path, text)` for every string of the list (or lone scalar, when
+/// `allow_scalar`) at `n`; `each` reports its own errors and returns false for a bad item. Every
+/// item is read, so one load reports every bad one. False when the list or any item was bad.
+template <class Each>
+bool for_each_string(Reader& r, const YAML::Node& n, const std::string& path, bool allow_scalar,
+                     std::size_t& count, Each each) {
   auto items = r.list(n, path, allow_scalar);
-  if (!items) return std::nullopt;
-  std::vector<Cidr> out;
+  if (!items) return false;
+  count = items->size();
   bool ok = true;
   for (std::size_t i = 0; i < items->size(); ++i) {
     const auto& item = (*items)[i];
     const std::string p = n.IsSequence() ? index_path(path, i) : path;
     auto text = r.string(item, p);
-    if (!text) {
-      ok = false;
-      continue;
-    }
-    if (text->starts_with("builtin:")) {
-      if (const auto* set = builtin_set(*text)) {
-        out.insert(out.end(), set->begin(), set->end());
-      } else {
-        r.error(
-            item, p,
-            "unknown built-in set \"" + *text + "\" (known: builtin:non_public, builtin:metadata)");
-        ok = false;
-      }
-      continue;
-    }
-    auto c = parse_cidr(*text);
-    if (!c.cidr) {
-      r.error(item, p, c.error);
-      ok = false;
-      continue;
-    }
-    out.push_back(*c.cidr);
+    if (!text || !each(item, p, *text)) ok = false;
   }
+  return ok;
+}
+
+std::optional<std::vector<Cidr>> read_cidrs(Reader& r, const YAML::Node& n, const std::string& path,
+                                            bool allow_scalar) {
+  std::vector<Cidr> out;
+  std::size_t count = 0;
+  const bool ok =
+      for_each_string(r, n, path, allow_scalar, count,
+                      [&](const YAML::Node& item, const std::string& p, const std::string& text) {
+                        if (text.starts_with("builtin:")) {
+                          const auto* set = builtin_set(text);
+                          if (!set) {
+                            r.error(item, p,
+                                    "unknown built-in set \"" + text +
+                                        "\" (known: builtin:non_public, builtin:metadata)");
+                            return false;
+                          }
+                          out.insert(out.end(), set->begin(), set->end());
+                          return true;
+                        }
+                        auto c = parse_cidr(text);
+                        if (!c.cidr) {
+                          r.error(item, p, c.error);
+                          return false;
+                        }
+                        out.push_back(*c.cidr);
+                        return true;
+                      });
   if (!ok) return std::nullopt;
   return out;
 }
@@ -63,43 +75,38 @@ std::optional<std::uint32_t> port_number(std::string_view s) {
 }
 
 std::optional<PortSet> read_ports(Reader& r, const YAML::Node& n, const std::string& path) {
-  auto items = r.list(n, path, true);
-  if (!items) return std::nullopt;
   PortSet out;
-  bool ok = true;
-  for (std::size_t i = 0; i < items->size(); ++i) {
-    const auto& item = (*items)[i];
-    const std::string p = n.IsSequence() ? index_path(path, i) : path;
-    auto text = r.string(item, p);
-    if (!text) {
-      ok = false;
-      continue;
-    }
-    const auto dash = text->find('-', 1);
-    std::optional<std::uint32_t> lo, hi;
-    if (dash == std::string::npos) {
-      lo = hi = port_number(*text);
-    } else {
-      lo = port_number(std::string_view(*text).substr(0, dash));
-      hi = port_number(std::string_view(*text).substr(dash + 1));
-    }
-    if (!lo || !hi) {
-      r.error(item, p, "\"" + *text + "\" is not a port number or an inclusive \"lo-hi\" range");
-      ok = false;
-    } else if (*lo < 1 || *lo > 65535 || *hi < 1 || *hi > 65535) {
-      r.error(item, p, "port \"" + *text + "\" is outside 1-65535");
-      ok = false;
-    } else if (*lo > *hi) {
-      r.error(item, p,
-              "port range \"" + *text + "\" is reversed; did you mean \"" + std::to_string(*hi) +
-                  "-" + std::to_string(*lo) + "\"?");
-      ok = false;
-    } else {
-      out.add(static_cast<std::uint16_t>(*lo), static_cast<std::uint16_t>(*hi));
-    }
-  }
+  std::size_t count = 0;
+  const bool ok = for_each_string(
+      r, n, path, true, count,
+      [&](const YAML::Node& item, const std::string& p, const std::string& text) {
+        const auto dash = text.find('-', 1);
+        std::optional<std::uint32_t> lo, hi;
+        if (dash == std::string::npos) {
+          lo = hi = port_number(text);
+        } else {
+          lo = port_number(std::string_view(text).substr(0, dash));
+          hi = port_number(std::string_view(text).substr(dash + 1));
+        }
+        if (!lo || !hi) {
+          r.error(item, p, "\"" + text + "\" is not a port number or an inclusive \"lo-hi\" range");
+          return false;
+        }
+        if (*lo < 1 || *lo > 65535 || *hi < 1 || *hi > 65535) {
+          r.error(item, p, "port \"" + text + "\" is outside 1-65535");
+          return false;
+        }
+        if (*lo > *hi) {
+          r.error(item, p,
+                  "port range \"" + text + "\" is reversed; did you mean \"" + std::to_string(*hi) +
+                      "-" + std::to_string(*lo) + "\"?");
+          return false;
+        }
+        out.add(static_cast<std::uint16_t>(*lo), static_cast<std::uint16_t>(*hi));
+        return true;
+      });
   if (!ok) return std::nullopt;
-  if (items->empty()) {
+  if (count == 0) {
     r.error(n, path, "empty port list (leave ports out to allow every port)");
     return std::nullopt;
   }
@@ -109,29 +116,22 @@ std::optional<PortSet> read_ports(Reader& r, const YAML::Node& n, const std::str
 
 std::optional<std::vector<HostPattern>> read_hosts(Reader& r, const YAML::Node& n,
                                                    const std::string& path) {
-  auto items = r.list(n, path, true);
-  if (!items) return std::nullopt;
   std::vector<HostPattern> out;
-  bool ok = true;
-  for (std::size_t i = 0; i < items->size(); ++i) {
-    const auto& item = (*items)[i];
-    const std::string p = n.IsSequence() ? index_path(path, i) : path;
-    auto text = r.string(item, p);
-    if (!text) {
-      ok = false;
-      continue;
-    }
-    auto h = parse_host_pattern(*text);
-    if (!h.pattern) {
-      r.error(item, p, h.error);
-      ok = false;
-      continue;
-    }
-    h.pattern->pos = r.position(item);
-    out.push_back(std::move(*h.pattern));
-  }
+  std::size_t count = 0;
+  const bool ok =
+      for_each_string(r, n, path, true, count,
+                      [&](const YAML::Node& item, const std::string& p, const std::string& text) {
+                        auto h = parse_host_pattern(text);
+                        if (!h.pattern) {
+                          r.error(item, p, h.error);
+                          return false;
+                        }
+                        h.pattern->pos = r.position(item);
+                        out.push_back(std::move(*h.pattern));
+                        return true;
+                      });
   if (!ok) return std::nullopt;
-  if (items->empty()) {
+  if (count == 0) {
     r.error(n, path, "empty hosts list (leave hosts out to match any name)");
     return std::nullopt;
   }
