@@ -139,13 +139,20 @@ std::string v1_early_problem(std::string_view line) {
       return {};
     }
   }
-  return "v1 protocol " + printable(token) + " is not TCP4, TCP6 or UNKNOWN";
+  // Quote the token only through its first byte that fits no protocol, so the detail does not
+  // depend on how much of the line has arrived.
+  std::size_t matched = 0;
+  for (const std::string_view known : {"TCP4", "TCP6", "UNKNOWN"}) {
+    std::size_t n = 0;
+    while (n < token.size() && n < known.size() && token[n] == known[n]) ++n;
+    matched = std::max(matched, n);
+  }
+  return "v1 protocol starting " + printable(token.substr(0, matched + 1)) +
+         " is not TCP4, TCP6 or UNKNOWN";
 }
 
-// A whole v1 line without its CRLF.
+// A whole v1 line without its CRLF, whose start v1_early_problem has passed.
 ProxyHeaderResult parse_v1(std::string_view line, std::size_t length) {
-  std::string problem = v1_early_problem(line);
-  if (!problem.empty()) return invalid(1, std::move(problem));
   ProxyHeaderResult r;
   r.status = PeekStatus::done;
   r.version = 1;
@@ -208,24 +215,23 @@ ProxyHeaderResult read_v1(std::span<const std::uint8_t> prefix) {
   const std::string_view text(reinterpret_cast<const char*>(prefix.data()),
                               std::min(prefix.size(), kV1MaxLine));
   const std::size_t end = text.find_first_of("\r\n");
+  // The same problem whatever the prefix's length: the first one in the line, once it is seen.
+  std::string problem = v1_early_problem(text.substr(0, end));
+  if (!problem.empty()) return invalid(1, std::move(problem));
   if (end != std::string_view::npos) {
     if (text[end] == '\n') {
       return invalid(
           1, "v1 line " + printable(text.substr(0, end + 1)) + " ends in a lone LF, not CRLF");
     }
-    if (end + 1 < prefix.size()) {
+    // A CR as the 107th byte leaves no room for its LF: "no CRLF" below, with or without it.
+    if (end + 1 < kV1MaxLine && end + 1 < prefix.size()) {
       if (prefix[end + 1] != '\n') {
         return invalid(
             1, "v1 line " + printable(prefix.first(end + 2)) + " has a CR not followed by LF");
       }
-      if (end + 2 > kV1MaxLine) {
-        return invalid(1, "v1 line is longer than 107 bytes (CRLF included): " + printable(text));
-      }
       return parse_v1(text.substr(0, end), end + 2);
     }
   }
-  std::string problem = v1_early_problem(text.substr(0, end));
-  if (!problem.empty()) return invalid(1, std::move(problem));
   if (prefix.size() >= kV1MaxLine) {
     return invalid(1, "v1 line has no CRLF in its first 107 bytes: " + printable(text));
   }
