@@ -6,16 +6,22 @@
     into 1-byte TLS records, with an encrypted_client_hello extension, with a second server_name.
   http_host_reader_fuzz: HTTP/1.x request streams like the unit tests' (Host with port, IPv6,
     absolute-form, two requests with a chunked body between them, CONNECT, Upgrade).
+  proxy_header_fuzz: PROXY protocol headers with the client's first bytes after them: the ones
+    HAProxy 2.6 sent in the unit tests' capture (tests/unit/peek/proxy_header_test.cpp: v2 over
+    TLS with every TLV, TCP6, a mapped source, v1, the LOCAL health check) and hand-written ones
+    (UDP, UNIX, UNSPEC, unknown TLVs, a CRC32C, v1 UNKNOWN), and a stream with no header.
 
 Each seed is named by the SHA-1 of its bytes, as make_corpus.py names the others. Run again when
-the readers' formats change:
+the readers' formats change (naming targets writes only those; OpenSSL's ClientHellos differ on
+each run):
 
-    tests/fuzz/make_peek_corpus.py
+    tests/fuzz/make_peek_corpus.py [target...]
 """
 import hashlib
 import os
 import ssl
 import struct
+import sys
 
 CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
 
@@ -109,6 +115,65 @@ def http_seeds():
     ]]
 
 
+def crc32c(data):
+    """RFC 4960 Appendix B, bit by bit."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
+
+
+def proxy_v2(ver_cmd, fam, body):
+    return (bytes.fromhex("0d0a0d0a000d0a515549540a") + bytes([ver_cmd, fam]) +
+            struct.pack(">H", len(body)) + body)
+
+
+def tlv(kind, value):
+    return struct.pack(">BH", kind, len(value)) + value
+
+
+def proxy_seeds():
+    captured = [  # HAProxy 2.6.12, as in tests/unit/peek/proxy_header_test.cpp
+        "0d0a0d0a000d0a515549540a2111008b7f0000017f000001936842690300047e"
+        "83a16802000f6170692e6578616d706c652e636f6d05000f3132372e302e302e"
+        "313a33373733362000510700000000210007544c5376312e3322000a776f726b"
+        "6c6f61642d61250005454332353624001165636473612d776974682d53484132"
+        "3536230016544c535f4145535f3235365f47434d5f53484133383468656c6c6f"
+        "2d7632746c730a",
+        "0d0a0d0a000d0a515549540a2121002400000000000000000000000000000001"
+        "00000000000000000000000000000001ba32426a68656c6c6f2d76322d36",
+        "0d0a0d0a000d0a515549540a2121002400000000000000000000ffff7f000001"
+        "00000000000000000000ffff7f000001d93e426d68656c6c6f2d76322d6d6170"
+        "706564",
+        "0d0a0d0a000d0a515549540a20000000",
+    ]
+    tcp4 = bytes.fromhex("c0000201c6336407c73801bb")
+    with_crc = proxy_v2(0x21, 0x11, tcp4 + tlv(0x02, b"api.example.com") + tlv(0x03, bytes(4)))
+    with_crc = with_crc[:-4] + struct.pack(">I", crc32c(with_crc))
+    ssl = tlv(0x20, bytes([7, 0, 0, 0, 0]) + tlv(0x21, b"TLSv1.3") + tlv(0x22, b"workload-a") +
+              tlv(0x26, b"?"))
+    ff = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+    return [bytes.fromhex(h) for h in captured] + [
+        with_crc + b"GET / HTTP/1.1\r\n",
+        proxy_v2(0x21, 0x11, tcp4 + tlv(0x04, b"") + tlv(0xE0, b"custom") + tlv(0x01, b"h2") +
+                 ssl + tlv(0x05, b"id-1")),
+        proxy_v2(0x21, 0x22, bytes(15) + b"\x01" + bytes(15) + b"\x02" + b"\x03\xe8\x00\x35"),
+        proxy_v2(0x21, 0x31, bytes(216) + tlv(0x02, b"u.example")),
+        proxy_v2(0x21, 0x00, tlv(0x02, b"x.example")),
+        proxy_v2(0x20, 0x11, tcp4),
+        b"PROXY TCP4 127.0.0.1 127.0.0.1 34558 17003\r\nhello-v1-4",
+        b"PROXY TCP6 ::1 ::1 60262 17004\r\nhello-v1-6",
+        b"PROXY TCP6 ::ffff:127.0.0.1 ::ffff:127.0.0.1 48678 17006\r\nhello",
+        b"PROXY UNKNOWN\r\nGET / HTTP/1.1\r\n",
+        f"PROXY UNKNOWN {ff} {ff} 65535 65535\r\n".encode(),
+        b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
+        # Found by an early run: its detail quoted more of a bad protocol as more bytes came.
+        b"PROXY UNKNOWNsA\x08\x00``\x00\x00 UNKN\r\nGET / HTTP/1.1\r\n",
+    ]
+
+
 def write(target, seeds):
     directory = os.path.join(CORPUS, target)
     os.makedirs(directory, exist_ok=True)
@@ -120,6 +185,12 @@ def write(target, seeds):
     print(f"{target}: {len(seeds)} seeds")
 
 
+TARGETS = {
+    "client_hello_reader_fuzz": hello_seeds,
+    "http_host_reader_fuzz": http_seeds,
+    "proxy_header_fuzz": proxy_seeds,
+}
+
 if __name__ == "__main__":
-    write("client_hello_reader_fuzz", hello_seeds())
-    write("http_host_reader_fuzz", http_seeds())
+    for name in sys.argv[1:] or TARGETS:
+        write(name, TARGETS[name]())
