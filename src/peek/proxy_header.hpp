@@ -26,11 +26,12 @@ enum class ProxyCommand : std::uint8_t {
 
 /// The transport and family the header announces (v2's 14th byte; v1's TCP4 / TCP6 / UNKNOWN).
 enum class ProxyTransport : std::uint8_t {
-  unspec,  ///< v1 UNKNOWN, or v2 family or protocol UNSPEC: use the real connection's addresses
-  tcp4,    ///< TCP over IPv4 (v2 0x11, v1 TCP4)
-  tcp6,    ///< TCP over IPv6 (v2 0x21, v1 TCP6)
-  udp4,    ///< UDP over IPv4 (v2 0x12)
-  udp6,    ///< UDP over IPv6 (v2 0x22)
+  unspec,  ///< v1 UNKNOWN, v2 LOCAL (its family is ignored, §2.2), v2 family or protocol UNSPEC,
+           ///< or a v2 family/protocol pair §2.2 does not list: use the real connection's addresses
+  tcp4,         ///< TCP over IPv4 (v2 0x11, v1 TCP4)
+  tcp6,         ///< TCP over IPv6 (v2 0x21, v1 TCP6)
+  udp4,         ///< UDP over IPv4 (v2 0x12)
+  udp6,         ///< UDP over IPv6 (v2 0x22)
   unix_stream,  ///< AF_UNIX stream (v2 0x31): no IP addresses
   unix_dgram,   ///< AF_UNIX datagram (v2 0x32): no IP addresses
 };
