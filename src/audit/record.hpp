@@ -86,7 +86,8 @@ struct ConnectionDecision {
   std::string decision;                    ///< "allow" | "deny"
   /// Why: "rule", "default", "deny_destination" from the policy, or a data-path reason such as
   /// "no_original_dst", "loop", "over_limit", "no_client_cert", "cert_verify_failed",
-  /// "audit_unavailable", "client_hello_invalid", "name_mismatch", "name_unresolved".
+  /// "audit_unavailable", "client_hello_invalid", "http_request_invalid", "name_mismatch",
+  /// "name_unresolved".
   std::string reason;
   std::string detail;     ///< human detail (OpenSSL's message, errno text), optional
   std::string rule;       ///< deciding rule id, if any

@@ -31,6 +31,7 @@ enum class Reason : std::uint8_t {
   tls_handshake_failed,  ///< not TLS, bad version, other handshake failure
   // decision reasons: from the name step (issue 19; always deny)
   client_hello_invalid,  ///< a malformed ClientHello, a second SNI, or one past peek.max_bytes
+  http_request_invalid,  ///< a plaintext HTTP/1.x request head that cannot be read (bad Host, ...)
   name_mismatch,         ///< host_verification strict: the name does not resolve to the destination
   name_unresolved,       ///< host_verification strict: the name has no address (NXDOMAIN, ...)
   // close reasons
@@ -68,6 +69,7 @@ inline constexpr std::array<std::string_view, kReasonCount> kNames = {
     "handshake_timeout",
     "tls_handshake_failed",
     "client_hello_invalid",
+    "http_request_invalid",
     "name_mismatch",
     "name_unresolved",
     "eof",

@@ -11,6 +11,7 @@ namespace {
 // The name step's reasons (issue 19) are a contract: exact audit and metric spellings.
 TEST(Reason, NameStepReasonsAreSpelledAsTheIssueSays) {
   EXPECT_EQ(to_string(Reason::client_hello_invalid), "client_hello_invalid");
+  EXPECT_EQ(to_string(Reason::http_request_invalid), "http_request_invalid");
   EXPECT_EQ(to_string(Reason::name_mismatch), "name_mismatch");
   EXPECT_EQ(to_string(Reason::name_unresolved), "name_unresolved");
   EXPECT_EQ(to_string(Reason::host_changed), "host_changed");
@@ -21,6 +22,7 @@ TEST(Reason, NameStepReasonsAreSpelledAsTheIssueSays) {
 // (connection.close).
 TEST(Reason, NameStepReasonsAreInTheirGroup) {
   EXPECT_TRUE(is_decision_reason(Reason::client_hello_invalid));
+  EXPECT_TRUE(is_decision_reason(Reason::http_request_invalid));
   EXPECT_TRUE(is_decision_reason(Reason::name_mismatch));
   EXPECT_TRUE(is_decision_reason(Reason::name_unresolved));
   EXPECT_FALSE(is_decision_reason(Reason::host_changed));
