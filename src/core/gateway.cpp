@@ -99,7 +99,7 @@ int Gateway::run() {
                  l.address.address.is_v6() && l.address.address.is_unspecified()
                      ? (l.v6_only ? ", IPv6 only" : ", dual-stack")
                      : "",
-                 runtime_.chains[i]->build().describe());
+                 workers_.front()->chain(i).describe());
   }
   start.workers = config_.workers;
   spdlog::info("workers: {}", config_.workers);

@@ -5,7 +5,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <stdexcept>
 
+#include "config/dns_options.hpp"
 #include "core/listener.hpp"
 
 namespace egress::core {
@@ -14,9 +16,17 @@ namespace asio = boost::asio;
 
 Worker::Worker(unsigned index, Runtime& runtime)
     : index_(index), runtime_(runtime), work_(asio::make_work_guard(io_)) {
+  try {
+    resolver_ = std::make_unique<resolve::Resolver>(io_.get_executor(),
+                                                    config::resolver_options(runtime_.config.dns));
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("dns: cannot start the resolver: ") + e.what());
+  }
+  names_ = std::make_unique<resolve::NameVerifier>(*resolver_,
+                                                   config::verifier_options(runtime_.config.dns));
   for (const auto& l : runtime_.listeners) {
     acceptors_.push_back(open_acceptor(io_, l.config));
-    chains_.push_back(runtime_.chains[l.index]->build());
+    chains_.push_back(runtime_.chains[l.index]->build(*names_));
   }
 }
 

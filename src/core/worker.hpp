@@ -4,6 +4,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -11,15 +12,20 @@
 #include "core/connection.hpp"
 #include "core/runtime.hpp"
 #include "filters/chain.hpp"
+#include "resolve/name_verifier.hpp"
+#include "resolve/resolver.hpp"
 
 namespace egress::core {
 
 /// One worker thread: its own io_context, its own SO_REUSEPORT acceptor per listener, its own
-/// filter chains, relay buffers and metrics. A connection never changes worker.
+/// resolver and name verifier (the `dns:` config; the name step of its chains verifies through
+/// them), filter chains, relay buffers and metrics. A connection never changes worker.
 class Worker {
  public:
-  /// Binds this worker's acceptors (throws std::system_error naming the listener on failure) and
-  /// builds its chains. Does not start the thread.
+  /// Binds this worker's acceptors (throws std::system_error naming the listener on failure),
+  /// starts its resolver (throws std::runtime_error "dns: ..." when c-ares cannot start: egressd
+  /// refuses to start rather than fail connections later) and builds its chains. Does not start
+  /// the thread.
   Worker(unsigned index, Runtime& runtime);
   ~Worker();
   Worker(const Worker&) = delete;
@@ -56,6 +62,9 @@ class Worker {
   boost::asio::io_context io_{1};
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::vector<boost::asio::ip::tcp::acceptor> acceptors_;
+  // Declared before the chains, whose name steps use them, so they are destroyed after them.
+  std::unique_ptr<resolve::Resolver> resolver_;
+  std::unique_ptr<resolve::NameVerifier> names_;
   std::vector<filters::FilterChain> chains_;
   BufferPool buffers_;
   Connection* live_head_ = nullptr;

@@ -6,6 +6,7 @@
 
 #include "filters/admission.hpp"
 #include "filters/loop_guard_filter.hpp"
+#include "filters/name_filter.hpp"
 #include "filters/original_dst.hpp"
 #include "filters/policy_filter.hpp"
 #include "filters/tls_identity.hpp"
@@ -20,6 +21,19 @@ void trace_step(std::string& out, std::string_view step, const std::optional<bas
                 const Facts& facts) {
   if (!out.empty()) out += ", ";
   out += step;
+  if (!r && step == "name" && facts.name) {
+    // "name sni api.stripe.com match", "name none not_checked": what was found, and DNS's word.
+    const NameFacts& n = *facts.name;
+    out += n.source == NameSource::sni         ? " sni "
+           : n.source == NameSource::http_host ? " http_host "
+                                               : " none ";
+    if (!n.host.empty()) {
+      out += n.host;
+      out += ' ';
+    }
+    out += policy::to_string(n.verified);
+    return;
+  }
   if (!r) {
     out += " ok";
     return;
@@ -41,7 +55,10 @@ boost::asio::awaitable<base::Outcome> FilterChain::run(Facts& facts, FilterConte
   std::optional<base::Outcome> outcome;
   for (const auto& f : filters_) {
     outcome = co_await f->on_connection(facts, context);
-    if (trace) trace_step(steps, f->name(), outcome, facts);
+    // The name step passes at once, without a look at the bytes, when no hostname rule could
+    // match: the line then stays what it was without the step.
+    const bool skipped = !outcome && f->name() == "name" && !facts.name;
+    if (trace && !skipped) trace_step(steps, f->name(), outcome, facts);
     if (outcome) break;
   }
   if (!outcome) {
@@ -78,7 +95,7 @@ ChainFactory::ChainFactory(const ListenerInfo& listener, ChainServices services)
 
 ChainFactory::~ChainFactory() = default;
 
-FilterChain ChainFactory::build() const {
+FilterChain ChainFactory::build(resolve::NameVerifier& names) const {
   FilterChain chain;
   // original_dst first: it never waits (one getsockopt), and a deny by a limit still records
   // where the client was going.
@@ -86,6 +103,9 @@ FilterChain ChainFactory::build() const {
   chain.add(std::make_unique<AdmissionFilter>(services_.limits));
   chain.add(std::make_unique<LoopGuardFilter>(services_.loop_guard));
   if (tls_) chain.add(std::make_unique<TlsIdentityFilter>(*tls_));
+  // After the handshake (an mTLS listener's name is read from the decrypted stream, and a
+  // client's identity can decide whether any hostname rule applies), before the decision.
+  chain.add(std::make_unique<NameFilter>(services_.policy, names, listener_.config.peek));
   chain.add(std::make_unique<PolicyFilter>(services_.policy));
   return chain;
 }

@@ -10,6 +10,7 @@
 #include "filters/filter.hpp"
 #include "filters/listener_info.hpp"
 #include "policy/store.hpp"
+#include "resolve/name_verifier.hpp"
 #include "upstream/loop_guard.hpp"
 
 namespace egress::tls {
@@ -37,11 +38,12 @@ class FilterChain {
   /// Runs the steps in order until one returns an Outcome, and returns it. A chain whose steps
   /// all pass on without deciding denies (no_policy: fail closed). The connection is decided
   /// either way: its pending slot goes back (facts.slots.decided()). At debug level, logs one
-  /// line per connection with each step's result.
+  /// line per connection with each step's result (the name step's only when it looked at the
+  /// bytes: "name sni api.stripe.com match").
   boost::asio::awaitable<base::Outcome> run(Facts& facts, FilterContext& context);
 
-  /// The filters' names in order ("original_dst,admission,loop_guard,policy"), for the startup
-  /// log.
+  /// The filters' names in order ("original_dst,admission,loop_guard,name,policy"), for the
+  /// startup log.
   std::string describe() const;
 
  private:
@@ -49,9 +51,9 @@ class FilterChain {
 };
 
 /// Builds a listener's chain from its config. A transparent listener (the only kind today):
-/// original_dst → admission → loop_guard → [tls_identity, when tls.mode is not off] → policy.
-/// Created once per listener (shared state such as a TLS context belongs here, shared by all
-/// workers); build() is called once per worker.
+/// original_dst → admission → loop_guard → [tls_identity, when tls.mode is not off] → name →
+/// policy. Created once per listener (shared state such as a TLS context belongs here, shared by
+/// all workers); build() is called once per worker, with that worker's own services.
 class ChainFactory {
  public:
   /// Throws std::runtime_error with a clear message when the listener cannot be served (e.g.
@@ -61,8 +63,9 @@ class ChainFactory {
   ChainFactory(const ChainFactory&) = delete;
   ChainFactory& operator=(const ChainFactory&) = delete;
 
-  /// A fresh chain for one worker.
-  FilterChain build() const;
+  /// A fresh chain for one worker. `names` is the worker's name verifier (its own resolver's
+  /// cache; the name step verifies through it); it outlives the chain.
+  FilterChain build(resolve::NameVerifier& names) const;
 
   /// The listener's TLS context store (one SSL_CTX shared by all workers), or null for
   /// tls.mode off.

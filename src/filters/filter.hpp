@@ -129,7 +129,7 @@ class FilterContext {
   ~FilterContext() = default;
 };
 
-/// One step of a listener's chain (original_dst, admission, loop_guard, tls_identity, policy,
+/// One step of a listener's chain (original_dst, admission, loop_guard, tls_identity, name, policy,
 /// ...), in the spirit of Envoy's Network::ListenerFilter but as a coroutine. Filter objects
 /// belong to one worker (no locking needed) and are shared by all of that worker's connections
 /// on a listener.

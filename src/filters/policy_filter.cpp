@@ -32,6 +32,11 @@ base::Outcome PolicyFilter::decide(Facts& facts) const {
   in.dst_port = facts.dst->port;
   in.identity = facts.identity ? &*facts.identity : nullptr;
   in.now = std::chrono::system_clock::now();
+  if (facts.name) {
+    // The name step's findings (absent: no hostname rule could match, so no name is needed).
+    in.host = facts.name->host;
+    in.name_verification = facts.name->verified;
+  }
   facts.decision = facts.policy->evaluate(in);
   const base::Reason reason = reason_of(*facts.decision);
   return facts.decision->action == policy::Action::allow ? base::Outcome::allowed(reason)

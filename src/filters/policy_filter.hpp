@@ -8,8 +8,9 @@ namespace egress::filters {
 /// The decider: asks the running policy (a lock-free snapshot of the store, taken now: the one
 /// running when the connection is decided, whatever ran at accept) about the connection's facts,
 /// keeps the snapshot and the Decision in the facts, and returns allow or deny with the policy's
-/// reason (rule / default / deny_destination). No policy loaded → deny no_policy. Runs last,
-/// before any upstream connect.
+/// reason (rule / default / deny_destination / name_mismatch / name_unresolved). The name step's
+/// facts (facts.name: the host and its verification) are part of what the policy sees. No policy
+/// loaded → deny no_policy. Runs last, before any upstream connect.
 class PolicyFilter final : public ConnectionFilter {
  public:
   explicit PolicyFilter(const policy::PolicyStore& store) : store_(store) {}

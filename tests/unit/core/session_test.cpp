@@ -8,6 +8,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_future.hpp>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +20,7 @@
 #include "filters/original_dst.hpp"
 #include "policy/policy.hpp"
 #include "policy_source/directory.hpp"
+#include "resolve/name_verifier.hpp"
 #include "test_certs.hpp"
 
 namespace egress::core {
@@ -65,6 +67,20 @@ class FakeConnection final : public SessionIo {
 
  private:
   asio::steady_timer timer_;
+};
+
+/// The name step's DNS: these policies have no hostname rule, so nothing is looked up; a lookup
+/// fails the test (and still completes, as the contract asks).
+class NoLookup final : public resolve::NameLookup {
+ public:
+  explicit NoLookup(asio::io_context& io) : io_(io) {}
+  void lookup(const std::string& name, Callback done) override {
+    ADD_FAILURE() << "looked up " << name;
+    asio::post(io_, [done = std::move(done)] { done({resolve::Answer::Status::error, "", {}}); });
+  }
+
+ private:
+  asio::io_context& io_;
 };
 
 /// An audit log that keeps the records and answers every submit with `answer`.
@@ -145,7 +161,7 @@ to: [{cidrs: [203.0.113.0/24], ports: [80]}]
   }
 
   filters::FilterChain transparent_chain() {
-    return filters::ChainFactory(listener_, {*store_, guard_, limits_}).build();
+    return filters::ChainFactory(listener_, {*store_, guard_, limits_}).build(names_);
   }
 
   /// "egressd_connections_total{...} 1" lines of the listener, joined by spaces.
@@ -168,6 +184,8 @@ to: [{cidrs: [203.0.113.0/24], ports: [80]}]
   config::UpstreamConfig upstream_;
   asio::io_context io_;
   FakeConnection conn_{io_};
+  NoLookup lookup_{io_};
+  resolve::NameVerifier names_{lookup_, {}};
   FakeAuditLog audit_;
   Metrics metrics_{{"egress", "tls"}, 1};
   std::optional<filters::Facts> facts_;
@@ -212,7 +230,7 @@ TEST_F(SessionTest, ATlsDenyEndsWithAFinAndCountsTheHandshake) {
   tls_listener.config.name = "tls";
   tls_listener.config.tls = tls::test::gateway_options(tls::Mode::required);
   filters::ChainFactory factory(tls_listener, {*store_, guard_, limits_});
-  auto chain = factory.build();
+  auto chain = factory.build(names_);
   conn_.handshake_answer.deny = tls::DenyReason::no_client_cert;
   conn_.handshake_answer.detail = "peer did not return a certificate";
   EXPECT_FALSE(serve_one(chain, "203.0.113.10:80", &tls_listener));
@@ -234,7 +252,7 @@ TEST_F(SessionTest, ATlsAllowCountsAnOkHandshake) {
   tls_listener.config.name = "tls";
   tls_listener.config.tls = tls::test::gateway_options(tls::Mode::optional);
   filters::ChainFactory factory(tls_listener, {*store_, guard_, limits_});
-  auto chain = factory.build();
+  auto chain = factory.build(names_);
   conn_.handshake_answer.tls_version = "TLSv1.3";
   EXPECT_TRUE(serve_one(chain, "203.0.113.10:80", &tls_listener));
   EXPECT_EQ(audit_.decision()->tls_version, "TLSv1.3");

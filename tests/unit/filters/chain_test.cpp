@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "fake_context.hpp"
+#include "fake_lookup.hpp"
 #include "filters/admission.hpp"
 #include "filters/original_dst.hpp"
 #include "policy/policy.hpp"
@@ -73,22 +74,26 @@ to: [{cidrs: [203.0.113.0/24], ports: [80]}]
   ListenerInfo listener_;
   Facts facts_{42, listener_};
   testing::FakeContext context_;
+  boost::asio::io_context io_;  // the lookups' (none: this policy has no hostname rule)
+  testing::FakeLookup lookup_{io_};
+  resolve::NameVerifier names_{lookup_, {}};
 };
 
 TEST_F(ChainTest, ATransparentListenersChainInOrder) {
   ChainFactory plain(listener_, {*store_, guard_, limits_});
-  EXPECT_EQ(plain.build().describe(), "original_dst,admission,loop_guard,policy");
+  EXPECT_EQ(plain.build(names_).describe(), "original_dst,admission,loop_guard,name,policy");
   EXPECT_EQ(plain.tls_store(), nullptr);
   ListenerInfo tls_listener{1, {}};
   tls_listener.config.tls = tls::test::gateway_options(tls::Mode::optional);
   ChainFactory with_tls(tls_listener, {*store_, guard_, limits_});
-  EXPECT_EQ(with_tls.build().describe(), "original_dst,admission,loop_guard,tls_identity,policy");
+  EXPECT_EQ(with_tls.build(names_).describe(),
+            "original_dst,admission,loop_guard,tls_identity,name,policy");
   EXPECT_NE(with_tls.tls_store(), nullptr);
 }
 
 TEST_F(ChainTest, ThePolicyDecidesAndThePendingSlotGoesBack) {
   context_.dst_answer.destination = *base::Endpoint::parse("203.0.113.10:80");
-  const FilterChain chain = ChainFactory(listener_, {*store_, guard_, limits_}).build();
+  const FilterChain chain = ChainFactory(listener_, {*store_, guard_, limits_}).build(names_);
   const base::Outcome out = run(chain);
   EXPECT_TRUE(out.allow);
   EXPECT_EQ(out.reason, base::Reason::rule);
@@ -102,7 +107,7 @@ TEST_F(ChainTest, OverALimitTheDenyStillKnowsTheDestination) {
   auto held = limits_.admit(0, facts_.src.address, refused);
   ASSERT_TRUE(held.admitted());  // max_pending 1: taken by a connection still in its handshake
   context_.dst_answer.destination = *base::Endpoint::parse("203.0.113.10:80");
-  const FilterChain chain = ChainFactory(listener_, {*store_, guard_, limits_}).build();
+  const FilterChain chain = ChainFactory(listener_, {*store_, guard_, limits_}).build(names_);
   const base::Outcome out = run(chain);
   EXPECT_FALSE(out.allow);
   EXPECT_EQ(out.reason, base::Reason::over_pending_limit);
@@ -160,16 +165,38 @@ class LogCapture {
 
 TEST_F(ChainTest, AtDebugLevelOneLineSaysWhatEachStepDid) {
   context_.dst_answer.destination = *base::Endpoint::parse("203.0.113.66:80");
-  const FilterChain chain = ChainFactory(listener_, {*store_, guard_, limits_}).build();
+  const FilterChain chain = ChainFactory(listener_, {*store_, guard_, limits_}).build(names_);
   LogCapture log(spdlog::level::debug);
   EXPECT_FALSE(run(chain).allow);
   EXPECT_EQ(log.text(),
             "conn 42: original_dst ok, admission ok, loop_guard ok, policy deny rule=block-x\n");
 }
 
+TEST_F(ChainTest, TheDebugLineSaysWhatTheNameStepFound) {
+  std::ofstream(dir_ / "policy.yaml") << R"(kind: Settings
+default: deny
+host_verification: off
+---
+kind: Rule
+id: web
+action: allow
+from: [{any: true}]
+to: [{hosts: [www.example.com], ports: [80]}]
+)";
+  ASSERT_TRUE(store_->reload().errors.empty());
+  context_.dst_answer.destination = *base::Endpoint::parse("203.0.113.10:80");
+  context_.client_bytes = "GET / HTTP/1.1\r\nHost: www.example.com\r\n\r\n";
+  const FilterChain chain = ChainFactory(listener_, {*store_, guard_, limits_}).build(names_);
+  LogCapture log(spdlog::level::debug);
+  EXPECT_TRUE(run(chain).allow);
+  EXPECT_EQ(log.text(),
+            "conn 42: original_dst ok, admission ok, loop_guard ok, name http_host "
+            "www.example.com not_checked, policy allow rule=web\n");
+}
+
 TEST_F(ChainTest, AtInfoLevelNothingIsLogged) {
   context_.dst_answer.destination = *base::Endpoint::parse("203.0.113.10:80");
-  const FilterChain chain = ChainFactory(listener_, {*store_, guard_, limits_}).build();
+  const FilterChain chain = ChainFactory(listener_, {*store_, guard_, limits_}).build(names_);
   LogCapture log(spdlog::level::info);
   EXPECT_TRUE(run(chain).allow);
   EXPECT_EQ(log.text(), "");

@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 #include <chrono>
+#include <deque>
 #include <optional>
 #include <string>
 
@@ -26,6 +27,14 @@ class FakeContext final : public FilterContext {
 
   std::string client_bytes;  ///< what peek() shows (up to max)
   bool client_done = false;  ///< the client sent everything it will
+  /// Bytes the client sends later: each peek() first appends the next one to client_bytes (one
+  /// segment per wait, as a real peek returns once more bytes are visible).
+  std::deque<std::string> arrivals;
+  /// Whether a wait with nothing new to show ends in the deadline (false: in the client's end).
+  bool wait_times_out = true;
+  int peeks = 0;
+  std::chrono::milliseconds first_peek_deadline{0};
+  std::size_t peek_max = 0;
 
   OriginalDstResult original_dst() override {
     ++original_dst_calls;
@@ -38,12 +47,29 @@ class FakeContext final : public FilterContext {
     handshake_deadline = deadline;
     co_return handshake_answer;
   }
-  boost::asio::awaitable<Peeked> peek(std::size_t max, std::chrono::milliseconds) override {
+  boost::asio::awaitable<Peeked> peek(std::size_t max,
+                                      std::chrono::milliseconds deadline) override {
+    if (peeks++ == 0) first_peek_deadline = deadline;
+    peek_max = max;
+    if (!arrivals.empty()) {
+      client_bytes += arrivals.front();
+      arrivals.pop_front();
+    }
     Peeked p;
     p.bytes = std::string_view(client_bytes).substr(0, max);
-    p.complete = client_done;
+    p.complete = client_done && arrivals.empty();
+    // A real peek waits for more than it showed last time; with nothing more to come, the wait
+    // ends in the deadline (or the client's end).
+    if (!p.complete && p.bytes.size() == shown_ && p.bytes.size() < max) {
+      p.timed_out = wait_times_out;
+      p.complete = !wait_times_out;
+    }
+    shown_ = p.bytes.size();
     co_return p;
   }
+
+ private:
+  std::size_t shown_ = 0;
 };
 
 /// Runs one step (or anything awaitable) to completion on a fresh io_context.
