@@ -7,6 +7,36 @@
 
 namespace egress::core {
 
+namespace {
+
+audit::NameSource to_audit(filters::NameSource s) noexcept {
+  switch (s) {
+    case filters::NameSource::sni:
+      return audit::NameSource::sni;
+    case filters::NameSource::http_host:
+      return audit::NameSource::http_host;
+    case filters::NameSource::none:
+      break;
+  }
+  return audit::NameSource::none;
+}
+
+audit::NameVerified to_audit(policy::NameVerification v) noexcept {
+  switch (v) {
+    case policy::NameVerification::match:
+      return audit::NameVerified::match;
+    case policy::NameVerification::mismatch:
+      return audit::NameVerified::mismatch;
+    case policy::NameVerification::unresolved:
+      return audit::NameVerified::unresolved;
+    case policy::NameVerification::not_checked:
+      break;
+  }
+  return audit::NameVerified::not_checked;
+}
+
+}  // namespace
+
 audit::ConnectionDecision decision_record(const filters::Facts& facts, base::Outcome outcome,
                                           const policy::PolicyStore* running) {
   audit::ConnectionDecision r;
@@ -19,6 +49,14 @@ audit::ConnectionDecision decision_record(const filters::Facts& facts, base::Out
   r.decision = outcome.allow ? "allow" : "deny";
   r.reason = std::string(to_string(outcome.reason));
   r.detail = std::move(outcome.detail);
+  if (facts.name) {
+    const filters::NameFacts& n = *facts.name;
+    r.name =
+        audit::NameFields{n.host, to_audit(n.source), to_audit(n.verified), n.dns_answers, n.ech};
+    // Why the name is unresolved or absent ("NXDOMAIN", "timeout after 1000 ms"), when the
+    // outcome has nothing more precise to say.
+    if (r.detail.empty()) r.detail = n.detail;
+  }
   if (facts.decision) {
     const policy::Decision& d = *facts.decision;
     r.rule = std::string(d.rule_id);

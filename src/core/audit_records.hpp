@@ -16,7 +16,9 @@ class PolicyStore;
 namespace egress::core {
 
 /// The connection.decision record of a connection with `facts` decided as `outcome`: rule,
-/// shadow and policy version come from facts.decision when the policy decided. A connection
+/// shadow and policy version come from facts.decision when the policy decided; the name fields
+/// from facts.name when the name step ran (its detail becomes the record's when the outcome has
+/// none). A connection
 /// denied before the policy step took its snapshot names the policy `running` now (null in some
 /// tests: no version then).
 audit::ConnectionDecision decision_record(const filters::Facts& facts, base::Outcome outcome,
