@@ -18,7 +18,8 @@ void Histogram::observe(std::chrono::nanoseconds d) noexcept {
 WorkerMetrics::WorkerMetrics(std::size_t listeners)
     : decisions_(new Counter[listeners * base::kReasonCount * 2]),
       closes_(new Counter[listeners * base::kReasonCount]),
-      tls_(new Counter[listeners * base::kReasonCount]) {}
+      tls_(new Counter[listeners * base::kReasonCount]),
+      names_(new Counter[listeners * kNameSources * kNameVerdicts]) {}
 
 Metrics::Metrics(std::vector<std::string> listener_names, unsigned workers)
     : listener_names_(std::move(listener_names)) {
@@ -100,6 +101,26 @@ std::string Metrics::render(const ScrapeInputs& in) const {
       put("egressd_tls_handshakes_total{{listener=\"{}\",result=\"{}\"}} {}\n",
           admin::escape_label_value(listener_names_[l]),
           r == 0 ? "ok" : to_string(static_cast<base::Reason>(r)), v);
+    }
+  }
+  put("# HELP egressd_name_verifications_total Connections the name step ran for (a hostname "
+      "rule could match), by listener, where the name came from and what DNS said of it.\n"
+      "# TYPE egressd_name_verifications_total counter\n");
+  for (std::size_t l = 0; l < nl; ++l) {
+    for (std::size_t src = 0; src < WorkerMetrics::kNameSources; ++src) {
+      for (std::size_t ver = 0; ver < WorkerMetrics::kNameVerdicts; ++ver) {
+        std::uint64_t v = 0;
+        for (const auto& w : workers_)
+          v += w->names_[(l * WorkerMetrics::kNameSources + src) * WorkerMetrics::kNameVerdicts +
+                         ver]
+                   .get();
+        if (v == 0) continue;
+        put("egressd_name_verifications_total{{listener=\"{}\",source=\"{}\",result=\"{}\"}} "
+            "{}\n",
+            admin::escape_label_value(listener_names_[l]),
+            audit::to_string(static_cast<audit::NameSource>(src)),
+            audit::to_string(static_cast<audit::NameVerified>(ver)), v);
+      }
     }
   }
   put("# HELP egressd_active_connections Connections currently open.\n"

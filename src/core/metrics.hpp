@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "audit/audit_log.hpp"
+#include "audit/record.hpp"
 #include "base/reason.hpp"
 
 namespace egress::core {
@@ -64,6 +65,14 @@ class WorkerMetrics {
   void tls_handshake(std::size_t listener, base::Reason result) noexcept {
     tls_[index(listener, result)].add();
   }
+  /// A connection the name step ran for: where its name came from and what DNS said of it (the
+  /// decision record's name_source and name_verified).
+  void name_step(std::size_t listener, audit::NameSource source,
+                 audit::NameVerified verified) noexcept {
+    names_[(listener * kNameSources + static_cast<std::size_t>(source)) * kNameVerdicts +
+           static_cast<std::size_t>(verified)]
+        .add();
+  }
   void bytes(std::uint64_t up, std::uint64_t down) noexcept {
     bytes_up_.add(up);
     bytes_down_.add(down);
@@ -81,6 +90,9 @@ class WorkerMetrics {
   std::unique_ptr<Counter[]> decisions_;
   std::unique_ptr<Counter[]> closes_;
   std::unique_ptr<Counter[]> tls_;
+  static constexpr std::size_t kNameSources = 3;   // audit::NameSource
+  static constexpr std::size_t kNameVerdicts = 4;  // audit::NameVerified
+  std::unique_ptr<Counter[]> names_;
   Counter bytes_up_;
   Counter bytes_down_;
   Histogram decision_latency_;

@@ -85,6 +85,8 @@ asio::awaitable<bool> serve(filters::Facts& facts, Clock::time_point accepted_at
   const base::Ending ending = outcome.ending;
   audit::Record decision{audit::Clock::now(),
                          decision_record(facts, std::move(outcome), &s.policy)};
+  if (const auto& name = std::get<audit::ConnectionDecision>(decision.event).name)
+    s.metrics.name_step(li, name->source, name->verified);
   if (!allow) {
     s.audit.submit(std::move(decision));
     io.end(ending);

@@ -110,5 +110,26 @@ TEST(Errc, EveryReasonHasAUniqueAuditSpelling) {
   EXPECT_FALSE(is_decision_reason(base::Reason::eof));
 }
 
+TEST(Metrics, NameStepsAreCountedBySourceAndResult) {
+  Metrics m({"egress", "egress6"}, 2);
+  m.worker(0).name_step(0, audit::NameSource::sni, audit::NameVerified::match);
+  m.worker(1).name_step(0, audit::NameSource::sni, audit::NameVerified::match);
+  m.worker(1).name_step(1, audit::NameSource::http_host, audit::NameVerified::mismatch);
+  m.worker(1).name_step(1, audit::NameSource::none, audit::NameVerified::not_checked);
+  const std::string t = m.render({});
+  const std::string family = "egressd_name_verifications_total";
+  for (const std::string labels : {
+           R"({listener="egress",source="sni",result="match"} 2)",
+           R"({listener="egress6",source="http_host",result="mismatch"} 1)",
+           R"({listener="egress6",source="none",result="not_checked"} 1)",
+       }) {
+    EXPECT_TRUE(has_line(t, family + labels)) << labels << "\n---\n" << t;
+  }
+  EXPECT_TRUE(has_line(t, "# TYPE " + family + " counter"));
+  EXPECT_EQ(t.find(family + R"({listener="egress",source="sni",result="mismatch"})"),
+            std::string::npos)
+      << "zero series are left out";
+}
+
 }  // namespace
 }  // namespace egress::core
