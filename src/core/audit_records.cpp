@@ -53,7 +53,7 @@ audit::ConnectionDecision decision_record(const filters::Facts& facts, base::Out
     const filters::NameFacts& n = *facts.name;
     r.name =
         audit::NameFields{n.host, to_audit(n.source), to_audit(n.verified), n.dns_answers, n.ech};
-    // Why the name is unresolved or absent ("NXDOMAIN", "timeout after 1000 ms"), when the
+    // Why the name is unresolved or absent ("DNS: NXDOMAIN", "timeout after 1000 ms"), when the
     // outcome has nothing more precise to say.
     if (r.detail.empty()) r.detail = n.detail;
   }

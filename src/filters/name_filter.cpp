@@ -142,7 +142,8 @@ boost::asio::awaitable<std::optional<base::Outcome>> NameFilter::on_connection(
     resolve::Verification v = co_await verifier_.verify(name.host, facts.dst->address);
     name.verified = to_verification(v.verdict);
     name.dns_answers = std::move(v.answers);
-    name.detail = std::move(v.detail);
+    // "DNS: timeout after 2000 ms" cannot be taken for the peek's "timeout after 1000 ms".
+    if (!v.detail.empty()) name.detail = "DNS: " + v.detail;
   }
   facts.name = std::move(name);
   co_return std::nullopt;

@@ -29,7 +29,8 @@ namespace egress::filters {
 ///  * A ClientHello that cannot be read is denied client_hello_invalid, a request head that
 ///    cannot be read http_request_invalid, with the reader's detail.
 ///  * A name is verified with the worker's NameVerifier (the destination among the name's
-///    answers) unless the policy's host_verification is off (not_checked, no lookup).
+///    answers) unless the policy's host_verification is off (not_checked, no lookup); why it is
+///    unresolved is the detail ("DNS: NXDOMAIN").
 /// The policy snapshot is not kept: the policy step takes its own when it decides.
 class NameFilter final : public ConnectionFilter {
  public:

@@ -171,7 +171,7 @@ TEST_F(NameFilterTest, ANameThatDoesNotResolveIsDeniedNameUnresolved) {
   EXPECT_EQ(out.reason, base::Reason::name_unresolved);
   ASSERT_TRUE(facts_->name);
   EXPECT_EQ(facts_->name->verified, policy::NameVerification::unresolved);
-  EXPECT_EQ(facts_->name->detail, "SERVFAIL");
+  EXPECT_EQ(facts_->name->detail, "DNS: SERVFAIL");
   EXPECT_TRUE(facts_->name->dns_answers.empty());
 }
 
