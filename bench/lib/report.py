@@ -123,7 +123,7 @@ def _sni_table(results: dict) -> list[str]:
     upstream = f" ({results['sni_upstream']})" if results.get("sni_upstream") else ""
     lines = ["", f"conn_rate_sni (issue 19): full TLS handshake with the upstream{upstream} through the proxy, SNI "
              "`allowed.bench.example`, one request per connection. egressd-hosts is egressd with the hostname "
-             "rule (bench/policy-hosts/); `pending` until the name step is built.", "",
+             "rule (bench/policy-hosts/); `pending` with an egressd built before the name step.", "",
              "| figure | " + " | ".join(label for _, label in SNI_SUBJECTS)
              + " | egressd/HAProxy | egressd/Squid | hostname/CIDR-only |",
              "|---|" + "---:|" * (len(names) + 3)]
