@@ -9,6 +9,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libssl-dev libyaml-cpp-dev libre2-dev
   libspdlog-dev libfmt-dev libcli11-dev
   libgit2-dev libc-ares-dev
+  zlib1g-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   clang-format ccache
   # libFuzzer targets (make fuzz) and their symbolizer

@@ -1,11 +1,9 @@
 #include "audit/verify.hpp"
 
 #include <boost/json/parse.hpp>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 
 #include "audit/chain.hpp"
+#include "audit/line_reader.hpp"
 
 namespace egress::audit {
 
@@ -38,11 +36,7 @@ struct Parsed {
   std::string prev;
 };
 
-std::optional<Parsed> parse_chain_fields(const std::string& line) {
-  boost::system::error_code ec;
-  const auto value = boost::json::parse(line, ec);
-  if (ec || !value.is_object()) return std::nullopt;
-  const auto& obj = value.get_object();
+std::optional<Parsed> chain_fields(const boost::json::object& obj) {
   const auto* seq = obj.if_contains("seq");
   const auto* prev = obj.if_contains("prev");
   if (seq == nullptr || prev == nullptr || !prev->is_string()) return std::nullopt;
@@ -58,22 +52,11 @@ std::optional<Parsed> parse_chain_fields(const std::string& line) {
   return p;
 }
 
-// Reads every line of every file in order, calling fn(line, position) until it returns false.
-// Returns an error message when a file cannot be opened.
-template <typename Fn>
-std::string for_each_line(const std::vector<std::string>& files, std::size_t first_file,
-                          std::size_t first_line, Fn&& fn) {
-  for (std::size_t f = first_file; f < files.size(); ++f) {
-    std::ifstream in(files[f], std::ios::binary);
-    if (!in) return "cannot open " + files[f] + ": " + std::strerror(errno);
-    Position pos{files[f], 0};
-    for (std::string line; std::getline(in, line);) {
-      ++pos.line;
-      if (f == first_file && pos.line < first_line) continue;
-      if (!fn(line, pos)) return {};
-    }
-  }
-  return {};
+std::optional<Parsed> parse_chain_fields(std::string_view line) {
+  boost::system::error_code ec;
+  const auto value = boost::json::parse(line, ec);
+  if (ec || !value.is_object()) return std::nullopt;
+  return chain_fields(value.get_object());
 }
 
 // Where does `seq` appear at or after (file_index, line)? Used to tell a moved line from a
@@ -81,138 +64,151 @@ std::string for_each_line(const std::vector<std::string>& files, std::size_t fir
 std::optional<Position> find_seq_after(const std::vector<std::string>& files,
                                        std::size_t file_index, std::size_t line,
                                        std::uint64_t seq) {
-  std::optional<Position> found;
-  for_each_line(files, file_index, line, [&](const std::string& text, const Position& pos) {
+  LineReader reader(files, file_index, line);
+  for (std::string_view text; reader.next(text);) {
     if (const auto p = parse_chain_fields(text); p && p->seq == seq) {
-      found = pos;
-      return false;
+      return Position{reader.file(), reader.line_number()};
     }
-    return true;
-  });
-  return found;
+  }
+  return std::nullopt;
 }
 
 // The first record at or after (file_index, line), if any.
 std::optional<Parsed> next_record(const std::vector<std::string>& files, std::size_t file_index,
                                   std::size_t line) {
-  std::optional<Parsed> found;
-  for_each_line(files, file_index, line, [&](const std::string& text, const Position&) {
-    found = parse_chain_fields(text);
-    return false;
-  });
-  return found;
+  LineReader reader(files, file_index, line);
+  std::string_view text;
+  if (!reader.next(text)) return std::nullopt;
+  return parse_chain_fields(text);
 }
 
 }  // namespace
 
-VerifyResult verify_chain(const std::vector<std::string>& files) {
+struct ChainChecker::State {
+  std::vector<std::string> files;
   VerifyResult result;
   LineHasher hasher;
   bool have_previous = false;
   Parsed previous;
-  std::string previous_hash;
+  std::array<char, 64> previous_hash{};
   Position previous_pos;
-  std::size_t file_index = 0;
+};
 
-  const auto fail = [&](BreakKind kind, std::uint64_t seq, const Position& pos,
+ChainChecker::ChainChecker(std::vector<std::string> files) : state_(std::make_unique<State>()) {
+  state_->files = std::move(files);
+}
+
+ChainChecker::~ChainChecker() = default;
+
+const VerifyResult& ChainChecker::result() const noexcept {
+  return state_->result;
+}
+
+bool ChainChecker::check(std::string_view line, const boost::json::object* record,
+                         std::size_t file_index, std::size_t line_number) {
+  State& s = *state_;
+  VerifyResult& result = s.result;
+  if (result.broken) return false;
+  const Position pos{s.files.at(file_index), line_number};
+  const auto fail = [&](BreakKind kind, std::uint64_t seq, const Position& where,
                         std::string message) {
-    result.broken = ChainBreak{kind, seq, pos.file, pos.line, std::move(message)};
+    result.broken = ChainBreak{kind, seq, where.file, where.line, std::move(message)};
     return false;
   };
-
-  for (file_index = 0; file_index < files.size() && !result.broken; ++file_index) {
-    std::ifstream in(files[file_index], std::ios::binary);
-    if (!in) {
-      result.error = "cannot open " + files[file_index] + ": " + std::strerror(errno);
-      return result;
-    }
-    Position pos{files[file_index], 0};
-    for (std::string line; std::getline(in, line);) {
-      ++pos.line;
-      const auto rec = parse_chain_fields(line);
-      if (!rec) {
-        const std::uint64_t expected = have_previous ? previous.seq + 1 : 0;
-        fail(BreakKind::malformed, expected, pos,
-             pos.where() + ": not an audit record (no valid JSON with seq and prev)" +
-                 (have_previous ? "; expected seq " + std::to_string(expected) : ""));
-        break;
-      }
-      const std::string hash = hasher.hex(line);
-      if (!have_previous) {
-        if (rec->prev == kGenesisHash && rec->seq != 1) {
-          fail(BreakKind::missing, 1, pos,
-               pos.where() + ": the chain starts at seq " + std::to_string(rec->seq) +
-                   " with the genesis prev; seq 1.." + std::to_string(rec->seq - 1) +
-                   " are missing");
-          break;
-        }
-        result.first_seq = rec->seq;
-        result.continues_earlier = rec->prev != kGenesisHash;
-      } else if (rec->seq == previous.seq + 1) {
-        if (rec->prev != previous_hash) {
-          // Editing seq N changes its hash, so N+1's prev stops matching. Editing N+1's own
-          // prev also changes N+1's hash, so N+2's prev stops matching too: look one ahead.
-          const auto next = next_record(files, file_index, pos.line + 1);
-          if (next && next->prev != hash) {
-            fail(BreakKind::edited, rec->seq, pos,
-                 pos.where() + ": seq " + std::to_string(rec->seq) +
-                     " was edited: its prev is not the SHA-256 of seq " +
-                     std::to_string(previous.seq) + " (" + previous_pos.where() +
-                     ") and its own SHA-256 is not the prev of the next record");
-          } else {
-            fail(BreakKind::edited, previous.seq, previous_pos,
-                 previous_pos.where() + ": seq " + std::to_string(previous.seq) +
-                     " was edited: its SHA-256 is not the prev recorded by seq " +
-                     std::to_string(rec->seq) + " (" + pos.where() + ")");
-          }
-          break;
-        }
-      } else if (rec->seq == 1 && rec->prev == kGenesisHash) {
-        fail(BreakKind::restarted, 1, pos,
-             pos.where() + ": a new chain starts (seq 1) after seq " +
-                 std::to_string(previous.seq) + " (" + previous_pos.where() +
-                 "); the file before it is not its predecessor, or the log was recreated");
-        break;
-      } else if (rec->seq > previous.seq + 1) {
-        const std::uint64_t expected = previous.seq + 1;
-        if (rec->prev == previous_hash) {
-          fail(BreakKind::edited, rec->seq, pos,
-               pos.where() + ": seq " + std::to_string(rec->seq) + " follows seq " +
-                   std::to_string(previous.seq) +
-                   " by hash but not by number: its seq was edited (expected " +
-                   std::to_string(expected) + ")");
-        } else if (const auto later = find_seq_after(files, file_index, pos.line + 1, expected)) {
-          fail(BreakKind::reordered, expected, pos,
-               pos.where() + ": seq " + std::to_string(rec->seq) + " comes where seq " +
-                   std::to_string(expected) + " belongs; seq " + std::to_string(expected) +
-                   " appears later at " + later->where() + " (lines reordered)");
-        } else {
-          const std::string range = rec->seq - 1 == expected
-                                        ? "seq " + std::to_string(expected) + " is"
-                                        : "seq " + std::to_string(expected) + ".." +
-                                              std::to_string(rec->seq - 1) + " are";
-          fail(BreakKind::missing, expected, pos,
-               pos.where() + ": " + range + " missing (between " + previous_pos.where() +
-                   " and this line)");
-        }
-        break;
-      } else {
-        const bool duplicate = rec->seq == previous.seq && hash == previous_hash;
-        fail(BreakKind::reordered, rec->seq, pos,
-             pos.where() + ": seq " + std::to_string(rec->seq) + " comes after seq " +
-                 std::to_string(previous.seq) + " (" + previous_pos.where() + ")" +
-                 (duplicate ? ": the line is duplicated" : ": lines reordered"));
-        break;
-      }
-      have_previous = true;
-      previous = *rec;
-      previous_hash = hash;
-      previous_pos = pos;
-      ++result.records;
-      result.last_seq = rec->seq;
-      result.last_hash = hash;
-    }
+  const auto rec = record != nullptr ? chain_fields(*record) : std::nullopt;
+  if (!rec) {
+    const std::uint64_t expected = s.have_previous ? s.previous.seq + 1 : 0;
+    return fail(BreakKind::malformed, expected, pos,
+                pos.where() + ": not an audit record (no valid JSON with seq and prev)" +
+                    (s.have_previous ? "; expected seq " + std::to_string(expected) : ""));
   }
+  std::array<char, 64> hash_buf;
+  s.hasher.hex(line, hash_buf);
+  const std::string_view hash(hash_buf.data(), hash_buf.size());
+  const std::string_view previous_hash(s.previous_hash.data(), s.previous_hash.size());
+  const auto& previous = s.previous;
+  const auto& previous_pos = s.previous_pos;
+  const auto& files = s.files;
+  if (!s.have_previous) {
+    if (rec->prev == kGenesisHash && rec->seq != 1) {
+      return fail(BreakKind::missing, 1, pos,
+                  pos.where() + ": the chain starts at seq " + std::to_string(rec->seq) +
+                      " with the genesis prev; seq 1.." + std::to_string(rec->seq - 1) +
+                      " are missing");
+    }
+    result.first_seq = rec->seq;
+    result.continues_earlier = rec->prev != kGenesisHash;
+  } else if (rec->seq == previous.seq + 1) {
+    if (rec->prev != previous_hash) {
+      // Editing seq N changes its hash, so N+1's prev stops matching. Editing N+1's own
+      // prev also changes N+1's hash, so N+2's prev stops matching too: look one ahead.
+      const auto next = next_record(files, file_index, line_number + 1);
+      if (next && next->prev != hash) {
+        return fail(BreakKind::edited, rec->seq, pos,
+                    pos.where() + ": seq " + std::to_string(rec->seq) +
+                        " was edited: its prev is not the SHA-256 of seq " +
+                        std::to_string(previous.seq) + " (" + previous_pos.where() +
+                        ") and its own SHA-256 is not the prev of the next record");
+      }
+      return fail(BreakKind::edited, previous.seq, previous_pos,
+                  previous_pos.where() + ": seq " + std::to_string(previous.seq) +
+                      " was edited: its SHA-256 is not the prev recorded by seq " +
+                      std::to_string(rec->seq) + " (" + pos.where() + ")");
+    }
+  } else if (rec->seq == 1 && rec->prev == kGenesisHash) {
+    return fail(BreakKind::restarted, 1, pos,
+                pos.where() + ": a new chain starts (seq 1) after seq " +
+                    std::to_string(previous.seq) + " (" + previous_pos.where() +
+                    "); the file before it is not its predecessor, or the log was recreated");
+  } else if (rec->seq > previous.seq + 1) {
+    const std::uint64_t expected = previous.seq + 1;
+    if (rec->prev == previous_hash) {
+      return fail(BreakKind::edited, rec->seq, pos,
+                  pos.where() + ": seq " + std::to_string(rec->seq) + " follows seq " +
+                      std::to_string(previous.seq) +
+                      " by hash but not by number: its seq was edited (expected " +
+                      std::to_string(expected) + ")");
+    }
+    if (const auto later = find_seq_after(files, file_index, line_number + 1, expected)) {
+      return fail(BreakKind::reordered, expected, pos,
+                  pos.where() + ": seq " + std::to_string(rec->seq) + " comes where seq " +
+                      std::to_string(expected) + " belongs; seq " + std::to_string(expected) +
+                      " appears later at " + later->where() + " (lines reordered)");
+    }
+    const std::string range = rec->seq - 1 == expected ? "seq " + std::to_string(expected) + " is"
+                                                       : "seq " + std::to_string(expected) + ".." +
+                                                             std::to_string(rec->seq - 1) + " are";
+    return fail(BreakKind::missing, expected, pos,
+                pos.where() + ": " + range + " missing (between " + previous_pos.where() +
+                    " and this line)");
+  } else {
+    const bool duplicate = rec->seq == previous.seq && hash == previous_hash;
+    return fail(BreakKind::reordered, rec->seq, pos,
+                pos.where() + ": seq " + std::to_string(rec->seq) + " comes after seq " +
+                    std::to_string(previous.seq) + " (" + previous_pos.where() + ")" +
+                    (duplicate ? ": the line is duplicated" : ": lines reordered"));
+  }
+  s.have_previous = true;
+  s.previous = *rec;
+  s.previous_hash = hash_buf;
+  s.previous_pos = pos;
+  ++result.records;
+  result.last_seq = rec->seq;
+  result.last_hash.assign(hash);
+  return true;
+}
+
+VerifyResult verify_chain(const std::vector<std::string>& files) {
+  ChainChecker checker(files);
+  LineReader reader(files);
+  for (std::string_view line; reader.next(line);) {
+    boost::system::error_code ec;
+    const auto value = boost::json::parse(line, ec);
+    const boost::json::object* record = !ec && value.is_object() ? &value.get_object() : nullptr;
+    if (!checker.check(line, record, reader.file_index(), reader.line_number())) break;
+  }
+  VerifyResult result = checker.result();
+  if (!reader.error().empty() && !result.broken) result.error = reader.error();
   return result;
 }
 

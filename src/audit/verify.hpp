@@ -1,8 +1,11 @@
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace egress::audit {
@@ -41,9 +44,35 @@ struct VerifyResult {
   bool ok() const noexcept { return !broken && error.empty(); }
 };
 
+/// The hash chain checked one line at a time, for readers that also use the records (`policy
+/// replay`): verify_chain() is this over every line. Memory stays bounded.
+class ChainChecker {
+ public:
+  /// `files` are the files the lines come from, oldest first: a break is classified (a moved
+  /// line or a deleted one?) by reading ahead in them.
+  explicit ChainChecker(std::vector<std::string> files);
+  ~ChainChecker();
+  ChainChecker(const ChainChecker&) = delete;
+  ChainChecker& operator=(const ChainChecker&) = delete;
+
+  /// Checks the line `text` (line `line` of files[file_index]), whose JSON is `record` (nullptr:
+  /// the line is not a JSON object). False when the chain breaks there: result().broken says
+  /// where and why, and every later call returns false.
+  bool check(std::string_view text, const boost::json::object* record, std::size_t file_index,
+             std::size_t line);
+
+  /// What was checked so far (records, first and last seq, last hash, the break if any).
+  const VerifyResult& result() const noexcept;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
 /// Checks the hash chain across `files`, in the order given (oldest first): every record's
 /// `prev` must be the SHA-256 of the line before it and its `seq` one more. Stops at the first
-/// break and classifies it. Memory stays bounded whatever the size of the files.
+/// break and classifies it. Memory stays bounded whatever the size of the files. gzip files
+/// (logrotate's `compress`) are read decompressed.
 VerifyResult verify_chain(const std::vector<std::string>& files);
 
 }  // namespace egress::audit
