@@ -1,0 +1,111 @@
+#include "audit/decision_record.hpp"
+
+#include <gtest/gtest.h>
+
+#include "audit/chain.hpp"
+#include "audit/encoder.hpp"
+#include "clock/rfc3339.hpp"
+#include "test_util.hpp"
+
+namespace egress::audit {
+namespace {
+
+// A decision as the real encoder writes it, read back.
+boost::json::object encoded(const Record& r) {
+  std::string line;
+  encode_record(r, ChainFields{7, kGenesisHash, 0}, Origin{"gw", "0123456789abcdef"}, line);
+  return boost::json::parse(line).as_object();
+}
+
+TEST(DecisionRecord, ReadsEveryFactTheDecisionUsed) {
+  ConnectionDecision d;
+  d.conn_id = 1;
+  d.listener = "mtls";
+  d.src = *base::Endpoint::parse("[2001:db8::2]:5000");
+  d.dst = *base::Endpoint::parse("[2001:db8:5::50]:443");
+  base::Identity id;
+  id.spiffe_id = "spiffe://corp.example/ns/a/sa/b";
+  id.uri_sans = {id.spiffe_id};
+  id.dns_sans = {"b.corp.example"};
+  id.common_name = "b";
+  id.fingerprint_sha256 = "ff";
+  d.identity = id;
+  NameFields n;
+  n.host = "api.example.com";
+  n.source = NameSource::sni;
+  n.verified = NameVerified::mismatch;
+  n.dns_answers = {*base::IpAddress::parse("203.0.113.9")};
+  d.name = n;
+  d.decision = "deny";
+  d.reason = "name_mismatch";
+  d.shadow_decision = "allow";
+  d.shadow_rule = "trial";
+  d.policy_version = "v";
+  const auto ts = *clock::parse_rfc3339("2026-05-01T10:00:00.123456Z");
+  DecisionRecord r;
+  std::string error;
+  const auto o = encoded(Record{ts, d});
+  ASSERT_TRUE(is_decision(o));
+  ASSERT_TRUE(read_decision(o, r, error)) << error;
+  EXPECT_EQ(r.ts, ts);
+  EXPECT_EQ(r.ts_text, "2026-05-01T10:00:00.123456Z");
+  EXPECT_EQ(r.src.to_string(), "2001:db8::2");
+  ASSERT_TRUE(r.dst);
+  EXPECT_EQ(r.dst->to_string(), "[2001:db8:5::50]:443");
+  ASSERT_TRUE(r.has_identity);
+  EXPECT_EQ(r.identity.spiffe_id, id.spiffe_id);
+  EXPECT_EQ(r.identity.uri_sans, id.uri_sans);
+  EXPECT_EQ(r.identity.dns_sans, id.dns_sans);
+  EXPECT_EQ(r.identity.common_name, "b");
+  EXPECT_TRUE(r.name_step);
+  EXPECT_EQ(r.host, "api.example.com");
+  EXPECT_EQ(r.name_verified, NameVerified::mismatch);
+  ASSERT_EQ(r.dns_answers.size(), 1u);
+  EXPECT_EQ(r.dns_answers[0].to_string(), "203.0.113.9");
+  EXPECT_EQ(r.decision, "deny");
+  EXPECT_EQ(r.reason, "name_mismatch");
+  EXPECT_TRUE(is_policy_reason(r.reason));
+  EXPECT_EQ(r.shadow_decision, "allow");
+  EXPECT_EQ(r.shadow_rule, "trial");
+
+  // Reused for a record without identity, name or destination: nothing of the last one stays.
+  ConnectionDecision plain;
+  plain.src = *base::Endpoint::parse("192.0.2.2:1");
+  plain.decision = "deny";
+  plain.reason = "no_original_dst";
+  plain.policy_version = "v";
+  ASSERT_TRUE(read_decision(encoded(Record{ts, plain}), r, error)) << error;
+  EXPECT_FALSE(r.dst);
+  EXPECT_FALSE(r.has_identity);
+  EXPECT_FALSE(r.name_step);
+  EXPECT_TRUE(r.host.empty());
+  EXPECT_TRUE(r.dns_answers.empty());
+  EXPECT_TRUE(r.shadow_decision.empty());
+  EXPECT_FALSE(is_policy_reason(r.reason));
+}
+
+TEST(DecisionRecord, SaysWhichFieldIsMissingOrWrong) {
+  DecisionRecord r;
+  std::string error;
+  auto o = encoded(testing::sample_decision(1));
+  o.erase("ts");
+  EXPECT_FALSE(read_decision(o, r, error));
+  EXPECT_EQ(error, "no ts");
+  o = encoded(testing::sample_decision(1));
+  o["dst"] = "203.0.113.1:443";
+  EXPECT_FALSE(read_decision(o, r, error));
+  EXPECT_EQ(error, "dst is not {ip, port}");
+  o = encoded(testing::sample_decision(1));
+  o["name_source"] = "sni";
+  EXPECT_FALSE(read_decision(o, r, error));
+  EXPECT_EQ(error, "name_source without a valid name_verified");
+  o = encoded(testing::sample_decision(1));
+  o.erase("decision");
+  EXPECT_FALSE(read_decision(o, r, error));
+  o = encoded(testing::sample_decision(1));
+  o["event"] = "connection.close";
+  EXPECT_FALSE(is_decision(o));
+}
+
+}  // namespace
+}  // namespace egress::audit
