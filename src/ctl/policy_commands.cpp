@@ -11,6 +11,7 @@
 #include "clock/rfc3339.hpp"
 #include "ctl/assumed_name.hpp"
 #include "ctl/junit_report.hpp"
+#include "ctl/replay_commands.hpp"
 #include "policy/loader.hpp"
 #include "policy/policy.hpp"
 #include "policy/store.hpp"
@@ -325,7 +326,8 @@ int run_test(const std::string& dir, const std::string& test_dir, const std::str
 }  // namespace
 
 void register_policy_commands(CLI::App& app, int& exit_code) {
-  auto* cmd = app.add_subcommand("policy", "Check, explain and test a policy directory");
+  auto* cmd = app.add_subcommand(
+      "policy", "Check, explain, test a policy directory; replay the audit log against it");
   cmd->require_subcommand(1);
 
   struct CheckArgs {
@@ -374,6 +376,8 @@ void register_policy_commands(CLI::App& app, int& exit_code) {
                    "Also write a JUnit XML report to FILE (a testsuite per test file, a testcase "
                    "per case)");
   test->callback([ta, &exit_code] { exit_code = run_test(ta->dir, ta->test_dir, ta->junit); });
+
+  register_replay_commands(*cmd, exit_code);
 }
 
 }  // namespace egress::ctl

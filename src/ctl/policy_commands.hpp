@@ -4,7 +4,8 @@
 
 namespace egress::ctl {
 
-/// Adds `policy check|explain|test` under `app`. Each subcommand's callback sets `exit_code`.
+/// Adds `policy check|explain|test|replay|unused` under `app`. Each subcommand's callback sets
+/// `exit_code`.
 void register_policy_commands(CLI::App& app, int& exit_code);
 
 }  // namespace egress::ctl
