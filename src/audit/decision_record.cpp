@@ -22,14 +22,19 @@ bool assign(const object& o, std::string_view key, std::string& out) {
   return true;
 }
 
+// Into `out`, reusing its strings' storage from the last record.
 bool read_strings(const object& o, std::string_view key, std::vector<std::string>& out) {
-  out.clear();
   const auto* v = o.if_contains(key);
-  if (v == nullptr) return true;
+  if (v == nullptr) {
+    out.clear();
+    return true;
+  }
   if (!v->is_array()) return false;
-  for (const auto& e : v->get_array()) {
-    if (!e.is_string()) return false;
-    out.emplace_back(e.get_string());
+  const auto& a = v->get_array();
+  out.resize(a.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (!a[i].is_string()) return false;
+    out[i].assign(a[i].get_string().data(), a[i].get_string().size());
   }
   return true;
 }
@@ -70,62 +75,111 @@ bool is_policy_reason(std::string_view r) noexcept {
 }
 
 bool read_decision(const boost::json::object& o, DecisionRecord& out, std::string& error) {
-  if (!assign(o, "ts", out.ts_text)) {
+  // One pass over the record's keys: a lookup per field would scan the ~20 keys each time.
+  const boost::json::value* ts = nullptr;
+  const boost::json::value* src = nullptr;
+  const boost::json::value* dst = nullptr;
+  const boost::json::value* identity = nullptr;
+  const boost::json::value* name_source = nullptr;
+  const boost::json::value* host = nullptr;
+  const boost::json::value* verified = nullptr;
+  const boost::json::value* answers = nullptr;
+  const boost::json::value* decision = nullptr;
+  const boost::json::value* reason = nullptr;
+  const boost::json::value* rule = nullptr;
+  const boost::json::value* shadow = nullptr;
+  for (const auto& kv : o) {
+    const std::string_view k(kv.key().data(), kv.key().size());
+    const boost::json::value* v = &kv.value();
+    if (k == "ts")
+      ts = v;
+    else if (k == "src")
+      src = v;
+    else if (k == "dst")
+      dst = v;
+    else if (k == "identity")
+      identity = v;
+    else if (k == "name_source")
+      name_source = v;
+    else if (k == "host")
+      host = v;
+    else if (k == "name_verified")
+      verified = v;
+    else if (k == "dns_answers")
+      answers = v;
+    else if (k == "decision")
+      decision = v;
+    else if (k == "reason")
+      reason = v;
+    else if (k == "rule")
+      rule = v;
+    else if (k == "shadow")
+      shadow = v;
+  }
+  const auto text = [](const boost::json::value* v, std::string& to) {
+    if (v == nullptr || !v->is_string()) {
+      to.clear();
+      return false;
+    }
+    to.assign(v->get_string().data(), v->get_string().size());
+    return true;
+  };
+  if (!text(ts, out.ts_text)) {
     error = "no ts";
     return false;
   }
-  const auto ts = clock::parse_rfc3339(out.ts_text);
-  if (!ts) {
+  const auto when = clock::parse_rfc3339(out.ts_text);
+  if (!when) {
     error = "ts \"" + out.ts_text + "\" is not RFC 3339";
     return false;
   }
-  out.ts = *ts;
-  const auto src = read_endpoint(o.if_contains("src"));
-  if (!src) {
+  out.ts = *when;
+  const auto client = read_endpoint(src);
+  if (!client) {
     error = "no valid src {ip, port}";
     return false;
   }
-  out.src = src->address;
+  out.src = client->address;
   out.dst.reset();
-  if (const auto* dst = o.if_contains("dst")) {
+  if (dst != nullptr) {
     out.dst = read_endpoint(dst);
     if (!out.dst) {
       error = "dst is not {ip, port}";
       return false;
     }
   }
-  const auto* id = o.if_contains("identity");
-  out.has_identity = id != nullptr && id->is_object();
+  out.has_identity = identity != nullptr && identity->is_object();
   if (out.has_identity) {
-    const auto& i = id->get_object();
-    auto& identity = out.identity;
-    assign(i, "spiffe_id", identity.spiffe_id);
-    assign(i, "cn", identity.common_name);
-    assign(i, "fingerprint_sha256", identity.fingerprint_sha256);
-    assign(i, "issuer", identity.issuer);
-    assign(i, "serial", identity.serial);
-    assign(i, "not_after", identity.not_after);
-    if (!read_strings(i, "uri_sans", identity.uri_sans) ||
-        !read_strings(i, "dns_sans", identity.dns_sans)) {
+    const auto& i = identity->get_object();
+    auto& id = out.identity;
+    assign(i, "spiffe_id", id.spiffe_id);
+    assign(i, "cn", id.common_name);
+    assign(i, "fingerprint_sha256", id.fingerprint_sha256);
+    assign(i, "issuer", id.issuer);
+    assign(i, "serial", id.serial);
+    assign(i, "not_after", id.not_after);
+    if (!read_strings(i, "uri_sans", id.uri_sans) || !read_strings(i, "dns_sans", id.dns_sans)) {
       error = "identity.uri_sans / dns_sans is not a list of strings";
       return false;
     }
     // The policy treats an identity without a fingerprint as none: keep the record's meaning.
-    if (identity.fingerprint_sha256.empty()) identity.fingerprint_sha256 = "audit-record";
+    if (id.fingerprint_sha256.empty()) id.fingerprint_sha256 = "audit-record";
   }
-  out.name_step = o.if_contains("name_source") != nullptr;
-  assign(o, "host", out.host);
+  out.name_step = name_source != nullptr;
+  text(host, out.host);
   out.name_verified = NameVerified::not_checked;
   out.dns_answers.clear();
   if (out.name_step) {
-    const auto* v = string_field(o, "name_verified");
-    const auto parsed = v ? name_verified(std::string_view(v->data(), v->size())) : std::nullopt;
+    const auto parsed = verified != nullptr && verified->is_string()
+                            ? name_verified(std::string_view(verified->get_string().data(),
+                                                             verified->get_string().size()))
+                            : std::nullopt;
     if (!parsed) {
       error = "name_source without a valid name_verified";
       return false;
     }
     out.name_verified = *parsed;
-    if (const auto* answers = o.if_contains("dns_answers")) {
+    if (answers != nullptr) {
       if (!answers->is_array()) {
         error = "dns_answers is not a list";
         return false;
@@ -142,16 +196,16 @@ bool read_decision(const boost::json::object& o, DecisionRecord& out, std::strin
       }
     }
   }
-  if (!assign(o, "decision", out.decision) || !assign(o, "reason", out.reason)) {
+  if (!text(decision, out.decision) || !text(reason, out.reason)) {
     error = "no decision or reason";
     return false;
   }
-  assign(o, "rule", out.rule);
+  text(rule, out.rule);
   out.shadow_decision.clear();
   out.shadow_rule.clear();
-  if (const auto* sh = o.if_contains("shadow"); sh != nullptr && sh->is_object()) {
-    assign(sh->get_object(), "decision", out.shadow_decision);
-    assign(sh->get_object(), "rule", out.shadow_rule);
+  if (shadow != nullptr && shadow->is_object()) {
+    assign(shadow->get_object(), "decision", out.shadow_decision);
+    assign(shadow->get_object(), "rule", out.shadow_rule);
   }
   return true;
 }

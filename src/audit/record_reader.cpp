@@ -1,5 +1,6 @@
 #include "audit/record_reader.hpp"
 
+#include <array>
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parser.hpp>
 #include <boost/json/value.hpp>
@@ -19,9 +20,11 @@ struct RecordReader::State {
   bool verify;
   std::unique_ptr<ChainChecker> checker;
   VerifyResult empty;
-  // A record is a few hundred bytes: its DOM fits the first block; the resource grows and keeps
-  // its blocks only for a line longer than that.
-  boost::json::monotonic_resource resource{16 * 1024};
+  // A record is a few hundred bytes: its DOM fits `buffer`, reused from line to line by
+  // release(); a longer line's blocks come from the heap and go at the next release(). (Over a
+  // buffer, not with an initial size: then Boost 1.81 doubles its block size at every release.)
+  std::array<unsigned char, 32 * 1024> buffer;
+  boost::json::monotonic_resource resource{buffer.data(), buffer.size()};
   unsigned char parser_buffer[4096];
   boost::json::parser parser{boost::json::storage_ptr(), boost::json::parse_options(),
                              parser_buffer, sizeof parser_buffer};

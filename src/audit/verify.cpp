@@ -25,15 +25,17 @@ const char* to_string(BreakKind kind) noexcept {
 
 namespace {
 
+// A line of one of the files (the checker's list outlives it): no copy of the name per line.
 struct Position {
-  std::string file;
+  const std::string* file = nullptr;
   std::size_t line = 0;
-  std::string where() const { return file + ":" + std::to_string(line); }
+  std::string where() const { return *file + ":" + std::to_string(line); }
 };
 
+// Views into the record they were read from.
 struct Parsed {
   std::uint64_t seq = 0;
-  std::string prev;
+  std::string_view prev;
 };
 
 std::optional<Parsed> chain_fields(const boost::json::object& obj) {
@@ -48,15 +50,23 @@ std::optional<Parsed> chain_fields(const boost::json::object& obj) {
   } else {
     return std::nullopt;
   }
-  p.prev = std::string(prev->get_string());
+  p.prev = std::string_view(prev->get_string().data(), prev->get_string().size());
   return p;
 }
 
-std::optional<Parsed> parse_chain_fields(std::string_view line) {
+// A line's seq and prev, owning: for the look-ahead that classifies a break.
+struct OwnedFields {
+  std::uint64_t seq = 0;
+  std::string prev;
+};
+
+std::optional<OwnedFields> parse_chain_fields(std::string_view line) {
   boost::system::error_code ec;
   const auto value = boost::json::parse(line, ec);
   if (ec || !value.is_object()) return std::nullopt;
-  return chain_fields(value.get_object());
+  const auto p = chain_fields(value.get_object());
+  if (!p) return std::nullopt;
+  return OwnedFields{p->seq, std::string(p->prev)};
 }
 
 // Where does `seq` appear at or after (file_index, line)? Used to tell a moved line from a
@@ -67,15 +77,15 @@ std::optional<Position> find_seq_after(const std::vector<std::string>& files,
   LineReader reader(files, file_index, line);
   for (std::string_view text; reader.next(text);) {
     if (const auto p = parse_chain_fields(text); p && p->seq == seq) {
-      return Position{reader.file(), reader.line_number()};
+      return Position{&files[reader.file_index()], reader.line_number()};
     }
   }
   return std::nullopt;
 }
 
 // The first record at or after (file_index, line), if any.
-std::optional<Parsed> next_record(const std::vector<std::string>& files, std::size_t file_index,
-                                  std::size_t line) {
+std::optional<OwnedFields> next_record(const std::vector<std::string>& files,
+                                       std::size_t file_index, std::size_t line) {
   LineReader reader(files, file_index, line);
   std::string_view text;
   if (!reader.next(text)) return std::nullopt;
@@ -89,7 +99,7 @@ struct ChainChecker::State {
   VerifyResult result;
   LineHasher hasher;
   bool have_previous = false;
-  Parsed previous;
+  std::uint64_t previous_seq = 0;
   std::array<char, 64> previous_hash{};
   Position previous_pos;
 };
@@ -109,15 +119,15 @@ bool ChainChecker::check(std::string_view line, const boost::json::object* recor
   State& s = *state_;
   VerifyResult& result = s.result;
   if (result.broken) return false;
-  const Position pos{s.files.at(file_index), line_number};
+  const Position pos{&s.files.at(file_index), line_number};
   const auto fail = [&](BreakKind kind, std::uint64_t seq, const Position& where,
                         std::string message) {
-    result.broken = ChainBreak{kind, seq, where.file, where.line, std::move(message)};
+    result.broken = ChainBreak{kind, seq, *where.file, where.line, std::move(message)};
     return false;
   };
   const auto rec = record != nullptr ? chain_fields(*record) : std::nullopt;
   if (!rec) {
-    const std::uint64_t expected = s.have_previous ? s.previous.seq + 1 : 0;
+    const std::uint64_t expected = s.have_previous ? s.previous_seq + 1 : 0;
     return fail(BreakKind::malformed, expected, pos,
                 pos.where() + ": not an audit record (no valid JSON with seq and prev)" +
                     (s.have_previous ? "; expected seq " + std::to_string(expected) : ""));
@@ -126,7 +136,9 @@ bool ChainChecker::check(std::string_view line, const boost::json::object* recor
   s.hasher.hex(line, hash_buf);
   const std::string_view hash(hash_buf.data(), hash_buf.size());
   const std::string_view previous_hash(s.previous_hash.data(), s.previous_hash.size());
-  const auto& previous = s.previous;
+  struct {
+    std::uint64_t seq;
+  } const previous{s.previous_seq};
   const auto& previous_pos = s.previous_pos;
   const auto& files = s.files;
   if (!s.have_previous) {
@@ -189,7 +201,7 @@ bool ChainChecker::check(std::string_view line, const boost::json::object* recor
                     (duplicate ? ": the line is duplicated" : ": lines reordered"));
   }
   s.have_previous = true;
-  s.previous = *rec;
+  s.previous_seq = rec->seq;
   s.previous_hash = hash_buf;
   s.previous_pos = pos;
   ++result.records;
