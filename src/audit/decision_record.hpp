@@ -3,13 +3,13 @@
 // A `connection.decision` record read back: the facts its decision used and what it decided
 // (docs/audit.md), for `policy replay` and `policy unused` to decide it again.
 
-#include <boost/json/object.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "audit/record.hpp"
+#include "audit/record_fields.hpp"
 #include "base/identity.hpp"
 #include "base/ip_address.hpp"
 
@@ -38,11 +38,11 @@ struct DecisionRecord {
 };
 
 /// Whether `record` is a connection.decision record.
-bool is_decision(const boost::json::object& record) noexcept;
+bool is_decision(const RecordFields& record) noexcept;
 
 /// Reads a connection.decision record into `out`. False (and `error` says which field) when a
 /// field the decision needs is missing or malformed.
-bool read_decision(const boost::json::object& record, DecisionRecord& out, std::string& error);
+bool read_decision(const RecordFields& record, DecisionRecord& out, std::string& error);
 
 /// Whether `reason` is one the policy gives (rule, default, deny_destination, name_mismatch,
 /// name_unresolved) rather than the data path (loop, no_client_cert, over_limit, ...).

@@ -1,15 +1,15 @@
 #pragma once
 
 // Audit records one at a time, their hash chain checked as they are read: what `policy replay`
-// and `policy unused` read. One JSON parse per line, into storage reused from line to line.
+// and `policy unused` read. One streaming parse per line (RecordFields), no JSON document.
 
-#include <boost/json/object.hpp>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "audit/record_fields.hpp"
 #include "audit/verify.hpp"
 
 namespace egress::audit {
@@ -26,7 +26,7 @@ class RecordReader {
 
   /// The next record, valid until the next call. False at the end, at a break of the chain
   /// (chain().broken) or when a file cannot be read (error()).
-  const boost::json::object* next();
+  const RecordFields* next();
 
   /// Where the last record came from.
   const std::string& file() const noexcept;

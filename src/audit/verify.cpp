@@ -1,7 +1,5 @@
 #include "audit/verify.hpp"
 
-#include <boost/json/parse.hpp>
-
 #include "audit/chain.hpp"
 #include "audit/line_reader.hpp"
 
@@ -38,20 +36,9 @@ struct Parsed {
   std::string_view prev;
 };
 
-std::optional<Parsed> chain_fields(const boost::json::object& obj) {
-  const auto* seq = obj.if_contains("seq");
-  const auto* prev = obj.if_contains("prev");
-  if (seq == nullptr || prev == nullptr || !prev->is_string()) return std::nullopt;
-  Parsed p;
-  if (seq->is_uint64()) {
-    p.seq = seq->get_uint64();
-  } else if (seq->is_int64() && seq->get_int64() > 0) {
-    p.seq = static_cast<std::uint64_t>(seq->get_int64());
-  } else {
-    return std::nullopt;
-  }
-  p.prev = std::string_view(prev->get_string().data(), prev->get_string().size());
-  return p;
+std::optional<Parsed> chain_fields(const RecordFields& f) {
+  if (!f.has_seq || !f.has_prev) return std::nullopt;
+  return Parsed{f.seq, f.prev};
 }
 
 // A line's seq and prev, owning: for the look-ahead that classifies a break.
@@ -61,10 +48,10 @@ struct OwnedFields {
 };
 
 std::optional<OwnedFields> parse_chain_fields(std::string_view line) {
-  boost::system::error_code ec;
-  const auto value = boost::json::parse(line, ec);
-  if (ec || !value.is_object()) return std::nullopt;
-  const auto p = chain_fields(value.get_object());
+  RecordParser parser;
+  RecordFields fields;
+  if (!parser.parse(line, fields)) return std::nullopt;
+  const auto p = chain_fields(fields);
   if (!p) return std::nullopt;
   return OwnedFields{p->seq, std::string(p->prev)};
 }
@@ -114,8 +101,8 @@ const VerifyResult& ChainChecker::result() const noexcept {
   return state_->result;
 }
 
-bool ChainChecker::check(std::string_view line, const boost::json::object* record,
-                         std::size_t file_index, std::size_t line_number) {
+bool ChainChecker::check(std::string_view line, const RecordFields* record, std::size_t file_index,
+                         std::size_t line_number) {
   State& s = *state_;
   VerifyResult& result = s.result;
   if (result.broken) return false;
@@ -213,10 +200,10 @@ bool ChainChecker::check(std::string_view line, const boost::json::object* recor
 VerifyResult verify_chain(const std::vector<std::string>& files) {
   ChainChecker checker(files);
   LineReader reader(files);
+  RecordParser parser;
+  RecordFields fields;
   for (std::string_view line; reader.next(line);) {
-    boost::system::error_code ec;
-    const auto value = boost::json::parse(line, ec);
-    const boost::json::object* record = !ec && value.is_object() ? &value.get_object() : nullptr;
+    const RecordFields* record = parser.parse(line, fields) ? &fields : nullptr;
     if (!checker.check(line, record, reader.file_index(), reader.line_number())) break;
   }
   VerifyResult result = checker.result();

@@ -1,12 +1,13 @@
 #pragma once
 
-#include <boost/json/object.hpp>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "audit/record_fields.hpp"
 
 namespace egress::audit {
 
@@ -55,10 +56,10 @@ class ChainChecker {
   ChainChecker(const ChainChecker&) = delete;
   ChainChecker& operator=(const ChainChecker&) = delete;
 
-  /// Checks the line `text` (line `line` of files[file_index]), whose JSON is `record` (nullptr:
-  /// the line is not a JSON object). False when the chain breaks there: result().broken says
-  /// where and why, and every later call returns false.
-  bool check(std::string_view text, const boost::json::object* record, std::size_t file_index,
+  /// Checks the line `text` (line `line` of files[file_index]), whose fields are `record`
+  /// (nullptr: the line is not a JSON object). False when the chain breaks there: result().broken
+  /// says where and why, and every later call returns false.
+  bool check(std::string_view text, const RecordFields* record, std::size_t file_index,
              std::size_t line);
 
   /// What was checked so far (records, first and last seq, last hash, the break if any).

@@ -25,11 +25,7 @@ StreamCounts for_each_policy_decision(const AuditInput& input,
         ++c.records;
         continue;
       }
-      const auto* ts = record->if_contains("ts");
-      const auto when = ts != nullptr && ts->is_string()
-                            ? clock::parse_rfc3339(std::string_view(ts->get_string().data(),
-                                                                    ts->get_string().size()))
-                            : std::nullopt;
+      const auto when = clock::parse_rfc3339(record->ts);
       if (when && !in_window(input, *when)) {
         ++c.outside_window;
       } else {

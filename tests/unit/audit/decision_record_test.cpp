@@ -10,11 +10,19 @@
 namespace egress::audit {
 namespace {
 
-// A decision as the real encoder writes it, read back.
+// A decision as the real encoder writes it, as JSON to edit.
 boost::json::object encoded(const Record& r) {
   std::string line;
   encode_record(r, ChainFields{7, kGenesisHash, 0}, Origin{"gw", "0123456789abcdef"}, line);
   return boost::json::parse(line).as_object();
+}
+
+// The fields of a record's line, as the replay reader takes them.
+RecordFields fields(const boost::json::object& o) {
+  RecordParser parser;
+  RecordFields f;
+  EXPECT_TRUE(parser.parse(boost::json::serialize(o), f));
+  return f;
 }
 
 TEST(DecisionRecord, ReadsEveryFactTheDecisionUsed) {
@@ -44,7 +52,10 @@ TEST(DecisionRecord, ReadsEveryFactTheDecisionUsed) {
   const auto ts = *clock::parse_rfc3339("2026-05-01T10:00:00.123456Z");
   DecisionRecord r;
   std::string error;
-  const auto o = encoded(Record{ts, d});
+  const auto o = fields(encoded(Record{ts, d}));
+  EXPECT_TRUE(o.has_seq);
+  EXPECT_EQ(o.seq, 7u);
+  EXPECT_EQ(o.prev, kGenesisHash);
   ASSERT_TRUE(is_decision(o));
   ASSERT_TRUE(read_decision(o, r, error)) << error;
   EXPECT_EQ(r.ts, ts);
@@ -74,7 +85,7 @@ TEST(DecisionRecord, ReadsEveryFactTheDecisionUsed) {
   plain.decision = "deny";
   plain.reason = "no_original_dst";
   plain.policy_version = "v";
-  ASSERT_TRUE(read_decision(encoded(Record{ts, plain}), r, error)) << error;
+  ASSERT_TRUE(read_decision(fields(encoded(Record{ts, plain})), r, error)) << error;
   EXPECT_FALSE(r.dst);
   EXPECT_FALSE(r.has_identity);
   EXPECT_FALSE(r.name_step);
@@ -89,22 +100,49 @@ TEST(DecisionRecord, SaysWhichFieldIsMissingOrWrong) {
   std::string error;
   auto o = encoded(testing::sample_decision(1));
   o.erase("ts");
-  EXPECT_FALSE(read_decision(o, r, error));
+  EXPECT_FALSE(read_decision(fields(o), r, error));
   EXPECT_EQ(error, "no ts");
   o = encoded(testing::sample_decision(1));
   o["dst"] = "203.0.113.1:443";
-  EXPECT_FALSE(read_decision(o, r, error));
+  EXPECT_FALSE(read_decision(fields(o), r, error));
   EXPECT_EQ(error, "dst is not {ip, port}");
   o = encoded(testing::sample_decision(1));
   o["name_source"] = "sni";
-  EXPECT_FALSE(read_decision(o, r, error));
+  EXPECT_FALSE(read_decision(fields(o), r, error));
   EXPECT_EQ(error, "name_source without a valid name_verified");
   o = encoded(testing::sample_decision(1));
   o.erase("decision");
-  EXPECT_FALSE(read_decision(o, r, error));
+  EXPECT_FALSE(read_decision(fields(o), r, error));
   o = encoded(testing::sample_decision(1));
   o["event"] = "connection.close";
-  EXPECT_FALSE(is_decision(o));
+  EXPECT_FALSE(is_decision(fields(o)));
+}
+
+TEST(RecordParser, TakesOnlyWhatItNeedsAndRefusesWhatIsNotAnObject) {
+  RecordParser parser;
+  RecordFields f;
+  // Escapes are decoded; nested objects and lists elsewhere are skipped; a seq that is not a
+  // positive integer is not a seq.
+  ASSERT_TRUE(parser.parse(
+      R"({"seq":3,"prev":"p","event":"connection.decision","parts":{"policy":{"rule":"x"}},)"
+      R"("host":"a\u002eexample","identity":{"uri_sans":["u1","u2"],"dns_sans":[],"cn":"c"},)"
+      R"("dns_answers":["203.0.113.1",7],"rule":"r"})",
+      f));
+  EXPECT_TRUE(f.has_seq);
+  EXPECT_EQ(f.host, "a.example");
+  EXPECT_EQ(f.rule, "r");
+  EXPECT_TRUE(f.has_identity);
+  EXPECT_EQ(f.uri_sans, (std::vector<std::string>{"u1", "u2"}));
+  EXPECT_EQ(f.cn, "c");
+  EXPECT_TRUE(f.bad_dns_answers);
+  ASSERT_TRUE(parser.parse(R"({"seq":-1,"prev":5})", f));
+  EXPECT_FALSE(f.has_seq);
+  EXPECT_FALSE(f.has_prev);
+  EXPECT_TRUE(f.rule.empty());  // nothing of the last line stays
+  EXPECT_FALSE(parser.parse("[1,2]", f));
+  EXPECT_FALSE(parser.parse(R"({"seq":1} trailing)", f));
+  EXPECT_FALSE(parser.parse(R"({"seq":1)", f));
+  EXPECT_FALSE(parser.parse("", f));
 }
 
 }  // namespace

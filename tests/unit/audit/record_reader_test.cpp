@@ -30,7 +30,7 @@ TEST(RecordReader, EveryRecordOnceWithTheChainChecked) {
   write_log(path, 5);
   RecordReader r({path}, true);
   std::vector<std::int64_t> seqs;
-  while (const auto* rec = r.next()) seqs.push_back(rec->at("seq").to_number<std::int64_t>());
+  while (const auto* rec = r.next()) seqs.push_back(static_cast<std::int64_t>(rec->seq));
   EXPECT_EQ(seqs, (std::vector<std::int64_t>{1, 2, 3, 4, 5}));
   EXPECT_TRUE(r.complete());
   EXPECT_EQ(r.chain().records, 5u);
