@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "audit/encoder.hpp"
+#include "audit/line_reader.hpp"
 #include "clock/rfc3339.hpp"
 
 namespace egress::audit {
@@ -146,13 +147,9 @@ std::optional<Clock::time_point> parse_time(std::string_view t) {
 Summary summarize(const std::vector<std::string>& files, const SummaryOptions& options,
                   std::string& error) {
   Counter c;
-  for (const auto& file : files) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-      error = "cannot open " + file + ": " + std::strerror(errno);
-      break;
-    }
-    for (std::string line; std::getline(in, line);) {
+  LineReader reader(files);  // plain or .gz, oldest first
+  {
+    for (std::string_view line; reader.next(line);) {
       if (line.empty()) continue;
       boost::system::error_code ec;
       auto value = json::parse(line, ec);
@@ -170,6 +167,7 @@ Summary summarize(const std::vector<std::string>& files, const SummaryOptions& o
       count_record(c, *rec, *ts, ts_text);
     }
   }
+  if (!reader.error().empty()) error = reader.error();
   c.s.top_denied_identities = top(c.denied_identities, options.top);
   c.s.top_denied_destinations = top(c.denied_destinations, options.top);
   c.s.top_shadow_differences = top(c.shadows, options.top);

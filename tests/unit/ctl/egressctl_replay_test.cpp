@@ -256,8 +256,13 @@ TEST_F(EgressctlReplay, ReadsRotatedGzipFilesInOrder) {
   // Out of order, the chain does not hold: refused.
   const auto swapped = egressctl("policy replay " + b() + " --audit " + log_ + " " + old_gz);
   EXPECT_EQ(swapped.exit_code, 2) << swapped.out;
-  // audit verify reads .gz too.
+  // audit verify and audit summary read .gz too.
   EXPECT_EQ(egressctl("audit verify " + old_gz + " " + log_).exit_code, 0);
+  const auto summary = egressctl("audit summary --json " + old_gz + " " + log_);
+  ASSERT_EQ(summary.exit_code, 0) << summary.out;
+  const auto parsed_summary = boost::json::parse(summary.out);
+  EXPECT_EQ(parsed_summary.at("records").as_int64(), 7) << summary.out;
+  EXPECT_EQ(parsed_summary.at("malformed").as_int64(), 0) << summary.out;
 }
 
 TEST_F(EgressctlReplay, MarkdownIsATableForAPullRequest) {
