@@ -6,7 +6,8 @@
 namespace egress::ctl {
 namespace {
 
-constexpr std::size_t kMaxCountedKeys = 1'000'000;
+// 100,000 hashes (a few MB) at most: past that the count of groups not held is a lower bound.
+constexpr std::size_t kMaxCountedKeys = 100'000;
 
 }  // namespace
 

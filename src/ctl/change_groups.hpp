@@ -46,7 +46,7 @@ struct ChangeGroup {
 
 /// Groups differences. Holds at most `max_groups` groups; a difference of a group it has no
 /// room for is counted in more_groups() / more_records() (distinct groups counted exactly up to
-/// a million, then at least that many).
+/// 100,000; past that more_groups() is a lower bound).
 class ChangeTable {
  public:
   explicit ChangeTable(std::size_t max_groups) : max_groups_(max_groups) {}
