@@ -7,7 +7,8 @@
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "egressctl: check, explain, test and replay egressd policies; verify and summarise audit logs"};
+      "egressctl: check, explain, test and replay egressd policies; verify and summarise audit "
+      "logs"};
   app.set_version_flag("--version", std::string("egressctl ") + egress::kVersion + " (commit " +
                                         egress::build_commit() + ")");
   app.require_subcommand(1);
