@@ -127,6 +127,25 @@ asio::awaitable<Verification> NameVerifier::verify(std::string name, base::IpAdd
   co_return decide(flight->held, destination, flight->detail);
 }
 
+std::optional<Verdict> NameVerifier::held(std::string_view name,
+                                          const base::IpAddress& destination) const {
+  std::string key(name);
+  if (!normalise(key)) return std::nullopt;
+  const auto it = index_.find(std::string_view(key));
+  if (it == index_.end()) return std::nullopt;
+  const Entry& entry = *it->second;
+  const auto now = now_();
+  bool other = false;
+  for (const Held& h : entry.addresses) {
+    if (h.expires < now) continue;  // as prune: expired addresses no longer count
+    if (h.address == destination) return Verdict::match;
+    other = true;
+  }
+  if (other) return Verdict::mismatch;
+  if (entry.looked_up && now < entry.negative_until) return Verdict::unresolved;
+  return std::nullopt;
+}
+
 NameVerifier::Entry* NameVerifier::find(std::string_view name) noexcept {
   auto it = index_.find(name);
   if (it == index_.end()) return nullptr;

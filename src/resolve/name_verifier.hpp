@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -86,6 +87,15 @@ class NameVerifier {
   /// lookup (bounded by the resolver's timeout). A cancelled verify completes as unresolved
   /// ("cancelled") without disturbing other waiters.
   boost::asio::awaitable<Verification> verify(std::string name, base::IpAddress destination);
+
+  /// What the answers held now say about `name` (as verify takes it) and `destination`, without
+  /// a lookup and without waiting: match when the destination is among the unexpired addresses,
+  /// mismatch when other addresses are held, unresolved while a negative answer or a failure is
+  /// remembered (negative_ttl, failure_ttl); nullopt when nothing is held (never looked up,
+  /// evicted, everything expired) or the name is not one verify would look up. For checks that
+  /// must not wait, e.g. a later request's Host inside the relay (core/later_request_check.hpp).
+  /// Does not touch the recency order.
+  std::optional<Verdict> held(std::string_view name, const base::IpAddress& destination) const;
 
   /// Names held now.
   std::size_t size() const noexcept { return index_.size(); }

@@ -330,6 +330,29 @@ TEST_F(NameVerifierTest, ANameThatIsNotAHostNameIsNeverAsked) {
   EXPECT_TRUE(lookup_.asked.empty());
 }
 
+TEST_F(NameVerifierTest, HeldAnswersWhatIsHeldWithoutALookup) {
+  // Nothing held yet: no verdict, and nothing asked.
+  EXPECT_EQ(verifier_->held("held.example.com", ip("192.0.2.1")), std::nullopt);
+  EXPECT_TRUE(lookup_.asked.empty());
+
+  lookup_.script["held.example.com"] = ok({{"192.0.2.1", 30}});
+  EXPECT_EQ(verify("held.example.com", "192.0.2.1").verdict, Verdict::match);
+  EXPECT_EQ(verifier_->held("HELD.example.com.", ip("192.0.2.1")), Verdict::match);
+  EXPECT_EQ(verifier_->held("held.example.com", ip("198.51.100.7")), Verdict::mismatch);
+  EXPECT_EQ(lookup_.asked.size(), 1u) << "held() never asks, even for an address not held";
+
+  fake_now += 61s;  // past min_ttl: the address no longer counts, and no failure is remembered
+  EXPECT_EQ(verifier_->held("held.example.com", ip("192.0.2.1")), std::nullopt);
+
+  EXPECT_EQ(verify("nx.example.com", "192.0.2.1").verdict, Verdict::unresolved);
+  EXPECT_EQ(verifier_->held("nx.example.com", ip("192.0.2.1")), Verdict::unresolved);
+  fake_now += 6s;  // past negative_ttl
+  EXPECT_EQ(verifier_->held("nx.example.com", ip("192.0.2.1")), std::nullopt);
+
+  EXPECT_EQ(verifier_->held("not a name", ip("192.0.2.1")), std::nullopt);
+  EXPECT_EQ(lookup_.asked.size(), 2u);
+}
+
 TEST(VerdictTest, NamesAreTheAuditValues) {
   EXPECT_EQ(to_string(Verdict::match), "match");
   EXPECT_EQ(to_string(Verdict::mismatch), "mismatch");
