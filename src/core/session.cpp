@@ -2,9 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <optional>
+#include <string>
+
 #include "base/asio_endpoint.hpp"
 #include "core/audit_records.hpp"
 #include "core/connection.hpp"
+#include "core/http_request_gate.hpp"
+#include "core/later_request_check.hpp"
 #include "core/relay.hpp"
 #include "core/serve.hpp"
 #include "core/worker.hpp"
@@ -39,30 +44,67 @@ class LiveConnection {
 };
 
 /// The end of a relayed connection: metrics, close (or pass a reset on), connection.close record.
-void finish_relay(Worker& worker, Connection& conn, RelayResult rr) {
+/// `refused`: the request gate stopped the connection (a later request's Host, see
+/// core/http_request_gate.hpp), which the relay reports as a reset on the client's side.
+void finish_relay(Worker& worker, Connection& conn, RelayResult rr,
+                  std::optional<std::string> refused = std::nullopt) {
   if (conn.force_closed()) {
     rr.reason = base::Reason::drain;
     rr.closed_by = base::Side::gateway;
     rr.detail.clear();
+  } else {
+    apply_refusal(rr, std::move(refused));
   }
   worker.metrics().bytes(rr.bytes_up, rr.bytes_down);
   worker.metrics().closed(conn.facts.listener.index, rr.reason);
-  // A reset is passed on: the other side learns the stream broke, not that it ended.
-  conn.end_both(rr.reason == base::Reason::reset ? base::Ending::reset : base::Ending::close);
+  // A reset is passed on: the other side learns the stream broke, not that it ended. A refused
+  // request resets both sides: the upstream must not take a truncated request for a whole one.
+  const bool reset = rr.reason == base::Reason::reset || rr.reason == base::Reason::host_changed;
+  conn.end_both(reset ? base::Ending::reset : base::Ending::close);
   worker.runtime().audit.submit(
       {audit::Clock::now(), close_record(conn.facts, rr,
                                          std::chrono::duration_cast<std::chrono::microseconds>(
                                              Clock::now() - conn.accepted_at))});
 }
 
+/// The names the worker's verifier holds, for later requests' Hosts (no DNS wait in the relay).
+const resolve::NameVerifier* held_names(Worker& /*worker*/) {
+  return nullptr;  // until the worker has a verifier: nothing held, so nothing is verified
+}
+
+/// The relay of a connection named by its first HTTP request's Host: the client's side goes
+/// through an HttpRequestGate, which the completion handler owns with the connection.
+template <class Inner>
+void start_gated_relay(std::unique_ptr<LiveConnection> live, Inner inner, RelayOptions options) {
+  LiveConnection& l = *live;
+  using Gate = HttpRequestGate<Inner>;
+  auto gate = std::make_unique<Gate>(inner, LaterRequestCheck(l.conn.facts, held_names(l.worker)),
+                                     l.conn.facts.listener.config.peek.max_bytes);
+  Gate& g = *gate;
+  auto done = [live = std::move(live), gate = std::move(gate)](RelayResult rr) {
+    finish_relay(live->worker, live->conn, std::move(rr), gate->refused());
+  };
+  async_relay(g, l.conn.upstream(), l.conn.timer(), l.worker.buffers(), options, std::move(done));
+}
+
 /// Hands the connection to a callback relay that owns it until the close record is written.
 void start_relay(std::unique_ptr<LiveConnection> live) {
   LiveConnection& l = *live;
+  const auto& up = l.worker.runtime().config.upstream;
+  const RelayOptions options{up.idle_timeout, up.max_duration};
+  // Issue 19: a connection decided by its first request's Host has every later request's Host
+  // checked. Every other connection relays the stream itself.
+  if (l.conn.facts.name && l.conn.facts.name->source == filters::NameSource::http_host) {
+    if (l.conn.tls) {
+      start_gated_relay<tls::TlsSocket&>(std::move(live), *l.conn.tls, options);
+    } else {
+      start_gated_relay(std::move(live), TcpStream(l.conn.socket()), options);
+    }
+    return;
+  }
   auto done = [live = std::move(live)](RelayResult rr) {
     finish_relay(live->worker, live->conn, std::move(rr));
   };
-  const auto& up = l.worker.runtime().config.upstream;
-  const RelayOptions options{up.idle_timeout, up.max_duration};
   if (l.conn.tls) {
     async_relay(*l.conn.tls, l.conn.upstream(), l.conn.timer(), l.worker.buffers(), options,
                 std::move(done));
