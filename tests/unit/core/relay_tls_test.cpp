@@ -32,6 +32,8 @@
 #include <boost/asio/write.hpp>
 
 #include "byte_pattern.hpp"
+#include "core/http_request_gate.hpp"
+#include "filters/filter.hpp"
 #include "run_scenario.hpp"
 #include "test_certs.hpp"
 #include "tls/context.hpp"
@@ -214,6 +216,13 @@ struct Rig {
   bool small_buffers = false;  ///< 32 KiB gateway send buffers and client/server receive buffers
   std::optional<RelayResult> result;
   asio::steady_timer reported{io, asio::steady_timer::time_point::max()};
+  /// When set: the connection was decided by its first HTTP request's Host, this name, and the
+  /// relay reads the client through an HttpRequestGate (issue 19). No policy: any other Host is
+  /// refused.
+  std::string gate_first_host;
+  filters::ListenerInfo listener;
+  std::unique_ptr<filters::Facts> facts;
+  std::unique_ptr<HttpRequestGate<tls::TlsSocket&>> gate;
 
   Rig() {
     tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
@@ -245,12 +254,23 @@ struct Rig {
       throw std::runtime_error("handshake failed: gateway: " + server_ec.message() +
                                "; client: " + client_failure);
     }
-    async_relay(*tls, gateway_up, timer, pool, options, [this](RelayResult r) {
+    auto done = [this](RelayResult r) {
       gateway_down.close();
       gateway_up.close();
       result = std::move(r);
       reported.cancel();
-    });
+    };
+    if (gate_first_host.empty()) {
+      async_relay(*tls, gateway_up, timer, pool, options, done);
+      co_return;
+    }
+    facts = std::make_unique<filters::Facts>(1, listener);
+    facts->name = filters::NameFacts{};
+    facts->name->host = gate_first_host;
+    facts->name->source = filters::NameSource::http_host;
+    gate = std::make_unique<HttpRequestGate<tls::TlsSocket&>>(
+        *tls, LaterRequestCheck(*facts, nullptr), 16384);
+    async_relay(*gate, gateway_up, timer, pool, options, done);
   }
 
   /// Waits until the relay reported.
@@ -333,6 +353,34 @@ TEST(RelayTls, RequestsAndResponsesBothWaysWithByteCounts) {
 
 // The upstream's FIN reaches the client as close_notify (a clean TLS EOF, not a truncation), and
 // the client, TLS 1.3 half-closed, still sends: those bytes reach the server.
+TEST(RelayTls, AGatedClientsLaterRequestWithAnotherHostGoesNowhere) {
+  Rig rig;
+  rig.gate_first_host = "a.example";
+  const std::string request1 = "GET /a HTTP/1.1\r\nHost: a.example\r\n\r\n";
+  const std::string request2 =
+      "POST /b HTTP/1.1\r\nHost: A.example\r\nContent-Length: 3\r\n\r\nabc";
+  const std::string request3 = "GET /c HTTP/1.1\r\nHost: c.example\r\n\r\n";
+  std::string at_server, at_server_end;
+  rig.run([&]() -> awaitable<void> {
+    co_await rig.start(kNoTimeout);
+    EXPECT_FALSE(co_await rig.client.write_all(request1 + request2));
+    at_server = co_await server_read(rig.server, request1.size() + request2.size());
+    (void)co_await rig.client.write_all(request3);  // may fail: the gateway resets
+    at_server_end = co_await server_read_to_eof(rig.server);
+    co_await rig.relay_done();
+  });
+  EXPECT_EQ(at_server, request1 + request2);
+  EXPECT_EQ(at_server_end, "") << "nothing of the third request";
+  RelayResult r = *rig.result;
+  EXPECT_EQ(r.bytes_up, request1.size() + request2.size());
+  apply_refusal(r, rig.gate->refused());
+  EXPECT_EQ(r.reason, base::Reason::host_changed);
+  EXPECT_EQ(r.closed_by, base::Side::gateway);
+  EXPECT_EQ(r.detail,
+            "request 3: Host \"c.example\" differs from the first request's \"a.example\", and "
+            "the connection's decision is not known");
+}
+
 TEST(RelayTls, UpstreamEndingFirstIsCloseNotifyAndTheClientMayStillSend) {
   Rig rig;
   const std::string late = "late request " + byte_pattern(1024 * 1024, 521288629u);
