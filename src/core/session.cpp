@@ -67,18 +67,13 @@ void finish_relay(Worker& worker, Connection& conn, RelayResult rr,
                                              Clock::now() - conn.accepted_at))});
 }
 
-/// The names the worker's verifier holds, for later requests' Hosts (no DNS wait in the relay).
-const resolve::NameVerifier* held_names(Worker& /*worker*/) {
-  return nullptr;  // until the worker has a verifier: nothing held, so nothing is verified
-}
-
 /// The relay of a connection named by its first HTTP request's Host: the client's side goes
 /// through an HttpRequestGate, which the completion handler owns with the connection.
 template <class Inner>
 void start_gated_relay(std::unique_ptr<LiveConnection> live, Inner inner, RelayOptions options) {
   LiveConnection& l = *live;
   using Gate = HttpRequestGate<Inner>;
-  auto gate = std::make_unique<Gate>(inner, LaterRequestCheck(l.conn.facts, held_names(l.worker)),
+  auto gate = std::make_unique<Gate>(inner, LaterRequestCheck(l.conn.facts, &l.worker.names()),
                                      l.conn.facts.listener.config.peek.max_bytes);
   Gate& g = *gate;
   auto done = [live = std::move(live), gate = std::move(gate)](RelayResult rr) {

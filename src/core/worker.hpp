@@ -52,6 +52,8 @@ class Worker {
   BufferPool& buffers() noexcept { return buffers_; }
   WorkerMetrics& metrics() noexcept { return runtime_.metrics.worker(index_); }
   filters::FilterChain& chain(std::size_t listener) noexcept { return chains_[listener]; }
+  /// The name verifier the chains' name steps fill (the answers held for later requests' Hosts).
+  const resolve::NameVerifier& names() const noexcept { return *names_; }
   bool accepting() const noexcept { return accepting_; }
   void link(Connection& c) noexcept;
   void unlink(Connection& c) noexcept;
