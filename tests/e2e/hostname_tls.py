@@ -12,7 +12,8 @@ bytes went through" is "the client read its exact ClientHello back".
   name_mismatch, and the internet namespace counts zero SYNs to it;
 * the ClientHello written one byte at a time, and re-framed over three TLS records: allowed;
 * a ClientHello without SNI: name_source none, the hostname rule does not match (default deny);
-* a ClientHello larger than peek.max_bytes (16 KiB, padded with ALPN names): client_hello_invalid.
+* a ClientHello larger than peek.max_bytes (16 KiB, padded with ALPN names): client_hello_invalid;
+* a ClientHello with a GREASE encrypted_client_hello extension: decided on the outer SNI, ech: true.
 Every record validates against docs/audit.schema.json.
 """
 
@@ -94,6 +95,14 @@ def run(t: harness.Case) -> None:
     before = len(real.accepts())
     dec = names.check_reset(t, gw, [attacker], r, what, "client_hello_invalid")
     t.check_eq(len(real.accepts()), before, f"{what}: the real server accepted nothing more")
+
+    # 7. GREASE ECH: decided on the outer SNI, recorded ech: true.
+    what = "ClientHello with GREASE ECH"
+    ech = client_hello.with_grease_ech(hello)
+    t.require(client_hello.extensions(ech)[0] == client_hello.EXT_ECH, "the ClientHello offers ECH")
+    dec = names.relay(t, gw, real, f"{REAL_V4}:443", [names.write(ech)], ech, what)
+    names.check_name(t, dec, what, API, "sni", "match", [REAL_V4, REAL_V6])
+    t.check_eq(dec.get("ech"), True, f"{what}: ech")
 
     observe.check_schema(t, gw.records(), "hostname_tls")
 
