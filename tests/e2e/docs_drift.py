@@ -17,8 +17,10 @@ Nothing here is a hard-coded list of metrics or audit fields: both sides are rea
   at least one record egressd wrote in this run for that event, unless it is in NOT_CAUSED (with
   the reason this test cannot cause it, and the doc must call it optional/conditional). Caused:
   allowed and denied plain connections, a report-mode rule's shadow difference, a refused upstream
-  (close detail), mTLS with and without a client certificate, a failed and a good SIGHUP reload
-  (TLS and CRL parts), start and SIGTERM. Every record also validates against the schema.
+  (close detail), mTLS with and without a client certificate, a hostname rule's name verified
+  against a real DNS server (lib/dns.py) from a ClientHello offering GREASE ECH (host,
+  name_source, name_verified, dns_answers, ech), a failed and a good SIGHUP reload (TLS and CRL
+  parts), start and SIGTERM. Every record also validates against the schema.
 
 Failure messages name the doc file, line and table row, and the name that drifted. The docs are
 read from `--source-dir` (default: this checkout), so a scratch copy with a renamed metric or an
@@ -37,7 +39,10 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import client_hello  # noqa: E402
+import dns  # noqa: E402
 import harness  # noqa: E402
+import names  # noqa: E402
 import observe  # noqa: E402
 import policies  # noqa: E402
 import tls_pki  # noqa: E402
@@ -55,8 +60,6 @@ NOT_METRICS = {
 NOT_CAUSED = {
     ("*", "records_dropped"): "needs a writer overflow (on_overflow: drop with a stalled sink); "
                               "e2e.audit_overflow causes and checks it",
-    **{("connection.decision", f): "written by the name step (issue 19), not in this build yet"
-       for f in ("host", "name_source", "name_verified", "dns_answers", "ech")},
 }
 # Words with which a docs/audit.md row (or the text under its table) marks a field optional.
 OPTIONAL_WORDS = re.compile(r"\b(absent|optional|omitted|present only)\b", re.I)
@@ -89,6 +92,12 @@ id: payments-to-card-networks
 action: allow
 from: [{role: payments}]
 to: [{destination: card-networks}]
+""", """\
+kind: Rule
+id: api-by-name
+action: allow
+from: [{role: sandbox-clients}]
+to: [{hosts: [api.lab.example], ports: [443]}]
 """, """\
 kind: Rule
 id: try-deny-echo-20
@@ -430,12 +439,15 @@ def run(t: harness.Case) -> None:
         t.sb.exec(t.sb.gateway, [tool, "-w", "-t", "nat", "-I", "PREROUTING", "1", "-i", IF_GW_CLIENT,
                                  "-p", "tcp", "--dport", "8443", "-j", "REDIRECT", "--to-ports",
                                  str(TLS_PORT)])
-    echo = t.upstream("echo", ["203.0.113.10:7", "203.0.113.20:7", "203.0.113.99:7", TLS_DST])
+    dns.DnsServer.start(t.sb, names.RECORDS)
+    echo = t.upstream("echo", ["203.0.113.10:7", "203.0.113.20:7", "203.0.113.99:7", TLS_DST,
+                               f"{names.REAL_V4}:443"])
     mtls = tls_pki.tls_listener(pki, name="mtls", address=f"[::]:{TLS_PORT}", handshake_timeout="2s")
     gw = t.egressd({"10-lab.yaml": POLICY}, {
         "listeners": [{"name": "plain", "address": f"[::]:{PLAIN_PORT}", "destination": "original_dst"},
                       mtls],
-        "limits": {"max_connections": 1000, "per_source": 100}})
+        "limits": {"max_connections": 1000, "per_source": 100},
+        "dns": {"servers": [f"{dns.DNS_V4}:{dns.DNS_PORT}"], "min_ttl": "60s", "timeout": "2s"}})
 
     # --- traffic --------------------------------------------------------------------------------
     r = t.client("--dst", "203.0.113.10:7", "--send", "allowed\n", "--shutdown", "--timeout", "5")
@@ -460,6 +472,14 @@ def run(t: harness.Case) -> None:
     t.check_record(gw, "mTLS without a certificate: denied no_client_cert", event="connection.decision",
                    listener="mtls", reason="no_client_cert")
 
+    # The name step: a verified SNI from a ClientHello offering (GREASE) ECH writes every name field.
+    hello = client_hello.with_grease_ech(client_hello.client_hello(names.API))
+    names.relay(t, gw, echo, f"{names.REAL_V4}:443", [names.write(hello)], hello,
+                "plain: a hostname rule's verified SNI")
+    t.check_record(gw, "plain: a decision with every name field", event="connection.decision",
+                   decision="allow", rule="api-by-name", host=names.API, name_source="sni",
+                   name_verified="match", ech=True, dns_answers=lambda v: bool(v))
+
     # --- reloads: a broken policy (failed), then a good one --------------------------------------
     gw.write_policy({"10-lab.yaml": POLICY, "20-broken.yaml": BROKEN})
     gw.reload()
@@ -483,4 +503,4 @@ def run(t: harness.Case) -> None:
 
 
 if __name__ == "__main__":
-    harness.main(run)
+    harness.main(run, extra_v4=names.SANDBOX_V4)
