@@ -72,6 +72,12 @@ struct UpstreamConfig {
   std::uint32_t mark = 0;                     ///< SO_MARK on upstream sockets, 0 = none
 };
 
+/// policy.on_change: what a successful policy reload does to live relayed connections.
+enum class PolicyOnChange {
+  reevaluate,  ///< decide each again with the new policy; close those it denies (policy_revoked)
+  keep,        ///< leave them running under the decision they began with
+};
+
 /// The whole gateway config, validated. Paths are absolute (see docs/config.md: relative paths
 /// are resolved against the directory of the config file).
 struct GatewayConfig {
@@ -81,6 +87,7 @@ struct GatewayConfig {
   UpstreamConfig upstream;
   DnsConfig dns;
   std::filesystem::path policy_dir;
+  PolicyOnChange policy_on_change = PolicyOnChange::reevaluate;
   audit::Options audit;
   base::Endpoint admin_address;           ///< default 127.0.0.1:9901
   std::uint64_t max_connections = 10000;  ///< global; 0 = unlimited

@@ -432,9 +432,16 @@ void load_root(Loader& l, const YAML::Node& root, GatewayConfig& cfg) {
   if (auto v = m.find("upstream")) load_upstream(l, *v, "upstream", cfg.upstream);
   if (auto v = m.find("dns")) load_dns(l, *v, "dns", cfg.dns);
   if (auto v = m.require("policy")) {
-    Map p(r, *v, "policy", "policy", {"dir"});
+    Map p(r, *v, "policy", "policy", {"dir", "on_change"});
     if (auto d = p.require("dir")) {
       if (auto x = l.path(*d, p.path("dir"))) cfg.policy_dir = *x;
+    }
+    if (auto o = p.find("on_change")) {
+      if (auto x = r.one_of<PolicyOnChange>(
+              *o, p.path("on_change"),
+              {{"reevaluate", PolicyOnChange::reevaluate}, {"keep", PolicyOnChange::keep}})) {
+        cfg.policy_on_change = *x;
+      }
     }
   }
   if (auto v = m.find("audit")) load_audit(l, *v, "audit", cfg.audit);

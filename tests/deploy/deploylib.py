@@ -24,7 +24,7 @@ CONFIG_KEYS = {
     "listeners[].peek": {"timeout", "max_bytes"},
     "upstream": {"connect_timeout", "idle_timeout", "max_duration", "mark"},
     "dns": {"servers", "min_ttl", "timeout"},
-    "policy": {"dir"},
+    "policy": {"dir", "on_change"},
     "audit": {"path", "write_ahead", "on_overflow", "on_error", "fsync", "fsync_interval",
               "queue_capacity", "gateway_id"},
     "admin": {"address"},

@@ -278,6 +278,39 @@ policy: {dir: p}
   EXPECT_EQ(l[2].tls.crl_check, tls::CrlCheck::chain);
 }
 
+TEST(Config, PolicyOnChangeDefaultsToReevaluate) {
+  const auto r = parse_config(kIssueExample, "/etc/egressd/egressd.yaml");
+  ASSERT_TRUE(r.config);
+  EXPECT_EQ(r.config->policy_on_change, PolicyOnChange::reevaluate);
+  for (const auto& [text, want] : {std::pair{"reevaluate", PolicyOnChange::reevaluate},
+                                   std::pair{"keep", PolicyOnChange::keep}}) {
+    const auto k = parse_config(std::string(R"(listeners:
+  - name: a
+    address: "127.0.0.1:15001"
+policy: {dir: p, on_change: )") + text +
+                                    "}\n",
+                                "c.yaml");
+    ASSERT_TRUE(k.config) << ::testing::PrintToString(messages(k));
+    EXPECT_EQ(k.config->policy_on_change, want) << text;
+  }
+}
+
+TEST(Config, PolicyOnChangeBadValueNamesItsPlace) {
+  const auto r = parse_config(R"(listeners:
+  - name: a
+    address: "127.0.0.1:15001"
+policy:
+  dir: p
+  on_change: reevaluated
+)",
+                              "c.yaml");
+  EXPECT_FALSE(r.config);
+  EXPECT_EQ(messages(r), (std::vector<std::string>{
+                             "c.yaml:6:14: error: policy.on_change: \"reevaluated\" is not one of "
+                             "reevaluate | keep",
+                         }));
+}
+
 TEST(Config, TlsCrlCheckBadValues) {
   const auto r = parse_config(R"(listeners:
   - name: a
@@ -444,7 +477,7 @@ policy: {dri: p}
                 "peek)",
                 "c.yaml:4:9: error: policy.dir: missing required key \"dir\" in policy",
                 "c.yaml:4:10: error: policy.dri: unknown key \"dri\" in policy, did you mean "
-                "\"dir\"? (allowed: dir)",
+                "\"dir\"? (allowed: dir, on_change)",
             }));
 }
 
