@@ -127,6 +127,7 @@ void put_event(ObjectWriter& w, const Origin& origin, const ConnectionClose& e) 
   w.str("closed_by", e.closed_by);
   w.str("reason", e.reason);
   w.str_if("detail", e.detail);
+  w.str_if("rule", e.rule);
 }
 
 void put_event(ObjectWriter& w, const Origin&, const PolicyReload& e) {
@@ -142,6 +143,9 @@ void put_event(ObjectWriter& w, const Origin&, const PolicyReload& e) {
     o.str_if("version", p.version);
     if (p.rule_count) o.num("rule_count", *p.rule_count);
     o.str_if("next_update", p.next_update);
+    if (p.redecided) o.num("redecided", *p.redecided);
+    if (p.revoked) o.num("revoked", *p.revoked);
+    if (p.redecide_unanswered) o.num("redecide_unanswered", *p.redecide_unanswered);
     o.str_array("errors", p.errors);
     o.finish();
   }

@@ -109,9 +109,13 @@ struct ConnectionClose {
   std::chrono::microseconds duration{0};
   std::string closed_by;  ///< "client" | "upstream" | "gateway"
   /// "eof", "reset", "idle_timeout", "max_duration", "drain", "upstream_refused",
-  /// "upstream_timeout", "upstream_unreachable", "upstream_error", "host_changed", ...
+  /// "upstream_timeout", "upstream_unreachable", "upstream_error", "host_changed",
+  /// "policy_revoked", ...
   std::string reason;
   std::string detail;
+  /// policy_revoked: the rule of the reloaded policy that now denies the connection (empty when
+  /// no rule did: the default, deny_destinations).
+  std::string rule;
 };
 
 /// One part of a reload, under `parts` of a `policy.reload` record.
@@ -122,6 +126,12 @@ struct ReloadPartRecord {
   std::string version;                    ///< policy: the version now running
   std::optional<std::size_t> rule_count;  ///< policy: its rules
   std::string next_update;                ///< crl: earliest nextUpdate of the running CRLs
+  /// policy, when live connections were re-decided (policy.on_change: reevaluate): relayed
+  /// connections decided again, those now denied and closed, and the workers that did not
+  /// answer in time (their connections are not counted).
+  std::optional<std::uint64_t> redecided;
+  std::optional<std::uint64_t> revoked;
+  std::optional<unsigned> redecide_unanswered;
 };
 
 /// `policy.reload`: one per reload (SIGHUP), for every part it reloaded.

@@ -45,10 +45,11 @@ enum class Reason : std::uint8_t {
   upstream_unreachable,  ///< network or host unreachable (ICMP, no route)
   upstream_error,        ///< any other upstream connect failure
   host_changed,          ///< a later HTTP/1.x request's Host decides differently (domain fronting)
+  policy_revoked,        ///< a reloaded policy denies the live connection (policy.on_change)
 };
 
 /// Number of Reason values including 0, for fixed-size per-reason tables (the last enumerator + 1).
-inline constexpr std::size_t kReasonCount = static_cast<std::size_t>(Reason::host_changed) + 1;
+inline constexpr std::size_t kReasonCount = static_cast<std::size_t>(Reason::policy_revoked) + 1;
 
 namespace detail {
 inline constexpr std::array<std::string_view, kReasonCount> kNames = {
@@ -82,6 +83,7 @@ inline constexpr std::array<std::string_view, kReasonCount> kNames = {
     "upstream_unreachable",
     "upstream_error",
     "host_changed",
+    "policy_revoked",
 };
 // A Reason added without its name would leave an empty string in the table (std::array pads).
 static_assert([] {

@@ -60,6 +60,10 @@ NOT_METRICS = {
 NOT_CAUSED = {
     ("*", "records_dropped"): "needs a writer overflow (on_overflow: drop with a stalled sink); "
                               "e2e.audit_overflow causes and checks it",
+    ("connection.close", "rule"): "needs a live connection that a reload's new policy denies; "
+                                  "e2e.live_redecide causes and checks it",
+    ("policy.reload", "parts.policy.redecide_unanswered"): "needs a worker that does not answer "
+                                                           "within 2 s (a stalled event loop)",
 }
 # Words with which a docs/audit.md row (or the text under its table) marks a field optional.
 OPTIONAL_WORDS = re.compile(r"\b(absent|optional|omitted|present only)\b", re.I)

@@ -137,23 +137,39 @@ int main(int argc, char** argv) {
   close.reason = "host_changed";
   close.detail = "request 2: Host \"admin.example\" is not allowed (request 1: \"api.example\")";
   log->submit(Record{Clock::now(), close});
+  close.conn_id = 6;
+  close.reason = "policy_revoked";
+  close.detail = "now denied by rule 'block-payments' (policy " + std::string(kReloadVersion) + ")";
+  close.rule = "block-payments";
+  log->submit(Record{Clock::now(), close});
 
   PolicyReload ok;
   ok.ok = true;
   ok.version = kReloadVersion;
   ok.rule_count = 12;
-  ok.parts = {{"policy", "ok", {}, kReloadVersion, 12, {}},
-              {"tls", "ok", {}, {}, std::nullopt, {}},
-              {"crl", "ok", {}, {}, std::nullopt, "2027-01-01T00:00:00Z"}};
+  ok.parts = {{"policy", "ok", {}, kReloadVersion, 12, {}, {}, {}, {}},
+              {"tls", "ok", {}, {}, std::nullopt, {}, {}, {}, {}},
+              {"crl", "ok", {}, {}, std::nullopt, "2027-01-01T00:00:00Z", {}, {}, {}}};
+  log->submit(Record{Clock::now(), ok});
+  ok.parts[0].redecided = 120;
+  ok.parts[0].revoked = 3;
+  ok.parts[0].redecide_unanswered = 1;
   log->submit(Record{Clock::now(), ok});
   PolicyReload failed;
   failed.version = kReloadVersion;
   failed.errors = {"10-rules.yaml:3:5: rules[0].form: unknown key"};
   failed.rule_count = 12;
-  failed.parts = {
-      {"policy", "failed", failed.errors, kReloadVersion, 12, {}},
-      {"tls", "skipped", {}, {}, std::nullopt, {}},
-      {"crl", "failed", {"listeners[0].tls.crl: crl.pem: no CRL in file"}, {}, std::nullopt, {}}};
+  failed.parts = {{"policy", "failed", failed.errors, kReloadVersion, 12, {}, {}, {}, {}},
+                  {"tls", "skipped", {}, {}, std::nullopt, {}, {}, {}, {}},
+                  {"crl",
+                   "failed",
+                   {"listeners[0].tls.crl: crl.pem: no CRL in file"},
+                   {},
+                   std::nullopt,
+                   {},
+                   {},
+                   {},
+                   {}}};
   failed.errors.push_back("listeners[0].tls.crl: crl.pem: no CRL in file");
   log->submit(Record{Clock::now(), failed});
 

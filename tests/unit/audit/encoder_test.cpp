@@ -225,6 +225,11 @@ TEST(Encoder, CloseReloadStartStop) {
   EXPECT_EQ(o.at("closed_by").as_string(), "client");
   EXPECT_EQ(o.at("reason").as_string(), "eof");
   EXPECT_EQ(o.at("dst").at("ip").as_string(), "203.0.113.10");
+  EXPECT_FALSE(o.contains("rule"));
+  c.reason = "policy_revoked";
+  c.rule = "block-10";
+  o = encode(Record{Clock::now(), c});
+  EXPECT_EQ(o.at("rule").as_string(), "block-10");
 
   PolicyReload r;
   r.ok = false;
@@ -241,9 +246,9 @@ TEST(Encoder, CloseReloadStartStop) {
 
   // One record for the whole reload: per part what happened.
   r.errors = {"listeners[0].tls.crl: crl.pem: invalid PEM CRL"};
-  r.parts = {{"policy", "ok", {}, "v1", 12, {}},
-             {"tls", "skipped", {}, {}, std::nullopt, {}},
-             {"crl", "failed", r.errors, {}, std::nullopt, "2027-01-01T00:00:00Z"}};
+  r.parts = {{"policy", "ok", {}, "v1", 12, {}, {}, {}, {}},
+             {"tls", "skipped", {}, {}, std::nullopt, {}, {}, {}, {}},
+             {"crl", "failed", r.errors, {}, std::nullopt, "2027-01-01T00:00:00Z", {}, {}, {}}};
   o = encode(Record{Clock::now(), r});
   EXPECT_EQ(o.at("result").as_string(), "failed");
   const auto& parts = o.at("parts").as_object();
@@ -259,6 +264,13 @@ TEST(Encoder, CloseReloadStartStop) {
   EXPECT_EQ(parts.at("crl").at("result").as_string(), "failed");
   EXPECT_EQ(parts.at("crl").at("next_update").as_string(), "2027-01-01T00:00:00Z");
   EXPECT_EQ(parts.at("crl").at("errors").as_array()[0].as_string(), r.errors[0]);
+  EXPECT_FALSE(parts.at("policy").as_object().contains("redecided")) << "none re-decided";
+  r.parts[0].redecided = 40;
+  r.parts[0].revoked = 2;
+  o = encode(Record{Clock::now(), r});
+  EXPECT_EQ(o.at("parts").at("policy").at("redecided").as_int64(), 40);
+  EXPECT_EQ(o.at("parts").at("policy").at("revoked").as_int64(), 2);
+  EXPECT_FALSE(o.at("parts").at("policy").as_object().contains("redecide_unanswered"));
 
   GatewayStart s;
   s.version = "0.1.0";

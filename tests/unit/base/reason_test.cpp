@@ -15,6 +15,7 @@ TEST(Reason, NameStepReasonsAreSpelledAsTheIssueSays) {
   EXPECT_EQ(to_string(Reason::name_mismatch), "name_mismatch");
   EXPECT_EQ(to_string(Reason::name_unresolved), "name_unresolved");
   EXPECT_EQ(to_string(Reason::host_changed), "host_changed");
+  EXPECT_EQ(to_string(Reason::policy_revoked), "policy_revoked");
 }
 
 // A connection is denied for a bad ClientHello or an unverified name before anything goes
@@ -26,13 +27,14 @@ TEST(Reason, NameStepReasonsAreInTheirGroup) {
   EXPECT_TRUE(is_decision_reason(Reason::name_mismatch));
   EXPECT_TRUE(is_decision_reason(Reason::name_unresolved));
   EXPECT_FALSE(is_decision_reason(Reason::host_changed));
+  EXPECT_FALSE(is_decision_reason(Reason::policy_revoked));
   EXPECT_TRUE(is_decision_reason(Reason::tls_handshake_failed));
   EXPECT_FALSE(is_decision_reason(Reason::eof));
   EXPECT_FALSE(is_decision_reason(Reason::upstream_error));
 }
 
 TEST(Reason, EveryValueHasOneUniqueNameAndTheTableEndsAtTheLast) {
-  EXPECT_EQ(kReasonCount, static_cast<std::size_t>(Reason::host_changed) + 1);
+  EXPECT_EQ(kReasonCount, static_cast<std::size_t>(Reason::policy_revoked) + 1);
   std::set<std::string_view> seen;
   for (std::size_t i = 1; i < kReasonCount; ++i) {
     const auto name = to_string(static_cast<Reason>(i));
