@@ -105,22 +105,26 @@ audit::PolicyReload reload_record(const ReloadReport& report) {
   policy.errors = report.policy.errors;
   policy.version = report.policy_version;
   policy.rule_count = report.rule_count;
+  if (report.live) {
+    policy.redecided = report.live->redecided;
+    policy.revoked = report.live->revoked;
+    if (report.live->unanswered > 0) policy.redecide_unanswered = report.live->unanswered;
+  }
   r.parts.push_back(std::move(policy));
   if (report.tls) {
-    r.parts.push_back({"tls",
-                       std::string(to_string(report.tls->result)),
-                       report.tls->errors,
-                       {},
-                       std::nullopt,
-                       {}});
+    audit::ReloadPartRecord tls;
+    tls.name = "tls";
+    tls.result = std::string(to_string(report.tls->result));
+    tls.errors = report.tls->errors;
+    r.parts.push_back(std::move(tls));
   }
   if (report.crl) {
-    r.parts.push_back({"crl",
-                       std::string(to_string(report.crl->result)),
-                       report.crl->errors,
-                       {},
-                       std::nullopt,
-                       report.crl_next_update});
+    audit::ReloadPartRecord crl;
+    crl.name = "crl";
+    crl.result = std::string(to_string(report.crl->result));
+    crl.errors = report.crl->errors;
+    crl.next_update = report.crl_next_update;
+    r.parts.push_back(std::move(crl));
   }
   return r;
 }

@@ -90,6 +90,16 @@ void Connection::force_close() noexcept {
   }
 }
 
+void Connection::revoke(Revocation why) noexcept {
+  forced_ = true;
+  revoked_ = std::move(why);
+  // Cancelled, not shut down: the relay then ends as reset by us, and no FIN reaches either side
+  // before the RST its end sends (finish_relay).
+  boost::system::error_code ignored;
+  socket_.cancel(ignored);
+  upstream_.cancel(ignored);
+}
+
 filters::OriginalDstResult Connection::original_dst() {
   return filters::query_original_dst(socket_.native_handle(), facts.src.address);
 }

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "base/outcome.hpp"
+#include "core/redecide.hpp"
 #include "core/session_io.hpp"
 #include "filters/filter.hpp"
 #include "filters/listener_info.hpp"
@@ -68,6 +69,13 @@ class Connection final : public SessionIo {
   /// Drain: ends the connection from outside its stages (same thread): both sockets are shut
   /// down and pending operations cancelled, so every stage returns promptly.
   void force_close() noexcept;
+  /// Ends a relayed connection that may no longer run (same thread): its pending operations are
+  /// cancelled, the relay's end then writes `why` and resets both sides. Also force_closed().
+  void revoke(Revocation why) noexcept;
+  /// Set by revoke().
+  const std::optional<Revocation>& revoked() const noexcept { return revoked_; }
+  /// Set when the relay starts: only relayed connections are re-decided.
+  bool relaying = false;
 
   /// Intrusive list of a worker's live connections (for drain); owned by the worker.
   Connection* prev_live = nullptr;
@@ -86,6 +94,7 @@ class Connection final : public SessionIo {
   boost::asio::steady_timer timer_;
   std::string peeked_;  ///< the first bytes seen by peek(); allocated only when a filter peeks
   bool forced_ = false;
+  std::optional<Revocation> revoked_;
 };
 
 }  // namespace egress::core

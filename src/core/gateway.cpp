@@ -6,7 +6,9 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
+#include <condition_variable>
 #include <csignal>
+#include <mutex>
 #include <system_error>
 #include <utility>
 
@@ -136,6 +138,9 @@ void Gateway::reload() {
                   report.policy_version);
   } else {
     spdlog::info("policy reloaded: {} ({} rules)", report.policy_version, report.rule_count);
+    if (running && started_ && config_.policy_on_change == config::PolicyOnChange::reevaluate) {
+      report.live = redecide_live(running);
+    }
   }
 
   // TLS material after the policy: each listener's cert, key, client_ca and crl build one
@@ -189,6 +194,42 @@ void Gateway::reload() {
     spdlog::error("reload failed ({}); a failed part keeps its running state", summary);
   }
   last_reload_ = std::move(report);
+}
+
+LiveRedecision Gateway::redecide_live(const std::shared_ptr<const policy::Policy>& policy) {
+  // The workers answer from their own threads; a late answer (after the wait below) lands in
+  // the shared tally and is dropped with it.
+  struct Tally {
+    std::mutex mutex;
+    std::condition_variable answered_cv;
+    RedecideCounts counts;
+    unsigned answered = 0;
+  };
+  auto tally = std::make_shared<Tally>();
+  const auto started = std::chrono::steady_clock::now();
+  for (auto& w : workers_) {
+    w->redecide(policy, [tally](RedecideCounts c) {
+      const std::lock_guard lock(tally->mutex);
+      tally->counts += c;
+      ++tally->answered;
+      tally->answered_cv.notify_all();
+    });
+  }
+  std::unique_lock lock(tally->mutex);
+  const auto all = static_cast<unsigned>(workers_.size());
+  tally->answered_cv.wait_for(lock, kRedecideWait, [&] { return tally->answered == all; });
+  LiveRedecision out{tally->counts.redecided, tally->counts.revoked, all - tally->answered};
+  lock.unlock();
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+  if (out.unanswered > 0) {
+    spdlog::error(
+        "policy reload: {} of {} workers did not re-decide their connections within {} ms",
+        out.unanswered, all, kRedecideWait.count());
+  }
+  spdlog::info("policy reload: {} live connections re-decided, {} closed ({} ms)", out.redecided,
+               out.revoked, took.count());
+  return out;
 }
 
 std::vector<std::pair<std::string, std::string>> Gateway::crl_next_updates() const {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,6 +59,11 @@ class Gateway {
   /// Each TLS listener's earliest CRL nextUpdate as running now: ("listeners[i].tls.crl",
   /// RFC 3339 or empty when it has no CRL).
   std::vector<std::pair<std::string, std::string>> crl_next_updates() const;
+  /// How long a reload waits for the workers' re-decision of their live connections.
+  static constexpr std::chrono::milliseconds kRedecideWait{2000};
+  /// policy.on_change: reevaluate: every worker re-decides its relayed connections with `policy`
+  /// (Worker::redecide); waits up to kRedecideWait for their counts. Control thread.
+  LiveRedecision redecide_live(const std::shared_ptr<const policy::Policy>& policy);
   void poll_drain();
   void finish();
 

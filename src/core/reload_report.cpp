@@ -80,6 +80,11 @@ boost::json::object to_json(const ReloadReport& r) {
   boost::json::object policy = part_json(r.policy);
   policy["version"] = r.policy_version;
   policy["rule_count"] = r.rule_count;
+  if (r.live) {
+    policy["redecided"] = r.live->redecided;
+    policy["revoked"] = r.live->revoked;
+    if (r.live->unanswered > 0) policy["redecide_unanswered"] = r.live->unanswered;
+  }
   parts["policy"] = std::move(policy);
   if (r.tls) parts["tls"] = part_json(*r.tls);
   if (r.crl) {

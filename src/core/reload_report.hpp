@@ -8,6 +8,7 @@
 #include <boost/json/object.hpp>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +32,13 @@ struct ReloadPart {
   std::vector<std::string> errors;
 };
 
+/// The live connections a successful policy reload re-decided (policy.on_change: reevaluate).
+struct LiveRedecision {
+  std::uint64_t redecided = 0;  ///< relayed connections decided again with the new policy
+  std::uint64_t revoked = 0;    ///< of those, now denied and closed (policy_revoked)
+  unsigned unanswered = 0;      ///< workers that did not answer in time (not counted above)
+};
+
 /// The outcome of one reload. `tls` and `crl` are present only when a listener uses them.
 struct ReloadReport {
   std::chrono::system_clock::time_point at{};
@@ -41,6 +49,8 @@ struct ReloadReport {
   std::optional<ReloadPart> crl;
   /// The earliest nextUpdate of the CRLs running after the reload (RFC 3339); empty when none.
   std::string crl_next_update;
+  /// Present when live connections were re-decided (the policy part ok, on_change: reevaluate).
+  std::optional<LiveRedecision> live;
 
   /// True when every part is ok.
   bool ok() const noexcept;

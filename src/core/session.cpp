@@ -49,9 +49,9 @@ class LiveConnection {
 void finish_relay(Worker& worker, Connection& conn, RelayResult rr,
                   std::optional<std::string> refused = std::nullopt) {
   if (conn.force_closed()) {
-    rr.reason = base::Reason::drain;
+    rr.reason = conn.revoked() ? conn.revoked()->reason : base::Reason::drain;
     rr.closed_by = base::Side::gateway;
-    rr.detail.clear();
+    rr.detail = conn.revoked() ? conn.revoked()->detail : std::string();
   } else {
     apply_refusal(rr, std::move(refused));
   }
@@ -59,12 +59,15 @@ void finish_relay(Worker& worker, Connection& conn, RelayResult rr,
   worker.metrics().closed(conn.facts.listener.index, rr.reason);
   // A reset is passed on: the other side learns the stream broke, not that it ended. A refused
   // request resets both sides: the upstream must not take a truncated request for a whole one.
-  const bool reset = rr.reason == base::Reason::reset || rr.reason == base::Reason::host_changed;
+  // So does a revoked connection: neither side may take what it got for the whole stream.
+  const bool reset =
+      rr.reason == base::Reason::reset || rr.reason == base::Reason::host_changed || conn.revoked();
   conn.end_both(reset ? base::Ending::reset : base::Ending::close);
-  worker.runtime().audit.submit(
-      {audit::Clock::now(), close_record(conn.facts, rr,
-                                         std::chrono::duration_cast<std::chrono::microseconds>(
-                                             Clock::now() - conn.accepted_at))});
+  auto record = close_record(
+      conn.facts, rr,
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - conn.accepted_at));
+  if (conn.revoked()) record.rule = conn.revoked()->rule;
+  worker.runtime().audit.submit({audit::Clock::now(), std::move(record)});
 }
 
 /// The relay of a connection named by its first HTTP request's Host: the client's side goes
@@ -85,6 +88,18 @@ void start_gated_relay(std::unique_ptr<LiveConnection> live, Inner inner, RelayO
 /// Hands the connection to a callback relay that owns it until the close record is written.
 void start_relay(std::unique_ptr<LiveConnection> live) {
   LiveConnection& l = *live;
+  l.conn.relaying = true;
+  // Decided by a policy replaced while the upstream connect ran: the re-decision of the reload
+  // skipped it (not relayed yet), so it is decided again here.
+  if (const auto running = l.worker.runtime().policy.current();
+      running && l.conn.facts.policy && running != l.conn.facts.policy &&
+      l.worker.runtime().config.policy_on_change == config::PolicyOnChange::reevaluate) {
+    if (auto why = redecide(l.conn.facts, *running, std::chrono::system_clock::now())) {
+      l.conn.revoke(std::move(*why));
+      finish_relay(l.worker, l.conn, RelayResult{});
+      return;
+    }
+  }
   const auto& up = l.worker.runtime().config.upstream;
   const RelayOptions options{up.idle_timeout, up.max_duration};
   // Issue 19: a connection decided by its first request's Host has every later request's Host

@@ -9,6 +9,7 @@
 
 #include "config/dns_options.hpp"
 #include "core/listener.hpp"
+#include "policy/policy.hpp"
 
 namespace egress::core {
 
@@ -74,6 +75,47 @@ void Worker::force_close_all() {
   });
 }
 
+void Worker::redecide(std::shared_ptr<const policy::Policy> policy,
+                      std::function<void(RedecideCounts)> done) {
+  asio::post(io_, [this, policy = std::move(policy), done = std::move(done)]() mutable {
+    if (redecide_job_) finish_redecide();  // superseded: the newer policy decides from the top
+    redecide_job_.emplace(
+        RedecideJob{std::move(policy), std::move(done), {}, ++redecide_generation_});
+    redecide_next_ = live_head_;
+    redecide_slice(redecide_generation_);
+  });
+}
+
+void Worker::redecide_slice(std::uint64_t generation) {
+  if (!redecide_job_ || redecide_job_->generation != generation) return;
+  RedecideJob& job = *redecide_job_;
+  const auto now = std::chrono::system_clock::now();
+  for (std::size_t seen = 0; redecide_next_ != nullptr && seen < kRedecideSlice; ++seen) {
+    Connection& c = *redecide_next_;
+    redecide_next_ = c.next_live;
+    // Not yet relayed: the policy step decides (or decided) with the snapshot it takes itself.
+    if (!c.relaying || c.force_closed()) continue;
+    ++job.counts.redecided;
+    if (auto why = core::redecide(c.facts, *job.policy, now)) {
+      // revoke() only cancels: the relay's end (and unlink) runs later, from the event loop.
+      c.revoke(std::move(*why));
+      ++job.counts.revoked;
+    }
+  }
+  if (redecide_next_ != nullptr) {
+    asio::post(io_, [this, generation] { redecide_slice(generation); });
+    return;
+  }
+  finish_redecide();
+}
+
+void Worker::finish_redecide() {
+  RedecideJob job = std::move(*redecide_job_);
+  redecide_job_.reset();
+  redecide_next_ = nullptr;
+  if (job.done) job.done(job.counts);
+}
+
 void Worker::join() {
   work_.reset();
   if (thread_.joinable()) thread_.join();
@@ -88,6 +130,7 @@ void Worker::link(Connection& c) noexcept {
 }
 
 void Worker::unlink(Connection& c) noexcept {
+  if (redecide_next_ == &c) redecide_next_ = c.next_live;
   if (c.prev_live != nullptr) {
     c.prev_live->next_live = c.next_live;
   } else {

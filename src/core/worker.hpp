@@ -4,12 +4,16 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "core/buffer_pool.hpp"
 #include "core/connection.hpp"
+#include "core/redecide.hpp"
 #include "core/runtime.hpp"
 #include "filters/chain.hpp"
 #include "resolve/name_verifier.hpp"
@@ -37,6 +41,17 @@ class Worker {
   void stop_accepting();
   /// Force-closes every live connection (drain timeout). Thread-safe.
   void force_close_all();
+  /// Connections re-decided per turn of the event loop: a continuation is posted after each
+  /// slice, so other connections' I/O runs between them.
+  static constexpr std::size_t kRedecideSlice = 256;
+  /// Re-decides every relayed connection of this worker with `policy` (core/redecide.hpp) on the
+  /// worker's thread, kRedecideSlice at a time, and revokes those now denied
+  /// (Connection::revoke: reset, `policy_revoked`). Connections linked meanwhile are decided by
+  /// the new policy anyway. Calls `done` on the worker's thread once every connection was seen, or
+  /// with the counts so far when a newer call supersedes this one. Thread-safe.
+  void redecide(std::shared_ptr<const policy::Policy> policy,
+                std::function<void(RedecideCounts)> done);
+
   /// Lets the thread finish once nothing is left to do, and joins it.
   void join();
 
@@ -73,6 +88,18 @@ class Worker {
   std::atomic<std::size_t> live_count_{0};
   std::atomic<std::size_t> forced_count_{0};
   bool accepting_ = true;
+  struct RedecideJob {
+    std::shared_ptr<const policy::Policy> policy;
+    std::function<void(RedecideCounts)> done;
+    RedecideCounts counts;
+    std::uint64_t generation = 0;
+  };
+  void redecide_slice(std::uint64_t generation);
+  void finish_redecide();
+  std::optional<RedecideJob> redecide_job_;
+  /// The next connection the running re-decision looks at (unlink() moves it past a leaving one).
+  Connection* redecide_next_ = nullptr;
+  std::uint64_t redecide_generation_ = 0;
   std::thread thread_;
 };
 

@@ -20,24 +20,29 @@ base::Reason reason_of(const policy::Decision& d) noexcept {
   return base::Reason::default_action;
 }
 
+policy::ConnectionFacts policy_facts(const Facts& facts,
+                                     std::chrono::system_clock::time_point now) {
+  policy::ConnectionFacts in;
+  in.src = facts.src.address;
+  in.dst = facts.dst->address;
+  in.dst_port = facts.dst->port;
+  in.identity = facts.identity ? &*facts.identity : nullptr;
+  in.now = now;
+  if (facts.name) {
+    // The name step's findings (absent: no hostname rule could match, so no name is needed).
+    in.host = facts.name->host;
+    in.name_verification = facts.name->verified;
+  }
+  return in;
+}
+
 base::Outcome PolicyFilter::decide(Facts& facts) const {
   // The snapshot is taken here, when the policy is evaluated (after the TLS handshake), not at
   // accept: a reload in between decides the connection (issue 17 item 8).
   facts.policy = store_.current();
   if (!facts.policy) return base::Outcome::denied(base::Reason::no_policy, "no policy loaded");
   if (!facts.dst) return base::Outcome::denied(base::Reason::no_original_dst);
-  policy::ConnectionFacts in;
-  in.src = facts.src.address;
-  in.dst = facts.dst->address;
-  in.dst_port = facts.dst->port;
-  in.identity = facts.identity ? &*facts.identity : nullptr;
-  in.now = std::chrono::system_clock::now();
-  if (facts.name) {
-    // The name step's findings (absent: no hostname rule could match, so no name is needed).
-    in.host = facts.name->host;
-    in.name_verification = facts.name->verified;
-  }
-  facts.decision = facts.policy->evaluate(in);
+  facts.decision = facts.policy->evaluate(policy_facts(facts, std::chrono::system_clock::now()));
   const base::Reason reason = reason_of(*facts.decision);
   return facts.decision->action == policy::Action::allow ? base::Outcome::allowed(reason)
                                                          : base::Outcome::denied(reason);

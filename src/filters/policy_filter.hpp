@@ -27,6 +27,11 @@ class PolicyFilter final : public ConnectionFilter {
   const policy::PolicyStore& store_;
 };
 
+/// What the policy sees of a connection at `now`: client, destination, identity, and the name
+/// step's host and verification as they were found (nothing is looked up again). Borrows from
+/// `facts` (host); requires facts.dst.
+policy::ConnectionFacts policy_facts(const Facts& facts, std::chrono::system_clock::time_point now);
+
 /// The base::Reason of a policy decision ("rule", "default", "deny_destination").
 base::Reason reason_of(const policy::Decision& d) noexcept;
 

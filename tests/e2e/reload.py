@@ -3,7 +3,8 @@
 
 Policy A (LAB): 203.0.113.10:7 allowed, 203.0.113.99:7 denied by default.
 Policy B: adds rule deny-ten (203.0.113.10) and rule allow-99 (203.0.113.99): the decisions flip.
-A connection opened under A and still talking during the reload keeps working to its end.
+A connection opened under A and still talking during the reload keeps working to its end
+(`policy.on_change: keep`; with the default it would be reset: e2e.live_redecide).
 Policy C: B plus a file with an unknown key: the reload fails, egressd keeps running B (same
 decisions, same policy_version) and its log names the broken file and line.
 
@@ -158,7 +159,9 @@ def reload_during_handshake(t: harness.Case) -> None:
 
 def run(t: harness.Case) -> None:
     up = t.upstream("echo", ["203.0.113.10:7", "203.0.113.99:7"])
-    gw = t.egressd(POLICY_A)
+    # keep: B denies the long connection's destination; this case is about what new connections
+    # get (live connections re-decided by a reload: e2e.live_redecide).
+    gw = t.egressd(POLICY_A, {"policy": {"on_change": "keep"}})
 
     def probe(dst: str) -> tuple[dict, dict | None]:
         # Send only once the read side is waiting, so a reset is seen as one (see check_denied).

@@ -117,6 +117,26 @@ TEST(ReloadReport, AFailedPolicyWithGoodTlsSaysSoPerPart) {
   EXPECT_EQ(rec.parts[2].result, "ok");
 }
 
+TEST(ReloadReport, LiveRedecisionCountsAreThePolicyPartsOwn) {
+  auto r = policy_ok();
+  EXPECT_FALSE(to_json(r).at("parts").at("policy").as_object().contains("redecided"));
+  EXPECT_FALSE(reload_record(r).parts[0].redecided);
+  r.live = LiveRedecision{10, 2, 0};
+  const auto rec = reload_record(r);
+  EXPECT_EQ(rec.parts[0].redecided, 10u);
+  EXPECT_EQ(rec.parts[0].revoked, 2u);
+  EXPECT_FALSE(rec.parts[0].redecide_unanswered);  // every worker answered
+  const auto o = to_json(r);
+  const auto& policy = o.at("parts").at("policy").as_object();
+  EXPECT_EQ(policy.at("redecided").to_number<std::int64_t>(), 10);
+  EXPECT_EQ(policy.at("revoked").to_number<std::int64_t>(), 2);
+  EXPECT_FALSE(policy.contains("redecide_unanswered"));
+  r.live->unanswered = 1;
+  EXPECT_EQ(reload_record(r).parts[0].redecide_unanswered, 1u);
+  EXPECT_EQ(to_json(r).at("parts").at("policy").at("redecide_unanswered").to_number<std::int64_t>(),
+            1);
+}
+
 TEST(ReloadReport, PolicyJsonCarriesThePerPartResult) {
   auto r = policy_ok();
   r.add_listener("listeners[0].tls", crl_error(), true);
