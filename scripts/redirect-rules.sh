@@ -482,8 +482,23 @@ apply_table() { # family table
     echo "$text"
     echo "EOF"
   else
-    printf '%s\n' "$text" | "$restore" -w --noflush ||
-      die "$restore rejected the IPv$f $t rules (its error is above); nothing was changed in that table"
+    # A restore is one transaction: when it fails nothing changed. iptables-nft 1.8.9 now and then
+    # refuses a --noflush restore that declares (flushes) a chain it then refers to ("Chain ...
+    # does not exist", its cache and the kernel's ruleset disagreeing); the same input is accepted
+    # on a second try. So: plan again from the current state and retry, twice at most, and show
+    # the error only when every try failed.
+    local try err
+    for try in 1 2 3; do
+      if err=$(printf '%s\n' "$text" | "$restore" -w --noflush 2>&1); then
+        return 0
+      fi
+      ((try < 3)) || break
+      sleep 0.2
+      text=$(plan_table "$f" "$t")
+      [[ -n $text ]] || return 0
+    done
+    printf '%s\n' "$err" >&2
+    die "$restore rejected the IPv$f $t rules (its error is above; 3 tries); nothing was changed in that table"
   fi
 }
 
