@@ -1,5 +1,7 @@
 #include "core/runtime.hpp"
 
+#include "config/dns_options.hpp"
+
 namespace egress::core {
 
 namespace {
@@ -35,6 +37,7 @@ Runtime::Runtime(const config::GatewayConfig& config, audit::AuditLog& audit,
       limits(limit_options(config)),
       metrics(listener_names(config), config.workers),
       audit(audit),
-      policy(policy) {}
+      policy(policy),
+      held_answers(config::verifier_options(config.dns)) {}
 
 }  // namespace egress::core

@@ -12,6 +12,7 @@
 #include "filters/connection_limits.hpp"
 #include "filters/listener_info.hpp"
 #include "policy/store.hpp"
+#include "resolve/held_answers.hpp"
 
 namespace egress::core {
 
@@ -28,6 +29,9 @@ struct Runtime {
   Metrics metrics;
   audit::AuditLog& audit;
   const policy::PolicyStore& policy;
+  /// The DNS answers every worker's name verifier holds and shares (`dns:`; thread-safe), so a
+  /// name's min_ttl window and refresh rate limit are the gateway's, not a worker's.
+  resolve::HeldAnswers held_answers;
   /// Per listener, set by the gateway before workers start.
   std::vector<std::unique_ptr<filters::ChainFactory>> chains;
 

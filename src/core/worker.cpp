@@ -23,8 +23,7 @@ Worker::Worker(unsigned index, Runtime& runtime)
   } catch (const std::exception& e) {
     throw std::runtime_error(std::string("dns: cannot start the resolver: ") + e.what());
   }
-  names_ = std::make_unique<resolve::NameVerifier>(*resolver_,
-                                                   config::verifier_options(runtime_.config.dns));
+  names_ = std::make_unique<resolve::NameVerifier>(*resolver_, runtime_.held_answers);
   for (const auto& l : runtime_.listeners) {
     acceptors_.push_back(open_acceptor(io_, l.config));
     chains_.push_back(runtime_.chains[l.index]->build(*names_));

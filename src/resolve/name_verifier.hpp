@@ -5,7 +5,6 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <chrono>
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,69 +13,34 @@
 
 #include "base/ip_address.hpp"
 #include "resolve/answer.hpp"
+#include "resolve/held_answers.hpp"
 #include "resolve/name_lookup.hpp"
+#include "resolve/verification.hpp"
+#include "resolve/verifier_options.hpp"
 
 namespace egress::resolve {
 
-/// How long answers are held and how hard one name may press the DNS server.
-struct VerifierOptions {
-  /// Every address of an answer is held for max(its TTL, min_ttl) (`dns.min_ttl`).
-  std::chrono::seconds min_ttl{60};
-  /// How long a name that does not exist (NXDOMAIN) or has no address is believed so. c-ares
-  /// 1.18 has no parser for the SOA of a negative answer's authority section, so this is a cap
-  /// below nearly every zone's SOA minimum rather than min(cap, SOA minimum).
-  std::chrono::milliseconds negative_ttl{5000};
-  /// How long a failure of the path (SERVFAIL, REFUSED, timeout, unreachable) is remembered
-  /// before the next connection to the name may ask again.
-  std::chrono::milliseconds failure_ttl{1000};
-  /// At most one lookup per name per refresh_interval: a destination missing from the held
-  /// answers asks again only when the name's last lookup began at least this long ago.
-  std::chrono::milliseconds refresh_interval{1000};
-  /// Names held per verifier (least recently used evicted), so random names cannot grow memory.
-  std::size_t max_names = 10000;
-  /// Addresses held per name (those expiring first evicted).
-  std::size_t max_addresses_per_name = 256;
-};
-
-/// The verdict on "does this name resolve to this address" (the audit's `name_verified`).
-enum class Verdict : std::uint8_t {
-  match,       ///< the address is among the answers held for the name
-  mismatch,    ///< the name resolves, but not to the address (after one fresh lookup)
-  unresolved,  ///< the name has no address: NXDOMAIN, no data, SERVFAIL, timeout, ...
-};
-
-/// "match", "mismatch", "unresolved".
-std::string_view to_string(Verdict verdict) noexcept;
-
-/// One verification and what it was decided on.
-struct Verification {
-  Verdict verdict = Verdict::unresolved;
-  /// Why unresolved ("NXDOMAIN", "SERVFAIL", "timeout after 2000 ms", "invalid name", ...);
-  /// empty for match and mismatch.
-  std::string detail;
-  /// The addresses held for the name when the verdict was made (the audit's `dns_answers`).
-  std::vector<base::IpAddress> answers;
-};
-
-/// A per-worker cache of names to the addresses they resolved to, answering whether a client's
-/// name belongs to the address it connects to (issue 19, "Verifying the name against the
-/// address"):
-///  * every address an answer gave is held for max(TTL, min_ttl), each with its own expiry, so
-///    all addresses seen for a name within that window count (round-robin and geo DNS);
-///  * a destination not among them triggers one fresh lookup before the verdict, at most one
-///    per name per refresh_interval; a verify that finds a lookup in flight waits for it (one
-///    question, many waiters);
-///  * NXDOMAIN and no-data answers are held for negative_ttl, path failures for failure_ttl;
-///  * at most max_names names, least recently used evicted.
-/// Not thread-safe: one per worker, used on its thread only. Destroyed with verifies waiting on
-/// a lookup, they complete as unresolved ("verifier stopped") when the lookup does.
+/// Answers whether a client's name belongs to the address it connects to (issue 19, "Verifying
+/// the name against the address"), from the answers held in a HeldAnswers (shared by every
+/// worker, so the window is the gateway's, not a worker's):
+///  * a destination among the name's held addresses is a match at once;
+///  * one not among them triggers one fresh lookup before the verdict, at most one per name per
+///    refresh_interval gateway-wide (the store's rate limit); a verify that finds a lookup of
+///    this verifier in flight waits for it (one question, many waiters);
+///  * a finished lookup is merged into the shared store, so every worker's later verify sees it.
+/// Lookups are this verifier's (the worker's resolver, on its thread). Not thread-safe itself:
+/// one per worker, used on its thread only; the store is what the workers share. Destroyed with
+/// verifies waiting on a lookup, they complete as unresolved ("verifier stopped") when the
+/// lookup does.
 class NameVerifier {
  public:
   using Clock = std::chrono::steady_clock;
   /// The clock, a seam for tests.
   using NowFunction = Clock::time_point (*)();
 
-  /// `lookup` (the worker's Resolver) must outlive the verifier.
+  /// `lookup` (the worker's Resolver) and `answers` (the gateway's) must outlive the verifier.
+  NameVerifier(NameLookup& lookup, HeldAnswers& answers);
+  /// A verifier with a store of its own (one worker, tests, the bench).
   NameVerifier(NameLookup& lookup, VerifierOptions options, NowFunction now = &Clock::now);
   ~NameVerifier();
   NameVerifier(const NameVerifier&) = delete;
@@ -97,44 +61,22 @@ class NameVerifier {
   /// Does not touch the recency order.
   std::optional<Verdict> held(std::string_view name, const base::IpAddress& destination) const;
 
-  /// Names held now.
-  std::size_t size() const noexcept { return index_.size(); }
+  /// Names held now (in the store, by every verifier sharing it).
+  std::size_t size() const { return answers_.size(); }
   /// Lookups this verifier started.
   std::uint64_t lookups() const noexcept { return lookups_; }
 
  private:
-  struct Held {
-    base::IpAddress address;
-    Clock::time_point expires;
-  };
   struct InFlight;
-  struct Entry {
-    std::string name;
-    std::vector<Held> addresses;
-    bool looked_up = false;
-    Clock::time_point last_lookup{};
-    Clock::time_point negative_until{};
-    std::string last_detail;
-    std::shared_ptr<InFlight> in_flight;
-  };
 
-  Entry* find(std::string_view name) noexcept;
-  Entry& insert(std::string name);
-  std::shared_ptr<InFlight> start_lookup(Entry& entry, const boost::asio::any_io_executor& ex,
-                                         Clock::time_point now);
-  void complete(const std::shared_ptr<InFlight>& flight, Answer answer);
-  void merge(Entry& entry, const Answer& answer, Clock::time_point now);
+  std::shared_ptr<InFlight> start_lookup(std::string name, const boost::asio::any_io_executor& ex);
+  void complete(const std::shared_ptr<InFlight>& flight, const Answer& answer);
 
   NameLookup& lookup_;
-  VerifierOptions options_;
-  NowFunction now_;
-  // Most recently used first; the index points into it (list nodes never move, so its keys
-  // can view the entries' names). An open-addressing index: one probe on a hit, where a
-  // node-based map walks a bucket chain (bench/name_verify_bench.cpp).
-  std::list<Entry> entries_;
-  boost::unordered_flat_map<std::string_view, std::list<Entry>::iterator,
-                            std::hash<std::string_view>>
-      index_;
+  std::unique_ptr<HeldAnswers> own_answers_;  // only for the VerifierOptions constructor
+  HeldAnswers& answers_;
+  // This verifier's lookups in flight, by name (its waiters share them).
+  boost::unordered_flat_map<std::string, std::shared_ptr<InFlight>> in_flight_;
   std::uint64_t lookups_ = 0;
   // Lookups complete through callbacks posted by the resolver; one that runs after the
   // verifier is gone must not touch it.
