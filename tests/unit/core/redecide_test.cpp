@@ -199,7 +199,9 @@ TEST(WorkerRedecide, SlicesCountsAndSurvivesConnectionsLeavingBetweenSlices) {
   std::promise<RedecideCounts> answer;
   bool done = false;
   bool done_before_marker = false;
-  worker.start();
+  // Both are queued before the worker's thread starts, so the marker runs right after the first
+  // slice, whose continuation is then queued behind the marker (started first, the thread could
+  // run the first slice and queue the second before the marker was posted).
   worker.redecide(next, [&](RedecideCounts c) {
     done = true;
     answer.set_value(c);
@@ -210,6 +212,7 @@ TEST(WorkerRedecide, SlicesCountsAndSurvivesConnectionsLeavingBetweenSlices) {
     worker.unlink(*order[Worker::kRedecideSlice]);  // the next one the worker would look at
     worker.unlink(*order[Worker::kRedecideSlice + 1]);
   });
+  worker.start();
   auto f = answer.get_future();
   ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
   const RedecideCounts counts = f.get();
