@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "filters/name_filter.hpp"
 #include "peek/hostname.hpp"
 #include "policy/policy.hpp"
 #include "resolve/name_verifier.hpp"
@@ -9,18 +10,6 @@
 namespace egress::core {
 
 namespace {
-
-policy::NameVerification from_verdict(resolve::Verdict v) noexcept {
-  switch (v) {
-    case resolve::Verdict::match:
-      return policy::NameVerification::match;
-    case resolve::Verdict::mismatch:
-      return policy::NameVerification::mismatch;
-    case resolve::Verdict::unresolved:
-      return policy::NameVerification::unresolved;
-  }
-  return policy::NameVerification::not_checked;
-}
 
 // "allow (rule \"r1\")", "deny (default)".
 std::string describe(const policy::Decision& d) {
@@ -77,7 +66,7 @@ std::optional<std::string> LaterRequestCheck::check(const peek::HttpHost& host,
       policy->host_verification() != policy::HostVerification::off) {
     // Only what is held: the relay must not wait for DNS. Nothing held is not verified.
     if (const auto held = verifier_->held(name, facts_.dst->address)) {
-      in.name_verification = from_verdict(*held);
+      in.name_verification = filters::to_name_verification(*held);
     }
   }
   const policy::Decision later = policy->evaluate(in);

@@ -16,7 +16,17 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-policy::NameVerification to_verification(resolve::Verdict v) noexcept {
+std::span<const std::uint8_t> as_bytes(std::string_view s) noexcept {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+std::string bytes_seen(std::size_t n) {
+  return std::to_string(n) + (n == 1 ? " byte" : " bytes");
+}
+
+}  // namespace
+
+policy::NameVerification to_name_verification(resolve::Verdict v) noexcept {
   switch (v) {
     case resolve::Verdict::match:
       return policy::NameVerification::match;
@@ -27,16 +37,6 @@ policy::NameVerification to_verification(resolve::Verdict v) noexcept {
   }
   return policy::NameVerification::unresolved;
 }
-
-std::span<const std::uint8_t> as_bytes(std::string_view s) noexcept {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
-
-std::string bytes_seen(std::size_t n) {
-  return std::to_string(n) + (n == 1 ? " byte" : " bytes");
-}
-
-}  // namespace
 
 boost::asio::awaitable<std::optional<base::Outcome>> NameFilter::read_name(FilterContext& context,
                                                                            NameFacts& out) const {
@@ -140,7 +140,7 @@ boost::asio::awaitable<std::optional<base::Outcome>> NameFilter::on_connection(
   }
   if (name.source != NameSource::none && mode != policy::HostVerification::off) {
     resolve::Verification v = co_await verifier_.verify(name.host, facts.dst->address);
-    name.verified = to_verification(v.verdict);
+    name.verified = to_name_verification(v.verdict);
     name.dns_answers = std::move(v.answers);
     // "DNS: timeout after 2000 ms" cannot be taken for the peek's "timeout after 1000 ms".
     if (!v.detail.empty()) name.detail = "DNS: " + v.detail;

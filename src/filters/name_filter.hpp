@@ -12,6 +12,9 @@
 
 namespace egress::filters {
 
+/// The resolver's verdict as the policy reads it (ConnectionFacts::name_verification).
+policy::NameVerification to_name_verification(resolve::Verdict v) noexcept;
+
 /// The name step (issue 19): for a connection whose decision can depend on a name, reads the
 /// name the client sends and verifies it against the destination address. Runs after
 /// tls_identity (on an mTLS-terminating listener its peek reads the decrypted stream) and before
