@@ -34,6 +34,13 @@ enum class Reason : std::uint8_t {
   http_request_invalid,  ///< a plaintext HTTP/1.x request head that cannot be read (bad Host, ...)
   name_mismatch,         ///< host_verification strict: the name does not resolve to the destination
   name_unresolved,       ///< host_verification strict: the name has no address (NXDOMAIN, ...)
+  // decision reasons: from the PROXY protocol step (issue 20; always deny)
+  proxy_header_untrusted,       ///< a PROXY header from a source not in proxy_protocol.trusted
+  proxy_header_invalid,         ///< a trusted source sent no, a malformed or an incomplete header
+  proxy_transport_unsupported,  ///< a PROXY command for UDP, AF_UNIX or an unspecified transport
+  // no record: a trusted balancer's PROXY LOCAL connection (a health check) carries no client
+  // traffic; it is closed and counted (egressd_proxy_local_connections_total), not audited
+  proxy_local,
   // close reasons
   eof,                   ///< both sides finished normally
   reset,                 ///< a side reset the connection or an I/O error
@@ -73,6 +80,10 @@ inline constexpr std::array<std::string_view, kReasonCount> kNames = {
     "http_request_invalid",
     "name_mismatch",
     "name_unresolved",
+    "proxy_header_untrusted",
+    "proxy_header_invalid",
+    "proxy_transport_unsupported",
+    "proxy_local",
     "eof",
     "reset",
     "idle_timeout",
@@ -102,7 +113,7 @@ constexpr std::string_view to_string(Reason e) noexcept {
 
 /// True for reasons that appear in connection.decision records.
 constexpr bool is_decision_reason(Reason e) noexcept {
-  return e >= Reason::rule && e <= Reason::name_unresolved;
+  return e >= Reason::rule && e <= Reason::proxy_transport_unsupported;
 }
 
 }  // namespace egress::base

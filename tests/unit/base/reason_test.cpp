@@ -45,5 +45,19 @@ TEST(Reason, EveryValueHasOneUniqueNameAndTheTableEndsAtTheLast) {
   EXPECT_EQ(to_string(static_cast<Reason>(kReasonCount)), "unknown");
 }
 
+// The PROXY protocol step's reasons (issue 20) are a contract too: the three denials are decisions
+// (one connection.decision record each, a label of egressd_connections_total); a balancer's LOCAL
+// health check is none (no record, its own metric).
+TEST(Reason, ProxyProtocolReasonsAreSpelledAndGroupedAsDocumented) {
+  EXPECT_EQ(to_string(Reason::proxy_header_untrusted), "proxy_header_untrusted");
+  EXPECT_EQ(to_string(Reason::proxy_header_invalid), "proxy_header_invalid");
+  EXPECT_EQ(to_string(Reason::proxy_transport_unsupported), "proxy_transport_unsupported");
+  EXPECT_EQ(to_string(Reason::proxy_local), "proxy_local");
+  EXPECT_TRUE(is_decision_reason(Reason::proxy_header_untrusted));
+  EXPECT_TRUE(is_decision_reason(Reason::proxy_header_invalid));
+  EXPECT_TRUE(is_decision_reason(Reason::proxy_transport_unsupported));
+  EXPECT_FALSE(is_decision_reason(Reason::proxy_local));
+}
+
 }  // namespace
 }  // namespace egress::base
