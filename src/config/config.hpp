@@ -11,6 +11,7 @@
 #include "audit/audit_log.hpp"
 #include "base/diagnostic.hpp"
 #include "base/ip_address.hpp"
+#include "policy/address_set.hpp"
 #include "tls/options.hpp"
 
 namespace egress::config {
@@ -49,6 +50,15 @@ struct DnsConfig {
   std::chrono::milliseconds timeout{2000};
 };
 
+/// `listeners[].proxy_protocol`: the listener sits behind load balancers that put a PROXY protocol
+/// header (v1 or v2) before each client's bytes. From a source in `trusted` the header is required
+/// and names the client (and the destination); from any other source a header is refused.
+struct ProxyProtocolConfig {
+  /// The balancers' addresses: a non-empty list of prefixes (policy's CIDR forms; a bare address
+  /// is a /32 or /128).
+  std::vector<policy::Cidr> trusted;
+};
+
 /// One entry of `listeners:`.
 struct ListenerConfig {
   std::string name;  ///< unique; appears in audit records and metric labels
@@ -62,6 +72,8 @@ struct ListenerConfig {
   std::uint64_t max_connections = 0;
   tls::ListenerTlsOptions tls;
   PeekConfig peek;
+  /// Absent: no PROXY protocol (a header is client data, as any other bytes).
+  std::optional<ProxyProtocolConfig> proxy_protocol;
 };
 
 /// `upstream:`

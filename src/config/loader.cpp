@@ -265,11 +265,40 @@ void load_dns(Loader& l, const YAML::Node& node, const std::string& path, DnsCon
   }
 }
 
+void load_proxy_protocol(Loader& l, const YAML::Node& node, const std::string& path,
+                         ProxyProtocolConfig& out) {
+  auto& r = l.r;
+  Map m(r, node, path, "proxy_protocol", {"trusted"});
+  if (!m.ok()) return;
+  const auto v = m.require("trusted");
+  if (!v) return;
+  const std::string list_path = m.path("trusted");
+  // Required and non-empty: a listener that trusts no balancer would refuse every header and
+  // require none, which is the listener without proxy_protocol; saying so is clearer.
+  if (!v->IsSequence() || v->size() == 0) {
+    r.error(*v, list_path, "must be a non-empty list of CIDRs (the load balancers' addresses)");
+    return;
+  }
+  for (std::size_t i = 0; i < v->size(); ++i) {
+    const auto& item = (*v)[i];
+    const std::string item_path = yaml::index_path(list_path, i);
+    auto s = r.scalar(item, item_path, "a CIDR");
+    if (!s) continue;
+    // The policy's own parser: the same spellings as a rule's `source:`, host bits refused.
+    auto c = policy::parse_cidr(*s);
+    if (!c.cidr) {
+      r.error(item, item_path, c.error);
+      continue;
+    }
+    out.trusted.push_back(*c.cidr);
+  }
+}
+
 void load_listener(Loader& l, const YAML::Node& node, const std::string& path,
                    ListenerConfig& out) {
   auto& r = l.r;
   Map m(r, node, path, "a listener",
-        {"name", "address", "destination", "max_connections", "tls", "peek"});
+        {"name", "address", "destination", "max_connections", "tls", "peek", "proxy_protocol"});
   if (auto v = m.require("name")) {
     if (auto s = l.string(*v, m.path("name"))) {
       const bool ok = std::all_of(s->begin(), s->end(), [](char c) {
@@ -307,6 +336,9 @@ void load_listener(Loader& l, const YAML::Node& node, const std::string& path,
   }
   if (auto v = m.find("tls")) load_tls(l, *v, m.path("tls"), out.tls);
   if (auto v = m.find("peek")) load_peek(l, *v, m.path("peek"), out.peek);
+  if (auto v = m.find("proxy_protocol")) {
+    load_proxy_protocol(l, *v, m.path("proxy_protocol"), out.proxy_protocol.emplace());
+  }
 }
 
 void load_audit(Loader& l, const YAML::Node& node, const std::string& path, audit::Options& out) {
