@@ -175,6 +175,25 @@ asio::awaitable<filters::Peeked> Connection::peek_tcp(std::size_t max, Clock::ti
   co_return out;
 }
 
+bool Connection::discard(std::size_t n) {
+  // Forget what earlier peeks saw either way: the stream's start moves (or, n = 0, a step that
+  // only looked hands the stream on), and the next step's first peek must not wait for more
+  // than that.
+  peeked_.clear();
+  // The header is below TLS: once a handshake ran, its bytes were the TLS layer's to read.
+  if (tls) return false;
+  char sink[512];
+  while (n > 0) {
+    // The bytes were shown by a peek, so they are queued: MSG_DONTWAIT never waits for them.
+    const ssize_t got =
+        ::recv(socket_.native_handle(), sink, std::min(n, sizeof(sink)), MSG_DONTWAIT);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    n -= static_cast<std::size_t>(got);
+  }
+  return true;
+}
+
 asio::awaitable<filters::Peeked> Connection::peek_tls(std::size_t max, Clock::time_point until) {
   const std::size_t seen = std::min(peeked_.size(), max);
   peeked_.resize(std::max(max, peeked_.size()));

@@ -56,6 +56,7 @@ class Connection final : public SessionIo {
       const tls::ServerContext& context, std::chrono::milliseconds deadline) override;
   boost::asio::awaitable<filters::Peeked> peek(std::size_t max,
                                                std::chrono::milliseconds deadline) override;
+  bool discard(std::size_t n) override;
 
   // SessionIo
   boost::asio::steady_timer& timer() noexcept override { return timer_; }

@@ -63,7 +63,10 @@ struct Facts {
 
   const std::uint64_t id;
   const ListenerInfo& listener;
-  base::Endpoint src;                      ///< the client (v4-mapped normalised to IPv4)
+  base::Endpoint src;  ///< the client (v4-mapped normalised to IPv4)
+  /// The real TCP peer when a trusted load balancer's PROXY header named the client (`src` is
+  /// then the header's source): the audit's `proxy_src`. Absent without a PROXY header.
+  std::optional<base::Endpoint> proxied_by;
   base::Endpoint local;                    ///< the accepted socket's local address
   std::optional<base::Endpoint> dst;       ///< the original destination, once known
   std::optional<base::Identity> identity;  ///< a verified client certificate's identity
@@ -124,6 +127,14 @@ class FilterContext {
   /// without consuming them: MSG_PEEK on plain TCP, SSL_peek over TLS.
   virtual boost::asio::awaitable<Peeked> peek(std::size_t max,
                                               std::chrono::milliseconds deadline) = 0;
+
+  /// Reads and drops the first `n` bytes of the client's stream, bytes a peek has shown (so they
+  /// are queued and this never waits): a PROXY protocol header, which is the balancer's and not
+  /// the client's, so neither a later step nor the upstream sees it. Plain TCP only (a PROXY
+  /// header comes before any TLS): false once a TLS handshake ran, or when fewer than `n` bytes
+  /// could be read. Afterwards (n = 0 included) the next peek does not wait for more than the
+  /// earlier peeks showed: it returns what is visible from the new start of the stream.
+  virtual bool discard(std::size_t n) = 0;
 
  protected:
   ~FilterContext() = default;

@@ -135,6 +135,32 @@ TEST_F(ConnectionTest, PeekOnAnEmptyStreamThatEndsIsComplete) {
   EXPECT_TRUE(p.complete);
 }
 
+// A PROXY header is consumed before the next step reads: discard() drops exactly the bytes a
+// peek showed, and the next peek returns the rest at once (it does not wait for more than the
+// earlier peek saw), as the TLS handshake or the name step then needs.
+TEST_F(ConnectionTest, DiscardDropsThePeekedHeaderAndTheNextPeekStartsAfresh) {
+  connect("PROXY UNKNOWN\r\nhello");
+  EXPECT_EQ(run(conn->peek(64, 2000ms)).bytes, "PROXY UNKNOWN\r\nhello");
+  EXPECT_TRUE(conn->discard(15));
+  const auto start = std::chrono::steady_clock::now();
+  auto rest = run(conn->peek(64, 2000ms));
+  EXPECT_EQ(rest.bytes, "hello");
+  EXPECT_FALSE(rest.timed_out);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1000ms) << "no wait for more bytes";
+  // n = 0 consumes nothing and forgets the peek too.
+  EXPECT_TRUE(conn->discard(0));
+  EXPECT_EQ(run(conn->peek(64, 2000ms)).bytes, "hello");
+  std::string all(5, '\0');
+  asio::read(conn->socket(), asio::buffer(all));
+  EXPECT_EQ(all, "hello") << "the relay reads the client's bytes, not the header";
+}
+
+TEST_F(ConnectionTest, DiscardNeverWaitsForBytesThatAreNotThere) {
+  connect("abc");
+  EXPECT_EQ(run(conn->peek(64, 2000ms)).bytes, "abc");
+  EXPECT_FALSE(conn->discard(10)) << "only 3 bytes are queued";
+}
+
 /// A blocking TLS client on its own thread: handshake with the dev "payments" certificate, send
 /// `first`, then wait for `done` before closing.
 std::thread tls_client(int fd, std::string first, std::shared_future<void> done) {

@@ -10,6 +10,7 @@
 #include <deque>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "filters/filter.hpp"
 
@@ -24,6 +25,7 @@ class FakeContext final : public FilterContext {
   int handshakes = 0;
   const tls::ServerContext* handshake_context = nullptr;
   std::chrono::milliseconds handshake_deadline{0};
+  std::string bytes_at_handshake;  ///< client_bytes when the handshake began
 
   std::string client_bytes;  ///< what peek() shows (up to max)
   bool client_done = false;  ///< the client sent everything it will
@@ -35,6 +37,7 @@ class FakeContext final : public FilterContext {
   int peeks = 0;
   std::chrono::milliseconds first_peek_deadline{0};
   std::size_t peek_max = 0;
+  std::vector<std::size_t> discards;  ///< each discard(n) asked for
 
   OriginalDstResult original_dst() override {
     ++original_dst_calls;
@@ -43,6 +46,7 @@ class FakeContext final : public FilterContext {
   boost::asio::awaitable<tls::HandshakeOutcome> tls_handshake(
       const tls::ServerContext& context, std::chrono::milliseconds deadline) override {
     ++handshakes;
+    bytes_at_handshake = client_bytes;
     handshake_context = &context;
     handshake_deadline = deadline;
     co_return handshake_answer;
@@ -66,6 +70,14 @@ class FakeContext final : public FilterContext {
     }
     shown_ = p.bytes.size();
     co_return p;
+  }
+  /// Drops the first n bytes of client_bytes (false when fewer are there, or after a handshake).
+  bool discard(std::size_t n) override {
+    discards.push_back(n);
+    shown_ = 0;  // as the real one: the next peek shows the (new) start at once
+    if (handshakes > 0 || n > client_bytes.size()) return false;
+    client_bytes.erase(0, n);
+    return true;
   }
 
  private:
