@@ -9,6 +9,7 @@
 #include "filters/name_filter.hpp"
 #include "filters/original_dst.hpp"
 #include "filters/policy_filter.hpp"
+#include "filters/proxy_protocol.hpp"
 #include "filters/tls_identity.hpp"
 #include "tls/context_store.hpp"
 
@@ -97,6 +98,10 @@ ChainFactory::~ChainFactory() = default;
 
 FilterChain ChainFactory::build(resolve::NameVerifier& names) const {
   FilterChain chain;
+  // The PROXY header is the first bytes of the stream: read before anything else reads it.
+  if (const auto& pp = listener_.config.proxy_protocol)
+    chain.add(std::make_unique<ProxyProtocolFilter>(*pp, listener_.config.peek.timeout,
+                                                    listener_.config.peek.max_bytes));
   // original_dst first: it never waits (one getsockopt), and a deny by a limit still records
   // where the client was going.
   chain.add(std::make_unique<OriginalDstFilter>(listener_.config.destination));

@@ -51,8 +51,8 @@ class FilterChain {
 };
 
 /// Builds a listener's chain from its config. A transparent listener (the only kind today):
-/// original_dst → admission → loop_guard → [tls_identity, when tls.mode is not off] → name →
-/// policy. Created once per listener (shared state such as a TLS context belongs here, shared by
+/// [proxy_protocol, with listeners[].proxy_protocol] → original_dst → admission → loop_guard →
+/// [tls_identity, when tls.mode is not off] → name → policy. Created once per listener (shared state such as a TLS context belongs here, shared by
 /// all workers); build() is called once per worker, with that worker's own services.
 class ChainFactory {
  public:

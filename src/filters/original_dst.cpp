@@ -27,6 +27,10 @@ OriginalDstResult query_original_dst(int fd, const base::IpAddress& client,
 
 boost::asio::awaitable<std::optional<base::Outcome>> OriginalDstFilter::on_connection(
     Facts& facts, FilterContext& context) {
+  // Set already: a trusted load balancer's PROXY header named it (the proxy_protocol step, first
+  // in the chain). The kernel's answer would describe the balancer's connection to egressd, not
+  // the client's, so it is not asked.
+  if (facts.dst) co_return std::nullopt;
   if (mode_ == config::DestinationMode::tproxy) {
     facts.dst = facts.local;
     co_return std::nullopt;

@@ -21,8 +21,9 @@ OriginalDstResult query_original_dst(int fd, const base::IpAddress& client,
                                      GetSockOpt getsockopt_fn = &::getsockopt);
 
 /// Sets facts.dst: from the kernel (original_dst listeners) or the accepted socket's local
-/// address (tproxy listeners). None → deny `no_original_dst` with the system's message. Never
-/// waits.
+/// address (tproxy listeners). None → deny `no_original_dst` with the system's message. A
+/// destination set before it (by a trusted PROXY header) is kept, and the kernel is not asked.
+/// Never waits.
 class OriginalDstFilter final : public ConnectionFilter {
  public:
   explicit OriginalDstFilter(config::DestinationMode mode) : mode_(mode) {}
