@@ -96,6 +96,7 @@ void put_event(ObjectWriter& w, const Origin& origin, const ConnectionDecision& 
   put_conn_id(w, origin, e.conn_id);
   w.str("listener", e.listener);
   put_endpoint(w, "src", e.src);
+  if (e.proxy_src) put_endpoint(w, "proxy_src", *e.proxy_src);
   if (e.dst) put_endpoint(w, "dst", *e.dst);
   // An identity without a certificate (all fields empty) is no identity: omit it, as the
   // schema says, rather than write an object with an empty fingerprint.

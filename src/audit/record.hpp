@@ -79,6 +79,9 @@ struct ConnectionDecision {
   std::uint64_t conn_id = 0;
   std::string listener;
   base::Endpoint src;
+  /// The TCP peer that sent a trusted PROXY header (the load balancer) when `src` is the
+  /// header's client; absent otherwise.
+  std::optional<base::Endpoint> proxy_src;
   std::optional<base::Endpoint> dst;       ///< absent when no original destination was found
   std::optional<base::Identity> identity;  ///< absent for plain TCP / no client certificate
   std::string tls_version;                 ///< "TLSv1.3", or empty for plain TCP

@@ -43,6 +43,7 @@ audit::ConnectionDecision decision_record(const filters::Facts& facts, base::Out
   r.conn_id = facts.id;
   r.listener = facts.listener.name();
   r.src = facts.src;
+  r.proxy_src = facts.proxied_by;
   r.dst = facts.dst;
   r.identity = facts.identity;
   r.tls_version = facts.tls_version;

@@ -19,7 +19,8 @@ WorkerMetrics::WorkerMetrics(std::size_t listeners)
     : decisions_(new Counter[listeners * base::kReasonCount * 2]),
       closes_(new Counter[listeners * base::kReasonCount]),
       tls_(new Counter[listeners * base::kReasonCount]),
-      names_(new Counter[listeners * kNameSources * kNameVerdicts]) {}
+      names_(new Counter[listeners * kNameSources * kNameVerdicts]),
+      proxy_local_(new Counter[listeners]) {}
 
 Metrics::Metrics(std::vector<std::string> listener_names, unsigned workers)
     : listener_names_(std::move(listener_names)) {
@@ -122,6 +123,16 @@ std::string Metrics::render(const ScrapeInputs& in) const {
             audit::to_string(static_cast<audit::NameVerified>(ver)), v);
       }
     }
+  }
+  put("# HELP egressd_proxy_local_connections_total PROXY protocol LOCAL connections (a load "
+      "balancer's health check) from trusted sources, closed without a decision record.\n"
+      "# TYPE egressd_proxy_local_connections_total counter\n");
+  for (std::size_t l = 0; l < nl; ++l) {
+    std::uint64_t v = 0;
+    for (const auto& w : workers_) v += w->proxy_local_[l].get();
+    if (v == 0) continue;
+    put("egressd_proxy_local_connections_total{{listener=\"{}\"}} {}\n",
+        admin::escape_label_value(listener_names_[l]), v);
   }
   put("# HELP egressd_active_connections Connections currently open.\n"
       "# TYPE egressd_active_connections gauge\n");

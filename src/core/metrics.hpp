@@ -73,6 +73,8 @@ class WorkerMetrics {
            static_cast<std::size_t>(verified)]
         .add();
   }
+  /// A trusted load balancer's PROXY LOCAL connection (a health check), closed without a record.
+  void proxy_local(std::size_t listener) noexcept { proxy_local_[listener].add(); }
   void bytes(std::uint64_t up, std::uint64_t down) noexcept {
     bytes_up_.add(up);
     bytes_down_.add(down);
@@ -93,6 +95,7 @@ class WorkerMetrics {
   static constexpr std::size_t kNameSources = 3;   // audit::NameSource
   static constexpr std::size_t kNameVerdicts = 4;  // audit::NameVerified
   std::unique_ptr<Counter[]> names_;
+  std::unique_ptr<Counter[]> proxy_local_;  ///< per listener
   Counter bytes_up_;
   Counter bytes_down_;
   Histogram decision_latency_;

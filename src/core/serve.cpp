@@ -73,6 +73,13 @@ asio::awaitable<bool> serve(filters::Facts& facts, Clock::time_point accepted_at
 
   // --- decide -----------------------------------------------------------------------------------
   base::Outcome outcome = co_await s.chain.run(facts, io);
+  if (outcome.reason == base::Reason::proxy_local) {
+    // A trusted balancer's health check (PROXY LOCAL): no client traffic, so no decision and no
+    // record; counted, and closed with a FIN as a TCP check expects.
+    s.metrics.proxy_local(li);
+    io.end(outcome.ending);
+    co_return false;
+  }
   s.metrics.decision_latency(Clock::now() - accepted_at);
   if (facts.tls_handshake) s.metrics.tls_handshake(li, *facts.tls_handshake);
   if (outcome.allow && audit_options.on_error == audit::Options::OnError::fail_closed &&

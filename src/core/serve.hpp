@@ -30,7 +30,9 @@ struct SessionServices {
 /// connects upstream. True when the connection is allowed and connected (the relay comes next);
 /// false when it was denied (the client ended as its Outcome says: RST, or FIN after a TLS alert)
 /// or ended early after the allow (connect failure, drain, audit: a connection.close record and an
-/// RST). Nothing is sent upstream before the decision record is written.
+/// RST). Nothing is sent upstream before the decision record is written. A load balancer's PROXY
+/// LOCAL connection (Reason::proxy_local) is the one outcome without a record: it is counted in
+/// egressd_proxy_local_connections_total and closed.
 boost::asio::awaitable<bool> serve(filters::Facts& facts,
                                    std::chrono::steady_clock::time_point accepted_at, SessionIo& io,
                                    const SessionServices& services);

@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   full.conn_id = 1;
   full.listener = "outbound";
   full.src = *base::Endpoint::parse("192.0.2.2:40000");
+  full.proxy_src = *base::Endpoint::parse("192.0.2.50:51000");  // behind a load balancer
   full.dst = *base::Endpoint::parse("[2001:db8::10]:443");
   full.identity = full_identity();
   full.tls_version = "TLSv1.3";

@@ -105,11 +105,27 @@ TEST(Encoder, DecisionOmitsWhatIsAbsent) {
   const auto o = encode(Record{Clock::now(), d});
   for (const char* key :
        {"dst", "identity", "tls_version", "rule", "rule_file", "shadow", "records_dropped", "host",
-        "name_source", "name_verified", "dns_answers", "ech"}) {
+        "name_source", "name_verified", "dns_answers", "ech", "proxy_src"}) {
     EXPECT_FALSE(o.contains(key)) << key;
   }
   EXPECT_EQ(o.at("detail").as_string(), "getsockopt: No such file or directory");
   EXPECT_EQ(o.at("policy_version").as_string(), "");
+}
+
+// Behind a load balancer (issue 20): src is the client the PROXY header named, proxy_src the
+// balancer, both {ip, port}.
+TEST(Encoder, DecisionBehindALoadBalancerHasProxySrc) {
+  ConnectionDecision d;
+  d.conn_id = 2;
+  d.listener = "lb";
+  d.src = *base::Endpoint::parse("198.51.100.7:40000");
+  d.proxy_src = *base::Endpoint::parse("[2001:db8:1::50]:51000");
+  d.decision = "allow";
+  d.reason = "rule";
+  const auto o = encode(Record{Clock::now(), d});
+  EXPECT_EQ(o.at("src").at("ip").as_string(), "198.51.100.7");
+  EXPECT_EQ(o.at("proxy_src").at("ip").as_string(), "2001:db8:1::50");
+  EXPECT_EQ(o.at("proxy_src").at("port").as_int64(), 51000);
 }
 
 ConnectionDecision name_step_decision() {

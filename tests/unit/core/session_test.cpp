@@ -42,6 +42,7 @@ class FakeConnection final : public SessionIo {
   std::vector<base::Endpoint> connects;
   std::optional<base::Ending> ended;
   bool forced = false;
+  std::string client_bytes;  ///< what peek() shows; the client has sent all it will
 
   // FilterContext
   filters::OriginalDstResult original_dst() override { return dst_answer; }
@@ -51,7 +52,12 @@ class FakeConnection final : public SessionIo {
     co_return handshake_answer;
   }
   asio::awaitable<filters::Peeked> peek(std::size_t, std::chrono::milliseconds) override {
-    co_return filters::Peeked{{}, true, false};
+    co_return filters::Peeked{std::string_view(client_bytes), true, false};
+  }
+  bool discard(std::size_t n) override {
+    if (n > client_bytes.size()) return false;
+    client_bytes.erase(0, n);
+    return true;
   }
 
   // SessionIo
@@ -326,6 +332,45 @@ TEST_F(SessionTest, AnUpstreamRefusalIsTheUpstreamsClose) {
   EXPECT_EQ(c->closed_by, "upstream");
   EXPECT_EQ(c->detail, "Connection refused");
   EXPECT_EQ(conn_.ended, base::Ending::reset);
+}
+
+// Behind a load balancer (issue 20, section 3): the decision record's src is the client the
+// trusted PROXY header named, and proxy_src the balancer that sent it.
+TEST_F(SessionTest, APROXYHeadersClientIsTheRecordsSrcAndTheBalancerItsProxySrc) {
+  filters::ListenerInfo lb{0, {}};
+  lb.config.name = "egress";
+  lb.config.proxy_protocol.emplace().trusted = {*policy::parse_cidr("192.0.2.0/24").cidr};
+  filters::ChainFactory factory(lb, {*store_, guard_, limits_});
+  auto chain = factory.build(names_);
+  conn_.client_bytes = "PROXY TCP4 198.51.100.7 203.0.113.10 40000 80\r\nGET / HTTP/1.1\r\n\r\n";
+  EXPECT_TRUE(serve_one(chain, "192.0.2.1:15001", &lb));
+  const auto* d = audit_.decision();
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->src.to_string(), "198.51.100.7:40000");
+  ASSERT_TRUE(d->proxy_src);
+  EXPECT_EQ(d->proxy_src->to_string(), "192.0.2.2:40000");
+  EXPECT_EQ(d->dst->to_string(), "203.0.113.10:80");
+  ASSERT_EQ(conn_.connects.size(), 1u);
+  EXPECT_EQ(conn_.connects[0].to_string(), "203.0.113.10:80") << "the header's destination";
+  EXPECT_EQ(conn_.client_bytes, "GET / HTTP/1.1\r\n\r\n") << "the header never goes upstream";
+}
+
+// A balancer's health check (PROXY LOCAL) is no client connection: closed (FIN), no record, no
+// decision counted, egressd_proxy_local_connections_total counted.
+TEST_F(SessionTest, AProxyLocalHealthCheckIsClosedCountedAndNotAudited) {
+  filters::ListenerInfo lb{0, {}};
+  lb.config.name = "egress";
+  lb.config.proxy_protocol.emplace().trusted = {*policy::parse_cidr("192.0.2.0/24").cidr};
+  filters::ChainFactory factory(lb, {*store_, guard_, limits_});
+  auto chain = factory.build(names_);
+  conn_.client_bytes = std::string("\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00", 16);
+  EXPECT_FALSE(serve_one(chain, "192.0.2.1:15001", &lb));
+  EXPECT_TRUE(audit_.records.empty()) << "no connection.decision record";
+  EXPECT_EQ(conn_.ended, base::Ending::close);
+  EXPECT_TRUE(conn_.connects.empty());
+  EXPECT_EQ(metric("egressd_connections_total"), "");
+  EXPECT_EQ(metric("egressd_proxy_local_connections_total"), R"({listener="egress"} 1)");
+  EXPECT_EQ(limits_.pending(), 0u);
 }
 
 }  // namespace
