@@ -17,7 +17,7 @@ REDIRECT_SCRIPT = ROOT / "scripts" / "redirect-rules.sh"
 CONFIG_KEYS = {
     "": {"workers", "listeners", "upstream", "dns", "policy", "audit", "admin", "limits",
          "drain_timeout"},
-    "listeners[]": {"name", "address", "destination", "tls", "max_connections", "peek"},
+    "listeners[]": {"name", "address", "destination", "tls", "max_connections", "peek", "proxy_protocol"},
     "listeners[].tls": {"mode", "cert", "key", "client_ca", "crl", "crl_check", "min_version",
                         "handshake_timeout", "allow_insecure_key_permissions",
                         "session_cache_size"},
