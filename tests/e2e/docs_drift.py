@@ -64,6 +64,9 @@ NOT_CAUSED = {
                                   "e2e.live_redecide causes and checks it",
     ("policy.reload", "parts.policy.redecide_unanswered"): "needs a worker that does not answer "
                                                            "within 2 s (a stalled event loop)",
+    **{("connection.decision", f): "needs a trusted load balancer's PROXY header; "
+                                   "e2e.proxy_protocol causes and checks it"
+       for f in ("proxy_src", "proxy_src.ip", "proxy_src.port")},
 }
 # Words with which a docs/audit.md row (or the text under its table) marks a field optional.
 OPTIONAL_WORDS = re.compile(r"\b(absent|optional|omitted|present only)\b", re.I)
