@@ -52,8 +52,9 @@ class FilterChain {
 
 /// Builds a listener's chain from its config. A transparent listener (the only kind today):
 /// [proxy_protocol, with listeners[].proxy_protocol] → original_dst → admission → loop_guard →
-/// [tls_identity, when tls.mode is not off] → name → policy. Created once per listener (shared state such as a TLS context belongs here, shared by
-/// all workers); build() is called once per worker, with that worker's own services.
+/// [tls_identity, when tls.mode is not off] → name → policy. Created once per listener (shared
+/// state such as a TLS context belongs here, shared by all workers); build() is called once per
+/// worker, with that worker's own services.
 class ChainFactory {
  public:
   /// Throws std::runtime_error with a clear message when the listener cannot be served (e.g.
