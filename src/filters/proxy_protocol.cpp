@@ -67,12 +67,17 @@ boost::asio::awaitable<std::optional<base::Outcome>> ProxyProtocolFilter::on_con
   if (!trusted_.contains(facts.src.address)) {
     // A header from anyone else is a claim to be someone else: refused, whether or not it is
     // well formed once its signature is there.
+    // A partial signature at the deadline counts too: let through, its rest would follow and
+    // reach an upstream that may trust this gateway's PROXY headers.
     const bool header = h.status == peek::PeekStatus::done ||
-                        (h.status == peek::PeekStatus::invalid && !h.no_header);
+                        (h.status == peek::PeekStatus::invalid && !h.no_header) ||
+                        (h.status == peek::PeekStatus::need_more && r.seen > 0);
     if (header) {
       co_return base::Outcome::denied(base::Reason::proxy_header_untrusted,
-                                      "PROXY v" + std::to_string(h.version) + " header from " +
-                                          facts.src.address.to_string() +
+                                      (h.status == peek::PeekStatus::need_more
+                                           ? "the start of a PROXY header"
+                                           : "PROXY v" + std::to_string(h.version) + " header") +
+                                          " from " + facts.src.address.to_string() +
                                           ", which is not in proxy_protocol.trusted");
     }
     // No header (or none before the deadline): the bytes are the client's, as on any listener.

@@ -179,6 +179,20 @@ TEST_F(ProxyProtocolTest, AnUntrustedSilentClientPassesAtTheDeadline) {
   EXPECT_EQ(context_.discards, std::vector<std::size_t>{0});
 }
 
+// The start of a signature that stops before the deadline is refused: let through, the rest of
+// the header could follow and reach an upstream that trusts this gateway's PROXY headers.
+TEST_F(ProxyProtocolTest, AnUntrustedPartialSignatureIsRefusedAtTheDeadline) {
+  facts_.src = *base::Endpoint::parse("192.0.2.2:40000");
+  context_.client_done = false;
+  context_.arrivals = {"PROX"};
+  const auto out = run();
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->reason, base::Reason::proxy_header_untrusted);
+  EXPECT_EQ(out->detail,
+            "the start of a PROXY header from 192.0.2.2, which is not in proxy_protocol.trusted");
+  EXPECT_TRUE(context_.discards.empty());
+}
+
 TEST_F(ProxyProtocolTest, AMalformedTrustedHeaderIsDeniedWithTheReadersDetail) {
   context_.client_bytes = "PROXY TCP4 198.51.100.7 203.0.113.10 40000 080\r\n" + kRequest;
   const auto out = run();
