@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "filters/original_dst.hpp"
+#include "filters/policy_dir_fixture.hpp"
 #include "policy/policy.hpp"
 #include "policy_source/directory.hpp"
 #include "resolve/name_verifier.hpp"
@@ -122,30 +123,10 @@ class FakeAuditLog final : public audit::AuditLog {
 class SessionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ =
-        std::filesystem::temp_directory_path() / ("egress-session-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-    std::ofstream(dir_ / "policy.yaml") << R"(kind: Settings
-default: deny
----
-kind: Rule
-id: block-x
-action: deny
-from: [{any: true}]
-to: [{cidrs: [203.0.113.66/32]}]
----
-kind: Rule
-id: allow-web
-action: allow
-from: [{any: true}]
-to: [{cidrs: [203.0.113.0/24], ports: [80]}]
-)";
-    store_ = std::make_unique<policy::PolicyStore>(dir_, policy_source::directory_loader(dir_));
-    const auto r = store_->reload();
+    const auto r = policy_.store().reload();
     ASSERT_TRUE(r.errors.empty()) << r.errors[0].to_string();
     listener_.config.name = "egress";
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   /// Serves one connection from 192.0.2.2 to `dst` (none: no original destination) through
   /// `chain`.
@@ -159,7 +140,7 @@ to: [{cidrs: [203.0.113.0/24], ports: [80]}]
     facts_.emplace(7, listener != nullptr ? *listener : listener_);
     facts_->src = *base::Endpoint::parse("192.0.2.2:40000");
     facts_->local = *base::Endpoint::parse("192.0.2.1:15001");
-    const SessionServices services{chain, audit_, *store_, metrics_.worker(0), upstream_};
+    const SessionServices services{chain, audit_, policy_.store(), metrics_.worker(0), upstream_};
     auto f = asio::co_spawn(io_, serve(*facts_, std::chrono::steady_clock::now(), conn_, services),
                             asio::use_future);
     io_.run();
@@ -167,7 +148,7 @@ to: [{cidrs: [203.0.113.0/24], ports: [80]}]
   }
 
   filters::FilterChain transparent_chain() {
-    return filters::ChainFactory(listener_, {*store_, guard_, limits_}).build(names_);
+    return filters::ChainFactory(listener_, {policy_.store(), guard_, limits_}).build(names_);
   }
 
   /// "egressd_connections_total{...} 1" lines of the listener, joined by spaces.
@@ -182,8 +163,7 @@ to: [{cidrs: [203.0.113.0/24], ports: [80]}]
     return out;
   }
 
-  std::filesystem::path dir_;
-  std::unique_ptr<policy::PolicyStore> store_;
+  filters::testing::PolicyDir policy_{"session"};
   upstream::LoopGuard guard_{{*base::Endpoint::parse("0.0.0.0:15001")}};
   filters::ConnectionLimits limits_{1, {0, 0}};
   filters::ListenerInfo listener_;
@@ -207,7 +187,7 @@ TEST_F(SessionTest, AnAllowedConnectionIsRecordedThenConnected) {
   EXPECT_EQ(d->decision, "allow");
   EXPECT_EQ(d->reason, "rule");
   EXPECT_EQ(d->rule, "allow-web");
-  EXPECT_EQ(d->policy_version, store_->current()->version());
+  EXPECT_EQ(d->policy_version, policy_.store().current()->version());
   ASSERT_EQ(conn_.connects.size(), 1u);
   EXPECT_EQ(conn_.connects[0].to_string(), "203.0.113.10:80");
   EXPECT_FALSE(conn_.ended);
@@ -235,7 +215,7 @@ TEST_F(SessionTest, ATlsDenyEndsWithAFinAndCountsTheHandshake) {
   filters::ListenerInfo tls_listener{1, {}};
   tls_listener.config.name = "tls";
   tls_listener.config.tls = tls::test::gateway_options(tls::Mode::required);
-  filters::ChainFactory factory(tls_listener, {*store_, guard_, limits_});
+  filters::ChainFactory factory(tls_listener, {policy_.store(), guard_, limits_});
   auto chain = factory.build(names_);
   conn_.handshake_answer.deny = tls::DenyReason::no_client_cert;
   conn_.handshake_answer.detail = "peer did not return a certificate";
@@ -246,7 +226,7 @@ TEST_F(SessionTest, ATlsDenyEndsWithAFinAndCountsTheHandshake) {
   EXPECT_EQ(d->listener, "tls");
   EXPECT_EQ(d->reason, "no_client_cert");
   EXPECT_EQ(d->detail, "peer did not return a certificate");
-  EXPECT_EQ(d->policy_version, store_->current()->version()) << "the running policy";
+  EXPECT_EQ(d->policy_version, policy_.store().current()->version()) << "the running policy";
   EXPECT_EQ(conn_.ended, base::Ending::close) << "the alert is on the wire: FIN, not RST";
   EXPECT_TRUE(conn_.connects.empty());
   EXPECT_EQ(metric("egressd_tls_handshakes_total"),
@@ -257,7 +237,7 @@ TEST_F(SessionTest, ATlsAllowCountsAnOkHandshake) {
   filters::ListenerInfo tls_listener{1, {}};
   tls_listener.config.name = "tls";
   tls_listener.config.tls = tls::test::gateway_options(tls::Mode::optional);
-  filters::ChainFactory factory(tls_listener, {*store_, guard_, limits_});
+  filters::ChainFactory factory(tls_listener, {policy_.store(), guard_, limits_});
   auto chain = factory.build(names_);
   conn_.handshake_answer.tls_version = "TLSv1.3";
   EXPECT_TRUE(serve_one(chain, "203.0.113.10:80", &tls_listener));
@@ -278,7 +258,7 @@ TEST_F(SessionTest, OverTheLimitTheRecordStillHasTheDestination) {
   EXPECT_EQ(d->detail, "max_connections reached");
   ASSERT_TRUE(d->dst);
   EXPECT_EQ(d->dst->to_string(), "203.0.113.10:80");
-  EXPECT_EQ(d->policy_version, store_->current()->version());
+  EXPECT_EQ(d->policy_version, policy_.store().current()->version());
   EXPECT_EQ(conn_.ended, base::Ending::reset);
   EXPECT_TRUE(conn_.connects.empty());
 }
@@ -340,7 +320,7 @@ TEST_F(SessionTest, APROXYHeadersClientIsTheRecordsSrcAndTheBalancerItsProxySrc)
   filters::ListenerInfo lb{0, {}};
   lb.config.name = "egress";
   lb.config.proxy_protocol.emplace().trusted = {*policy::parse_cidr("192.0.2.0/24").cidr};
-  filters::ChainFactory factory(lb, {*store_, guard_, limits_});
+  filters::ChainFactory factory(lb, {policy_.store(), guard_, limits_});
   auto chain = factory.build(names_);
   conn_.client_bytes = "PROXY TCP4 198.51.100.7 203.0.113.10 40000 80\r\nGET / HTTP/1.1\r\n\r\n";
   EXPECT_TRUE(serve_one(chain, "192.0.2.1:15001", &lb));
@@ -361,7 +341,7 @@ TEST_F(SessionTest, AProxyLocalHealthCheckIsClosedCountedAndNotAudited) {
   filters::ListenerInfo lb{0, {}};
   lb.config.name = "egress";
   lb.config.proxy_protocol.emplace().trusted = {*policy::parse_cidr("192.0.2.0/24").cidr};
-  filters::ChainFactory factory(lb, {*store_, guard_, limits_});
+  filters::ChainFactory factory(lb, {policy_.store(), guard_, limits_});
   auto chain = factory.build(names_);
   conn_.client_bytes = std::string("\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00", 16);
   EXPECT_FALSE(serve_one(chain, "192.0.2.1:15001", &lb));

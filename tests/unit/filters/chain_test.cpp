@@ -14,6 +14,7 @@
 #include "filters/admission.hpp"
 #include "filters/original_dst.hpp"
 #include "policy/policy.hpp"
+#include "policy_dir_fixture.hpp"
 #include "policy_source/directory.hpp"
 #include "tls/test_certs.hpp"
 
@@ -38,37 +39,17 @@ class Probe final : public ConnectionFilter {
 class ChainTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("egress-chain-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-    std::ofstream(dir_ / "policy.yaml") << R"(kind: Settings
-default: deny
----
-kind: Rule
-id: block-x
-action: deny
-from: [{any: true}]
-to: [{cidrs: [203.0.113.66/32]}]
----
-kind: Rule
-id: allow-web
-action: allow
-from: [{any: true}]
-to: [{cidrs: [203.0.113.0/24], ports: [80]}]
-)";
-    store_ = std::make_unique<policy::PolicyStore>(dir_, policy_source::directory_loader(dir_));
-    const auto r = store_->reload();
+    const auto r = policy_.store().reload();
     ASSERT_TRUE(r.errors.empty()) << r.errors[0].to_string();
     listener_.config.name = "egress";
     facts_.src = *base::Endpoint::parse("192.0.2.2:40000");
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   base::Outcome run(const FilterChain& chain) {
     return testing::run(const_cast<FilterChain&>(chain).run(facts_, context_));
   }
 
-  std::filesystem::path dir_;
-  std::unique_ptr<policy::PolicyStore> store_;
+  testing::PolicyDir policy_{"chain"};
   upstream::LoopGuard guard_{{*base::Endpoint::parse("0.0.0.0:15001")}};
   ConnectionLimits limits_{ConnectionLimits::Options{0, {0}, 1, 0, 128}};  // max_pending 1
   ListenerInfo listener_;
@@ -80,12 +61,12 @@ to: [{cidrs: [203.0.113.0/24], ports: [80]}]
 };
 
 TEST_F(ChainTest, ATransparentListenersChainInOrder) {
-  ChainFactory plain(listener_, {*store_, guard_, limits_});
+  ChainFactory plain(listener_, {policy_.store(), guard_, limits_});
   EXPECT_EQ(plain.build(names_).describe(), "original_dst,admission,loop_guard,name,policy");
   EXPECT_EQ(plain.tls_store(), nullptr);
   ListenerInfo tls_listener{1, {}};
   tls_listener.config.tls = tls::test::gateway_options(tls::Mode::optional);
-  ChainFactory with_tls(tls_listener, {*store_, guard_, limits_});
+  ChainFactory with_tls(tls_listener, {policy_.store(), guard_, limits_});
   EXPECT_EQ(with_tls.build(names_).describe(),
             "original_dst,admission,loop_guard,tls_identity,name,policy");
   EXPECT_NE(with_tls.tls_store(), nullptr);
@@ -93,7 +74,8 @@ TEST_F(ChainTest, ATransparentListenersChainInOrder) {
 
 TEST_F(ChainTest, ThePolicyDecidesAndThePendingSlotGoesBack) {
   context_.dst_answer.destination = *base::Endpoint::parse("203.0.113.10:80");
-  const FilterChain chain = ChainFactory(listener_, {*store_, guard_, limits_}).build(names_);
+  const FilterChain chain =
+      ChainFactory(listener_, {policy_.store(), guard_, limits_}).build(names_);
   const base::Outcome out = run(chain);
   EXPECT_TRUE(out.allow);
   EXPECT_EQ(out.reason, base::Reason::rule);
@@ -107,7 +89,8 @@ TEST_F(ChainTest, OverALimitTheDenyStillKnowsTheDestination) {
   auto held = limits_.admit(0, facts_.src.address, refused);
   ASSERT_TRUE(held.admitted());  // max_pending 1: taken by a connection still in its handshake
   context_.dst_answer.destination = *base::Endpoint::parse("203.0.113.10:80");
-  const FilterChain chain = ChainFactory(listener_, {*store_, guard_, limits_}).build(names_);
+  const FilterChain chain =
+      ChainFactory(listener_, {policy_.store(), guard_, limits_}).build(names_);
   const base::Outcome out = run(chain);
   EXPECT_FALSE(out.allow);
   EXPECT_EQ(out.reason, base::Reason::over_pending_limit);
@@ -165,7 +148,8 @@ class LogCapture {
 
 TEST_F(ChainTest, AtDebugLevelOneLineSaysWhatEachStepDid) {
   context_.dst_answer.destination = *base::Endpoint::parse("203.0.113.66:80");
-  const FilterChain chain = ChainFactory(listener_, {*store_, guard_, limits_}).build(names_);
+  const FilterChain chain =
+      ChainFactory(listener_, {policy_.store(), guard_, limits_}).build(names_);
   LogCapture log(spdlog::level::debug);
   EXPECT_FALSE(run(chain).allow);
   EXPECT_EQ(log.text(),
@@ -173,7 +157,7 @@ TEST_F(ChainTest, AtDebugLevelOneLineSaysWhatEachStepDid) {
 }
 
 TEST_F(ChainTest, TheDebugLineSaysWhatTheNameStepFound) {
-  std::ofstream(dir_ / "policy.yaml") << R"(kind: Settings
+  policy_.write(R"(kind: Settings
 default: deny
 host_verification: off
 ---
@@ -182,11 +166,12 @@ id: web
 action: allow
 from: [{any: true}]
 to: [{hosts: [www.example.com], ports: [80]}]
-)";
-  ASSERT_TRUE(store_->reload().errors.empty());
+)");
+  ASSERT_TRUE(policy_.store().reload().errors.empty());
   context_.dst_answer.destination = *base::Endpoint::parse("203.0.113.10:80");
   context_.client_bytes = "GET / HTTP/1.1\r\nHost: www.example.com\r\n\r\n";
-  const FilterChain chain = ChainFactory(listener_, {*store_, guard_, limits_}).build(names_);
+  const FilterChain chain =
+      ChainFactory(listener_, {policy_.store(), guard_, limits_}).build(names_);
   LogCapture log(spdlog::level::debug);
   EXPECT_TRUE(run(chain).allow);
   EXPECT_EQ(log.text(),
@@ -196,7 +181,8 @@ to: [{hosts: [www.example.com], ports: [80]}]
 
 TEST_F(ChainTest, AtInfoLevelNothingIsLogged) {
   context_.dst_answer.destination = *base::Endpoint::parse("203.0.113.10:80");
-  const FilterChain chain = ChainFactory(listener_, {*store_, guard_, limits_}).build(names_);
+  const FilterChain chain =
+      ChainFactory(listener_, {policy_.store(), guard_, limits_}).build(names_);
   LogCapture log(spdlog::level::info);
   EXPECT_TRUE(run(chain).allow);
   EXPECT_EQ(log.text(), "");
