@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "audit/audit_log.hpp"
+#include "run_command.hpp"
 #include "test_util.hpp"
 
 #ifndef EGRESSCTL_PATH
@@ -20,21 +21,10 @@ using testing::read_lines;
 using testing::sample_decision;
 using testing::TempDir;
 
-struct Run {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
+using Run = audit::testing::CommandRun;
 
 Run egressctl(const std::string& args) {
-  Run r;
-  const std::string cmd = std::string(EGRESSCTL_PATH) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) r.output.append(buf, n);
-  const int status = ::pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return audit::testing::run_command(EGRESSCTL_PATH, args);
 }
 
 void write_lines(const std::string& path, const std::vector<std::string>& lines) {

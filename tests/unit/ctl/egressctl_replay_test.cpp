@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <cstdio>
 
+#include "../audit/run_command.hpp"
 #include "replay_fixture.hpp"
 
 #ifndef EGRESSCTL_PATH
@@ -17,21 +18,10 @@ namespace {
 
 using namespace testing;
 
-struct Run {
-  int exit_code = -1;
-  std::string out;  // stdout
-};
+using Run = audit::testing::CommandRun;
 
 Run egressctl(const std::string& args) {
-  Run r;
-  const std::string cmd = std::string(EGRESSCTL_PATH) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
-  const int status = ::pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return audit::testing::run_command(EGRESSCTL_PATH, args);
 }
 
 bool contains(const std::string& haystack, const std::string& needle) {
@@ -123,8 +113,8 @@ boost::json::object find_change(const boost::json::array& changes, const std::st
 
 TEST_F(EgressctlReplay, ListsEachGroupWithCountsAndKinds) {
   const auto r = egressctl("policy replay " + b() + " --audit " + log_ + " --format json");
-  ASSERT_EQ(r.exit_code, 1) << r.out;
-  const auto report = boost::json::parse(r.out).as_object();
+  ASSERT_EQ(r.exit_code, 1) << r.output;
+  const auto report = boost::json::parse(r.output).as_object();
   const auto& t = report.at("totals").as_object();
   EXPECT_EQ(t.at("records").as_int64(), 7);
   EXPECT_EQ(t.at("decisions").as_int64(), 7);
@@ -136,10 +126,10 @@ TEST_F(EgressctlReplay, ListsEachGroupWithCountsAndKinds) {
   EXPECT_TRUE(report.at("verified").as_bool());
   EXPECT_TRUE(report.at("baseline").is_null());
   const auto& changes = report.at("changes").as_array();
-  ASSERT_EQ(changes.size(), 3u) << r.out;
+  ASSERT_EQ(changes.size(), 3u) << r.output;
 
   const auto api = find_change(changes, "tighten", "203.0.113.20:443");
-  ASSERT_FALSE(api.empty()) << r.out;
+  ASSERT_FALSE(api.empty()) << r.output;
   EXPECT_EQ(api.at("client").as_string(), "192.0.2.2");
   EXPECT_EQ(api.at("count").as_int64(), 2);
   EXPECT_EQ(api.at("old").as_object().at("decision").as_string(), "allow");
@@ -151,13 +141,13 @@ TEST_F(EgressctlReplay, ListsEachGroupWithCountsAndKinds) {
   EXPECT_FALSE(api.contains("host"));  // the client sent no name
 
   const auto www = find_change(changes, "widen", "203.0.113.50:443");
-  ASSERT_FALSE(www.empty()) << r.out;
+  ASSERT_FALSE(www.empty()) << r.output;
   EXPECT_EQ(www.at("host").as_string(), "www.example.com");
   EXPECT_EQ(www.at("new").as_object().at("rule").as_string(), "named");
   EXPECT_EQ(www.at("count").as_int64(), 1);
 
   const auto temp = find_change(changes, "widen", "203.0.113.30:443");
-  ASSERT_FALSE(temp.empty()) << r.out;
+  ASSERT_FALSE(temp.empty()) << r.output;
   EXPECT_EQ(temp.at("client").as_string(), "192.0.2.3");
   EXPECT_EQ(temp.at("count").as_int64(), 1);  // not the record after expiry
   EXPECT_EQ(temp.at("first_seen").as_string(), "2026-05-20T00:00:00.000000Z");
@@ -172,8 +162,9 @@ TEST_F(EgressctlReplay, FailOnSelectsTheKind) {
             1);
   // The recording policy itself changes nothing (its own name rule still needs no 8443 name).
   const auto same = egressctl("policy replay " + a() + " --audit " + log_);
-  EXPECT_EQ(same.exit_code, 0) << same.out;
-  EXPECT_TRUE(contains(same.out, "0 tighten, 0 widen, 0 rule_changed, 7 unchanged")) << same.out;
+  EXPECT_EQ(same.exit_code, 0) << same.output;
+  EXPECT_TRUE(contains(same.output, "0 tighten, 0 widen, 0 rule_changed, 7 unchanged"))
+      << same.output;
   // A proposal that only removes a rule: tighten fails, widen does not.
   write_file(dir_.path() / "c" / "policy.yaml",
              std::string(kSettings) + "---\n" + kWeb + "---\n" + kNamedA);
@@ -187,15 +178,15 @@ TEST_F(EgressctlReplay, BaselineComparesTwoPolicies) {
   // B against B: nothing differs, even though B differs from what was recorded.
   const auto same = egressctl("policy replay " + b() + " --baseline " + b() + " --audit " + log_ +
                               " --format json");
-  EXPECT_EQ(same.exit_code, 0) << same.out;
-  const auto report = boost::json::parse(same.out).as_object();
+  EXPECT_EQ(same.exit_code, 0) << same.output;
+  const auto report = boost::json::parse(same.output).as_object();
   EXPECT_EQ(report.at("changes").as_array().size(), 0u);
   EXPECT_EQ(report.at("baseline").as_object().at("dir").as_string(), b());
   // A as the baseline: the same differences as against the records.
   const auto ab = egressctl("policy replay " + b() + " --baseline " + a() + " --audit " + log_ +
                             " --format json");
-  EXPECT_EQ(ab.exit_code, 1) << ab.out;
-  const auto parsed_ab = boost::json::parse(ab.out);
+  EXPECT_EQ(ab.exit_code, 1) << ab.output;
+  const auto parsed_ab = boost::json::parse(ab.output);
   const auto& t = parsed_ab.as_object().at("totals").as_object();
   EXPECT_EQ(t.at("tighten").as_int64(), 2);
   EXPECT_EQ(t.at("widen").as_int64(), 2);
@@ -204,8 +195,8 @@ TEST_F(EgressctlReplay, BaselineComparesTwoPolicies) {
 TEST_F(EgressctlReplay, SinceAndUntilWindowByTheRecordsTime) {
   const auto r = egressctl("policy replay " + b() + " --audit " + log_ +
                            " --since 2026-05-02 --until 2026-05-03T00:00:00Z --format json");
-  EXPECT_EQ(r.exit_code, 1) << r.out;
-  const auto parsed_r = boost::json::parse(r.out);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  const auto parsed_r = boost::json::parse(r.output);
   const auto& t = parsed_r.as_object().at("totals").as_object();
   EXPECT_EQ(t.at("decisions").as_int64(), 1);  // www only
   EXPECT_EQ(t.at("widen").as_int64(), 1);
@@ -223,15 +214,15 @@ TEST_F(EgressctlReplay, RefusesATamperedLineNamingIt) {
   for (const auto& l : lines) out << l << "\n";
   out.close();
   const auto r = egressctl("policy replay " + b() + " --audit " + log_);
-  EXPECT_EQ(r.exit_code, 2) << r.out;
-  EXPECT_TRUE(contains(r.out, "refused: the audit chain is broken (edited)")) << r.out;
-  EXPECT_TRUE(contains(r.out, log_ + ":3: seq 3 was edited")) << r.out;
-  EXPECT_FALSE(contains(r.out, "tighten")) << r.out;
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "refused: the audit chain is broken (edited)")) << r.output;
+  EXPECT_TRUE(contains(r.output, log_ + ":3: seq 3 was edited")) << r.output;
+  EXPECT_FALSE(contains(r.output, "tighten")) << r.output;
   // --no-verify reads it anyway.
   EXPECT_EQ(egressctl("policy replay " + b() + " --audit " + log_ + " --no-verify").exit_code, 1);
   const auto u = egressctl("policy unused " + b() + " --audit " + log_);
-  EXPECT_EQ(u.exit_code, 2) << u.out;
-  EXPECT_TRUE(contains(u.out, log_ + ":3:")) << u.out;
+  EXPECT_EQ(u.exit_code, 2) << u.output;
+  EXPECT_TRUE(contains(u.output, log_ + ":3:")) << u.output;
 }
 
 TEST_F(EgressctlReplay, ReadsRotatedGzipFilesInOrder) {
@@ -248,40 +239,40 @@ TEST_F(EgressctlReplay, ReadsRotatedGzipFilesInOrder) {
   gzip_file(old_plain, old_gz);
   const auto r =
       egressctl("policy replay " + b() + " --audit " + old_gz + " " + log_ + " --format json");
-  EXPECT_EQ(r.exit_code, 1) << r.out;
-  const auto parsed_r = boost::json::parse(r.out);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  const auto parsed_r = boost::json::parse(r.output);
   const auto& t = parsed_r.as_object().at("totals").as_object();
   EXPECT_EQ(t.at("decisions").as_int64(), 7);
   EXPECT_EQ(t.at("tighten").as_int64(), 2);
   // Out of order, the chain does not hold: refused.
   const auto swapped = egressctl("policy replay " + b() + " --audit " + log_ + " " + old_gz);
-  EXPECT_EQ(swapped.exit_code, 2) << swapped.out;
+  EXPECT_EQ(swapped.exit_code, 2) << swapped.output;
   // audit verify and audit summary read .gz too.
   EXPECT_EQ(egressctl("audit verify " + old_gz + " " + log_).exit_code, 0);
   const auto summary = egressctl("audit summary --json " + old_gz + " " + log_);
-  ASSERT_EQ(summary.exit_code, 0) << summary.out;
-  const auto parsed_summary = boost::json::parse(summary.out);
-  EXPECT_EQ(parsed_summary.at("records").as_int64(), 7) << summary.out;
-  EXPECT_EQ(parsed_summary.at("malformed").as_int64(), 0) << summary.out;
+  ASSERT_EQ(summary.exit_code, 0) << summary.output;
+  const auto parsed_summary = boost::json::parse(summary.output);
+  EXPECT_EQ(parsed_summary.at("records").as_int64(), 7) << summary.output;
+  EXPECT_EQ(parsed_summary.at("malformed").as_int64(), 0) << summary.output;
 }
 
 TEST_F(EgressctlReplay, MarkdownIsATableForAPullRequest) {
   const auto r = egressctl("policy replay " + b() + " --audit " + log_ + " --format markdown");
-  EXPECT_EQ(r.exit_code, 1) << r.out;
-  EXPECT_TRUE(contains(r.out, "### Policy replay: this change alters decisions")) << r.out;
-  EXPECT_TRUE(contains(r.out, "| 2 | 2 | 0 | 1 | 2 |")) << r.out;
-  EXPECT_TRUE(contains(r.out, "#### tighten (allow -> deny)")) << r.out;
-  EXPECT_TRUE(contains(r.out,
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "### Policy replay: this change alters decisions")) << r.output;
+  EXPECT_TRUE(contains(r.output, "| 2 | 2 | 0 | 1 | 2 |")) << r.output;
+  EXPECT_TRUE(contains(r.output, "#### tighten (allow -> deny)")) << r.output;
+  EXPECT_TRUE(contains(r.output,
                        "| 2 | `192.0.2.2` | `203.0.113.20:443` | – | allow (rule api) | "
                        "deny (no rule) | 2026-05-01T10:00:00.000000Z | "
                        "2026-05-03T10:00:00.000000Z |"))
-      << r.out;
+      << r.output;
 }
 
 TEST_F(EgressctlReplay, MaxGroupsCountsTheRest) {
   const auto r = egressctl("policy replay " + b() + " --audit " + log_ + " --max-groups 1");
-  EXPECT_EQ(r.exit_code, 1) << r.out;
-  EXPECT_TRUE(contains(r.out, "and 2 more group(s) (2 record(s)) not listed")) << r.out;
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(contains(r.output, "and 2 more group(s) (2 record(s)) not listed")) << r.output;
 }
 
 TEST_F(EgressctlReplay, UsageErrorsExitTwo) {
@@ -302,8 +293,8 @@ TEST_F(EgressctlReplay, UnusedListsRulesAndDocumentsThatDecidedNothing) {
                  "from: [{source: 192.0.2.0/24}]\nto: [{cidrs: [203.0.113.30/32]}]\n");
   const std::string u = (dir_.path() / "u").string();
   const auto r = egressctl("policy unused " + u + " --audit " + log_ + " --format json");
-  EXPECT_EQ(r.exit_code, 1) << r.out;
-  const auto report = boost::json::parse(r.out).as_object();
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  const auto report = boost::json::parse(r.output).as_object();
   const auto& unused = report.at("unused").as_object();
   EXPECT_EQ(boost::json::serialize(unused.at("rules")), R"(["never"])");
   EXPECT_EQ(boost::json::serialize(unused.at("destinations")), R"(["nowhere"])");
@@ -321,13 +312,13 @@ TEST_F(EgressctlReplay, UnusedListsRulesAndDocumentsThatDecidedNothing) {
     }
   }
   const auto text = egressctl("policy unused " + u + " --audit " + log_);
-  EXPECT_TRUE(contains(text.out, "  never (policy.yaml:")) << text.out;
-  EXPECT_TRUE(contains(text.out, "  trial (policy.yaml:")) << text.out;
-  EXPECT_TRUE(contains(text.out, "unused Destination nowhere")) << text.out;
+  EXPECT_TRUE(contains(text.output, "  never (policy.yaml:")) << text.output;
+  EXPECT_TRUE(contains(text.output, "  trial (policy.yaml:")) << text.output;
+  EXPECT_TRUE(contains(text.output, "unused Destination nowhere")) << text.output;
   // A policy whose every rule decided: exit 0.
   write_file(dir_.path() / "w" / "policy.yaml", std::string(kSettings) + "---\n" + kWeb);
   const auto all = egressctl("policy unused " + (dir_.path() / "w").string() + " --audit " + log_);
-  EXPECT_EQ(all.exit_code, 0) << all.out;
+  EXPECT_EQ(all.exit_code, 0) << all.output;
 }
 
 }  // namespace
