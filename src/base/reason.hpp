@@ -53,10 +53,12 @@ enum class Reason : std::uint8_t {
   upstream_error,        ///< any other upstream connect failure
   host_changed,          ///< a later HTTP/1.x request's Host decides differently (domain fronting)
   policy_revoked,        ///< a reloaded policy denies the live connection (policy.on_change)
+  cert_revoked,          ///< a reloaded CRL revokes the live connection's client certificate
+  rule_expired,          ///< the rule that allowed the live connection reached its `expires`
 };
 
 /// Number of Reason values including 0, for fixed-size per-reason tables (the last enumerator + 1).
-inline constexpr std::size_t kReasonCount = static_cast<std::size_t>(Reason::policy_revoked) + 1;
+inline constexpr std::size_t kReasonCount = static_cast<std::size_t>(Reason::rule_expired) + 1;
 
 namespace detail {
 inline constexpr std::array<std::string_view, kReasonCount> kNames = {
@@ -95,6 +97,8 @@ inline constexpr std::array<std::string_view, kReasonCount> kNames = {
     "upstream_error",
     "host_changed",
     "policy_revoked",
+    "cert_revoked",
+    "rule_expired",
 };
 // A Reason added without its name would leave an empty string in the table (std::array pads).
 static_assert([] {

@@ -18,6 +18,14 @@ TEST(Reason, NameStepReasonsAreSpelledAsTheIssueSays) {
   EXPECT_EQ(to_string(Reason::policy_revoked), "policy_revoked");
 }
 
+// Issue 21: a reloaded CRL and a rule's `expires` end live connections (connection.close).
+TEST(Reason, LiveRevocationReasonsAreSpelledAndCloseReasons) {
+  EXPECT_EQ(to_string(Reason::cert_revoked), "cert_revoked");
+  EXPECT_EQ(to_string(Reason::rule_expired), "rule_expired");
+  EXPECT_FALSE(is_decision_reason(Reason::cert_revoked));
+  EXPECT_FALSE(is_decision_reason(Reason::rule_expired));
+}
+
 // A connection is denied for a bad ClientHello or an unverified name before anything goes
 // upstream (connection.decision); a changed Host ends a connection that was allowed
 // (connection.close).
@@ -34,7 +42,7 @@ TEST(Reason, NameStepReasonsAreInTheirGroup) {
 }
 
 TEST(Reason, EveryValueHasOneUniqueNameAndTheTableEndsAtTheLast) {
-  EXPECT_EQ(kReasonCount, static_cast<std::size_t>(Reason::policy_revoked) + 1);
+  EXPECT_EQ(kReasonCount, static_cast<std::size_t>(Reason::rule_expired) + 1);
   std::set<std::string_view> seen;
   for (std::size_t i = 1; i < kReasonCount; ++i) {
     const auto name = to_string(static_cast<Reason>(i));
