@@ -237,6 +237,7 @@ struct ContextBuilder {
       }
     }
     info.earliest_crl_next_update = time_to_rfc3339(earliest);
+    out.revocations_ = RevocationList(std::move(crls));
     // Where an operator looks when a certificate "did not reload": which files, which leaf.
     spdlog::debug(
         "tls: read cert {} (subject {}, not after {}, {} in chain), key {}, client_ca {} ({} CAs)"

@@ -26,6 +26,7 @@
 
 #include "tls/openssl_ptr.hpp"
 #include "tls/options.hpp"
+#include "tls/revocation_list.hpp"
 
 namespace egress::tls {
 
@@ -68,6 +69,9 @@ class ServerContext {
   MinVersion min_version() const noexcept { return min_version_; }
   std::chrono::milliseconds handshake_timeout() const noexcept { return handshake_timeout_; }
   const MaterialInfo& info() const noexcept { return info_; }
+  /// The CRLs this context verifies with (empty without a crl option), to check a live
+  /// connection's certificate again after a reload (issue 21).
+  const RevocationList& revocations() const noexcept { return revocations_; }
 
  private:
   friend struct ContextBuilder;
@@ -78,6 +82,7 @@ class ServerContext {
   MinVersion min_version_ = MinVersion::tls1_2;
   std::chrono::milliseconds handshake_timeout_{10000};
   MaterialInfo info_;
+  RevocationList revocations_;
 };
 
 /// A built context, or why there is none.
