@@ -145,8 +145,10 @@ void put_event(ObjectWriter& w, const Origin&, const PolicyReload& e) {
     if (p.rule_count) o.num("rule_count", *p.rule_count);
     o.str_if("next_update", p.next_update);
     if (p.redecided) o.num("redecided", *p.redecided);
+    if (p.checked) o.num("checked", *p.checked);
     if (p.revoked) o.num("revoked", *p.revoked);
     if (p.redecide_unanswered) o.num("redecide_unanswered", *p.redecide_unanswered);
+    if (p.check_unanswered) o.num("check_unanswered", *p.check_unanswered);
     o.str_array("errors", p.errors);
     o.finish();
   }

@@ -133,8 +133,12 @@ struct ReloadPartRecord {
   /// connections decided again, those now denied and closed, and the workers that did not
   /// answer in time (their connections are not counted).
   std::optional<std::uint64_t> redecided;
-  std::optional<std::uint64_t> revoked;
+  std::optional<std::uint64_t> revoked;  ///< crl: certificates now revoked, connections closed
   std::optional<unsigned> redecide_unanswered;
+  /// crl, when a listener's CRL reloaded: live client certificates checked against it (revoked
+  /// above says how many it revokes), and the workers that did not answer in time.
+  std::optional<std::uint64_t> checked;
+  std::optional<unsigned> check_unanswered;
 };
 
 /// `policy.reload`: one per reload (SIGHUP), for every part it reloaded.

@@ -148,25 +148,30 @@ int main(int argc, char** argv) {
   ok.ok = true;
   ok.version = kReloadVersion;
   ok.rule_count = 12;
-  ok.parts = {{"policy", "ok", {}, kReloadVersion, 12, {}, {}, {}, {}},
-              {"tls", "ok", {}, {}, std::nullopt, {}, {}, {}, {}},
-              {"crl", "ok", {}, {}, std::nullopt, "2027-01-01T00:00:00Z", {}, {}, {}}};
+  ok.parts = {{"policy", "ok", {}, kReloadVersion, 12, {}, {}, {}, {}, {}, {}},
+              {"tls", "ok", {}, {}, std::nullopt, {}, {}, {}, {}, {}, {}},
+              {"crl", "ok", {}, {}, std::nullopt, "2027-01-01T00:00:00Z", {}, {}, {}, {}, {}}};
   log->submit(Record{Clock::now(), ok});
   ok.parts[0].redecided = 120;
   ok.parts[0].revoked = 3;
   ok.parts[0].redecide_unanswered = 1;
+  ok.parts[2].checked = 40;
+  ok.parts[2].revoked = 1;
+  ok.parts[2].check_unanswered = 1;
   log->submit(Record{Clock::now(), ok});
   PolicyReload failed;
   failed.version = kReloadVersion;
   failed.errors = {"10-rules.yaml:3:5: rules[0].form: unknown key"};
   failed.rule_count = 12;
-  failed.parts = {{"policy", "failed", failed.errors, kReloadVersion, 12, {}, {}, {}, {}},
-                  {"tls", "skipped", {}, {}, std::nullopt, {}, {}, {}, {}},
+  failed.parts = {{"policy", "failed", failed.errors, kReloadVersion, 12, {}, {}, {}, {}, {}, {}},
+                  {"tls", "skipped", {}, {}, std::nullopt, {}, {}, {}, {}, {}, {}},
                   {"crl",
                    "failed",
                    {"listeners[0].tls.crl: crl.pem: no CRL in file"},
                    {},
                    std::nullopt,
+                   {},
+                   {},
                    {},
                    {},
                    {},

@@ -262,9 +262,10 @@ TEST(Encoder, CloseReloadStartStop) {
 
   // One record for the whole reload: per part what happened.
   r.errors = {"listeners[0].tls.crl: crl.pem: invalid PEM CRL"};
-  r.parts = {{"policy", "ok", {}, "v1", 12, {}, {}, {}, {}},
-             {"tls", "skipped", {}, {}, std::nullopt, {}, {}, {}, {}},
-             {"crl", "failed", r.errors, {}, std::nullopt, "2027-01-01T00:00:00Z", {}, {}, {}}};
+  r.parts = {
+      {"policy", "ok", {}, "v1", 12, {}, {}, {}, {}, {}, {}},
+      {"tls", "skipped", {}, {}, std::nullopt, {}, {}, {}, {}, {}, {}},
+      {"crl", "failed", r.errors, {}, std::nullopt, "2027-01-01T00:00:00Z", {}, {}, {}, {}, {}}};
   o = encode(Record{Clock::now(), r});
   EXPECT_EQ(o.at("result").as_string(), "failed");
   const auto& parts = o.at("parts").as_object();
@@ -287,6 +288,14 @@ TEST(Encoder, CloseReloadStartStop) {
   EXPECT_EQ(o.at("parts").at("policy").at("redecided").as_int64(), 40);
   EXPECT_EQ(o.at("parts").at("policy").at("revoked").as_int64(), 2);
   EXPECT_FALSE(o.at("parts").at("policy").as_object().contains("redecide_unanswered"));
+  EXPECT_FALSE(o.at("parts").at("crl").as_object().contains("checked")) << "no CRL reloaded";
+  r.parts[2].checked = 9;
+  r.parts[2].revoked = 1;
+  r.parts[2].check_unanswered = 1;
+  o = encode(Record{Clock::now(), r});
+  EXPECT_EQ(o.at("parts").at("crl").at("checked").as_int64(), 9);
+  EXPECT_EQ(o.at("parts").at("crl").at("revoked").as_int64(), 1);
+  EXPECT_EQ(o.at("parts").at("crl").at("check_unanswered").as_int64(), 1);
 
   GatewayStart s;
   s.version = "0.1.0";
