@@ -125,6 +125,11 @@ audit::PolicyReload reload_record(const ReloadReport& report) {
     crl.result = std::string(to_string(report.crl->result));
     crl.errors = report.crl->errors;
     crl.next_update = report.crl_next_update;
+    if (report.crl_live) {
+      crl.checked = report.crl_live->checked;
+      crl.revoked = report.crl_live->revoked;
+      if (report.crl_live->unanswered > 0) crl.check_unanswered = report.crl_live->unanswered;
+    }
     r.parts.push_back(std::move(crl));
   }
   return r;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -122,6 +123,9 @@ int Gateway::run() {
 void Gateway::reload() {
   ReloadReport report;
   report.at = std::chrono::system_clock::now();
+  // What the live connections are checked against once every part ran: one pass per worker.
+  LiveCheck live;
+  live.crls.resize(runtime_.chains.size());
 
   auto result = policy_.reload();
   const auto running = policy_.current();
@@ -139,7 +143,7 @@ void Gateway::reload() {
   } else {
     spdlog::info("policy reloaded: {} ({} rules)", report.policy_version, report.rule_count);
     if (running && started_ && config_.policy_on_change == config::PolicyOnChange::reevaluate) {
-      report.live = redecide_live(running);
+      live.policy = running;
     }
   }
 
@@ -161,7 +165,28 @@ void Gateway::reload() {
           info.crl_count, info.earliest_crl_next_update.empty() ? "" : ", next update ",
           info.earliest_crl_next_update);
     }
-    report.add_listener(where, error, !config_.listeners[i].tls.crl.empty());
+    const bool has_crl = !config_.listeners[i].tls.crl.empty();
+    report.add_listener(where, error, has_crl);
+    // A CRL that loaded is asked about every live client certificate of the listener, whatever
+    // policy.on_change says: a revocation is a security event, not a policy change.
+    if (!error && has_crl) live.crls[i] = store->current();
+  }
+  if (started_ && !live.empty()) {
+    const bool with_certs = !live.crls.empty() && !std::all_of(live.crls.begin(), live.crls.end(),
+                                                               [](const auto& c) { return !c; });
+    const bool with_policy = live.policy != nullptr;
+    const LiveRecheck done = recheck_live(std::move(live));
+    if (with_policy) {
+      report.live = LiveRedecision{done.counts.redecided, done.counts.revoked, done.unanswered};
+    }
+    if (with_certs) {
+      report.crl_live =
+          LiveCertCheck{done.counts.cert_checked, done.counts.cert_revoked, done.unanswered};
+    }
+  }
+  // The running policy's next `expires`, from the last firing on (core/worker.hpp).
+  if (report.policy.result == PartResult::ok && started_) {
+    for (auto& w : workers_) w->watch_expiry();
   }
   for (const auto& [where, next] : crl_next_updates()) {
     if (!next.empty() && (report.crl_next_update.empty() || next < report.crl_next_update)) {
@@ -196,7 +221,7 @@ void Gateway::reload() {
   last_reload_ = std::move(report);
 }
 
-LiveRedecision Gateway::redecide_live(const std::shared_ptr<const policy::Policy>& policy) {
+Gateway::LiveRecheck Gateway::recheck_live(LiveCheck check) {
   // The workers answer from their own threads; a late answer (after the wait below) lands in
   // the shared tally and is dropped with it.
   struct Tally {
@@ -208,7 +233,7 @@ LiveRedecision Gateway::redecide_live(const std::shared_ptr<const policy::Policy
   auto tally = std::make_shared<Tally>();
   const auto started = std::chrono::steady_clock::now();
   for (auto& w : workers_) {
-    w->redecide(policy, [tally](RedecideCounts c) {
+    w->recheck(check, [tally](RedecideCounts c) {
       const std::lock_guard lock(tally->mutex);
       tally->counts += c;
       ++tally->answered;
@@ -218,17 +243,22 @@ LiveRedecision Gateway::redecide_live(const std::shared_ptr<const policy::Policy
   std::unique_lock lock(tally->mutex);
   const auto all = static_cast<unsigned>(workers_.size());
   tally->answered_cv.wait_for(lock, kRedecideWait, [&] { return tally->answered == all; });
-  LiveRedecision out{tally->counts.redecided, tally->counts.revoked, all - tally->answered};
+  LiveRecheck out{tally->counts, all - tally->answered};
   lock.unlock();
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);
   if (out.unanswered > 0) {
-    spdlog::error(
-        "policy reload: {} of {} workers did not re-decide their connections within {} ms",
-        out.unanswered, all, kRedecideWait.count());
+    spdlog::error("reload: {} of {} workers did not re-check their connections within {} ms",
+                  out.unanswered, all, kRedecideWait.count());
   }
-  spdlog::info("policy reload: {} live connections re-decided, {} closed ({} ms)", out.redecided,
-               out.revoked, took.count());
+  if (check.policy) {
+    spdlog::info("policy reload: {} live connections re-decided, {} closed ({} ms)",
+                 out.counts.redecided, out.counts.revoked, took.count());
+  }
+  if (out.counts.cert_checked > 0 || out.counts.cert_revoked > 0) {
+    spdlog::info("CRL reload: {} live client certificates checked, {} revoked and closed ({} ms)",
+                 out.counts.cert_checked, out.counts.cert_revoked, took.count());
+  }
   return out;
 }
 

@@ -61,9 +61,14 @@ class Gateway {
   std::vector<std::pair<std::string, std::string>> crl_next_updates() const;
   /// How long a reload waits for the workers' re-decision of their live connections.
   static constexpr std::chrono::milliseconds kRedecideWait{2000};
-  /// policy.on_change: reevaluate: every worker re-decides its relayed connections with `policy`
-  /// (Worker::redecide); waits up to kRedecideWait for their counts. Control thread.
-  LiveRedecision redecide_live(const std::shared_ptr<const policy::Policy>& policy);
+  struct LiveRecheck {
+    RedecideCounts counts;
+    unsigned unanswered = 0;  ///< workers that did not answer within kRedecideWait
+  };
+  /// After a reload: every worker checks its relayed connections (Worker::recheck: reloaded
+  /// CRLs, and the new policy with policy.on_change: reevaluate); waits up to kRedecideWait for
+  /// their counts. Control thread.
+  LiveRecheck recheck_live(LiveCheck check);
   void poll_drain();
   void finish();
 

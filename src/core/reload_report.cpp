@@ -90,6 +90,11 @@ boost::json::object to_json(const ReloadReport& r) {
   if (r.crl) {
     boost::json::object crl = part_json(*r.crl);
     if (!r.crl_next_update.empty()) crl["next_update"] = r.crl_next_update;
+    if (r.crl_live) {
+      crl["checked"] = r.crl_live->checked;
+      crl["revoked"] = r.crl_live->revoked;
+      if (r.crl_live->unanswered > 0) crl["check_unanswered"] = r.crl_live->unanswered;
+    }
     parts["crl"] = std::move(crl);
   }
   o["parts"] = std::move(parts);

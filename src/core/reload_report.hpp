@@ -39,6 +39,13 @@ struct LiveRedecision {
   unsigned unanswered = 0;      ///< workers that did not answer in time (not counted above)
 };
 
+/// The live client certificates a successful CRL reload checked (whatever policy.on_change).
+struct LiveCertCheck {
+  std::uint64_t checked = 0;  ///< relayed connections with a client certificate of that listener
+  std::uint64_t revoked = 0;  ///< of those, revoked by the new CRL and closed (cert_revoked)
+  unsigned unanswered = 0;    ///< workers that did not answer in time (not counted above)
+};
+
 /// The outcome of one reload. `tls` and `crl` are present only when a listener uses them.
 struct ReloadReport {
   std::chrono::system_clock::time_point at{};
@@ -51,6 +58,8 @@ struct ReloadReport {
   std::string crl_next_update;
   /// Present when live connections were re-decided (the policy part ok, on_change: reevaluate).
   std::optional<LiveRedecision> live;
+  /// Present when a listener's CRL was reloaded (its part ok) while the gateway ran.
+  std::optional<LiveCertCheck> crl_live;
 
   /// True when every part is ok.
   bool ok() const noexcept;

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "base/asio_endpoint.hpp"
 #include "core/audit_records.hpp"
@@ -14,6 +15,7 @@
 #include "core/serve.hpp"
 #include "core/worker.hpp"
 #include "net/log_throttle.hpp"
+#include "tls/context_store.hpp"
 
 namespace egress::core {
 
@@ -98,6 +100,18 @@ void start_relay(std::unique_ptr<LiveConnection> live) {
       l.conn.revoke(std::move(*why));
       finish_relay(l.worker, l.conn, RelayResult{});
       return;
+    }
+  }
+  // Verified with a CRL replaced while the upstream connect ran (the reload's pass skipped it):
+  // its certificate is checked against the CRLs running now, whatever policy.on_change says.
+  if (l.conn.facts.identity) {
+    const auto& factory = *l.worker.runtime().chains[l.conn.facts.listener.index];
+    if (const tls::ContextStore* store = std::as_const(factory).tls_store()) {
+      if (auto why = recheck_certificate(l.conn.facts, store->current()->revocations())) {
+        l.conn.revoke(std::move(*why));
+        finish_relay(l.worker, l.conn, RelayResult{});
+        return;
+      }
     }
   }
   const auto& up = l.worker.runtime().config.upstream;

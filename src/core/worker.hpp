@@ -4,10 +4,13 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/system_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -19,7 +22,32 @@
 #include "resolve/name_verifier.hpp"
 #include "resolve/resolver.hpp"
 
+namespace egress::tls {
+class ServerContext;
+}
+
 namespace egress::core {
+
+/// What one pass over a worker's relayed connections checks (core/redecide.hpp); each part may
+/// be empty. A connection is checked against the CRLs, then the expired rules, then the policy;
+/// the first that revokes it wins.
+struct LiveCheck {
+  /// A reloaded policy every connection is decided again with (policy_revoked); null: none
+  /// (policy.on_change: keep, or the policy part failed).
+  std::shared_ptr<const policy::Policy> policy;
+  /// By listener index: a reloaded TLS context whose CRLs each client certificate is checked
+  /// against (cert_revoked); null or missing: that listener's connections are not checked.
+  std::vector<std::shared_ptr<const tls::ServerContext>> crls;
+  /// Rules that just expired: the connections one of them allowed are decided again with
+  /// `expiry_policy` (rule_expired).
+  std::vector<std::string> expired;
+  std::shared_ptr<const policy::Policy> expiry_policy;
+
+  bool empty() const noexcept;
+  /// Folds `newer`, requested while this one ran, into this one: the pass then starts again
+  /// from the top with both (a newer policy or context replaces an older one).
+  void merge(LiveCheck newer);
+};
 
 /// One worker thread: its own io_context, its own SO_REUSEPORT acceptor per listener, its own
 /// resolver and name verifier (the `dns:` config; the name step of its chains verifies through
@@ -51,6 +79,16 @@ class Worker {
   /// with the counts so far when a newer call supersedes this one. Thread-safe.
   void redecide(std::shared_ptr<const policy::Policy> policy,
                 std::function<void(RedecideCounts)> done);
+  /// The same pass with any checks (LiveCheck): reloaded CRLs (Connection::revoke with
+  /// cert_revoked), expired rules (rule_expired), a reloaded policy (policy_revoked). A call
+  /// made while a pass runs ends that pass (its `done` gets the counts so far) and starts one
+  /// with both checks merged. Thread-safe.
+  void recheck(LiveCheck check, std::function<void(RedecideCounts)> done);
+  /// Arms (again) this worker's one expiry timer for the next `expires` of the running policy
+  /// after the last firing: at that instant the connections the expiring rules allowed are
+  /// re-decided (rule_expired), and the timer is armed for the next one. Called at start() and
+  /// after every reload. Thread-safe.
+  void watch_expiry();
 
   /// Lets the thread finish once nothing is left to do, and joins it.
   void join();
@@ -89,17 +127,25 @@ class Worker {
   std::atomic<std::size_t> forced_count_{0};
   bool accepting_ = true;
   struct RedecideJob {
-    std::shared_ptr<const policy::Policy> policy;
+    LiveCheck check;
     std::function<void(RedecideCounts)> done;
     RedecideCounts counts;
     std::uint64_t generation = 0;
   };
+  void start_recheck(LiveCheck check, std::function<void(RedecideCounts)> done);
   void redecide_slice(std::uint64_t generation);
   void finish_redecide();
+  void arm_expiry();
+  void on_expiry();
   std::optional<RedecideJob> redecide_job_;
   /// The next connection the running re-decision looks at (unlink() moves it past a leaving one).
   Connection* redecide_next_ = nullptr;
   std::uint64_t redecide_generation_ = 0;
+  boost::asio::system_timer expiry_timer_{io_};
+  /// Rules expiring after this instant are still to fire (the last firing, or the start).
+  std::chrono::system_clock::time_point expiry_from_ = std::chrono::system_clock::now();
+  std::uint64_t expiry_generation_ = 0;
+  bool expiry_stopped_ = false;
   std::thread thread_;
 };
 

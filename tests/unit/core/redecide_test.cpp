@@ -8,13 +8,18 @@
 #include <fstream>
 #include <future>
 #include <list>
+#include <thread>
 
 #include "clock/rfc3339.hpp"
 #include "core/connection.hpp"
 #include "core/runtime.hpp"
 #include "core/worker.hpp"
+#include "filters/policy_filter.hpp"
 #include "policy/policy.hpp"
 #include "policy_source/directory.hpp"
+#include "test_certs.hpp"
+#include "tls/context.hpp"
+#include "tls/identity.hpp"
 
 namespace egress::core {
 namespace {
@@ -55,6 +60,7 @@ class Policies {
     return store_->current();
   }
   const policy::PolicyStore& store() const { return *store_; }
+  policy::PolicyStore& store() { return *store_; }
 
  private:
   std::filesystem::path dir_;
@@ -239,6 +245,209 @@ TEST(WorkerRedecide, SlicesCountsAndSurvivesConnectionsLeavingBetweenSlices) {
   for (auto& c : conns) {
     if (c.prev_live != nullptr || c.next_live != nullptr) worker.unlink(c);
   }
+}
+
+// --- a reloaded CRL (cert_revoked) --------------------------------------------------------------
+
+std::shared_ptr<const tls::ServerContext> context_with(const std::string& crl) {
+  tls::BuildResult r =
+      tls::build_server_context(tls::test::gateway_options(tls::Mode::required, crl));
+  EXPECT_TRUE(r.context) << r.error->to_string();
+  return r.context;
+}
+
+base::Identity identity_of(const std::string& name) {
+  return tls::extract_identity(*tls::test::load_leaf(name)).identity;
+}
+
+TEST(RecheckCertificate, ACertificateTheReloadedCrlRevokesIsClosedNamingSerialAndIssuer) {
+  const auto l = listener();
+  filters::Facts f(1, l);
+  set(f, "192.0.2.2:40000", "203.0.113.10:80");
+  f.identity = identity_of("payments");
+  const auto before = context_with("ca.crl");
+  const auto after = context_with("ca-revokes-payments.crl");
+  EXPECT_FALSE(recheck_certificate(f, before->revocations()));
+  const auto why = recheck_certificate(f, after->revocations());
+  ASSERT_TRUE(why);
+  EXPECT_EQ(why->reason, base::Reason::cert_revoked);
+  EXPECT_EQ(why->rule, "");
+  EXPECT_EQ(
+      why->detail.rfind("client certificate serial " + f.identity->serial + " of issuer \"" +
+                            f.identity->issuer + "\" revoked by the reloaded CRL (revoked at ",
+                        0),
+      0u)
+      << why->detail;
+
+  f.identity = identity_of("analytics");
+  EXPECT_FALSE(recheck_certificate(f, after->revocations()));
+  f.identity.reset();  // a plain-TCP client has no certificate to revoke
+  EXPECT_FALSE(recheck_certificate(f, after->revocations()));
+}
+
+// --- a rule's expires (rule_expired) -----------------------------------------------------------
+
+/// Decides `f` with `policy` at `now`, as the policy step does, keeping the snapshot.
+void decide(filters::Facts& f, std::shared_ptr<const policy::Policy> policy,
+            std::chrono::system_clock::time_point now) {
+  f.decision = policy->evaluate(filters::policy_facts(f, now));
+  f.policy = std::move(policy);
+}
+
+std::string expiring_policy(const std::string& short_at, const std::string& long_at) {
+  return R"(kind: Settings
+default: deny
+---
+kind: Rule
+id: short
+action: allow
+expires: )" +
+         short_at + R"(
+from: [{any: true}]
+to: [{cidrs: [203.0.113.0/24], ports: [80]}]
+---
+kind: Rule
+id: longer
+action: allow
+expires: )" +
+         long_at + R"(
+from: [{any: true}]
+to: [{cidrs: [203.0.113.0/24], ports: [81]}]
+---
+kind: Rule
+id: forever
+action: allow
+from: [{any: true}]
+to: [{cidrs: [203.0.113.0/24], ports: [82]}]
+)";
+}
+
+TEST(Expire, OnlyTheExpiredRulesConnectionsAndOnlyWhenNothingElseAllowsThem) {
+  Policies p;
+  const auto policy = p.load(expiring_policy("2030-01-01T00:00:00Z", "2031-01-01T00:00:00Z"));
+  const auto l = listener();
+  const auto at = *clock::parse_rfc3339("2030-01-01T00:00:00Z");
+  filters::Facts f(1, l);
+  set(f, "192.0.2.2:40000", "203.0.113.10:80");
+  decide(f, policy, kNow);
+  ASSERT_EQ(f.decision->rule_id, "short");
+  EXPECT_FALSE(expire(f, {"longer"}, *policy, at));  // not its rule
+  const auto why = expire(f, {"short"}, *policy, at);
+  ASSERT_TRUE(why);
+  EXPECT_EQ(why->reason, base::Reason::rule_expired);
+  EXPECT_EQ(why->rule, "short");
+  EXPECT_EQ(why->detail,
+            "rule 'short' expired at 2030-01-01T00:00:00Z; now denied by default (policy " +
+                policy->version() + ")");
+
+  // Another rule that allows the same connection keeps it.
+  const auto overlapping = p.load(expiring_policy("2030-01-01T00:00:00Z", "2031-01-01T00:00:00Z") +
+                                  R"(---
+kind: Rule
+id: also-80
+action: allow
+from: [{any: true}]
+to: [{cidrs: [203.0.113.10/32], ports: [80]}]
+)");
+  EXPECT_FALSE(expire(f, {"short"}, *overlapping, at));
+
+  EXPECT_EQ(rules_expiring(*policy, at - std::chrono::seconds(1), at),
+            std::vector<std::string>{"short"});
+  EXPECT_TRUE(rules_expiring(*policy, at, at + std::chrono::hours(1)).empty());
+  EXPECT_EQ(next_expiry(*policy, kNow), at);
+  EXPECT_EQ(next_expiry(*policy, at), *clock::parse_rfc3339("2031-01-01T00:00:00Z"));
+  EXPECT_FALSE(next_expiry(*policy, *clock::parse_rfc3339("2031-01-01T00:00:00Z")));
+}
+
+/// Asks the worker's thread (after whatever it has queued) which connections are revoked.
+std::vector<std::optional<Revocation>> revoked_now(Worker& worker,
+                                                   const std::vector<Connection*>& conns) {
+  std::promise<std::vector<std::optional<Revocation>>> answer;
+  asio::post(worker.io(), [&] {
+    std::vector<std::optional<Revocation>> out;
+    for (const Connection* c : conns) out.push_back(c->revoked());
+    answer.set_value(std::move(out));
+  });
+  auto f = answer.get_future();
+  EXPECT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  return f.get();
+}
+
+void sleep_until(std::chrono::system_clock::time_point t) {
+  std::this_thread::sleep_until(t);
+}
+
+// One timer per worker, for the running policy's next expires: at each instant the connections the
+// expiring rule allowed are closed (rule_expired), the others keep running; the timer is armed
+// again after each firing and after a reload (watch_expiry).
+TEST(WorkerExpiry, EachRulesConnectionsCloseAtItsInstantAndTheOthersRun) {
+  using namespace std::chrono_literals;
+  Policies p;
+  const auto start = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  const auto t1 = start + 2s;
+  const auto t2 = start + 4s;
+  const auto policy = p.load(expiring_policy(clock::format_rfc3339(t1), clock::format_rfc3339(t2)));
+  config::GatewayConfig config;
+  config.workers = 1;
+  NullAuditLog audit;
+  Runtime runtime(config, audit, p.store());
+  Worker worker(0, runtime);
+  const auto l = listener();
+
+  std::list<Connection> conns;
+  std::vector<Connection*> by_port;  // ports 80 (short), 81 (longer), 82 (forever), 83 (later)
+  for (int port = 80; port <= 83; ++port) {
+    auto& c = conns.emplace_back(asio::ip::tcp::socket(worker.io()), port, l);
+    set(c.facts, "192.0.2.2:40000", ("203.0.113.10:" + std::to_string(port)).c_str());
+    if (port != 83) decide(c.facts, policy, std::chrono::system_clock::now());
+    c.relaying = true;
+    worker.link(c);
+    by_port.push_back(&c);
+  }
+  worker.start();
+
+  sleep_until(t1 - 300ms);
+  auto r = revoked_now(worker, by_port);
+  EXPECT_FALSE(r[0] || r[1] || r[2]) << "nothing closes before the first instant";
+
+  // A reload before t2 adds a rule expiring after it, allowing port 83: re-armed, it fires too.
+  const auto t3 = start + 6s;
+  const auto reloaded =
+      p.load(expiring_policy(clock::format_rfc3339(t1), clock::format_rfc3339(t2)) + R"(---
+kind: Rule
+id: later
+action: allow
+expires: )" + clock::format_rfc3339(t3) +
+             R"(
+from: [{any: true}]
+to: [{cidrs: [203.0.113.0/24], ports: [83]}]
+)");
+  asio::post(worker.io(),
+             [&] { decide(by_port[3]->facts, reloaded, std::chrono::system_clock::now()); });
+  worker.watch_expiry();
+
+  sleep_until(t1 + 800ms);
+  r = revoked_now(worker, by_port);
+  ASSERT_TRUE(r[0]) << "the connection of 'short' is closed at its instant";
+  EXPECT_EQ(r[0]->reason, base::Reason::rule_expired);
+  EXPECT_EQ(r[0]->rule, "short");
+  EXPECT_FALSE(r[1] || r[2] || r[3]);
+
+  sleep_until(t2 + 800ms);
+  r = revoked_now(worker, by_port);
+  ASSERT_TRUE(r[1]) << "the timer was armed again after its first firing";
+  EXPECT_EQ(r[1]->rule, "longer");
+  EXPECT_FALSE(r[2] || r[3]);
+
+  sleep_until(t3 + 800ms);
+  r = revoked_now(worker, by_port);
+  ASSERT_TRUE(r[3]) << "the reload armed the timer for its own rule";
+  EXPECT_EQ(r[3]->rule, "later");
+  EXPECT_EQ(r[3]->reason, base::Reason::rule_expired);
+  EXPECT_FALSE(r[2]) << "the connection of a rule that never expires keeps running";
+
+  worker.join();
+  for (auto& c : conns) worker.unlink(c);
 }
 
 }  // namespace

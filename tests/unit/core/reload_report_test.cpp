@@ -137,6 +137,30 @@ TEST(ReloadReport, LiveRedecisionCountsAreThePolicyPartsOwn) {
             1);
 }
 
+// Issue 21: a CRL reload checks the live client certificates whatever policy.on_change says; its
+// counts are the crl part's own, in the record and in GET /policy alike.
+TEST(ReloadReport, LiveCertificateCountsAreTheCrlPartsOwn) {
+  auto r = policy_ok();
+  r.add_listener("listeners[0].tls", std::nullopt, true);
+  EXPECT_FALSE(reload_record(r).parts[2].checked);
+  EXPECT_FALSE(to_json(r).at("parts").at("crl").as_object().contains("checked"));
+  r.crl_live = LiveCertCheck{7, 1, 0};
+  const auto rec = reload_record(r);
+  ASSERT_EQ(rec.parts[2].name, "crl");
+  EXPECT_EQ(rec.parts[2].checked, 7u);
+  EXPECT_EQ(rec.parts[2].revoked, 1u);
+  EXPECT_FALSE(rec.parts[2].check_unanswered);
+  EXPECT_FALSE(rec.parts[0].revoked) << "the policy part has no counts without live";
+  const auto o = to_json(r);
+  const auto& crl = o.at("parts").at("crl").as_object();
+  EXPECT_EQ(crl.at("checked").to_number<std::int64_t>(), 7);
+  EXPECT_EQ(crl.at("revoked").to_number<std::int64_t>(), 1);
+  EXPECT_FALSE(crl.contains("check_unanswered"));
+  r.crl_live->unanswered = 2;
+  EXPECT_EQ(reload_record(r).parts[2].check_unanswered, 2u);
+  EXPECT_EQ(to_json(r).at("parts").at("crl").at("check_unanswered").to_number<std::int64_t>(), 2);
+}
+
 TEST(ReloadReport, PolicyJsonCarriesThePerPartResult) {
   auto r = policy_ok();
   r.add_listener("listeners[0].tls", crl_error(), true);
