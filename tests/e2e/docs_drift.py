@@ -60,10 +60,13 @@ NOT_METRICS = {
 NOT_CAUSED = {
     ("*", "records_dropped"): "needs a writer overflow (on_overflow: drop with a stalled sink); "
                               "e2e.audit_overflow causes and checks it",
-    ("connection.close", "rule"): "needs a live connection that a reload's new policy denies; "
-                                  "e2e.live_redecide causes and checks it",
+    ("connection.close", "rule"): "needs a live connection that a reload's new policy denies or "
+                                  "whose rule expires; e2e.live_redecide and e2e.live_revoke cause "
+                                  "and check it",
     ("policy.reload", "parts.policy.redecide_unanswered"): "needs a worker that does not answer "
                                                            "within 2 s (a stalled event loop)",
+    ("policy.reload", "parts.crl.check_unanswered"): "needs a worker that does not answer within "
+                                                     "2 s (a stalled event loop)",
     **{("connection.decision", f): "needs a trusted load balancer's PROXY header; "
                                    "e2e.proxy_protocol causes and checks it"
        for f in ("proxy_src", "proxy_src.ip", "proxy_src.port")},

@@ -5,8 +5,9 @@ Start-up: a key readable by others, a key that does not match the certificate an
 another CA are fatal: `egressd --check-config` and `egressd` both exit 1 naming
 `listeners[0].tls.<key>`. Running: copying ca-revokes-payments.crl over the configured CRL and
 sending SIGHUP revokes the payments certificate for new connections (cert_verify_failed,
-"certificate revoked"; a session saved before the swap is not resumed), while a connection opened
-before the swap keeps working and other identities are unaffected. A CRL that fails to load keeps
+"certificate revoked"; a session saved before the swap is not resumed), while a connection another
+identity (analytics) opened before the swap keeps working (a live connection of the revoked
+certificate is closed: e2e.live_revoke). A CRL that fails to load keeps
 the running material (the log says why); restoring ca.crl and SIGHUP admits payments again.
 
 Every reload writes ONE policy.reload record whose result is ok only when every part (policy,
@@ -41,14 +42,15 @@ default: deny
 mode: enforce
 ---
 kind: Role
-name: payments
+name: clients
 members:
   - identity: "spiffe://corp.example/ns/payments/sa/*"
+  - identity: "spiffe://corp.example/ns/analytics/sa/*"
 ---
 kind: Rule
 id: payments-to-card-networks
 action: allow
-from: [{role: payments}]
+from: [{role: clients}]
 to: [{cidrs: [203.0.113.20/32], ports: [8443, 8444]}]
 """
 ECHO = "203.0.113.20:8443"
@@ -162,10 +164,11 @@ def run(t: harness.Case) -> None:
     t.check("HTTP/1.1 200 OK" in p.stdout and sess.exists(), "payments session saved before the swap",
             p.stderr[-300:])
 
-    # A connection opened before the swap: sends a line every 0.2s for 3s through socat.
+    # A connection of an identity the new CRL does not revoke, opened before the swap: sends a
+    # line every 0.2s for 3s through socat.
     script = "for i in $(seq 15); do echo tick-$i; sleep 0.2; done"
     addr = (f"OPENSSL:{ECHO},cafile={pki / 'ca.pem'},verify=1,commonname=egressd.local,"
-            f"cert={pki / 'payments.pem'},key={pki / 'payments.key'}")
+            f"cert={pki / 'analytics.pem'},key={pki / 'analytics.key'}")
     long = t.sb.spawn(t.sb.client, "long-socat", ["socat", "-t", "5", f"SYSTEM:{script}", addr])
     time.sleep(0.6)
 
