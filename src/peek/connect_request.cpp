@@ -50,12 +50,11 @@ std::string hex8(unsigned v) {
   return buf;
 }
 
-// RFC 9110 §5.6.2: tchar, the bytes of a method; RFC 9112 §2.2: CR or LF of an empty line before
-// the request line, which a server may ignore (Beast decides).
+// RFC 9110 §5.6.2: tchar, the bytes of a method. Beast does not skip the empty lines RFC 9112 §2.2
+// lets a server ignore before the request line, so a CR or LF first cannot start one either.
 bool can_start_request(std::uint8_t c) noexcept {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~\r\n").find(static_cast<char>(c)) !=
-         std::string_view::npos;
+  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
 }
 
 // Beast's HTTP/1.x parser (basic_parser, the extension point Beast documents for custom parsers)

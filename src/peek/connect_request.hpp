@@ -59,9 +59,9 @@ struct ConnectRequest {
 /// the port); when present, exactly one, naming the same host, and the same port if it has one.
 ///
 /// Invalid, checked in this order, each with its status:
-/// * 400 at once: a first byte that cannot start a method (not a token character, nor the CR or LF
-///   of an empty line), so a TLS ClientHello sent to this port is answered without waiting for
-///   the header timeout.
+/// * 400 at once: a first byte that cannot start a method (not a token character; Beast skips no
+///   empty line before the request line), so a TLS ClientHello or a PROXY v2 header sent to this
+///   port is answered without waiting for the header timeout.
 /// * 431: the head is longer than `max_head_bytes`, reported as soon as that many bytes are there
 ///   without its end (a head of exactly max_head_bytes is read).
 /// * 400: not an HTTP/1.0 or HTTP/1.1 request head (Beast's error: "bad method", "bad version",

@@ -257,6 +257,11 @@ TEST(ConnectRequest, FirstByteThatCannotStartAMethodIs400AtOnce) {
   EXPECT_EQ(fed.result.detail, "not an HTTP/1.x request: first byte 0x16 cannot start a method");
   expect_refused({" CONNECT a.example:443 HTTP/1.1\r\n\r\n", 400,
                   "not an HTTP/1.x request: first byte 0x20 cannot start a method"});
+  expect_refused({"\r\nCONNECT a.example:443 HTTP/1.1\r\n\r\n", 400,
+                  "not an HTTP/1.x request: first byte 0x0d cannot start a method"});
+  // A PROXY v2 signature: this listener is not configured to expect one.
+  expect_refused({std::string("\r\n\r\n\0\r\nQUIT\n\x21\x11", 14), 400,
+                  "not an HTTP/1.x request: first byte 0x0d cannot start a method"});
 }
 
 TEST(ConnectRequest, TargetThatIsNotHostPortIs400) {
