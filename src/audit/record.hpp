@@ -23,6 +23,7 @@ enum class NameSource : std::uint8_t {
   sni,        ///< "sni": the ClientHello's server_name (the outer one under ECH)
   http_host,  ///< "http_host": the Host of the first HTTP/1.x request
   none,       ///< "none": the name step ran and found no name (no SNI, timeout, not TLS/HTTP)
+  connect,    ///< "connect": the host of a CONNECT request, resolved by egressd (issue 20)
 };
 
 /// What DNS said of the name against the destination address (`name_verified`).
@@ -33,9 +34,11 @@ enum class NameVerified : std::uint8_t {
   not_checked,  ///< "not_checked": no name, or host_verification: off
 };
 
-/// "sni" | "http_host" | "none"
+/// "sni" | "http_host" | "none" | "connect"
 constexpr std::string_view to_string(NameSource s) noexcept {
   switch (s) {
+    case NameSource::connect:
+      return "connect";
     case NameSource::sni:
       return "sni";
     case NameSource::http_host:

@@ -38,6 +38,10 @@ enum class Reason : std::uint8_t {
   proxy_header_untrusted,       ///< a PROXY header from a source not in proxy_protocol.trusted
   proxy_header_invalid,         ///< a trusted source sent no, a malformed or an incomplete header
   proxy_transport_unsupported,  ///< a PROXY command for UDP, AF_UNIX or an unspecified transport
+  // decision reasons: from the CONNECT step (issue 20; always deny)
+  connect_request_invalid,  ///< a CONNECT listener's request is malformed (400), not CONNECT (405),
+                            ///< or its head is over 8 KiB (431): facts.connect->status says which
+  connect_request_timeout,  ///< the request head did not end within connect_request_timeout
   // no record: a trusted balancer's PROXY LOCAL connection (a health check) carries no client
   // traffic; it is closed and counted (egressd_proxy_local_connections_total), not audited
   proxy_local,
@@ -55,10 +59,18 @@ enum class Reason : std::uint8_t {
   policy_revoked,        ///< a reloaded policy denies the live connection (policy.on_change)
   cert_revoked,          ///< a reloaded CRL revokes the live connection's client certificate
   rule_expired,          ///< the rule that allowed the live connection reached its `expires`
+  /// A CONNECT tunnel's first bytes name another host than its CONNECT request did (a TLS
+  /// ClientHello's SNI, an HTTP request's Host): closed before any of them went upstream.
+  sni_mismatch,
+  /// The egressd agent (upstream.via): the gateway refused the tunnel (403).
+  via_denied,
+  /// The egressd agent: the tunnel to the gateway failed (TLS handshake, another status, a
+  /// malformed answer).
+  via_error,
 };
 
 /// Number of Reason values including 0, for fixed-size per-reason tables (the last enumerator + 1).
-inline constexpr std::size_t kReasonCount = static_cast<std::size_t>(Reason::rule_expired) + 1;
+inline constexpr std::size_t kReasonCount = static_cast<std::size_t>(Reason::via_error) + 1;
 
 namespace detail {
 inline constexpr std::array<std::string_view, kReasonCount> kNames = {
@@ -85,6 +97,8 @@ inline constexpr std::array<std::string_view, kReasonCount> kNames = {
     "proxy_header_untrusted",
     "proxy_header_invalid",
     "proxy_transport_unsupported",
+    "connect_request_invalid",
+    "connect_request_timeout",
     "proxy_local",
     "eof",
     "reset",
@@ -99,6 +113,9 @@ inline constexpr std::array<std::string_view, kReasonCount> kNames = {
     "policy_revoked",
     "cert_revoked",
     "rule_expired",
+    "sni_mismatch",
+    "via_denied",
+    "via_error",
 };
 // A Reason added without its name would leave an empty string in the table (std::array pads).
 static_assert([] {
@@ -117,7 +134,7 @@ constexpr std::string_view to_string(Reason e) noexcept {
 
 /// True for reasons that appear in connection.decision records.
 constexpr bool is_decision_reason(Reason e) noexcept {
-  return e >= Reason::rule && e <= Reason::proxy_transport_unsupported;
+  return e >= Reason::rule && e <= Reason::connect_request_timeout;
 }
 
 }  // namespace egress::base

@@ -20,9 +20,12 @@ namespace egress::config {
 enum class DestinationMode : std::uint8_t {
   original_dst,  ///< REDIRECT: getsockopt(SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST)
   tproxy,        ///< TPROXY: the accepted socket's local address (listener sets IP_TRANSPARENT)
+  /// An explicit tunnel (issue 20): the client asks with an HTTP/1.1 `CONNECT host:port` request
+  /// (inside its mTLS when tls.mode is required); egressd answers 200 and relays, or refuses.
+  connect,
 };
 
-/// "original_dst" | "tproxy"
+/// "original_dst" | "tproxy" | "connect"
 std::string_view to_string(DestinationMode) noexcept;
 
 /// `listeners[].peek`: how long and how far a connection whose decision can depend on a name
@@ -74,6 +77,28 @@ struct ListenerConfig {
   PeekConfig peek;
   /// Absent: no PROXY protocol (a header is client data, as any other bytes).
   std::optional<ProxyProtocolConfig> proxy_protocol;
+  /// `listeners[].connect_request_timeout` (destination: connect only): the CONNECT request head
+  /// must have ended by then, counted from accept (after the TLS handshake it includes);
+  /// otherwise the connection is closed, denied connect_request_timeout. 0 < t <= 300s.
+  std::chrono::milliseconds connect_request_timeout{10'000};
+};
+
+/// `upstream.via.tls`: the agent's client certificate towards the gateway, and what it trusts.
+struct ViaTlsConfig {
+  std::filesystem::path cert;  ///< PEM chain, the agent's identity at the gateway
+  std::filesystem::path key;
+  std::filesystem::path ca;  ///< the gateway's certificate must verify against these
+  std::string server_name;   ///< SNI sent and the name the gateway's certificate must carry
+};
+
+/// `upstream.via` (issue 20, the egressd agent): every allowed connection is carried to a
+/// central egressd through a tunnel instead of dialled directly.
+struct ViaConfig {
+  /// "host:port" as written: a name (resolved when dialling) or an IP literal ("[v6]:port").
+  std::string address;
+  /// `tunnel`: the only kind is `connect` (HTTP/1.1 CONNECT over mTLS).
+  enum class Tunnel : std::uint8_t { connect } tunnel = Tunnel::connect;
+  ViaTlsConfig tls;
 };
 
 /// `upstream:`
@@ -82,6 +107,9 @@ struct UpstreamConfig {
   std::chrono::milliseconds idle_timeout{3'600'000};
   std::chrono::milliseconds max_duration{0};  ///< 0 = unlimited
   std::uint32_t mark = 0;                     ///< SO_MARK on upstream sockets, 0 = none
+  /// Absent: each allowed connection is dialled to its destination (a gateway). Present: this
+  /// egressd is an agent (see ViaConfig).
+  std::optional<ViaConfig> via;
 };
 
 /// policy.on_change: what a successful policy reload does to live relayed connections.

@@ -19,7 +19,15 @@
 namespace egress::config {
 
 std::string_view to_string(DestinationMode m) noexcept {
-  return m == DestinationMode::tproxy ? "tproxy" : "original_dst";
+  switch (m) {
+    case DestinationMode::tproxy:
+      return "tproxy";
+    case DestinationMode::connect:
+      return "connect";
+    case DestinationMode::original_dst:
+      break;
+  }
+  return "original_dst";
 }
 
 namespace {

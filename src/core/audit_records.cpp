@@ -15,6 +15,8 @@ audit::NameSource to_audit(filters::NameSource s) noexcept {
       return audit::NameSource::sni;
     case filters::NameSource::http_host:
       return audit::NameSource::http_host;
+    case filters::NameSource::connect:
+      return audit::NameSource::connect;
     case filters::NameSource::none:
       break;
   }

@@ -92,7 +92,7 @@ class WorkerMetrics {
   std::unique_ptr<Counter[]> decisions_;
   std::unique_ptr<Counter[]> closes_;
   std::unique_ptr<Counter[]> tls_;
-  static constexpr std::size_t kNameSources = 3;   // audit::NameSource
+  static constexpr std::size_t kNameSources = 4;   // audit::NameSource
   static constexpr std::size_t kNameVerdicts = 4;  // audit::NameVerified
   std::unique_ptr<Counter[]> names_;
   std::unique_ptr<Counter[]> proxy_local_;  ///< per listener

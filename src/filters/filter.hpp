@@ -38,6 +38,7 @@ enum class NameSource : std::uint8_t {
   none,       ///< no name: none was sent, or none came before peek.timeout
   sni,        ///< the server_name of the TLS ClientHello
   http_host,  ///< the Host of the first plaintext HTTP/1.x request
+  connect,    ///< the host of a CONNECT request (egressd resolved it: verified by construction)
 };
 
 /// The name step's findings: the name as the client sent it, and whether egressd's own DNS
@@ -52,6 +53,26 @@ struct NameFacts {
   /// ms"); empty otherwise.
   std::string detail;
   bool ech = false;  ///< the ClientHello carried encrypted_client_hello (outer SNI decided)
+};
+
+/// What a CONNECT request asked for, on a `destination: connect` listener (issue 20). Set by the
+/// connect step, which consumes the request head (the upstream never sees it).
+struct ConnectFacts {
+  /// The authority's host when it is a DNS name (normalised: lowercase, no trailing dot); empty
+  /// when it is an IP literal (facts.dst is then that address and port).
+  std::string name;
+  std::uint16_t port = 0;
+  /// The `Egressd-Agent-Conn` field (the agent's conn_id, for joining the two records).
+  std::optional<std::string> agent_conn;
+  /// A refused request (connect_request_invalid): the status to answer, 400, 405 or 431, and
+  /// `detail` its one-line body. 0 otherwise.
+  int status = 0;
+  std::string detail;
+  /// The addresses to dial, in the resolver's order (IPv6 and IPv4 interleaved as it gave them),
+  /// each one the policy allowed with this connection's facts: the session dials these and no
+  /// other (Happy Eyeballs), never a second lookup. For an IP literal: that one address. Empty
+  /// before the decision and on a deny. facts.dst is the first of them.
+  std::vector<base::IpAddress> dial;
 };
 
 /// Everything known about one connection: what the session learned at accept, what the steps
@@ -77,6 +98,8 @@ struct Facts {
   /// What the name step found (issue 19); absent when the step did not run (no hostname rule
   /// could match this connection, or the listener has no name step).
   std::optional<NameFacts> name;
+  /// What the CONNECT request asked for (destination: connect listeners only).
+  std::optional<ConnectFacts> connect;
 
   /// The connection's limit slots (admission step): given back when the facts are destroyed,
   /// the pending one when the chain has decided.

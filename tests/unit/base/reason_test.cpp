@@ -41,8 +41,24 @@ TEST(Reason, NameStepReasonsAreInTheirGroup) {
   EXPECT_FALSE(is_decision_reason(Reason::upstream_error));
 }
 
+// Issue 20: a CONNECT listener refuses a request before any decision (400/405/431 or its header
+// timeout), and closes a tunnel whose first bytes name another host than CONNECT did.
+TEST(Reason, ConnectReasonsAreSpelledAndOfTheirKind) {
+  EXPECT_EQ(to_string(Reason::connect_request_invalid), "connect_request_invalid");
+  EXPECT_EQ(to_string(Reason::connect_request_timeout), "connect_request_timeout");
+  EXPECT_EQ(to_string(Reason::sni_mismatch), "sni_mismatch");
+  EXPECT_TRUE(is_decision_reason(Reason::connect_request_invalid));
+  EXPECT_TRUE(is_decision_reason(Reason::connect_request_timeout));
+  EXPECT_FALSE(is_decision_reason(Reason::proxy_local));
+  EXPECT_FALSE(is_decision_reason(Reason::sni_mismatch));
+  EXPECT_EQ(to_string(Reason::via_denied), "via_denied");
+  EXPECT_EQ(to_string(Reason::via_error), "via_error");
+  EXPECT_FALSE(is_decision_reason(Reason::via_denied));
+  EXPECT_FALSE(is_decision_reason(Reason::via_error));
+}
+
 TEST(Reason, EveryValueHasOneUniqueNameAndTheTableEndsAtTheLast) {
-  EXPECT_EQ(kReasonCount, static_cast<std::size_t>(Reason::rule_expired) + 1);
+  EXPECT_EQ(kReasonCount, static_cast<std::size_t>(Reason::via_error) + 1);
   std::set<std::string_view> seen;
   for (std::size_t i = 1; i < kReasonCount; ++i) {
     const auto name = to_string(static_cast<Reason>(i));
