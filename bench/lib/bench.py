@@ -15,6 +15,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import subprocess
@@ -26,13 +27,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import netns  # noqa: E402
+import redecide  # noqa: E402
 import report  # noqa: E402
 import targets  # noqa: E402
 from netns import (ALLOWED_NAME, DENIED, DIRECT_TLS, DNS_SERVER, OTHER_NAME, TLS_PORT, UPSTREAM_A,  # noqa: E402
                    UPSTREAM_B, Sandbox)
 from proxies import (HOSTNAME_RULE_SUBJECT, NAME_STEP_PENDING, Direct, Egressd, HAProxy, Squid,  # noqa: E402
                      cpu_seconds, rss_kib)
-from workloads import WORKLOADS, Ctx, conn_rate_mtls, conn_rate_mtls_resumed  # noqa: E402
+from workloads import DEFAULT_WORKLOADS, WORKLOADS, Ctx, conn_rate_mtls, conn_rate_mtls_resumed  # noqa: E402
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
 REPO = BENCH_DIR.parent
@@ -272,7 +274,14 @@ def syscall_summary(trace: Path, ops: float) -> str:
 
 def one_run(ctx: Ctx, fn, perf_out: Path | None = None, trace_out: Path | None = None) -> dict:
     proxy = ctx.proxy
-    proxy.start(ctx.sb, ctx.workdir)
+    setup = getattr(fn, "setup", None)  # a workload's own proxy configuration (redecide: its policy)
+    restore = setup(ctx) if setup else None
+    try:
+        proxy.start(ctx.sb, ctx.workdir)
+    except BaseException:
+        if restore:
+            restore()
+        raise
     pid = proxy.pid
     # Direct has no proxy; in the s_time workloads the CPU of its TLS endpoint (openssl s_server,
     # one process) is measured instead: the TLS work alone, with no upstream, policy or audit.
@@ -349,6 +358,8 @@ def one_run(ctx: Ctx, fn, perf_out: Path | None = None, trace_out: Path | None =
             if p.poll() is None:
                 p.kill()
         proxy.stop()
+        if restore:
+            restore()
 
 
 def prepare_proxy(stack: contextlib.ExitStack, proxy, tools: Path, certs: dict, args,
@@ -368,7 +379,8 @@ def prepare_proxy(stack: contextlib.ExitStack, proxy, tools: Path, certs: dict, 
         proxy.stop()
     log(f"{proxy.name}: path checks passed ({', '.join(checks)})")
     ctx = Ctx(sb=sb, proxy=proxy, certs=certs, quick=args.quick, duration=args.duration, workdir=work,
-              idle_conns=args.idle_conns, mtls_bytes=args.mtls_mib << 20, tls_endpoint=tls_endpoint)
+              idle_conns=args.idle_conns, mtls_bytes=args.mtls_mib << 20, tls_endpoint=tls_endpoint,
+              redecide_conns=args.redecide_conns, tools=tools)
     return ctx, checks
 
 
@@ -376,6 +388,8 @@ def skip_reason(proxy, name: str) -> str | None:
     _, listener, for_direct = WORKLOADS[name]
     if listener == "mtls" and not proxy.mtls:
         return f"{proxy.name} has no mTLS listener" + ("" if isinstance(proxy, Squid) else " yet")
+    if listener == "redecides" and not proxy.redecides:
+        return f"{proxy.name} does not re-decide live connections"
     if not getattr(proxy, listener):
         return f"{proxy.name} does not serve {listener} workloads"
     if proxy.name == "direct" and not for_direct:
@@ -505,7 +519,10 @@ def main() -> int:
                     "connection to a file on tmpfs), squid (ssl_bump peek + splice, conn_rate_sni only) and "
                     f"{HOSTNAME_RULE_SUBJECT} (egressd with the hostname rule of bench/policy-hosts, "
                     "conn_rate_sni only; pending until egressd accepts it)")
-    ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS),
+                    help=f"comma list of {', '.join(WORKLOADS)} (default: all but the redecide ones)")
+    ap.add_argument("--redecide-conns", type=int,
+                    help="connections held in the redecide workloads (default 10000; --quick 1000)")
     ap.add_argument("--runs", type=int)
     ap.add_argument("--threads", type=int, default=2, help="egressd workers = HAProxy nbthread")
     ap.add_argument("--no-micro", action="store_true")
@@ -529,6 +546,20 @@ def main() -> int:
     for w in workloads:
         if w not in WORKLOADS:
             ap.error(f"unknown workload {w!r} (known: {', '.join(WORKLOADS)})")
+    # egressd holds two descriptors per relayed connection (client and upstream side) and cannot
+    # raise its hard limit without CAP_SYS_RESOURCE (run.sh tries): N held connections need 2N + its
+    # own (listeners, audit, epoll, probe connections), under 200.
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    fit = (hard - 200) // 2 if hard != resource.RLIM_INFINITY else 1 << 30
+    if args.redecide_conns is None:
+        args.redecide_conns = 1000 if args.quick else min(10000, fit)
+        if args.redecide_conns < 10000 and not args.quick and any(w.startswith("redecide") for w in workloads):
+            log(f"redecide workloads: {args.redecide_conns} connections, not 10,000: the descriptor hard limit "
+                f"is {hard} (egressd needs 2 per connection) and this process cannot raise it")
+    elif args.redecide_conns > fit:
+        ap.error(f"--redecide-conns {args.redecide_conns}: egressd would need {2 * args.redecide_conns + 200} "
+                 f"descriptors, the hard limit is {hard} (at most {fit})")
+    args.nofile_hard = hard
 
     tmp = Path(tempfile.mkdtemp(prefix="egress-bench-"))
     audit_dir = Path(tempfile.mkdtemp(prefix="egress-bench-audit-", dir="/dev/shm"))
@@ -595,6 +626,17 @@ def main() -> int:
                       f"{r.stdout.strip()[-500:]}")
                 if not mtls:
                     ok &= r.returncode == 0
+            # The redecide workloads' two policies (lib/redecide.py), as egressd loads them.
+            for label, text in (("before", redecide.POLICY_BEFORE), ("after", redecide.POLICY_AFTER)):
+                e = Egressd(egressd_bin, certs, args.threads, False, audit_dir)
+                d = tmp / f"check-redecide-{label}"
+                (d / "policy").mkdir(parents=True)
+                (d / "policy" / "policy.yaml").write_text(text)
+                e.policy_override, e.max_connections = d / "policy", args.redecide_conns + 1000
+                r = e.check(d)
+                print(f"egressd --check-config (redecide policy {label} the reload): "
+                      f"{'ok' if r.returncode == 0 else 'FAILED'} {r.stdout.strip()[-300:]}")
+                ok &= r.returncode == 0
         else:
             print(f"egressd: not built in {args.build} (skipped)")
         return 0 if ok else 1
@@ -644,7 +686,8 @@ def main() -> int:
         "git": subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True).stdout.strip(),
         "quick": args.quick, "runs": args.runs, "duration_s": args.duration, "threads": args.threads,
-        "idle_conns": args.idle_conns, "mtls_bytes": args.mtls_mib << 20,
+        "idle_conns": args.idle_conns, "mtls_bytes": args.mtls_mib << 20, "redecide_conns": args.redecide_conns,
+        "nofile_hard": args.nofile_hard,
         "egressd": {"binary": str(egressd_src) if egressd_src else None,
                     "binary_mtime": (datetime.datetime.fromtimestamp(egressd_src.stat().st_mtime, datetime.timezone.utc)
                                      .strftime("%Y-%m-%dT%H:%M:%SZ") if egressd_src else None),

@@ -27,6 +27,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def thread_schedstat(pid: int) -> dict[int, tuple[int, int]]:
+    """Per thread of pid: (ns on a CPU, ns runnable but waiting for one), /proc/PID/task/TID/schedstat."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                run, wait = f.read().split()[:2]
+        except (OSError, ValueError):
+            continue  # a thread that just ended
+        out[int(tid)] = (int(run), int(wait))
+    return out
+
+
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -46,6 +59,7 @@ class Proxy:
     plain = True  # whether it serves the plain workloads
     sni = True  # whether it serves conn_rate_sni (TLS passed through, port 443)
     decides_on_name = True  # whether it refuses a name it does not allow (conn_rate_sni's checks)
+    redecides = False  # whether it re-decides live connections on a policy reload (redecide workloads)
     proc: subprocess.Popen | None = None
     log: Path | None = None
 
@@ -165,8 +179,13 @@ class Egressd(Proxy):
         # variant serves conn_rate_sni only (the other workloads would repeat egressd's).
         self.hostname_rule = name == HOSTNAME_RULE_SUBJECT
         self.decides_on_name = self.hostname_rule
+        self.redecides = not self.hostname_rule
         if self.hostname_rule:
             self.plain = self.mtls = False
+        # The redecide workloads run egressd on a writable copy of their own policy, with room for
+        # their held connections (workloads._redecide_setup sets both, and puts them back after).
+        self.policy_override: Path | None = None
+        self.max_connections = 9500
 
     def decision_reasons(self, timeout: float = 2.0, want: str = "") -> list[str]:
         """The `reason` of every connection.decision record in the audit file (waiting up to
@@ -219,12 +238,12 @@ class Egressd(Proxy):
             "  connect_timeout: 5s",
             "  idle_timeout: 1h",
             "policy:",
-            f"  dir: {self.policy_dir()}",
+            f"  dir: {self.policy_override or self.policy_dir()}",
             "audit:",
             f"  path: {audit_path}",
             f"  write_ahead: {'true' if self.write_ahead else 'false'}",
             "limits:",
-            "  max_connections: 9500",
+            f"  max_connections: {self.max_connections}",
             "drain_timeout: 1s",
         ]
         if self.hostname_rule:

@@ -137,6 +137,50 @@ def _sni_table(results: dict) -> list[str]:
     return lines
 
 
+# The redecide workloads' figures (issue 21), egressd's subjects only: (key, label).
+REDECIDE_ROWS = [
+    ("connections", "connections held"),
+    ("revoked_conns", "of which the reload revokes"),
+    ("reload_to_first_close_ms", "reload → first client reset, ms"),
+    ("reload_to_p50_close_ms", "reload → median client reset, ms"),
+    ("reload_to_last_close_ms", "reload → last client reset, ms"),
+    ("audit_last_close_ms", "reload → last policy_revoked record, ms"),
+    ("reload_record_ms", "reload → policy.reload record, ms"),
+    ("redecided", "policy.reload: redecided"),
+    ("revoked", "policy.reload: revoked"),
+    ("probe_before_p99_ms", "probe round trip before, p99 ms"),
+    ("probe_before_max_ms", "probe round trip before, max ms"),
+    ("probe_during_p99_ms", "probe round trip during, p99 ms"),
+    ("probe_during_max_ms", "probe round trip during, max ms (longest pause)"),
+    ("probe_during_samples", "probe round trips during"),
+    ("probe_new_conn_during_max_ms", "probe new connection during, max ms"),
+    ("redecide_cpu_ms", "egressd CPU from reload to last reset, ms"),
+    ("busiest_thread_cpu_ms", "its busiest thread: on a CPU, ms"),
+    ("busiest_thread_runqueue_ms", "its busiest thread: runnable, waiting for a CPU, ms"),
+]
+REDECIDE_WORKLOADS = ("redecide_10k", "redecide_10k_half")
+
+
+def _redecide_table(results: dict) -> list[str]:
+    """Issue 21: a reload re-deciding N held connections, per egressd subject that ran it."""
+    subjects = [p for p, v in results["proxies"].items()
+                if any("median" in v.get("workloads", {}).get(w, {}) for w in REDECIDE_WORKLOADS)]
+    if not subjects:
+        return []
+    cols = [(w, p) for w in REDECIDE_WORKLOADS for p in subjects
+            if "median" in results["proxies"][p]["workloads"].get(w, {})]
+    lines = ["", f"Live re-decision (issue 21): {results.get('redecide_conns', '?'):,} connections held through "
+             "egressd, then a SIGHUP whose policy no longer allows all of them (redecide_10k) or half "
+             "(redecide_10k_half, the other half must keep answering); the probe's round trips on 8 held "
+             "connections that stay allowed time the event loops (before: the 2 s before the reload; during: "
+             "from the reload to the last reset).", "",
+             "| figure | " + " | ".join(f"{w} ({p})" for w, p in cols) + " |", "|---|" + "---:|" * len(cols)]
+    for key, label in REDECIDE_ROWS:
+        vals = [results["proxies"][p]["workloads"][w]["median"].get(key) for w, p in cols]
+        lines.append(f"| {label} | " + " | ".join(f"{v:,}" if isinstance(v, int) else _fmt(v) for v in vals) + " |")
+    return lines
+
+
 def markdown(results: dict) -> str:
     m = results["machine"]
     lines = [
@@ -188,6 +232,7 @@ def markdown(results: dict) -> str:
                 lines.append(f"| {w} | {label} | " + " | ".join(_fmt(v) for v in vals) + " | "
                              + _ratio(vals[0], vals[1]) + " |")
     lines += _sni_table(results)
+    lines += _redecide_table(results)
     errs = [(p, v["error"]) for p, v in results["proxies"].items() if "error" in v]
     errs += [(p, f"{w}: {r['error']}") for p, v in results["proxies"].items()
              for w, r in v.get("workloads", {}).items() if "error" in r]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import tempfile
@@ -10,7 +11,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from proxies import HOSTNAME_RULE_SUBJECT, Egressd  # noqa: E402
+from proxies import HOSTNAME_RULE_SUBJECT, Direct, Egressd, HAProxy  # noqa: E402
+
+# bench/lib/bench.py by its path: run from the repository, `bench` is the bench/ directory.
+_spec = importlib.util.spec_from_file_location("bench_engine", Path(__file__).resolve().parent / "bench.py")
+_engine = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_engine)
+skip_reason = _engine.skip_reason
 
 
 class EgressdHostnameSubject(unittest.TestCase):
@@ -39,6 +46,21 @@ class EgressdHostnameSubject(unittest.TestCase):
                    {"event": "connection.decision", "reason": "name_mismatch"}]
         (self.dir / "audit.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records) + "{torn")
         self.assertEqual(self.hosts.decision_reasons(timeout=0), ["rule", "name_mismatch"])
+
+    def test_redecide_workloads_configure_their_own_policy_and_limit(self):
+        self.assertIn("  max_connections: 9500\n", self.cidr.config_text())
+        self.cidr.policy_override, self.cidr.max_connections = self.dir / "redecide-policy", 10900
+        cfg = self.cidr.config_text()
+        self.assertIn(f"  dir: {self.dir / 'redecide-policy'}\n", cfg)
+        self.assertIn("  max_connections: 10900\n", cfg)
+
+    def test_redecide_workloads_run_on_egressd_alone(self):
+        self.assertIsNone(skip_reason(self.cidr, "redecide_10k"))
+        self.assertIsNone(skip_reason(self.cidr, "redecide_10k_half"))
+        self.assertEqual(skip_reason(self.hosts, "redecide_10k"), "egressd-hosts does not re-decide live connections")
+        haproxy = HAProxy({}, 2, "cn")
+        self.assertEqual(skip_reason(haproxy, "redecide_10k"), "haproxy does not re-decide live connections")
+        self.assertEqual(skip_reason(Direct(), "redecide_10k_half"), "direct does not re-decide live connections")
 
 
 if __name__ == "__main__":

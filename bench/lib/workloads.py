@@ -8,14 +8,21 @@ is divided by: connections, requests, or GiB.
 from __future__ import annotations
 
 import json
+import os
 import re
+import queue
+import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import redecide
 from netns import ALLOWED_NAME, DIRECT_TLS, TLS_PORT, UPSTREAM_A, UPSTREAM_B, Sandbox
+from proxies import cpu_seconds, thread_schedstat
 
 LIB = Path(__file__).resolve().parent
 GIB = 1 << 30
@@ -32,6 +39,8 @@ class Ctx:
     idle_conns: int
     mtls_bytes: int
     tls_endpoint: subprocess.Popen | None = None  # direct: the openssl s_server of the s_time workloads
+    redecide_conns: int = 10000  # connections held in the redecide workloads
+    tools: Path | None = None  # run.sh's compiled tools (the upstream binary)
 
     @property
     def direct(self) -> bool:
@@ -190,7 +199,138 @@ def conn_rate_sni(ctx: Ctx) -> dict:
     return {"ops": r["connections"], "metrics": {"conn_per_s": r["connections"] / r["seconds"]}}
 
 
-# name -> (function, the subject's listener it needs: plain | mtls | sni, applies to direct)
+def _lines(p: subprocess.Popen) -> queue.Queue:
+    """p's stdout lines, read by a thread of their own (a select() on the pipe would not see a
+    line already in the reader's buffer); "" at EOF."""
+    q: queue.Queue = queue.Queue()
+
+    def pump() -> None:
+        for line in p.stdout:
+            q.put(line)
+        q.put("")
+
+    threading.Thread(target=pump, daemon=True).start()
+    return q
+
+
+def _readline(p: subprocess.Popen, lines: queue.Queue, timeout: float, what: str) -> str:
+    """The next line of p's stdout within timeout seconds (the process's stderr in the error)."""
+    try:
+        line = lines.get(timeout=timeout)
+    except queue.Empty:
+        line = ""
+    if not line:
+        p.kill()
+        raise RuntimeError(f"{what}: no line within {timeout:.0f} s (exit {p.wait()}): {p.stderr.read()[-800:]}")
+    return line
+
+
+def _redecide_setup(ctx: Ctx):
+    """Before egressd starts: its policy directory is a writable copy holding POLICY_BEFORE, and
+    max_connections leaves room for the held connections. Returns what undoes it."""
+    proxy = ctx.proxy
+    pdir = ctx.workdir / "redecide-policy"
+    pdir.mkdir(exist_ok=True)
+    (pdir / "policy.yaml").write_text(redecide.POLICY_BEFORE)
+    saved = proxy.policy_override, proxy.max_connections
+    proxy.policy_override, proxy.max_connections = pdir, ctx.redecide_conns + 1000
+
+    def restore() -> None:
+        proxy.policy_override, proxy.max_connections = saved
+
+    return restore
+
+
+def _redecide(ctx: Ctx, kept_fraction: float) -> dict:
+    """Issue 21: N allowed connections held through egressd, then a reload (SIGHUP) whose policy
+    no longer allows `1 - kept_fraction` of them; the probe's round trips time the event loops
+    meanwhile. See lib/redecide.py and bench/README.md."""
+    n = ctx.redecide_conns
+    kept = int(n * kept_fraction)
+    proxy = ctx.proxy
+    argv = [sys.executable, str(LIB / "redecide_client.py"), "--revoked", f"{redecide.REVOKED_DST}={n - kept}"]
+    if kept:
+        argv += ["--kept", f"{redecide.KEPT_DST}={kept}"]
+    spawn = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The probe and its own upstream run SCHED_FIFO when the machine allows it: on 2 shared cores
+    # their own wait for a CPU (behind the client handling thousands of resets) would otherwise be
+    # counted as egressd's pause. egressd runs at normal priority.
+    rt = ["chrt", "-f", "10"] if shutil.which("chrt") and subprocess.run(
+        ["chrt", "-f", "10", "true"], capture_output=True).returncode == 0 else []
+    probe_upstream = ctx.sb.spawn(ctx.sb.internet, rt + [str(ctx.tools / "upstream"), "http", redecide.PROBE_DST])
+    deadline = time.monotonic() + 10
+    while f"{redecide.PROBE_DST} " not in ctx.sb.run(ctx.sb.internet, ["ss", "-Hltn"], timeout=5).stdout:
+        if time.monotonic() > deadline or probe_upstream.poll() is not None:
+            raise RuntimeError(f"the probe's upstream did not listen on {redecide.PROBE_DST}")
+        time.sleep(0.05)
+    client = subprocess.Popen(ctx.sb.ns_exec(ctx.sb.client, *argv), **spawn)
+    client_out = _lines(client)
+    probe = None
+    try:
+        line = _readline(client, client_out, 240, "redecide client")
+        if not line.startswith("ready"):
+            raise RuntimeError(f"redecide client: {line.strip()[:800]}; egressd's audit: "
+                               f"{redecide.outcomes(proxy.audit_dir / 'audit.jsonl') if proxy.audit else '-'}; "
+                               f"its log ends: {proxy.log_tail(800)}")
+        probe = subprocess.Popen(ctx.sb.ns_exec(ctx.sb.client, *rt, sys.executable, str(LIB / "latency_probe.py"),
+                                                "--connect", redecide.PROBE_DST), **spawn)
+        probe_out_lines = _lines(probe)
+        if _readline(probe, probe_out_lines, 30, "latency probe").strip() != "ready":
+            raise RuntimeError("latency probe did not start")
+        time.sleep(1.0 if ctx.quick else 2.0)  # the probe's baseline, N connections held idle
+        pdir = proxy.policy_override
+        (pdir / "policy.yaml.next").write_text(redecide.POLICY_AFTER)
+        os.replace(pdir / "policy.yaml.next", pdir / "policy.yaml")
+        cpu0, sched0 = cpu_seconds(proxy.pid), thread_schedstat(proxy.pid)
+        t0 = time.time()
+        os.kill(proxy.pid, signal.SIGHUP)
+        client.stdin.write("go\n")
+        client.stdin.flush()
+        settled = json.loads(_readline(client, client_out, 60, "redecide client (after the reload)"))
+        cpu1, sched1 = cpu_seconds(proxy.pid), thread_schedstat(proxy.pid)
+        done = json.loads(_readline(client, client_out, 30, "redecide client (kept connections)"))
+        time.sleep(0.2)
+        probe.stdin.write("stop\n")
+        probe.stdin.flush()
+        probe_out = json.loads(_readline(probe, probe_out_lines, 30, "latency probe (stop)"))
+    finally:
+        for p in (client, probe, probe_upstream):
+            if p and p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+    audit = None
+    if proxy.audit:
+        # The policy.reload record waits for the workers' counts (up to 2 s): wait for it.
+        path = proxy.audit_dir / "audit.jsonl"
+        deadline = time.monotonic() + 5
+        while True:
+            audit = redecide.read_audit(path.read_text(errors="replace").splitlines(), t0)
+            if (audit["reloads"] and audit["close_policy_revoked"] >= n - kept) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    bad = redecide.problems(settled, done, probe_out, audit)
+    if bad:
+        raise RuntimeError("; ".join(bad) + (f"; egressd's audit: {redecide.outcomes(path)}" if proxy.audit else "")
+                           + f"; the client's stderr: {client.stderr.read()[-600:]}; egressd's log ends: "
+                           f"{proxy.log_tail(600)}")
+    m = redecide.metrics(t0, settled, done, probe_out, audit)
+    m["redecide_cpu_ms"] = (cpu1 - cpu0) * 1e3
+    m.update(redecide.busiest_thread(sched0, sched1))
+    m["probe_sched_fifo"] = 1 if rt else 0
+    return {"ops": n, "metrics": m}
+
+
+def redecide_10k(ctx: Ctx) -> dict:
+    return _redecide(ctx, 0.0)
+
+
+def redecide_10k_half(ctx: Ctx) -> dict:
+    return _redecide(ctx, 0.5)
+
+
+redecide_10k.setup = redecide_10k_half.setup = _redecide_setup
+
+# name -> (function, the subject's listener it needs: plain | mtls | sni | redecide, applies to direct)
 WORKLOADS = {
     "conn_rate_mtls": (conn_rate_mtls, "mtls", True),
     "conn_rate_mtls_resumed": (conn_rate_mtls_resumed, "mtls", True),
@@ -201,4 +341,9 @@ WORKLOADS = {
     "idle_memory_plain": (idle_memory_plain, "plain", False),
     "idle_memory_mtls": (idle_memory_mtls, "mtls", False),
     "conn_rate_sni": (conn_rate_sni, "sni", True),
+    "redecide_10k": (redecide_10k, "redecides", False),
+    "redecide_10k_half": (redecide_10k_half, "redecides", False),
 }
+# Issue 21's redecide workloads are run when named (--workloads): they hold 10,000 connections in
+# egressd alone (no other subject re-decides live connections).
+DEFAULT_WORKLOADS = [w for w in WORKLOADS if not w.startswith("redecide")]
