@@ -6,7 +6,7 @@
 1. Opens every connection (at most --inflight connecting at once) and makes one HTTP/1.1 keep-alive
    request on each (bench/lib/upstream.c answers it): a connection counts as open only once the
    upstream's answer came back through the proxy. Prints `ready N`.
-2. Waits for `go` on stdin (the harness has just sent the reload), then sends a request on every
+2. Waits for `go T` on stdin (the harness sent the reload at T, CLOCK_REALTIME), then sends a request on every
    `--kept` connection, --kept-batch of them every --kept-interval (bytes that must pass while the
    re-decision runs: 5,000 in 64s every 5 ms take 0.4 s), and records when each connection ends
    (reset or EOF, CLOCK_REALTIME) until every `--revoked` one has ended and every kept one has
@@ -14,7 +14,7 @@
 3. Sends one more request on every kept connection still open and waits for the answers. Prints
    the final JSON line `{"phase": "done", ...}` and exits.
 
-A kept connection that ends, or a revoked one that ends before `go`, is counted, never hidden.
+A kept connection that ends, or a revoked one that ends before T, is counted, never hidden.
 """
 
 from __future__ import annotations
@@ -166,8 +166,8 @@ def main() -> int:
                 line = sys.stdin.readline()
                 if not line:
                     return 1
-                if line.strip() == "go":
-                    go = time.time()
+                if line.startswith("go "):
+                    go = float(line.split()[1])  # when the harness sent the SIGHUP
             else:
                 read(key.data)  # an end before `go` is kept in the summary as an early end
     sel.unregister(sys.stdin)

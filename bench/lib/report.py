@@ -141,6 +141,7 @@ def _sni_table(results: dict) -> list[str]:
 REDECIDE_ROWS = [
     ("connections", "connections held"),
     ("revoked_conns", "of which the reload revokes"),
+    ("revoked_seen_eof", "of which the client saw an EOF, not a reset"),
     ("reload_to_first_close_ms", "reload → first client reset, ms"),
     ("reload_to_p50_close_ms", "reload → median client reset, ms"),
     ("reload_to_last_close_ms", "reload → last client reset, ms"),

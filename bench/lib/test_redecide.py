@@ -103,8 +103,20 @@ class Problems(unittest.TestCase):
         self.assertEqual(self.check(), [])
         self.assertEqual(redecide.problems(settled(), done(), PROBE, None), [])  # audit to /dev/null
 
-    def test_a_revoked_connection_not_reset(self):
-        self.assertIn("of 4 revoked connections", self.check(s=settled(resets=3))[0])
+    def test_a_revoked_connection_not_ended(self):
+        s = settled(resets=3)
+        s["revoked"]["ended"] = 3
+        self.assertIn("of 4 revoked connections {'reset': 3} ended (1 still open)", self.check(s=s)[0])
+        s = settled(resets=3)
+        s["revoked"]["how"]["error: [Errno 110] timed out"] = 1
+        self.assertTrue(self.check(s=s))
+
+    def test_an_eof_instead_of_a_reset_is_counted_not_fatal(self):
+        s = settled(resets=3)
+        s["revoked"]["how"]["eof"] = 1
+        self.assertEqual(self.check(s=s), [])
+        m = redecide.metrics(T0, s, done(), PROBE, None)
+        self.assertEqual((m["resets_seen"], m["revoked_seen_eof"]), (3, 1))
 
     def test_a_kept_connection_closed_or_silent(self):
         self.assertTrue(self.check(s=settled(kept_ended=1)))

@@ -284,7 +284,7 @@ def _redecide(ctx: Ctx, kept_fraction: float) -> dict:
         cpu0, sched0 = cpu_seconds(proxy.pid), thread_schedstat(proxy.pid)
         t0 = time.time()
         os.kill(proxy.pid, signal.SIGHUP)
-        client.stdin.write("go\n")
+        client.stdin.write(f"go {t0!r}\n")
         client.stdin.flush()
         settled = json.loads(_readline(client, client_out, 60, "redecide client (after the reload)"))
         cpu1, sched1 = cpu_seconds(proxy.pid), thread_schedstat(proxy.pid)
