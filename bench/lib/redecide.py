@@ -138,6 +138,7 @@ def metrics(t0: float, settled: dict, done: dict, probe: dict, audit: dict | Non
         "revoked_conns": settled["revoked"]["count"],
         "resets_seen": settled["revoked"]["how"].get("reset", 0),
         "revoked_seen_eof": settled["revoked"]["how"].get("eof", 0),
+        "revoked_eof_then_reset": settled["revoked"].get("eof_then_reset", 0),
         "reload_to_first_close_ms": (min(ends) - t0) * 1e3 if ends else None,
         "reload_to_p50_close_ms": (percentile(ends, 50) - t0) * 1e3 if ends else None,
         "reload_to_last_close_ms": (last - t0) * 1e3 if ends else None,

@@ -125,15 +125,21 @@ def open_all(specs: list[tuple[str, tuple[str, int], int]], inflight: int, timeo
     return conns
 
 
+TCP_CLOSE = 7  # tcp_info.tcpi_state: the socket is gone (an RST arrived); CLOSE_WAIT (8): only a FIN
+
+
 def summary(conns: list[Conn], role: str) -> dict:
     mine = [c for c in conns if c.role == role]
     ended = sorted(c.ended for c in mine if c.ended)
     hows: dict[str, int] = {}
+    eof_then_reset = 0
     for c in mine:
         if c.ended:
             hows[c.how] = hows.get(c.how, 0) + 1
+        if c.how == "eof":  # an orderly FIN first: did a reset follow it since?
+            eof_then_reset += c.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] == TCP_CLOSE
     return {"count": len(mine), "ended": len(ended), "how": hows, "ends": ended,
-            "answers": sum(c.answers for c in mine)}
+            "answers": sum(c.answers for c in mine), "eof_then_reset": eof_then_reset}
 
 
 def main() -> int:

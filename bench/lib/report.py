@@ -142,6 +142,7 @@ REDECIDE_ROWS = [
     ("connections", "connections held"),
     ("revoked_conns", "of which the reload revokes"),
     ("revoked_seen_eof", "of which the client saw an EOF, not a reset"),
+    ("revoked_eof_then_reset", "... and a reset after that EOF"),
     ("reload_to_first_close_ms", "reload → first client reset, ms"),
     ("reload_to_p50_close_ms", "reload → median client reset, ms"),
     ("reload_to_last_close_ms", "reload → last client reset, ms"),

@@ -114,9 +114,10 @@ class Problems(unittest.TestCase):
     def test_an_eof_instead_of_a_reset_is_counted_not_fatal(self):
         s = settled(resets=3)
         s["revoked"]["how"]["eof"] = 1
+        s["revoked"]["eof_then_reset"] = 1
         self.assertEqual(self.check(s=s), [])
         m = redecide.metrics(T0, s, done(), PROBE, None)
-        self.assertEqual((m["resets_seen"], m["revoked_seen_eof"]), (3, 1))
+        self.assertEqual((m["resets_seen"], m["revoked_seen_eof"], m["revoked_eof_then_reset"]), (3, 1, 1))
 
     def test_a_kept_connection_closed_or_silent(self):
         self.assertTrue(self.check(s=settled(kept_ended=1)))
