@@ -522,7 +522,8 @@ def main() -> int:
     ap.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS),
                     help=f"comma list of {', '.join(WORKLOADS)} (default: all but the redecide ones)")
     ap.add_argument("--redecide-conns", type=int,
-                    help="connections held in the redecide workloads (default 10000; --quick 1000)")
+                    help="connections held in the redecide workloads (default 10000, or as many as the descriptor "
+                    "hard limit allows; --quick 1000)")
     ap.add_argument("--runs", type=int)
     ap.add_argument("--threads", type=int, default=2, help="egressd workers = HAProxy nbthread")
     ap.add_argument("--no-micro", action="store_true")

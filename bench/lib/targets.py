@@ -118,7 +118,7 @@ def verdicts(results: dict) -> list[dict]:
         met = value >= t.bound if t.at_least else value <= t.bound
         row = {"target": t.name, "value": value, "unit": "ns" if t.micro else (t.unit or "ratio"), "met": met}
         if t.conns and results.get("redecide_conns") != t.conns:
-            row["judged_on"] = f"{results.get('redecide_conns'):,} connections (the descriptor limit)"
+            row["judged_on"] = f"{results.get('redecide_conns'):,} connections held"
         if not t.micro and not t.unit and subject != t.subject:
             row["judged_on"] = f"{subject}, CIDR-only rule: name step not built"
         out.append(row)

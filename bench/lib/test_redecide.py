@@ -178,7 +178,7 @@ class RedecideTargets(unittest.TestCase):
         self.assertIn("| figure | redecide_10k (egressd) |", md)
         self.assertIn("| reload → last client reset, ms | 640.0 |", md)
         self.assertIn("| policy.reload: redecided | 9,908 |", md)
-        self.assertIn(f"| {LAST} | 640.0 ms | met (judged on 9,900 connections (the descriptor limit)) |", md)
+        self.assertIn(f"| {LAST} | 640.0 ms | met (judged on 9,900 connections held) |", md)
         self.assertIn(f"| {PAUSE} | 320.0 ms | **not met** (judged on 9,900 connections", md)
         self.assertNotIn("| redecide_10k | ", md)  # not in the egressd/HAProxy/direct table
 
