@@ -180,9 +180,22 @@ bool Connection::discard(std::size_t n) {
   // only looked hands the stream on), and the next step's first peek must not wait for more
   // than that.
   peeked_.clear();
-  // The header is below TLS: once a handshake ran, its bytes were the TLS layer's to read.
-  if (tls) return false;
   char sink[512];
+  if (tls) {
+    // A CONNECT head inside the client's TLS session (issue 20): the bytes SSL_peek showed are
+    // decrypted and held by OpenSSL, so SSL_read takes them without touching the socket. Exactly
+    // n: never more than asked, the tunnel's first bytes stay for the next peek and the relay.
+    SSL* ssl = tls->native_handle();
+    while (n > 0) {
+      ERR_clear_error();
+      std::size_t got = 0;
+      const int ret = SSL_read_ex(ssl, sink, std::min(n, sizeof(sink)), &got);
+      ERR_clear_error();
+      if (ret != 1 || got == 0) return false;
+      n -= got;
+    }
+    return true;
+  }
   while (n > 0) {
     // The bytes were shown by a peek, so they are queued: MSG_DONTWAIT never waits for them.
     const ssize_t got =

@@ -153,10 +153,12 @@ class FilterContext {
 
   /// Reads and drops the first `n` bytes of the client's stream, bytes a peek has shown (so they
   /// are queued and this never waits): a PROXY protocol header, which is the balancer's and not
-  /// the client's, so neither a later step nor the upstream sees it. Plain TCP only (a PROXY
-  /// header comes before any TLS): false once a TLS handshake ran, or when fewer than `n` bytes
-  /// could be read. Afterwards (n = 0 included) the next peek does not wait for more than the
-  /// earlier peeks showed: it returns what is visible from the new start of the stream.
+  /// the client's, or a CONNECT request head, so neither a later step nor the upstream sees it.
+  /// After a TLS handshake the bytes are the decrypted stream's (SSL_read of exactly the `n`
+  /// bytes SSL_peek showed: the CONNECT head inside the client's mTLS); before it, the socket's.
+  /// False when fewer than `n` bytes could be read. Afterwards (n = 0 included) the next peek
+  /// does not wait for more than the earlier peeks showed: it returns what is visible from the
+  /// new start of the stream.
   virtual bool discard(std::size_t n) = 0;
 
  protected:

@@ -205,5 +205,29 @@ TEST_F(ConnectionTest, PeekOverTlsSeesTheDecryptedBytes) {
   peer.join();
 }
 
+// A CONNECT head inside the client's mTLS session: discard() takes exactly the peeked head out of
+// the decrypted stream; the tunnel's first bytes stay for the next peek and the relay.
+TEST_F(ConnectionTest, DiscardOverTlsDropsTheDecryptedHeadOnly) {
+  client.connect(acceptor.local_endpoint());
+  conn = std::make_unique<Connection>(acceptor.accept(), 1, listener);
+  conn->facts.src = *base::Endpoint::parse("127.0.0.1:1");
+  std::promise<void> done;
+  const std::string head = "CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n";
+  std::thread peer =
+      tls_client(client.native_handle(), head + "\x16\x03\x01hello", done.get_future().share());
+  const auto out = handshake(5000ms);
+  EXPECT_FALSE(out) << (out ? out->detail : "");
+  ASSERT_TRUE(conn->tls);
+  EXPECT_EQ(run(conn->peek(256, 2000ms)).bytes, head + "\x16\x03\x01hello");
+  EXPECT_TRUE(conn->discard(head.size()));
+  const auto start = std::chrono::steady_clock::now();
+  auto rest = run(conn->peek(256, 2000ms));
+  EXPECT_EQ(rest.bytes, "\x16\x03\x01hello");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1000ms) << "no wait for more bytes";
+  EXPECT_FALSE(conn->discard(100)) << "only 8 bytes are there";
+  done.set_value();
+  peer.join();
+}
+
 }  // namespace
 }  // namespace egress::core
