@@ -48,11 +48,6 @@ class NameFilter final : public ConnectionFilter {
       Facts& facts, FilterContext& context) override;
 
  private:
-  /// Peeks until the name (or its absence) is known; fills `out`'s host, source, ech and detail.
-  /// An Outcome when the bytes deny the connection.
-  boost::asio::awaitable<std::optional<base::Outcome>> read_name(FilterContext& context,
-                                                                 NameFacts& out) const;
-
   const policy::PolicyStore& store_;
   resolve::NameVerifier& verifier_;
   config::PeekConfig peek_;
