@@ -24,6 +24,11 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+/// How long, and how far, the end of an answered CONNECT request reads what the client still
+/// sends (Connection::linger).
+constexpr std::chrono::milliseconds kLinger{1000};
+constexpr std::size_t kLingerBytes = 256 * 1024;
+
 /// RST instead of FIN: SO_LINGER {on, 0} then close.
 void reset_socket(tcp::socket& s) noexcept {
   if (!s.is_open()) return;
@@ -124,6 +129,82 @@ asio::awaitable<upstream::ConnectResult> Connection::connect_upstream(
     const base::Endpoint& dst, const upstream::ConnectOptions& options) {
   // Not a coroutine itself: upstream::connect's frame is the only one, as before the interface.
   return upstream::connect(upstream_, dst, options, timer_);
+}
+
+asio::awaitable<upstream::DialResult> Connection::dial_upstream(
+    std::span<const base::Endpoint> dsts, const upstream::ConnectOptions& options) {
+  return upstream::dial_in_order(upstream_, dsts, options);
+}
+
+asio::awaitable<bool> Connection::write_client(std::string_view bytes, bool last,
+                                               std::chrono::milliseconds limit) {
+  using namespace asio::experimental::awaitable_operators;
+  const Clock::time_point until = Clock::now() + limit;
+  const int fd = socket_.native_handle();
+  std::size_t off = 0;
+  bool shut = false;
+  while (off < bytes.size() || (last && !shut)) {
+    net::IoResult r;
+    if (off < bytes.size()) {
+      const auto* p = reinterpret_cast<const std::byte*>(bytes.data()) + off;
+      if (tls) {
+        r = tls->write_some(p, bytes.size() - off);
+      } else {
+        const ssize_t n = ::send(fd, p, bytes.size() - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n >= 0) {
+          r = net::IoResult::transferred(static_cast<std::size_t>(n));
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          r = net::IoResult::wait_write();
+        } else if (errno == EINTR) {
+          continue;
+        } else {
+          r = net::IoResult::failed({errno, boost::system::system_category()});
+        }
+      }
+      if (r.status == net::IoResult::Status::done) {
+        off += r.bytes;
+        continue;
+      }
+    } else if (tls) {
+      r = tls->shutdown_send();
+      if (r.status == net::IoResult::Status::done) shut = true;
+    } else {
+      ::shutdown(fd, SHUT_WR);
+      shut = true;
+      continue;
+    }
+    if (r.status == net::IoResult::Status::done) continue;
+    if (r.status != net::IoResult::Status::want_read &&
+        r.status != net::IoResult::Status::want_write)
+      co_return false;
+    const auto wait = r.status == net::IoResult::Status::want_read ? tcp::socket::wait_read
+                                                                   : tcp::socket::wait_write;
+    auto result = co_await (socket_.async_wait(wait, asio::as_tuple(asio::use_awaitable)) ||
+                            deadline(timer_, socket_, until));
+    if (result.index() == 1 || std::get<0>(std::get<0>(result))) co_return false;
+  }
+  if (last) co_await linger(std::min(until, Clock::now() + kLinger));
+  co_return true;
+}
+
+asio::awaitable<void> Connection::linger(Clock::time_point until) {
+  // Closing a socket whose receive queue holds unread bytes sends an RST, and an RST can make
+  // the client's kernel discard the answer before the client reads it (the agent pipelines its
+  // workload's first bytes right behind the CONNECT head). So read and drop what the client still
+  // sends until it ends its stream, as an HTTP server's lingering close does, bounded in time
+  // and in bytes.
+  char sink[4096];
+  std::size_t dropped = 0;
+  while (dropped < kLingerBytes) {
+    const ssize_t n = ::recv(socket_.native_handle(), sink, sizeof sink, MSG_DONTWAIT);
+    if (n > 0) {
+      dropped += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) co_return;
+    if (!co_await wait_readable(until)) co_return;
+  }
 }
 
 asio::awaitable<bool> Connection::wait_readable(Clock::time_point until) {

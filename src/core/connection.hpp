@@ -63,6 +63,10 @@ class Connection final : public SessionIo {
   bool client_bytes_waiting() noexcept override;
   boost::asio::awaitable<upstream::ConnectResult> connect_upstream(
       const base::Endpoint& dst, const upstream::ConnectOptions& options) override;
+  boost::asio::awaitable<upstream::DialResult> dial_upstream(
+      std::span<const base::Endpoint> dsts, const upstream::ConnectOptions& options) override;
+  boost::asio::awaitable<bool> write_client(std::string_view bytes, bool last,
+                                            std::chrono::milliseconds limit) override;
   void end(base::Ending ending) noexcept override;
   bool force_closed() const noexcept override { return forced_; }
 
@@ -87,6 +91,9 @@ class Connection final : public SessionIo {
                                                    std::chrono::steady_clock::time_point until);
   boost::asio::awaitable<filters::Peeked> peek_tls(std::size_t max,
                                                    std::chrono::steady_clock::time_point until);
+  /// After an answer and the end of our sending side: reads and drops what the client still
+  /// sends until it ends its stream or `until`, so the close is a FIN, not an RST.
+  boost::asio::awaitable<void> linger(std::chrono::steady_clock::time_point until);
   /// Waits until the client's socket is readable or `until` passes (false then).
   boost::asio::awaitable<bool> wait_readable(std::chrono::steady_clock::time_point until);
 

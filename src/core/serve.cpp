@@ -3,9 +3,14 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "core/audit_records.hpp"
+#include "core/connect_answer.hpp"
+#include "filters/name_reader.hpp"
+#include "peek/hostname.hpp"
 
 namespace egress::core {
 
@@ -50,8 +55,8 @@ asio::awaitable<bool> write_ahead(audit::AuditLog& log, audit::Record record,
 /// Ends an allowed connection that never reached the relay (connect failure, drain, audit): its
 /// connection.close record, and an RST.
 void finish_early(const filters::Facts& facts, Clock::time_point accepted_at, SessionIo& io,
-                  const SessionServices& s, base::Reason reason, base::Side by,
-                  std::string detail) {
+                  const SessionServices& s, base::Reason reason, base::Side by, std::string detail,
+                  base::Ending ending = base::Ending::reset) {
   RelayResult r;
   r.reason = reason;
   r.closed_by = by;
@@ -61,7 +66,144 @@ void finish_early(const filters::Facts& facts, Clock::time_point accepted_at, Se
       {audit::Clock::now(), close_record(facts, r,
                                          std::chrono::duration_cast<std::chrono::microseconds>(
                                              Clock::now() - accepted_at))});
-  io.end(base::Ending::reset);
+  io.end(ending);
+}
+
+// --- CONNECT listeners (issue 20)
+// -----------------------------------------------------------------
+
+/// How long an answer may take to reach the client's socket buffer: it is a few hundred bytes,
+/// so only a client that reads nothing and has filled its window waits this long.
+constexpr std::chrono::milliseconds kAnswerLimit{5000};
+
+bool is_connect_listener(const filters::Facts& facts) noexcept {
+  return facts.listener.config.destination == config::DestinationMode::connect;
+}
+
+/// "<instance>-<counter>", as the audit records write the connection's id.
+std::string audited_conn_id(const filters::Facts& facts, const SessionServices& s) {
+  return s.audit.options().instance_id + "-" + std::to_string(facts.id);
+}
+
+/// The CONNECT request's "host:port" (the name, or the IP literal's address).
+std::string authority(const filters::Facts& facts) {
+  if (facts.connect && !facts.connect->name.empty())
+    return facts.connect->name + ":" + std::to_string(facts.connect->port);
+  return facts.dst ? facts.dst->to_string() : std::string();
+}
+
+/// The answer to a CONNECT request the chain denied, or nothing: a request that never ended
+/// (connect_request_timeout) and a connection denied before its request was read (a TLS failure,
+/// a limit) get none, as on a transparent listener.
+std::optional<std::string> deny_answer(const filters::Facts& facts,
+                                       const audit::ConnectionDecision& d,
+                                       const SessionServices& s) {
+  if (!is_connect_listener(facts) || !facts.connect) return std::nullopt;
+  if (d.reason == base::to_string(base::Reason::connect_request_timeout)) return std::nullopt;
+  const std::string id = audited_conn_id(facts, s);
+  const std::string auth = authority(facts);
+  ConnectAnswerFields a;
+  a.conn_id = id;
+  a.reason = d.reason;
+  a.detail = d.detail;
+  if (d.reason == base::to_string(base::Reason::connect_request_invalid)) {
+    a.status = facts.connect->status != 0 ? facts.connect->status : 400;
+    return connect_answer(a);
+  }
+  a.status = 403;
+  a.rule = d.rule;
+  a.policy_version = d.policy_version;
+  a.authority = auth;
+  return connect_answer(a);
+}
+
+/// The name inside a CONNECT name's tunnel, read after the 200 and before any byte goes upstream:
+/// a ClientHello SNI or HTTP Host that is not the CONNECT name (case-insensitive, one trailing dot
+/// ignored) is why the tunnel closes (sni_mismatch), as is a ClientHello or request head that
+/// cannot be read (its name cannot be shown to be the CONNECT name). Nothing when the name matches
+/// or none is sent.
+boost::asio::awaitable<std::optional<std::string>> tunnel_name_mismatch(filters::Facts& facts,
+                                                                        SessionIo& io) {
+  filters::NameFacts seen;
+  const auto refused = co_await filters::read_name(io, facts.listener.config.peek, seen);
+  const std::string& asked = facts.connect->name;
+  if (refused) {
+    co_return "the tunnel's first bytes cannot be read (" +
+        std::string(base::to_string(refused->reason)) + ": " + refused->detail +
+        "); CONNECT name " + asked;
+  }
+  if (seen.source == filters::NameSource::none) co_return std::nullopt;
+  if (peek::normalize_hostname(seen.host) == peek::normalize_hostname(asked))
+    co_return std::nullopt;
+  co_return std::string(seen.source == filters::NameSource::sni ? "SNI " : "Host ") + seen.host +
+      " is not the CONNECT name " + asked;
+}
+
+/// An allowed CONNECT request after its decision record: dial the allowed addresses (Happy
+/// Eyeballs), answer 200 or 502/504, check a name's tunnel. True when the relay comes next.
+boost::asio::awaitable<bool> connect_tunnel(filters::Facts& facts, Clock::time_point accepted_at,
+                                            SessionIo& io, const SessionServices& s) {
+  std::vector<base::Endpoint> dsts;
+  const std::uint16_t port = facts.connect ? facts.connect->port : facts.dst->port;
+  if (facts.connect) {
+    for (const auto& a : facts.connect->dial) dsts.push_back({a, port});
+  }
+  if (dsts.empty()) dsts.push_back(*facts.dst);  // an IP literal whose step left dial empty
+  const std::string id = audited_conn_id(facts, s);
+  const std::string auth = authority(facts);
+
+  const auto connect_start = Clock::now();
+  const upstream::ConnectOptions options{.timeout = s.upstream.connect_timeout,
+                                         .mark = s.upstream.mark,
+                                         .client_bytes_waiting = io.client_bytes_waiting()};
+  upstream::DialResult dialled = co_await io.dial_upstream(dsts, options);
+  if (io.force_closed()) {
+    finish_early(facts, accepted_at, io, s, base::Reason::drain, base::Side::gateway, "");
+    co_return false;
+  }
+  if (!dialled.result.ok()) {
+    upstream::ConnectResult& cr = dialled.result;
+    ConnectAnswerFields a;
+    a.status = cr.error == base::Reason::upstream_timeout ? 504 : 502;
+    a.conn_id = id;
+    a.reason = base::to_string(cr.error);
+    a.detail = cr.detail;
+    a.authority = auth;
+    // Written before the record's FIN: the client reads why, then the end of the stream.
+    const bool told = co_await io.write_client(connect_answer(a), true, kAnswerLimit);
+    const bool theirs = cr.error == base::Reason::upstream_refused ||
+                        cr.error == base::Reason::upstream_unreachable;
+    finish_early(facts, accepted_at, io, s, cr.error,
+                 theirs ? base::Side::upstream : base::Side::gateway, std::move(cr.detail),
+                 told ? base::Ending::close : base::Ending::reset);
+    co_return false;
+  }
+  s.metrics.connect_latency(Clock::now() - connect_start);
+  facts.dst = dialled.connected;  // the close record names the address the tunnel goes to
+
+  ConnectAnswerFields ok;
+  ok.status = 200;
+  ok.conn_id = id;
+  if (!co_await io.write_client(connect_answer(ok), false, kAnswerLimit)) {
+    finish_early(facts, accepted_at, io, s,
+                 io.force_closed() ? base::Reason::drain : base::Reason::reset,
+                 io.force_closed() ? base::Side::gateway : base::Side::client,
+                 io.force_closed() ? "" : "the 200 answer could not be written");
+    co_return false;
+  }
+  if (facts.connect && !facts.connect->name.empty()) {
+    auto mismatch = co_await tunnel_name_mismatch(facts, io);
+    if (io.force_closed()) {
+      finish_early(facts, accepted_at, io, s, base::Reason::drain, base::Side::gateway, "");
+      co_return false;
+    }
+    if (mismatch) {
+      finish_early(facts, accepted_at, io, s, base::Reason::sni_mismatch, base::Side::gateway,
+                   std::move(*mismatch));
+      co_return false;
+    }
+  }
+  co_return true;
 }
 
 }  // namespace
@@ -95,8 +237,15 @@ asio::awaitable<bool> serve(filters::Facts& facts, Clock::time_point accepted_at
   if (const auto& name = std::get<audit::ConnectionDecision>(decision.event).name)
     s.metrics.name_step(li, name->source, name->verified);
   if (!allow) {
+    auto answer = deny_answer(facts, std::get<audit::ConnectionDecision>(decision.event), s);
     s.audit.submit(std::move(decision));
-    io.end(ending);
+    if (answer) {
+      // The answer is on the wire before the FIN: an RST could discard it unread.
+      const bool told = co_await io.write_client(*answer, true, kAnswerLimit);
+      io.end(told ? base::Ending::close : base::Ending::reset);
+    } else {
+      io.end(ending);
+    }
     co_return false;
   }
   if (audit_options.write_ahead) {
@@ -116,6 +265,7 @@ asio::awaitable<bool> serve(filters::Facts& facts, Clock::time_point accepted_at
   }
 
   // --- upstream ---------------------------------------------------------------------------------
+  if (is_connect_listener(facts)) co_return co_await connect_tunnel(facts, accepted_at, io, s);
   const auto connect_start = Clock::now();
   upstream::ConnectResult cr =
       co_await io.connect_upstream(*facts.dst, {.timeout = s.upstream.connect_timeout,

@@ -2,11 +2,15 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <span>
+#include <string_view>
 
 #include "base/ip_address.hpp"
 #include "base/outcome.hpp"
 #include "filters/filter.hpp"
 #include "upstream/connect.hpp"
+#include "upstream/happy_eyeballs.hpp"
 
 namespace egress::core {
 
@@ -24,6 +28,18 @@ class SessionIo : public filters::FilterContext {
   /// the returned awaitable.
   virtual boost::asio::awaitable<upstream::ConnectResult> connect_upstream(
       const base::Endpoint& dst, const upstream::ConnectOptions& options) = 0;
+  /// Connects the upstream socket to the first of `dsts` that answers (a CONNECT listener's
+  /// allowed addresses, upstream::dial_in_order). Both are referenced: they must outlive the
+  /// returned awaitable.
+  virtual boost::asio::awaitable<upstream::DialResult> dial_upstream(
+      std::span<const base::Endpoint> dsts, const upstream::ConnectOptions& options) = 0;
+  /// Writes all of `bytes` on the client's stream (through its TLS session when one runs) within
+  /// `limit` (a CONNECT listener's answer). With `last`, the sending side is ended afterwards
+  /// (TLS close_notify, then TCP FIN) and what the client still sends is read and dropped until
+  /// it ends its stream (at most 1 s), so the close that follows is a FIN, not an RST that could
+  /// discard the answer. False when the bytes could not all be written.
+  virtual boost::asio::awaitable<bool> write_client(std::string_view bytes, bool last,
+                                                    std::chrono::milliseconds limit) = 0;
   /// Ends the client's connection (RST or FIN, as `ending` says) and closes the upstream one.
   virtual void end(base::Ending ending) noexcept = 0;
   /// The connection was ended from outside (drain).

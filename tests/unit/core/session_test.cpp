@@ -13,12 +13,15 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include "filters/original_dst.hpp"
 #include "filters/policy_dir_fixture.hpp"
+#include "filters/policy_filter.hpp"
+#include "peek/client_hellos.hpp"
 #include "policy/policy.hpp"
 #include "policy_source/directory.hpp"
 #include "resolve/name_verifier.hpp"
@@ -43,7 +46,11 @@ class FakeConnection final : public SessionIo {
   std::vector<base::Endpoint> connects;
   std::optional<base::Ending> ended;
   bool forced = false;
-  std::string client_bytes;  ///< what peek() shows; the client has sent all it will
+  std::string client_bytes;          ///< what peek() shows; the client has sent all it will
+  upstream::DialResult dial_answer;  ///< connected: the first address by default
+  std::vector<std::vector<base::Endpoint>> dials;  ///< each dial_upstream's addresses
+  std::string written;                             ///< what write_client() wrote to the client
+  bool wrote_last = false;                         ///< the last write ended the sending side
 
   // FilterContext
   filters::OriginalDstResult original_dst() override { return dst_answer; }
@@ -68,6 +75,20 @@ class FakeConnection final : public SessionIo {
       const base::Endpoint& dst, const upstream::ConnectOptions&) override {
     connects.push_back(dst);
     co_return connect_answer;
+  }
+  asio::awaitable<upstream::DialResult> dial_upstream(std::span<const base::Endpoint> dsts,
+                                                      const upstream::ConnectOptions&) override {
+    dials.emplace_back(dsts.begin(), dsts.end());
+    upstream::DialResult r = dial_answer;
+    if (r.result.ok() && !r.connected) r.connected = dsts.front();
+    co_return r;
+  }
+  asio::awaitable<bool> write_client(std::string_view bytes, bool last,
+                                     std::chrono::milliseconds) override {
+    if (wrote_last) ADD_FAILURE() << "a write after the last one";
+    written += bytes;
+    wrote_last = last;
+    co_return true;
   }
   void end(base::Ending ending) noexcept override { ended = ending; }
   bool force_closed() const noexcept override { return forced; }
@@ -351,6 +372,208 @@ TEST_F(SessionTest, AProxyLocalHealthCheckIsClosedCountedAndNotAudited) {
   EXPECT_EQ(metric("egressd_connections_total"), "");
   EXPECT_EQ(metric("egressd_proxy_local_connections_total"), R"({listener="egress"} 1)");
   EXPECT_EQ(limits_.pending(), 0u);
+}
+
+// --- CONNECT listeners (issue 20) ---------------------------------------------------------------
+
+/// Stands in for the connect step: attaches what a CONNECT request asked for (and facts.dst), or
+/// ends the chain with `outcome`.
+class FakeConnectStep final : public filters::ConnectionFilter {
+ public:
+  std::optional<filters::ConnectFacts> connect;
+  std::optional<base::Endpoint> dst;
+  std::optional<base::Outcome> outcome;
+
+  std::string_view name() const noexcept override { return "connect"; }
+  asio::awaitable<std::optional<base::Outcome>> on_connection(filters::Facts& facts,
+                                                              filters::FilterContext&) override {
+    facts.connect = connect;
+    if (dst) facts.dst = dst;
+    co_return outcome;
+  }
+};
+
+class ConnectSessionTest : public SessionTest {
+ protected:
+  ConnectSessionTest() {
+    connect_listener_.config.name = "egress";
+    connect_listener_.config.destination = config::DestinationMode::connect;
+    connect_listener_.config.peek.timeout = std::chrono::milliseconds(1000);
+    audit_.opts.instance_id = "run";
+  }
+
+  /// A CONNECT to `name` (empty: an IP literal) port 80 whose allowed answers are `dial`.
+  void asks(std::string name, std::vector<const char*> dial) {
+    filters::ConnectFacts c;
+    c.name = std::move(name);
+    c.port = 80;
+    for (const char* a : dial) c.dial.push_back(*base::IpAddress::parse(a));
+    step_->connect = c;
+    if (!c.dial.empty()) step_->dst = base::Endpoint{c.dial.front(), 80};
+  }
+
+  bool serve_connect() {
+    filters::FilterChain chain;
+    auto step = std::make_unique<FakeConnectStep>(std::move(*step_));
+    chain.add(std::move(step));
+    chain.add(std::make_unique<filters::PolicyFilter>(policy_.store()));
+    return serve_one(chain, nullptr, &connect_listener_);
+  }
+
+  /// The answer's body (after the head).
+  std::string body() const {
+    const auto at = conn_.written.find("\r\n\r\n");
+    return at == std::string::npos ? "" : conn_.written.substr(at + 4);
+  }
+
+  filters::ListenerInfo connect_listener_;
+  std::optional<FakeConnectStep> step_{std::in_place};
+};
+
+TEST_F(ConnectSessionTest, AnAllowedIpLiteralIsDialledThenAnswered200) {
+  asks("", {"203.0.113.10"});
+  EXPECT_TRUE(serve_connect()) << "the relay comes next";
+  EXPECT_EQ(audit_.decision()->decision, "allow");
+  ASSERT_EQ(conn_.dials.size(), 1u);
+  ASSERT_EQ(conn_.dials[0].size(), 1u);
+  EXPECT_EQ(conn_.dials[0][0].to_string(), "203.0.113.10:80");
+  EXPECT_EQ(conn_.written,
+            "HTTP/1.1 200 Connection established\r\nEgressd-Decision: run-7\r\n\r\n");
+  EXPECT_FALSE(conn_.wrote_last);
+  EXPECT_FALSE(conn_.ended);
+  EXPECT_TRUE(conn_.connects.empty()) << "dialled, not connected to facts.dst alone";
+}
+
+TEST_F(ConnectSessionTest, APolicyDenyIsA403NamingTheRuleThenAFin) {
+  asks("", {"203.0.113.66"});
+  EXPECT_FALSE(serve_connect());
+  EXPECT_EQ(audit_.decision()->rule, "block-x");
+  EXPECT_EQ(conn_.written.rfind("HTTP/1.1 403 Forbidden\r\nEgressd-Decision: run-7\r\n", 0), 0u)
+      << conn_.written;
+  EXPECT_EQ(body(), "egressd: CONNECT 203.0.113.66:80 denied: rule 'block-x' (policy " +
+                        policy_.store().current()->version() + ")\n");
+  EXPECT_TRUE(conn_.wrote_last);
+  EXPECT_EQ(conn_.ended, base::Ending::close) << "a FIN: an RST could discard the answer";
+  EXPECT_TRUE(conn_.dials.empty());
+  EXPECT_EQ(audit_.records.size(), 1u);
+}
+
+TEST_F(ConnectSessionTest, ARefusedRequestIsAnsweredWithItsStatusAndDetail) {
+  filters::ConnectFacts c;
+  c.status = 405;
+  c.detail = "method GET is not CONNECT";
+  step_->connect = c;
+  step_->outcome = base::Outcome::denied(base::Reason::connect_request_invalid, c.detail);
+  EXPECT_FALSE(serve_connect());
+  EXPECT_EQ(audit_.decision()->reason, "connect_request_invalid");
+  EXPECT_EQ(conn_.written.rfind("HTTP/1.1 405 Method Not Allowed\r\n", 0), 0u) << conn_.written;
+  EXPECT_EQ(body(), "egressd: bad CONNECT request: method GET is not CONNECT\n");
+  EXPECT_EQ(conn_.ended, base::Ending::close);
+}
+
+TEST_F(ConnectSessionTest, ARequestThatNeverEndsGetsNoAnswer) {
+  step_->connect = filters::ConnectFacts{};
+  step_->outcome =
+      base::Outcome::denied(base::Reason::connect_request_timeout, "no CONNECT head in 10000 ms");
+  EXPECT_FALSE(serve_connect());
+  EXPECT_EQ(audit_.decision()->reason, "connect_request_timeout");
+  EXPECT_EQ(conn_.written, "");
+  EXPECT_EQ(conn_.ended, base::Ending::reset);
+}
+
+TEST_F(ConnectSessionTest, ADenyBeforeTheRequestWasReadGetsNoAnswer) {
+  step_->outcome = base::Outcome::denied(base::Reason::over_limit, "max_connections reached");
+  EXPECT_FALSE(serve_connect());
+  EXPECT_EQ(conn_.written, "");
+  EXPECT_EQ(conn_.ended, base::Ending::reset);
+}
+
+TEST_F(ConnectSessionTest, AFailedDialIs502Or504AndTheCloseRecord) {
+  asks("", {"203.0.113.10"});
+  conn_.dial_answer.result = {base::Reason::upstream_refused, "Connection refused"};
+  EXPECT_FALSE(serve_connect());
+  EXPECT_EQ(conn_.written.rfind("HTTP/1.1 502 Bad Gateway\r\nEgressd-Decision: run-7\r\n", 0), 0u)
+      << conn_.written;
+  EXPECT_EQ(body(),
+            "egressd: CONNECT 203.0.113.10:80 failed: upstream_refused (Connection refused)\n");
+  const auto* c = audit_.close_record();
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->reason, "upstream_refused");
+  EXPECT_EQ(c->closed_by, "upstream");
+  EXPECT_EQ(conn_.ended, base::Ending::close);
+}
+
+TEST_F(ConnectSessionTest, ADialTimeoutIs504) {
+  asks("", {"203.0.113.10"});
+  conn_.dial_answer.result = {base::Reason::upstream_timeout, "no answer within connect_timeout"};
+  EXPECT_FALSE(serve_connect());
+  EXPECT_EQ(conn_.written.rfind("HTTP/1.1 504 Gateway Timeout\r\n", 0), 0u) << conn_.written;
+  EXPECT_EQ(audit_.close_record()->reason, "upstream_timeout");
+  EXPECT_EQ(audit_.close_record()->closed_by, "gateway");
+}
+
+TEST_F(ConnectSessionTest, ANameDialsEveryAllowedAnswerAndTheTunnelGoesToTheOneConnected) {
+  asks("api.example.com", {"203.0.113.10", "203.0.113.11"});
+  conn_.dial_answer.connected = *base::Endpoint::parse("203.0.113.11:80");
+  conn_.client_bytes = "GET / HTTP/1.1\r\nHost: API.Example.com.\r\n\r\n";
+  EXPECT_TRUE(serve_connect());
+  ASSERT_EQ(conn_.dials.size(), 1u);
+  ASSERT_EQ(conn_.dials[0].size(), 2u);
+  EXPECT_EQ(conn_.dials[0][0].to_string(), "203.0.113.10:80");
+  EXPECT_EQ(conn_.dials[0][1].to_string(), "203.0.113.11:80");
+  EXPECT_EQ(facts_->dst->to_string(), "203.0.113.11:80") << "the close record names it";
+  EXPECT_EQ(conn_.written.rfind("HTTP/1.1 200 ", 0), 0u);
+  EXPECT_FALSE(conn_.ended) << "the Host is the CONNECT name (case and trailing dot aside)";
+}
+
+TEST_F(ConnectSessionTest, AnotherHostInsideANamesTunnelIsAnSniMismatch) {
+  asks("api.example.com", {"203.0.113.10"});
+  conn_.client_bytes = "GET / HTTP/1.1\r\nHost: evil.example\r\n\r\n";
+  EXPECT_FALSE(serve_connect());
+  EXPECT_EQ(conn_.written.rfind("HTTP/1.1 200 ", 0), 0u) << "the name is read after the 200";
+  const auto* c = audit_.close_record();
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->reason, "sni_mismatch");
+  EXPECT_EQ(c->closed_by, "gateway");
+  EXPECT_EQ(c->detail, "Host evil.example is not the CONNECT name api.example.com");
+  EXPECT_EQ(conn_.ended, base::Ending::reset);
+  EXPECT_EQ(metric("egressd_connections_closed_total"),
+            R"({listener="egress",reason="sni_mismatch"} 1)");
+}
+
+TEST_F(ConnectSessionTest, AnotherSniInsideANamesTunnelIsAnSniMismatch) {
+  asks("api.example.com", {"203.0.113.10"});
+  const auto hello = peek::testing::openssl_client_hello({.sni = "other.example"});
+  conn_.client_bytes.assign(hello.begin(), hello.end());
+  EXPECT_FALSE(serve_connect());
+  EXPECT_EQ(audit_.close_record()->reason, "sni_mismatch");
+  EXPECT_EQ(audit_.close_record()->detail,
+            "SNI other.example is not the CONNECT name api.example.com");
+}
+
+TEST_F(ConnectSessionTest, TheSameSniOrNoNameIsRelayed) {
+  asks("api.example.com", {"203.0.113.10"});
+  const auto hello = peek::testing::openssl_client_hello({.sni = "api.example.com"});
+  conn_.client_bytes.assign(hello.begin(), hello.end());
+  EXPECT_TRUE(serve_connect());
+  EXPECT_EQ(audit_.close_record(), nullptr);
+
+  conn_.written.clear();
+  audit_.records.clear();
+  step_.emplace();
+  asks("api.example.com", {"203.0.113.10"});
+  conn_.client_bytes = "SSH-2.0-OpenSSH_9.6\r\n";
+  io_.restart();
+  EXPECT_TRUE(serve_connect()) << "no name to compare: the tunnel is relayed";
+}
+
+TEST_F(ConnectSessionTest, AnUnreadableClientHelloInsideANamesTunnelIsClosed) {
+  asks("api.example.com", {"203.0.113.10"});
+  conn_.client_bytes = std::string("\x16\x03\x01\x00\x05\x02\x00\x00\x01\x00", 10);
+  EXPECT_FALSE(serve_connect());
+  EXPECT_EQ(audit_.close_record()->reason, "sni_mismatch");
+  EXPECT_NE(audit_.close_record()->detail.find("client_hello_invalid"), std::string::npos)
+      << audit_.close_record()->detail;
 }
 
 }  // namespace
