@@ -3,6 +3,8 @@
 #include "core/connection.hpp"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
@@ -227,6 +229,60 @@ TEST_F(ConnectionTest, DiscardOverTlsDropsTheDecryptedHeadOnly) {
   EXPECT_FALSE(conn->discard(100)) << "only 8 bytes are there";
   done.set_value();
   peer.join();
+}
+
+// A CONNECT listener's refusal: the answer, then a FIN. The client pipelined bytes the gateway
+// never read; closing over them would send an RST (which can discard the answer), so the last
+// write reads them away until the client ends its stream.
+TEST_F(ConnectionTest, TheLastAnswerEndsWithAFinEvenOverUnreadBytes) {
+  connect("CONNECT a.example:443 HTTP/1.1\r\n\r\n" + std::string(3000, 'x'));
+  std::this_thread::sleep_for(20ms);  // the pipelined bytes are queued at the gateway
+  const std::string answer = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
+  std::thread peer([&] {
+    std::this_thread::sleep_for(100ms);
+    client.shutdown(tcp::socket::shutdown_send);  // as curl does once it has read the answer
+  });
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(run(conn->write_client(answer, true, 2000ms)));
+  peer.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 900ms) << "the client's end ends the wait";
+  conn->end(base::Ending::close);
+  std::string got;
+  boost::system::error_code ec;
+  asio::read(client, asio::dynamic_buffer(got), ec);
+  EXPECT_EQ(got, answer);
+  EXPECT_EQ(ec, asio::error::eof) << ec.message() << ": a FIN, not an RST";
+}
+
+TEST_F(ConnectionTest, TheLastAnswerToAClientThatStaysIsAFinAfterASecond) {
+  connect("CONNECT a.example:443 HTTP/1.1\r\n\r\n" + std::string(3000, 'x'));
+  std::this_thread::sleep_for(20ms);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(run(conn->write_client("HTTP/1.1 403 Forbidden\r\n\r\n", true, 5000ms)));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, 900ms);
+  EXPECT_LT(took, 3000ms) << "the lingering read is bounded";
+  conn->end(base::Ending::close);
+  std::this_thread::sleep_for(50ms);
+  // The gateway's FIN only: the client is in CLOSE_WAIT. An RST (a close over the unread bytes)
+  // would have moved it to CLOSE.
+  ::tcp_info info{};
+  socklen_t len = sizeof info;
+  ASSERT_EQ(::getsockopt(client.native_handle(), IPPROTO_TCP, TCP_INFO, &info, &len), 0);
+  EXPECT_EQ(info.tcpi_state, TCP_CLOSE_WAIT);
+}
+
+TEST_F(ConnectionTest, AnAnswerThatIsNotTheLastLeavesTheStreamOpen) {
+  connect();
+  EXPECT_TRUE(
+      run(conn->write_client("HTTP/1.1 200 Connection established\r\n\r\n", false, 2000ms)));
+  std::string got(39, '\0');
+  asio::read(client, asio::buffer(got));
+  EXPECT_EQ(got, "HTTP/1.1 200 Connection established\r\n\r\n");
+  asio::write(client, asio::buffer(std::string("tunnel")));
+  std::string relayed(6, '\0');
+  asio::read(conn->socket(), asio::buffer(relayed));
+  EXPECT_EQ(relayed, "tunnel");
 }
 
 }  // namespace
