@@ -9,7 +9,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/use_future.hpp>
+#include <boost/asio/write.hpp>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -18,10 +20,13 @@
 #include <variant>
 #include <vector>
 
+#include "base/asio_endpoint.hpp"
+#include "core/connection.hpp"
 #include "filters/original_dst.hpp"
 #include "filters/policy_dir_fixture.hpp"
 #include "filters/policy_filter.hpp"
 #include "peek/client_hellos.hpp"
+#include "peek/connect_request.hpp"
 #include "policy/policy.hpp"
 #include "policy_source/directory.hpp"
 #include "resolve/name_verifier.hpp"
@@ -574,6 +579,156 @@ TEST_F(ConnectSessionTest, AnUnreadableClientHelloInsideANamesTunnelIsClosed) {
   EXPECT_EQ(audit_.close_record()->reason, "sni_mismatch");
   EXPECT_NE(audit_.close_record()->detail.find("client_hello_invalid"), std::string::npos)
       << audit_.close_record()->detail;
+}
+
+// --- a CONNECT listener over real loopback sockets
+// -------------------------------------------------
+
+/// The connect step's part the session relies on, over a real connection: reads the request with
+/// peek, consumes exactly its head (discard), and attaches what it asked for; a name dials
+/// 127.0.0.1.
+class ReadingConnectStep final : public filters::ConnectionFilter {
+ public:
+  std::string_view name() const noexcept override { return "connect"; }
+  asio::awaitable<std::optional<base::Outcome>> on_connection(
+      filters::Facts& facts, filters::FilterContext& context) override {
+    const filters::Peeked p = co_await context.peek(8192, std::chrono::milliseconds(2000));
+    const auto r = peek::read_connect_request(
+        {reinterpret_cast<const std::uint8_t*>(p.bytes.data()), p.bytes.size()});
+    filters::ConnectFacts c;
+    if (r.status != peek::PeekStatus::done) {
+      c.status = r.status_code;
+      c.detail = r.detail;
+      facts.connect = c;
+      co_return base::Outcome::denied(base::Reason::connect_request_invalid, r.detail);
+    }
+    EXPECT_TRUE(context.discard(r.length));
+    c.name = r.name;
+    c.port = r.port;
+    c.dial = {r.address ? *r.address : *base::IpAddress::parse("127.0.0.1")};
+    facts.dst = base::Endpoint{c.dial.front(), c.port};
+    facts.connect = c;
+    co_return std::nullopt;
+  }
+};
+
+inline constexpr std::string_view kLoopbackPolicy = R"(kind: Settings
+default: deny
+---
+kind: Rule
+id: allow-loopback
+action: allow
+from: [{any: true}]
+to: [{cidrs: [127.0.0.0/8]}]
+)";
+
+class ConnectLoopbackTest : public SessionTest {
+ protected:
+  void SetUp() override {
+    SessionTest::SetUp();
+    const auto r = loopback_policy_.store().reload();
+    ASSERT_TRUE(r.errors.empty()) << r.errors[0].to_string();
+    connect_listener_.config.name = "egress";
+    connect_listener_.config.destination = config::DestinationMode::connect;
+    connect_listener_.config.peek.timeout = std::chrono::milliseconds(1000);
+    audit_.opts.instance_id = "run";
+  }
+
+  /// The client connects, sends `request`, and (with `end`) ends its stream; the gateway serves
+  /// the accepted connection.
+  bool serve_real(const std::string& request, bool end) {
+    client_.connect(gateway_.local_endpoint());
+    asio::write(client_, asio::buffer(request));
+    if (end) client_.shutdown(asio::ip::tcp::socket::shutdown_send);
+    conn_real_ = std::make_unique<Connection>(gateway_.accept(), 7, connect_listener_);
+    conn_real_->facts.src = base::from_asio(client_.local_endpoint());
+    conn_real_->facts.local = base::from_asio(gateway_.local_endpoint());
+    filters::FilterChain chain;
+    chain.add(std::make_unique<ReadingConnectStep>());
+    chain.add(std::make_unique<filters::PolicyFilter>(loopback_policy_.store()));
+    const SessionServices services{chain, audit_, loopback_policy_.store(), metrics_.worker(0),
+                                   upstream_};
+    auto f = asio::co_spawn(
+        io_, serve(conn_real_->facts, std::chrono::steady_clock::now(), *conn_real_, services),
+        asio::use_future);
+    io_.run();
+    return f.get();
+  }
+
+  /// What the client reads until the gateway's end (or `n` bytes).
+  std::string client_reads(std::size_t n = 0) {
+    std::string got;
+    boost::system::error_code ec;
+    if (n > 0) {
+      got.resize(n);
+      asio::read(client_, asio::buffer(got), ec);
+    } else {
+      asio::read(client_, asio::dynamic_buffer(got), ec);
+      read_end_ = ec;
+    }
+    return got;
+  }
+
+  filters::testing::PolicyDir loopback_policy_{"connect-loopback", kLoopbackPolicy};
+  filters::ListenerInfo connect_listener_;
+  asio::ip::tcp::acceptor gateway_{io_, {asio::ip::address_v4::loopback(), 0}};
+  asio::ip::tcp::acceptor upstream_server_{io_, {asio::ip::address_v4::loopback(), 0}};
+  asio::ip::tcp::socket client_{io_};
+  std::unique_ptr<Connection> conn_real_;
+  boost::system::error_code read_end_;
+};
+
+TEST_F(ConnectLoopbackTest, TheTunnelOpensAfterThe200AndTheHeadNeverGoesUpstream) {
+  const auto port = std::to_string(upstream_server_.local_endpoint().port());
+  ASSERT_TRUE(serve_real(
+      "CONNECT 127.0.0.1:" + port + " HTTP/1.1\r\nHost: 127.0.0.1:" + port + "\r\n\r\nfirst bytes",
+      false));
+  EXPECT_EQ(client_reads(64),
+            "HTTP/1.1 200 Connection established\r\nEgressd-Decision: run-7\r\n\r\n");
+  auto upstream = upstream_server_.accept();
+  EXPECT_EQ(base::from_asio(upstream.local_endpoint()).to_string(),
+            conn_real_->facts.dst->to_string());
+  // What the relay will read from the client: the tunnel's bytes, without the head.
+  std::string rest(11, '\0');
+  asio::read(conn_real_->socket(), asio::buffer(rest));
+  EXPECT_EQ(rest, "first bytes");
+  EXPECT_EQ(audit_.decision()->rule, "allow-loopback");
+}
+
+TEST_F(ConnectLoopbackTest, ARefusedDialIsA502ThenTheEnd) {
+  asio::ip::tcp::acceptor closed(io_, {asio::ip::address_v4::loopback(), 0});
+  const auto port = std::to_string(closed.local_endpoint().port());
+  closed.close();
+  EXPECT_FALSE(serve_real("CONNECT 127.0.0.1:" + port + " HTTP/1.1\r\n\r\n", true));
+  const std::string got = client_reads();
+  EXPECT_EQ(got.rfind("HTTP/1.1 502 Bad Gateway\r\nEgressd-Decision: run-7\r\n", 0), 0u) << got;
+  EXPECT_NE(got.find("failed: upstream_refused (Connection refused)\n"), std::string::npos) << got;
+  EXPECT_EQ(read_end_, asio::error::eof) << read_end_.message() << ": a FIN, not an RST";
+  EXPECT_EQ(audit_.close_record()->reason, "upstream_refused");
+}
+
+TEST_F(ConnectLoopbackTest, ABadRequestIsAnsweredWithTheReadersStatus) {
+  EXPECT_FALSE(serve_real("GET / HTTP/1.1\r\nHost: a.example\r\n\r\n", true));
+  const std::string got = client_reads();
+  EXPECT_EQ(got.rfind("HTTP/1.1 405 Method Not Allowed\r\n", 0), 0u) << got;
+  EXPECT_EQ(read_end_, asio::error::eof) << read_end_.message();
+}
+
+TEST_F(ConnectLoopbackTest, AnotherHostInsideANamesTunnelResetsItWithNothingUpstream) {
+  const auto port = std::to_string(upstream_server_.local_endpoint().port());
+  EXPECT_FALSE(serve_real("CONNECT api.example.com:" + port +
+                              " HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nHost: other.example\r\n\r\n",
+                          false));
+  EXPECT_EQ(client_reads(64).rfind("HTTP/1.1 200 ", 0), 0u);
+  const auto* c = audit_.close_record();
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->reason, "sni_mismatch");
+  EXPECT_EQ(c->detail, "Host other.example is not the CONNECT name api.example.com");
+  auto upstream = upstream_server_.accept();
+  std::string sent;
+  boost::system::error_code ec;
+  asio::read(upstream, asio::dynamic_buffer(sent), ec);
+  EXPECT_EQ(sent, "") << "nothing went upstream";
 }
 
 }  // namespace
