@@ -4,6 +4,7 @@
 #include "core/serve.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
 #include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -14,9 +15,11 @@
 #include <boost/asio/write.hpp>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <optional>
 #include <span>
 #include <string>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -25,12 +28,14 @@
 #include "filters/original_dst.hpp"
 #include "filters/policy_dir_fixture.hpp"
 #include "filters/policy_filter.hpp"
+#include "filters/tls_identity.hpp"
 #include "peek/client_hellos.hpp"
 #include "peek/connect_request.hpp"
 #include "policy/policy.hpp"
 #include "policy_source/directory.hpp"
 #include "resolve/name_verifier.hpp"
 #include "test_certs.hpp"
+#include "tls/context_store.hpp"
 
 namespace egress::core {
 namespace {
@@ -729,6 +734,58 @@ TEST_F(ConnectLoopbackTest, AnotherHostInsideANamesTunnelResetsItWithNothingUpst
   boost::system::error_code ec;
   asio::read(upstream, asio::dynamic_buffer(sent), ec);
   EXPECT_EQ(sent, "") << "nothing went upstream";
+}
+
+// Over the client's mTLS session: the CONNECT head is read and discarded inside TLS, and the 403
+// is written through the session, followed by close_notify (a clean end for an SSL client).
+TEST_F(ConnectLoopbackTest, OverMutualTlsTheAnswerIsWrittenInsideTheSession) {
+  tls::ContextError error;
+  auto store = tls::ContextStore::create(tls::test::gateway_options(tls::Mode::required), error);
+  ASSERT_TRUE(store) << error.to_string();
+  client_.connect(gateway_.local_endpoint());
+  std::promise<std::string> answer;
+  std::thread peer([fd = client_.native_handle(), &answer] {
+    tls::SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+    SSL_CTX_use_certificate_chain_file(ctx.get(),
+                                       tls::test::cert_file("payments.pem").string().c_str());
+    SSL_CTX_use_PrivateKey_file(ctx.get(), tls::test::cert_file("payments.key").string().c_str(),
+                                SSL_FILETYPE_PEM);
+    SSL* ssl = SSL_new(ctx.get());
+    SSL_set_fd(ssl, fd);
+    std::string got;
+    if (SSL_connect(ssl) == 1) {
+      const std::string req = "CONNECT 10.1.2.3:443 HTTP/1.1\r\n\r\n";
+      SSL_write(ssl, req.data(), static_cast<int>(req.size()));
+      char buf[512];
+      int n = 0;
+      while ((n = SSL_read(ssl, buf, sizeof buf)) > 0) got.append(buf, static_cast<std::size_t>(n));
+      if (SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN) got += "<close_notify>";
+    }
+    SSL_free(ssl);
+    answer.set_value(got);
+  });
+  conn_real_ = std::make_unique<Connection>(gateway_.accept(), 7, connect_listener_);
+  conn_real_->facts.src = base::from_asio(client_.local_endpoint());
+  conn_real_->facts.local = base::from_asio(gateway_.local_endpoint());
+  filters::FilterChain chain;
+  chain.add(std::make_unique<filters::TlsIdentityFilter>(*store));
+  chain.add(std::make_unique<ReadingConnectStep>());
+  chain.add(std::make_unique<filters::PolicyFilter>(loopback_policy_.store()));
+  const SessionServices services{chain, audit_, loopback_policy_.store(), metrics_.worker(0),
+                                 upstream_};
+  auto f = asio::co_spawn(
+      io_, serve(conn_real_->facts, std::chrono::steady_clock::now(), *conn_real_, services),
+      asio::use_future);
+  io_.run();
+  EXPECT_FALSE(f.get());
+  conn_real_.reset();  // the client's read ends
+  peer.join();
+  const std::string got = answer.get_future().get();
+  EXPECT_EQ(got.rfind("HTTP/1.1 403 Forbidden\r\nEgressd-Decision: run-7\r\n", 0), 0u) << got;
+  EXPECT_NE(got.find("\r\n\r\negressd: CONNECT 10.1.2.3:443 denied: default"), std::string::npos)
+      << got;
+  EXPECT_NE(got.find("<close_notify>"), std::string::npos) << got;
+  EXPECT_EQ(audit_.decision()->tls_version, "TLSv1.3");
 }
 
 }  // namespace
