@@ -203,6 +203,9 @@ constexpr std::uint64_t kMaxPeekBytes = 1024 * 1024;
 // would keep verifying an address the name gave up long ago.
 constexpr std::chrono::milliseconds kMaxDnsTimeout{30'000};
 constexpr std::chrono::milliseconds kMaxMinTtl{3'600'000};
+// A CONNECT head is one short request; a client that takes minutes to send it holds a pending
+// slot for nothing (issue 20: at most 300s).
+constexpr std::chrono::milliseconds kMaxConnectRequestTimeout{300'000};
 
 void load_peek(Loader& l, const YAML::Node& node, const std::string& path, PeekConfig& out) {
   Map m(l.r, node, path, "peek", {"timeout", "max_bytes"});
@@ -306,7 +309,8 @@ void load_listener(Loader& l, const YAML::Node& node, const std::string& path,
                    ListenerConfig& out) {
   auto& r = l.r;
   Map m(r, node, path, "a listener",
-        {"name", "address", "destination", "max_connections", "tls", "peek", "proxy_protocol"});
+        {"name", "address", "destination", "max_connections", "tls", "peek", "proxy_protocol",
+         "connect_request_timeout"});
   if (auto v = m.require("name")) {
     if (auto s = l.string(*v, m.path("name"))) {
       const bool ok = std::all_of(s->begin(), s->end(), [](char c) {
@@ -333,7 +337,8 @@ void load_listener(Loader& l, const YAML::Node& node, const std::string& path,
   if (auto v = m.find("destination")) {
     if (auto x = r.one_of<DestinationMode>(*v, m.path("destination"),
                                            {{"original_dst", DestinationMode::original_dst},
-                                            {"tproxy", DestinationMode::tproxy}})) {
+                                            {"tproxy", DestinationMode::tproxy},
+                                            {"connect", DestinationMode::connect}})) {
       out.destination = *x;
     }
   }
@@ -346,6 +351,19 @@ void load_listener(Loader& l, const YAML::Node& node, const std::string& path,
   if (auto v = m.find("peek")) load_peek(l, *v, m.path("peek"), out.peek);
   if (auto v = m.find("proxy_protocol")) {
     load_proxy_protocol(l, *v, m.path("proxy_protocol"), out.proxy_protocol.emplace());
+  }
+  if (auto v = m.find("connect_request_timeout")) {
+    if (auto d = l.duration_in(*v, m.path("connect_request_timeout"), std::chrono::milliseconds(0),
+                               kMaxConnectRequestTimeout)) {
+      out.connect_request_timeout = *d;
+    }
+    // Strict like an unknown key: a transparent listener reads no request, so the timeout would
+    // bound nothing (and its author probably meant the listener to be a CONNECT one).
+    if (out.destination != DestinationMode::connect) {
+      r.error(*v, m.path("connect_request_timeout"),
+              "only valid with destination: connect (this listener's destination is " +
+                  std::string(to_string(out.destination)) + ")");
+    }
   }
 }
 

@@ -88,10 +88,10 @@ drain_timeot: 30s
             (std::vector<std::string>{
                 "cfg/egressd.yaml:1:10: error: workers: \"two\" is not an integer",
                 "cfg/egressd.yaml:5:18: error: listeners[0].destination: \"redirect\" is not one "
-                "of original_dst | tproxy",
+                "of original_dst | tproxy | connect",
                 "cfg/egressd.yaml:6:5: error: listeners[0].colour: unknown key \"colour\" in a "
                 "listener (allowed: name, address, destination, max_connections, tls, peek, "
-                "proxy_protocol)",
+                "proxy_protocol, connect_request_timeout)",
                 "cfg/egressd.yaml:8:20: error: upstream.connect_timeout: \"5\" is not a duration "
                 "(e.g. 500ms, 5s, 2m, 1h)",
                 "cfg/egressd.yaml:12:1: error: drain_timeot: unknown key \"drain_timeot\" in the "
@@ -475,7 +475,7 @@ policy: {dri: p}
                 "listener",
                 "c.yaml:3:5: error: listeners[0].adress: unknown key \"adress\" in a listener, did "
                 "you mean \"address\"? (allowed: name, address, destination, max_connections, tls, "
-                "peek, proxy_protocol)",
+                "peek, proxy_protocol, connect_request_timeout)",
                 "c.yaml:4:9: error: policy.dir: missing required key \"dir\" in policy",
                 "c.yaml:4:10: error: policy.dri: unknown key \"dri\" in policy, did you mean "
                 "\"dir\"? (allowed: dir, on_change)",
