@@ -48,6 +48,26 @@ HeldAnswers::Look HeldAnswers::look(const std::string& name, const base::IpAddre
           decide(addresses_of(entry.addresses), destination, entry.last_detail)};
 }
 
+HeldAnswers::Look HeldAnswers::addresses(const std::string& name, Clock::time_point now,
+                                         bool may_claim) {
+  std::lock_guard lock(mutex_);
+  Entry& entry = find_or_insert(name);
+  prune(entry.addresses, now);
+  if (!entry.addresses.empty()) {
+    return {Look::Next::decided, {Verdict::match, {}, addresses_of(entry.addresses)}};
+  }
+  const bool negative = entry.looked_up && now < entry.negative_until;
+  if (may_claim && !negative) {
+    entry.last_lookup = now;
+    ++lookups_;
+    return {Look::Next::ask, {}};
+  }
+  return {Look::Next::decided,
+          {Verdict::unresolved,
+           negative && !entry.last_detail.empty() ? entry.last_detail : "no address",
+           {}}};
+}
+
 HeldAnswers::Snapshot HeldAnswers::merge(const std::string& name, const Answer& answer,
                                          Clock::time_point now) {
   std::lock_guard lock(mutex_);

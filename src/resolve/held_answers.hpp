@@ -55,6 +55,14 @@ class HeldAnswers {
   Look look(const std::string& name, const base::IpAddress& destination, Clock::time_point now,
             bool may_claim);
 
+  /// What a resolve does next (issue 20, a CONNECT name): the name's unexpired addresses
+  /// (decided: verdict match, `answers` them all, in the order they were first held); a
+  /// remembered failure with no address (decided: unresolved, its detail); nothing held and
+  /// `may_claim`: a claimed lookup (ask). Nothing held and not `may_claim`: decided, unresolved
+  /// ("no address"). No refresh_interval limit: with no address there is nothing else to give.
+  /// Refreshes the name's recency; a name not held is added.
+  Look addresses(const std::string& name, Clock::time_point now, bool may_claim);
+
   /// The name's held addresses and failure detail right after a finished lookup was merged.
   struct Snapshot {
     std::vector<base::IpAddress> addresses;

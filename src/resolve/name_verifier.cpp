@@ -82,6 +82,33 @@ asio::awaitable<Verification> NameVerifier::verify(std::string name, base::IpAdd
   co_return decide(flight->held.addresses, destination, flight->held.detail);
 }
 
+asio::awaitable<Verification> NameVerifier::resolve(std::string name) {
+  if (!normalise(name)) co_return Verification{Verdict::unresolved, "invalid name", {}};
+  std::shared_ptr<InFlight> flight;
+  if (!in_flight_.empty()) {
+    if (auto it = in_flight_.find(name); it != in_flight_.end()) flight = it->second;
+  }
+  auto look = answers_.addresses(name, answers_.now(), !flight);
+  // As verify: with a lookup of this verifier in flight, only held addresses answer at once.
+  if (look.next == HeldAnswers::Look::Next::decided &&
+      (!flight || look.verification.verdict == Verdict::match)) {
+    co_return std::move(look.verification);
+  }
+  if (!flight) flight = start_lookup(std::move(name), co_await asio::this_coro::executor);
+  if (!flight->done) {
+    boost::system::error_code ec;
+    co_await flight->signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!flight->done) co_return Verification{Verdict::unresolved, "cancelled", {}};
+  }
+  if (flight->held.addresses.empty()) {
+    co_return Verification{
+        Verdict::unresolved,
+        flight->held.detail.empty() ? std::string("no address") : flight->held.detail,
+        {}};
+  }
+  co_return Verification{Verdict::match, {}, flight->held.addresses};
+}
+
 std::optional<Verdict> NameVerifier::held(std::string_view name,
                                           const base::IpAddress& destination) const {
   std::string key(name);

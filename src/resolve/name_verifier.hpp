@@ -52,6 +52,15 @@ class NameVerifier {
   /// ("cancelled") without disturbing other waiters.
   boost::asio::awaitable<Verification> verify(std::string name, base::IpAddress destination);
 
+  /// The addresses of `name` (as verify takes it), for a client that named no address (issue 20,
+  /// a CONNECT request): the unexpired addresses held for it, at once; when none is held (and no
+  /// failure is remembered), after one lookup, shared with any verify or resolve of this verifier
+  /// waiting for the same name and merged into the shared store. Verdict match with `answers`
+  /// (never empty) when the name has addresses, else unresolved with why ("NXDOMAIN", "invalid
+  /// name", "cancelled", ...). Never a second lookup while addresses are held: what is held is
+  /// what a verify of any of them would call a match.
+  boost::asio::awaitable<Verification> resolve(std::string name);
+
   /// What the answers held now say about `name` (as verify takes it) and `destination`, without
   /// a lookup and without waiting: match when the destination is among the unexpired addresses,
   /// mismatch when other addresses are held, unresolved while a negative answer or a failure is

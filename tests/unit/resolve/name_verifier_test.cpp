@@ -353,6 +353,100 @@ TEST_F(NameVerifierTest, HeldAnswersWhatIsHeldWithoutALookup) {
   EXPECT_EQ(lookup_.asked.size(), 2u);
 }
 
+// Issue 20: a CONNECT request names a host and no address; resolve gives every address held for
+// it, looking up only when none is.
+TEST_F(NameVerifierTest, ResolveLooksUpOnceAndThenServesTheHeldAddresses) {
+  lookup_.script["api.example.com"] =
+      ok({{"2001:db8::1", 60}, {"192.0.2.1", 60}, {"192.0.2.2", 60}});
+  auto r = run_awaitable(io_, verifier_->resolve("API.example.com."));
+  EXPECT_EQ(r.verdict, Verdict::match);
+  EXPECT_EQ(r.detail, "");
+  EXPECT_EQ(r.answers, (std::vector{ip("2001:db8::1"), ip("192.0.2.1"), ip("192.0.2.2")}))
+      << "in the resolver's order";
+  EXPECT_EQ(lookup_.asked, std::vector<std::string>{"api.example.com"});
+
+  fake_now += 30s;
+  EXPECT_EQ(run_awaitable(io_, verifier_->resolve("api.example.com")).answers.size(), 3u);
+  EXPECT_EQ(verify("api.example.com", "192.0.2.2").verdict, Verdict::match);
+  EXPECT_EQ(lookup_.asked.size(), 1u) << "held addresses answer resolve and verify alike";
+
+  fake_now += 31s;  // 61s: every address expired, so the name is asked again
+  lookup_.script["api.example.com"] = ok({{"192.0.2.9", 60}});
+  r = run_awaitable(io_, verifier_->resolve("api.example.com"));
+  EXPECT_EQ(r.answers, std::vector{ip("192.0.2.9")});
+  EXPECT_EQ(lookup_.asked.size(), 2u);
+}
+
+TEST_F(NameVerifierTest, ResolveUsesWhatAVerifyHeldWithoutALookup) {
+  lookup_.script["api.example.com"] = ok({{"192.0.2.1", 60}});
+  EXPECT_EQ(verify("api.example.com", "192.0.2.1").verdict, Verdict::match);
+  const auto r = run_awaitable(io_, verifier_->resolve("api.example.com"));
+  EXPECT_EQ(r.answers, std::vector{ip("192.0.2.1")});
+  EXPECT_EQ(lookup_.asked.size(), 1u);
+}
+
+TEST_F(NameVerifierTest, ResolveOfAMissingNameIsUnresolvedAndRememberedForTheNegativeTtl) {
+  auto r = run_awaitable(io_, verifier_->resolve("gone.example.com"));
+  EXPECT_EQ(r.verdict, Verdict::unresolved);
+  EXPECT_EQ(r.detail, "NXDOMAIN");
+  EXPECT_TRUE(r.answers.empty());
+
+  fake_now += 4s;
+  r = run_awaitable(io_, verifier_->resolve("gone.example.com"));
+  EXPECT_EQ(r.detail, "NXDOMAIN");
+  EXPECT_EQ(lookup_.asked.size(), 1u) << "a flood of CONNECTs to it asks the server nothing";
+
+  fake_now += 1500ms;
+  lookup_.script["gone.example.com"] = failed(Answer::Status::servfail, "SERVFAIL");
+  r = run_awaitable(io_, verifier_->resolve("gone.example.com"));
+  EXPECT_EQ(r.verdict, Verdict::unresolved);
+  EXPECT_EQ(r.detail, "SERVFAIL");
+  EXPECT_EQ(lookup_.asked.size(), 2u);
+}
+
+TEST_F(NameVerifierTest, ConcurrentResolvesAndVerifiesOfOneNameShareOneLookup) {
+  lookup_.hold = true;
+  lookup_.script["api.example.com"] = ok({{"192.0.2.1", 60}, {"192.0.2.2", 60}});
+  std::optional<Verification> resolved1, resolved2, verified;
+  asio::co_spawn(io_, verifier_->verify("api.example.com", ip("192.0.2.2")),
+                 [&](std::exception_ptr, Verification v) { verified = v; });
+  asio::co_spawn(io_, verifier_->resolve("api.example.com"),
+                 [&](std::exception_ptr, Verification v) { resolved1 = v; });
+  asio::co_spawn(io_, verifier_->resolve("api.example.com"),
+                 [&](std::exception_ptr, Verification v) { resolved2 = v; });
+  io_.poll();
+  EXPECT_EQ(lookup_.asked.size(), 1u);
+  EXPECT_FALSE(resolved1 || resolved2 || verified) << "nobody answers before the lookup";
+
+  lookup_.complete_all();
+  io_.restart();
+  io_.run();
+  ASSERT_TRUE(resolved1 && resolved2 && verified);
+  EXPECT_EQ(resolved1->answers, (std::vector{ip("192.0.2.1"), ip("192.0.2.2")}));
+  EXPECT_EQ(resolved2->answers, resolved1->answers);
+  EXPECT_EQ(verified->verdict, Verdict::match);
+  EXPECT_EQ(lookup_.asked.size(), 1u);
+}
+
+TEST_F(NameVerifierTest, ResolveSharesTheHeldAnswersWithEveryWorker) {
+  HeldAnswers shared(VerifierOptions{}, &now);
+  NameVerifier worker1(lookup_, shared);
+  NameVerifier worker2(lookup_, shared);
+  lookup_.script["api.example.com"] = ok({{"192.0.2.1", 60}});
+  EXPECT_EQ(run_awaitable(io_, worker1.resolve("api.example.com")).verdict, Verdict::match);
+  const auto r = run_awaitable(io_, worker2.resolve("api.example.com"));
+  EXPECT_EQ(r.answers, std::vector{ip("192.0.2.1")});
+  EXPECT_EQ(lookup_.asked.size(), 1u);
+  EXPECT_EQ(worker2.lookups(), 0u);
+}
+
+TEST_F(NameVerifierTest, ResolveNeverAsksForSomethingThatIsNotAHostName) {
+  const auto r = run_awaitable(io_, verifier_->resolve("a b.example.com"));
+  EXPECT_EQ(r.verdict, Verdict::unresolved);
+  EXPECT_EQ(r.detail, "invalid name");
+  EXPECT_TRUE(lookup_.asked.empty());
+}
+
 TEST(VerdictTest, NamesAreTheAuditValues) {
   EXPECT_EQ(to_string(Verdict::match), "match");
   EXPECT_EQ(to_string(Verdict::mismatch), "mismatch");
