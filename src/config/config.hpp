@@ -78,8 +78,9 @@ struct ListenerConfig {
   /// Absent: no PROXY protocol (a header is client data, as any other bytes).
   std::optional<ProxyProtocolConfig> proxy_protocol;
   /// `listeners[].connect_request_timeout` (destination: connect only): the CONNECT request head
-  /// must have ended by then, counted from accept (after the TLS handshake it includes);
-  /// otherwise the connection is closed, denied connect_request_timeout. 0 < t <= 300s.
+  /// must have ended by then, counted from the connect step's start (after the TLS handshake,
+  /// which tls.handshake_timeout bounds); otherwise the connection is closed, denied
+  /// connect_request_timeout. 0 < t <= 300s.
   std::chrono::milliseconds connect_request_timeout{10'000};
 };
 

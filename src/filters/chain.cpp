@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "filters/admission.hpp"
+#include "filters/connect_filter.hpp"
 #include "filters/loop_guard_filter.hpp"
 #include "filters/name_filter.hpp"
 #include "filters/original_dst.hpp"
@@ -22,6 +23,20 @@ void trace_step(std::string& out, std::string_view step, const std::optional<bas
                 const Facts& facts) {
   if (!out.empty()) out += ", ";
   out += step;
+  if (!r && step == "connect" && facts.connect) {
+    // "connect api.example.com:443 3 addresses", "connect 203.0.113.5:443".
+    out += ' ';
+    if (facts.connect->name.empty()) {
+      if (facts.dst) out += facts.dst->to_string();
+    } else {
+      out += facts.connect->name + ":" + std::to_string(facts.connect->port);
+      if (facts.name) {
+        const std::size_t n = facts.name->dns_answers.size();
+        out += " " + std::to_string(n) + (n == 1 ? " address" : " addresses");
+      }
+    }
+    return;
+  }
   if (!r && step == "name" && facts.name) {
     // "name sni api.stripe.com match", "name none not_checked": what was found, and DNS's word.
     const NameFacts& n = *facts.name;
@@ -58,7 +73,9 @@ boost::asio::awaitable<base::Outcome> FilterChain::run(Facts& facts, FilterConte
     outcome = co_await f->on_connection(facts, context);
     // The name step passes at once, without a look at the bytes, when no hostname rule could
     // match: the line then stays what it was without the step.
-    const bool skipped = !outcome && f->name() == "name" && !facts.name;
+    // So does it for a CONNECT name (the connect step read and resolved it).
+    const bool skipped = !outcome && f->name() == "name" &&
+                         (!facts.name || facts.name->source == NameSource::connect);
     if (trace && !skipped) trace_step(steps, f->name(), outcome, facts);
     if (outcome) break;
   }
@@ -102,6 +119,20 @@ FilterChain ChainFactory::build(resolve::NameVerifier& names) const {
   if (const auto& pp = listener_.config.proxy_protocol)
     chain.add(std::make_unique<ProxyProtocolFilter>(*pp, listener_.config.peek.timeout,
                                                     listener_.config.peek.max_bytes));
+  if (listener_.config.destination == config::DestinationMode::connect) {
+    // The destination is what the client asks for, inside its mTLS when the listener has it:
+    // the request is read after the handshake, and the loop guard judges what it named.
+    chain.add(std::make_unique<AdmissionFilter>(services_.limits));
+    if (tls_) chain.add(std::make_unique<TlsIdentityFilter>(*tls_));
+    chain.add(std::make_unique<ConnectFilter>(names, listener_.config.connect_request_timeout));
+    chain.add(std::make_unique<LoopGuardFilter>(services_.loop_guard));
+    // An IP-literal CONNECT's tunnel bytes are read for a name as a transparent connection's
+    // are; a CONNECT name passes (the connect step resolved it).
+    chain.add(std::make_unique<NameFilter>(services_.policy, names, listener_.config.peek));
+    // The loop guard again for a name's addresses: none of them that is the gateway is dialled.
+    chain.add(std::make_unique<PolicyFilter>(services_.policy, &services_.loop_guard));
+    return chain;
+  }
   // original_dst first: it never waits (one getsockopt), and a deny by a limit still records
   // where the client was going.
   chain.add(std::make_unique<OriginalDstFilter>(listener_.config.destination));

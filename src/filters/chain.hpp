@@ -50,11 +50,13 @@ class FilterChain {
   std::vector<std::unique_ptr<ConnectionFilter>> filters_;
 };
 
-/// Builds a listener's chain from its config. A transparent listener (the only kind today):
+/// Builds a listener's chain from its config. A transparent listener:
 /// [proxy_protocol, with listeners[].proxy_protocol] → original_dst → admission → loop_guard →
-/// [tls_identity, when tls.mode is not off] → name → policy. Created once per listener (shared
-/// state such as a TLS context belongs here, shared by all workers); build() is called once per
-/// worker, with that worker's own services.
+/// [tls_identity, when tls.mode is not off] → name → policy. A `destination: connect` listener
+/// (issue 20): [proxy_protocol] → admission → [tls_identity] → connect → loop_guard → name →
+/// policy (the policy step excludes a CONNECT name's addresses that are the gateway). Created once
+/// per listener (shared state such as a TLS context belongs here, shared by all workers); build()
+/// is called once per worker, with that worker's own services.
 class ChainFactory {
  public:
   /// Throws std::runtime_error with a clear message when the listener cannot be served (e.g.

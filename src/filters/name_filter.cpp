@@ -22,6 +22,9 @@ policy::NameVerification to_name_verification(resolve::Verdict v) noexcept {
 
 boost::asio::awaitable<std::optional<base::Outcome>> NameFilter::on_connection(
     Facts& facts, FilterContext& context) {
+  // A CONNECT request's name (issue 20) was resolved by egressd itself: nothing to read or
+  // verify. Its tunnel's own first bytes are read by the session after the 200.
+  if (facts.name && facts.name->source == NameSource::connect) co_return std::nullopt;
   if (!facts.dst) co_return std::nullopt;
   policy::HostVerification mode = policy::HostVerification::strict;
   {

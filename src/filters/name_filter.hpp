@@ -34,6 +34,8 @@ policy::NameVerification to_name_verification(resolve::Verdict v) noexcept;
 ///  * A name is verified with the worker's NameVerifier (the destination among the name's
 ///    answers) unless the policy's host_verification is off (not_checked, no lookup); why it is
 ///    unresolved is the detail ("DNS: NXDOMAIN").
+///  * A CONNECT request's name (facts.name with source connect, set by the connect step) passes
+///    at once: it is neither peeked for nor verified again. An IP-literal CONNECT runs as above.
 /// The policy snapshot is not kept: the policy step takes its own when it decides.
 class NameFilter final : public ConnectionFilter {
  public:

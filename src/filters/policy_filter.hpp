@@ -2,6 +2,7 @@
 
 #include "filters/filter.hpp"
 #include "policy/store.hpp"
+#include "upstream/loop_guard.hpp"
 
 namespace egress::filters {
 
@@ -11,9 +12,22 @@ namespace egress::filters {
 /// reason (rule / default / deny_destination / name_mismatch / name_unresolved). The name step's
 /// facts (facts.name: the host and its verification) are part of what the policy sees. No policy
 /// loaded → deny no_policy. Runs last, before any upstream connect.
+///
+/// A CONNECT request (issue 20, facts.connect): for an IP literal, the decision as above, and on
+/// allow facts.connect->dial = {dst}. For a name (facts.name with source connect: no dst yet),
+/// the policy is evaluated once for every address the name resolved to (dst = the address, host
+/// = the name, verified match: the same evaluation a transparent connection to that address
+/// with that SNI gets); an address that is the gateway itself (the loop guard) is never
+/// evaluated nor dialled. facts.connect->dial = the allowed addresses in the resolver's order,
+/// facts.dst = the first of them (with the CONNECT port), facts.decision = its decision; the
+/// detail names each denied address and why. None allowed: deny with the first address's
+/// decision (or loop), facts.dst = that address, and a detail with every address's verdict.
 class PolicyFilter final : public ConnectionFilter {
  public:
-  explicit PolicyFilter(const policy::PolicyStore& store) : store_(store) {}
+  /// `loop_guard` (null: no address is the gateway) outlives the filter.
+  explicit PolicyFilter(const policy::PolicyStore& store,
+                        const upstream::LoopGuard* loop_guard = nullptr)
+      : store_(store), loop_guard_(loop_guard) {}
 
   // ConnectionFilter
   std::string_view name() const noexcept override { return "policy"; }
@@ -24,7 +38,11 @@ class PolicyFilter final : public ConnectionFilter {
   base::Outcome decide(Facts& facts) const;
 
  private:
+  /// decide() for a CONNECT name: one evaluation per address of facts.name->dns_answers.
+  base::Outcome decide_connect_name(Facts& facts) const;
+
   const policy::PolicyStore& store_;
+  const upstream::LoopGuard* loop_guard_;
 };
 
 /// What the policy sees of a connection at `now`: client, destination, identity, and the name
