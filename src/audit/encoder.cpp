@@ -98,6 +98,7 @@ void put_event(ObjectWriter& w, const Origin& origin, const ConnectionDecision& 
   put_endpoint(w, "src", e.src);
   if (e.proxy_src) put_endpoint(w, "proxy_src", *e.proxy_src);
   if (e.dst) put_endpoint(w, "dst", *e.dst);
+  if (e.agent_conn) w.str("agent_conn", *e.agent_conn);
   // An identity without a certificate (all fields empty) is no identity: omit it, as the
   // schema says, rather than write an object with an empty fingerprint.
   if (e.identity && e.identity->present()) put_identity(w, *e.identity);

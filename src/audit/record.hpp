@@ -85,7 +85,11 @@ struct ConnectionDecision {
   /// The TCP peer that sent a trusted PROXY header (the load balancer) when `src` is the
   /// header's client; absent otherwise.
   std::optional<base::Endpoint> proxy_src;
-  std::optional<base::Endpoint> dst;       ///< absent when no original destination was found
+  std::optional<base::Endpoint> dst;  ///< absent when no original destination was found
+  /// The `Egressd-Agent-Conn` of a CONNECT request (issue 20): the conn_id the egressd agent that
+  /// opened the tunnel gave the connection, as sent (visible ASCII, at most 128 bytes); absent
+  /// when none was sent.
+  std::optional<std::string> agent_conn;
   std::optional<base::Identity> identity;  ///< absent for plain TCP / no client certificate
   std::string tls_version;                 ///< "TLSv1.3", or empty for plain TCP
   std::optional<NameFields> name;          ///< absent when the name step did not run

@@ -47,6 +47,7 @@ audit::ConnectionDecision decision_record(const filters::Facts& facts, base::Out
   r.src = facts.src;
   r.proxy_src = facts.proxied_by;
   r.dst = facts.dst;
+  if (facts.connect) r.agent_conn = facts.connect->agent_conn;
   r.identity = facts.identity;
   r.tls_version = facts.tls_version;
   r.decision = outcome.allow ? "allow" : "deny";

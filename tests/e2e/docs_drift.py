@@ -70,6 +70,9 @@ NOT_CAUSED = {
     **{("connection.decision", f): "needs a trusted load balancer's PROXY header; "
                                    "e2e.proxy_protocol causes and checks it"
        for f in ("proxy_src", "proxy_src.ip", "proxy_src.port")},
+    ("connection.decision", "agent_conn"): "needs a destination: connect listener and a CONNECT "
+                                           "request with Egressd-Agent-Conn (an egressd agent's "
+                                           "tunnel, issue 20)",
 }
 # Words with which a docs/audit.md row (or the text under its table) marks a field optional.
 OPTIONAL_WORDS = re.compile(r"\b(absent|optional|omitted|present only)\b", re.I)

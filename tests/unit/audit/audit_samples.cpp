@@ -117,6 +117,20 @@ int main(int argc, char** argv) {
   nameless.rule_file.clear();
   nameless.name = NameFields{};  // the step ran: no SNI, no Host before peek.timeout
   log->submit(Record{Clock::now(), nameless});
+  // A CONNECT listener's tunnel from an egressd agent (issue 20): the name the request named,
+  // resolved by egressd, and the agent's conn_id.
+  ConnectionDecision tunnel = allowed;
+  tunnel.conn_id = 8;
+  tunnel.listener = "connect";
+  tunnel.agent_conn = "0a1b2c3d4e5f6789-42";
+  tunnel.name = NameFields{};
+  tunnel.name->host = "api.stripe.com";
+  tunnel.name->source = NameSource::connect;
+  tunnel.name->verified = NameVerified::match;
+  tunnel.name->dns_answers = {*base::IpAddress::parse("203.0.113.10"),
+                              *base::IpAddress::parse("203.0.113.66")};
+  tunnel.detail = "1 of 2 addresses allowed; denied: 203.0.113.66 rule 'block-x'";
+  log->submit(Record{Clock::now(), tunnel});
 
   ConnectionClose close;
   close.conn_id = 3;

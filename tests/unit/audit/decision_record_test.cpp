@@ -95,6 +95,41 @@ TEST(DecisionRecord, ReadsEveryFactTheDecisionUsed) {
   EXPECT_FALSE(is_policy_reason(r.reason));
 }
 
+// Issue 20: a CONNECT listener's record (name_source connect, the agent's conn_id) is read by
+// replay as any other: the name, its verification and the address decided are the facts.
+TEST(DecisionRecord, ReadsACONNECTTunnelsRecord) {
+  ConnectionDecision d;
+  d.conn_id = 9;
+  d.listener = "connect";
+  d.src = *base::Endpoint::parse("192.0.2.2:5000");
+  d.dst = *base::Endpoint::parse("203.0.113.10:443");
+  d.agent_conn = "0a1b2c3d4e5f6789-42";
+  NameFields n;
+  n.host = "api.example.com";
+  n.source = NameSource::connect;
+  n.verified = NameVerified::match;
+  n.dns_answers = {*base::IpAddress::parse("203.0.113.10"),
+                   *base::IpAddress::parse("203.0.113.66")};
+  d.name = n;
+  d.decision = "allow";
+  d.reason = "rule";
+  d.rule = "stripe";
+  d.policy_version = "v";
+  const auto o = encoded(Record{*clock::parse_rfc3339("2026-05-01T10:00:00Z"), d});
+  EXPECT_EQ(o.at("agent_conn").as_string(), "0a1b2c3d4e5f6789-42");
+  EXPECT_EQ(o.at("name_source").as_string(), "connect");
+  DecisionRecord r;
+  std::string error;
+  ASSERT_TRUE(read_decision(fields(o), r, error)) << error;
+  ASSERT_TRUE(r.dst);
+  EXPECT_EQ(r.dst->to_string(), "203.0.113.10:443");
+  EXPECT_TRUE(r.name_step);
+  EXPECT_EQ(r.host, "api.example.com");
+  EXPECT_EQ(r.name_verified, NameVerified::match);
+  EXPECT_EQ(r.dns_answers.size(), 2u);
+  EXPECT_TRUE(is_policy_reason(r.reason));
+}
+
 TEST(DecisionRecord, SaysWhichFieldIsMissingOrWrong) {
   DecisionRecord r;
   std::string error;

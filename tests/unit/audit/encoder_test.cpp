@@ -105,7 +105,7 @@ TEST(Encoder, DecisionOmitsWhatIsAbsent) {
   const auto o = encode(Record{Clock::now(), d});
   for (const char* key :
        {"dst", "identity", "tls_version", "rule", "rule_file", "shadow", "records_dropped", "host",
-        "name_source", "name_verified", "dns_answers", "ech", "proxy_src"}) {
+        "name_source", "name_verified", "dns_answers", "ech", "proxy_src", "agent_conn"}) {
     EXPECT_FALSE(o.contains(key)) << key;
   }
   EXPECT_EQ(o.at("detail").as_string(), "getsockopt: No such file or directory");
@@ -126,6 +126,20 @@ TEST(Encoder, DecisionBehindALoadBalancerHasProxySrc) {
   EXPECT_EQ(o.at("src").at("ip").as_string(), "198.51.100.7");
   EXPECT_EQ(o.at("proxy_src").at("ip").as_string(), "2001:db8:1::50");
   EXPECT_EQ(o.at("proxy_src").at("port").as_int64(), 51000);
+}
+
+// A CONNECT tunnel opened by an egressd agent (issue 20): its conn_id, as sent, joins the
+// agent's records with the gateway's.
+TEST(Encoder, DecisionOfAnAgentsTunnelHasAgentConn) {
+  ConnectionDecision d;
+  d.conn_id = 3;
+  d.listener = "connect";
+  d.src = *base::Endpoint::parse("192.0.2.2:40000");
+  d.agent_conn = "0a1b2c3d4e5f6789-42";
+  d.decision = "allow";
+  d.reason = "rule";
+  const auto o = encode(Record{Clock::now(), d});
+  EXPECT_EQ(o.at("agent_conn").as_string(), "0a1b2c3d4e5f6789-42");
 }
 
 ConnectionDecision name_step_decision() {
