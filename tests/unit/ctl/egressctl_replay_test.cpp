@@ -153,6 +153,34 @@ TEST_F(EgressctlReplay, ListsEachGroupWithCountsAndKinds) {
   EXPECT_EQ(temp.at("first_seen").as_string(), "2026-05-20T00:00:00.000000Z");
 }
 
+// Issue 20: a CONNECT listener's records (name_source connect, agent_conn) replay as any
+// decision by name: the CONNECT name against the address it was decided for.
+TEST_F(EgressctlReplay, ReadsACONNECTTunnelsRecords) {
+  Conn tunnel =
+      conn("2026-05-05T10:00:00Z", "192.0.2.2:40003", "203.0.113.60:443", "deny", "default", "");
+  tunnel.name_step = true;
+  tunnel.connect = true;
+  tunnel.agent_conn = "0a1b2c3d4e5f6789-42";
+  tunnel.host = "shop.example.com";
+  tunnel.verified = audit::NameVerified::match;
+  tunnel.answers = {"203.0.113.60"};
+  const std::string log = dir_.file("connect.jsonl");
+  write_audit(log, {tunnel});
+  ASSERT_TRUE(contains(audit::testing::read_file(log), R"("agent_conn":"0a1b2c3d4e5f6789-42")"));
+  ASSERT_TRUE(contains(audit::testing::read_file(log), R"("name_source":"connect")"));
+
+  const auto r = egressctl("policy replay " + b() + " --audit " + log + " --format json");
+  ASSERT_EQ(r.exit_code, 1) << r.output;
+  const auto report = boost::json::parse(r.output).as_object();
+  EXPECT_EQ(report.at("totals").as_object().at("widen").as_int64(), 1) << r.output;
+  const auto shop = find_change(report.at("changes").as_array(), "widen", "203.0.113.60:443");
+  ASSERT_FALSE(shop.empty()) << r.output;
+  EXPECT_EQ(shop.at("host").as_string(), "shop.example.com");
+  EXPECT_EQ(shop.at("new").as_object().at("rule").as_string(), "named");
+  EXPECT_EQ(egressctl("policy replay " + a() + " --audit " + log).exit_code, 0)
+      << "unchanged under the policy that decided it";
+}
+
 TEST_F(EgressctlReplay, FailOnSelectsTheKind) {
   EXPECT_EQ(egressctl("policy replay " + b() + " --audit " + log_ + " --fail-on none").exit_code,
             0);

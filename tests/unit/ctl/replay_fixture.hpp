@@ -31,6 +31,9 @@ struct Conn {
   audit::NameVerified verified = audit::NameVerified::not_checked;
   std::vector<std::string> answers;
   std::string spiffe_id;
+  /// A CONNECT listener's tunnel (issue 20): name_source connect, and the agent's conn_id.
+  bool connect = false;
+  std::string agent_conn;
 };
 
 inline audit::Record make_record(const Conn& c, std::uint64_t id) {
@@ -50,11 +53,14 @@ inline audit::Record make_record(const Conn& c, std::uint64_t id) {
   if (c.name_step) {
     audit::NameFields n;
     n.host = c.host;
-    n.source = c.host.empty() ? audit::NameSource::none : audit::NameSource::sni;
+    n.source = c.host.empty() ? audit::NameSource::none
+               : c.connect    ? audit::NameSource::connect
+                              : audit::NameSource::sni;
     n.verified = c.verified;
     for (const auto& a : c.answers) n.dns_answers.push_back(*base::IpAddress::parse(a));
     d.name = n;
   }
+  if (!c.agent_conn.empty()) d.agent_conn = c.agent_conn;
   d.decision = c.decision;
   d.reason = c.reason;
   d.rule = c.rule;
