@@ -54,6 +54,32 @@ TEST_F(AuditRecordsTest, TheNameStepsFindingsAreTheRecordsNameFields) {
   EXPECT_EQ(json.at("reason"), "name_mismatch");
 }
 
+// Issue 20: a CONNECT tunnel's record carries the agent's conn_id (the Egressd-Agent-Conn field)
+// and the CONNECT name as host with name_source connect; a transparent one has no agent_conn.
+TEST_F(AuditRecordsTest, ACONNECTTunnelsRecordHasTheAgentsConnIdAndItsName) {
+  EXPECT_FALSE(encoded(decision_record(facts_, base::Outcome::allowed(base::Reason::rule), nullptr))
+                   .contains("agent_conn"));
+  facts_.connect.emplace();
+  facts_.connect->name = "api.stripe.com";
+  facts_.connect->port = 443;
+  EXPECT_FALSE(encoded(decision_record(facts_, base::Outcome::allowed(base::Reason::rule), nullptr))
+                   .contains("agent_conn"))
+      << "a CONNECT without Egressd-Agent-Conn";
+  facts_.connect->agent_conn = "0a1b2c3d4e5f6789-42";
+  facts_.name = filters::NameFacts{};
+  facts_.name->host = "api.stripe.com";
+  facts_.name->source = filters::NameSource::connect;
+  facts_.name->verified = policy::NameVerification::match;
+  facts_.name->dns_answers = {*base::IpAddress::parse("203.0.113.99")};
+  const auto json =
+      encoded(decision_record(facts_, base::Outcome::allowed(base::Reason::rule), nullptr));
+  EXPECT_EQ(json.at("agent_conn"), "0a1b2c3d4e5f6789-42");
+  EXPECT_EQ(json.at("host"), "api.stripe.com");
+  EXPECT_EQ(json.at("name_source"), "connect");
+  EXPECT_EQ(json.at("name_verified"), "match");
+  EXPECT_EQ(json.at("dst").at("ip"), "203.0.113.99");
+}
+
 TEST_F(AuditRecordsTest, EachSourceAndVerdictHasItsSpelling) {
   const std::pair<filters::NameSource, const char*> sources[] = {
       {filters::NameSource::sni, "sni"},
