@@ -179,6 +179,21 @@ to: [{hosts: [www.example.com], ports: [80]}]
             "www.example.com not_checked, policy allow rule=web\n");
 }
 
+// Issue 20: the connect step says what the request named; the name step, which does not look
+// at a CONNECT name's bytes, is left out of the line as when it is skipped.
+TEST_F(ChainTest, TheDebugLineOfAConnectListenerSaysWhatTheRequestNamed) {
+  listener_.config.destination = config::DestinationMode::connect;
+  lookup_.answer("www.example.com", {"203.0.113.10", "203.0.113.66"});
+  context_.client_bytes = "CONNECT www.example.com:80 HTTP/1.1\r\n\r\n";
+  const FilterChain chain =
+      ChainFactory(listener_, {policy_.store(), guard_, limits_}).build(names_);
+  LogCapture log(spdlog::level::debug);
+  EXPECT_TRUE(testing::run_on(io_, const_cast<FilterChain&>(chain).run(facts_, context_)).allow);
+  EXPECT_EQ(log.text(),
+            "conn 42: admission ok, connect www.example.com:80 2 addresses, loop_guard ok, "
+            "policy allow rule=allow-web\n");
+}
+
 TEST_F(ChainTest, AtInfoLevelNothingIsLogged) {
   context_.dst_answer.destination = *base::Endpoint::parse("203.0.113.10:80");
   const FilterChain chain =

@@ -11,6 +11,7 @@
 #include "fake_context.hpp"
 #include "fake_lookup.hpp"
 #include "filters/chain.hpp"
+#include "filters/name_filter.hpp"
 #include "filters/policy_filter.hpp"
 #include "peek/client_hellos.hpp"
 #include "peek/connect_request.hpp"
@@ -195,6 +196,24 @@ TEST_F(ConnectChainTest, ANameWhoseAddressesAreAllAllowedDialsThemAllInTheResolv
             (std::vector<std::string>{"2001:db8::10", "203.0.113.10"}));
   EXPECT_EQ(lookup_.asked, std::vector<std::string>{"api.stripe.com"});
   EXPECT_EQ(context_.peeks, 1) << "the name step does not peek for a CONNECT name";
+}
+
+TEST_F(ConnectChainTest, TheNameStepNeitherPeeksNorLooksUpForACONNECTName) {
+  // Even with a destination set (as the session sets it once it has dialled one), a CONNECT
+  // name is not read from the tunnel's bytes nor verified again: egressd resolved it itself.
+  Facts facts(7, listener_);
+  facts.src = *base::Endpoint::parse("192.0.2.2:40000");
+  facts.dst = *base::Endpoint::parse("203.0.113.10:443");
+  facts.connect.emplace().name = "api.stripe.com";
+  facts.name.emplace().host = "api.stripe.com";
+  facts.name->source = NameSource::connect;
+  facts.name->verified = policy::NameVerification::match;
+  context_.client_bytes = "\x16\x03\x01";
+  NameFilter step(policy_.store(), names_, listener_.config.peek);
+  EXPECT_FALSE(testing::run_on(io_, step.on_connection(facts, context_)));
+  EXPECT_EQ(context_.peeks, 0);
+  EXPECT_TRUE(lookup_.asked.empty());
+  EXPECT_EQ(facts.name->source, NameSource::connect);
 }
 
 TEST_F(ConnectChainTest, SomeAddressesDeniedOnlyTheAllowedOnesAreDialled) {

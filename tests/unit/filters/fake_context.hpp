@@ -87,6 +87,16 @@ class FakeContext final : public FilterContext {
   std::size_t shown_ = 0;
 };
 
+/// Runs one step (or anything awaitable) to completion on `io`, the context a FakeLookup posts its
+/// answers on.
+template <class T>
+T run_on(boost::asio::io_context& io, boost::asio::awaitable<T> a) {
+  auto f = boost::asio::co_spawn(io, std::move(a), boost::asio::use_future);
+  io.restart();
+  io.run();
+  return f.get();
+}
+
 /// Runs one step (or anything awaitable) to completion on a fresh io_context.
 template <class T>
 T run(boost::asio::awaitable<T> a) {
