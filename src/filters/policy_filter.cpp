@@ -65,7 +65,8 @@ base::Outcome PolicyFilter::decide(Facts& facts) const {
     return base::Outcome::denied(reason, {},
                                  facts.connect ? base::Ending::close : base::Ending::reset);
   }
-  if (facts.connect) facts.connect->dial = {facts.dst->address};
+  // An IP-literal CONNECT dials the address it named, and no other.
+  if (facts.connect && facts.connect->name.empty()) facts.connect->dial = {facts.dst->address};
   return base::Outcome::allowed(reason);
 }
 
