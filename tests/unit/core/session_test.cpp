@@ -25,6 +25,7 @@
 
 #include "base/asio_endpoint.hpp"
 #include "core/connection.hpp"
+#include "filters/fake_lookup.hpp"
 #include "filters/original_dst.hpp"
 #include "filters/policy_dir_fixture.hpp"
 #include "filters/policy_filter.hpp"
@@ -786,6 +787,51 @@ TEST_F(ConnectLoopbackTest, OverMutualTlsTheAnswerIsWrittenInsideTheSession) {
       << got;
   EXPECT_NE(got.find("<close_notify>"), std::string::npos) << got;
   EXPECT_EQ(audit_.decision()->tls_version, "TLSv1.3");
+}
+
+// The real chain of a CONNECT listener (ChainFactory: connect step, loop guard, name, policy) over
+// real sockets: the name is resolved, only its allowed address is dialled, the head never goes
+// upstream, and the record carries the name, every address and the agent's conn_id.
+TEST_F(ConnectLoopbackTest, TheRealChainDialsOnlyTheNamesAllowedAddress) {
+  filters::testing::FakeLookup dns(io_);
+  dns.answer("svc.example", {"192.0.2.1", "127.0.0.1"});
+  resolve::NameVerifier names(dns, {});
+  const auto port = std::to_string(upstream_server_.local_endpoint().port());
+  client_.connect(gateway_.local_endpoint());
+  asio::write(client_, asio::buffer("CONNECT svc.example:" + port +
+                                    " HTTP/1.1\r\nEgressd-Agent-Conn: agent-9\r\n\r\nhello"));
+  conn_real_ = std::make_unique<Connection>(gateway_.accept(), 7, connect_listener_);
+  conn_real_->facts.src = base::from_asio(client_.local_endpoint());
+  conn_real_->facts.local = base::from_asio(gateway_.local_endpoint());
+  filters::ChainFactory factory(connect_listener_, {loopback_policy_.store(), guard_, limits_});
+  filters::FilterChain chain = factory.build(names);
+  EXPECT_EQ(chain.describe(), "admission,connect,loop_guard,name,policy");
+  const SessionServices services{chain, audit_, loopback_policy_.store(), metrics_.worker(0),
+                                 upstream_};
+  auto f = asio::co_spawn(
+      io_, serve(conn_real_->facts, std::chrono::steady_clock::now(), *conn_real_, services),
+      asio::use_future);
+  io_.run();
+  ASSERT_TRUE(f.get()) << "the relay comes next";
+  EXPECT_EQ(client_reads(64),
+            "HTTP/1.1 200 Connection established\r\nEgressd-Decision: run-7\r\n\r\n");
+  auto upstream = upstream_server_.accept();
+  EXPECT_EQ(conn_real_->facts.dst->to_string(), "127.0.0.1:" + port);
+  std::string rest(5, '\0');
+  asio::read(conn_real_->socket(), asio::buffer(rest));
+  EXPECT_EQ(rest, "hello") << "the head was consumed";
+  const auto* d = audit_.decision();
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->decision, "allow");
+  EXPECT_EQ(d->rule, "allow-loopback");
+  EXPECT_EQ(d->agent_conn, std::optional<std::string>("agent-9"));
+  ASSERT_TRUE(d->name);
+  EXPECT_EQ(d->name->host, "svc.example");
+  EXPECT_EQ(d->name->source, audit::NameSource::connect);
+  EXPECT_EQ(d->name->verified, audit::NameVerified::match);
+  EXPECT_EQ(d->name->dns_answers.size(), 2u);
+  EXPECT_EQ(d->detail, "1 of 2 addresses allowed; denied: 192.0.2.1 default");
+  EXPECT_EQ(dns.asked, std::vector<std::string>{"svc.example"});
 }
 
 }  // namespace
