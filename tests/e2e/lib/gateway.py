@@ -73,7 +73,9 @@ class Upstream:
         return self.closes()
 
 
-def start_upstream(sb: Sandbox, mode: str, listen: list[str], name: str | None = None) -> Upstream:
+def start_upstream(sb: Sandbox, mode: str, listen: list[str], name: str | None = None,
+                   extra: list[str] | None = None) -> Upstream:
+    """`extra`: more upstream.py arguments (https: ["--cert", PEM, "--key", KEY])."""
     name = name or f"upstream-{mode}-{len(sb.processes)}"
     events = sb.dir / f"{name}.events.jsonl"
     ready = sb.dir / f"{name}.ready"
@@ -81,6 +83,7 @@ def start_upstream(sb: Sandbox, mode: str, listen: list[str], name: str | None =
             "--ready", str(ready)]
     for spec in listen:
         argv += ["--listen", spec]
+    argv += extra or []
     proc = sb.spawn(sb.internet, name, argv)
     deadline = time.monotonic() + 10
     while not ready.exists():

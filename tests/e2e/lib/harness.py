@@ -49,8 +49,9 @@ class Case:
 
     # -------------------------------------------------------------- things in the sandbox
 
-    def upstream(self, mode: str, listen: list[str], name: str | None = None) -> gateway.Upstream:
-        up = gateway.start_upstream(self.sb, mode, listen, name)
+    def upstream(self, mode: str, listen: list[str], name: str | None = None,
+                 extra: list[str] | None = None) -> gateway.Upstream:
+        up = gateway.start_upstream(self.sb, mode, listen, name, extra)
         self.upstreams.append(up)
         return up
 

@@ -10,6 +10,8 @@ Modes:
   sink       reads to EOF, counting bytes and their SHA-256; sends nothing.
   halfclose  reads to EOF (the client's half-close), then replies "ACK <bytes> <sha256>\\n" and closes.
   http       a minimal HTTP/1.1 server: one request per connection, 200 with a fixed body.
+  https      http inside TLS (--cert/--key, the server's chain and key): the accept event is
+             written at TCP accept, before the handshake; bytes_in/out count plaintext.
   silent     accepts and never sends; closes when the peer does.
 
 Every connection appends JSON Lines to --events (flushed at once, so a test can read them live):
@@ -30,6 +32,7 @@ import os
 import resource
 import signal
 import socket
+import ssl
 import sys
 import time
 
@@ -60,7 +63,7 @@ def parse_listen(spec: str) -> tuple[str, int]:
 
 
 async def handle(mode: str, events: Events, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
+                 writer: asyncio.StreamWriter, tls: ssl.SSLContext | None = None) -> None:
     sock = writer.get_extra_info("socket")
     peer, local = _fmt(writer.get_extra_info("peername")), _fmt(writer.get_extra_info("sockname"))
     events.active += 1
@@ -73,7 +76,9 @@ async def handle(mode: str, events: Events, reader: asyncio.StreamReader,
     head = b""
     end = "eof"
     try:
-        if mode == "http":
+        if mode == "https":
+            await writer.start_tls(tls)
+        if mode in ("http", "https"):
             data = b""
             while b"\r\n\r\n" not in data:
                 chunk = await reader.read(65536)
@@ -133,7 +138,10 @@ async def handle(mode: str, events: Events, reader: asyncio.StreamReader,
 
 async def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mode", required=True, choices=["echo", "banner", "sink", "halfclose", "http", "silent"])
+    ap.add_argument("--mode", required=True,
+                    choices=["echo", "banner", "sink", "halfclose", "http", "https", "silent"])
+    ap.add_argument("--cert", help="https: the server's PEM chain")
+    ap.add_argument("--key", help="https: its key")
     ap.add_argument("--listen", action="append", required=True, help="ADDR:PORT, IPv6 as [ADDR]:PORT")
     ap.add_argument("--events", required=True)
     ap.add_argument("--ready", required=True)
@@ -144,13 +152,17 @@ async def main() -> int:
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
     events = Events(args.events)
+    tls = None
+    if args.mode == "https":
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.cert, args.key)
     servers = []
     for spec in args.listen:
         host, port = parse_listen(spec)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
         async def on_conn(r, w, mode=args.mode):
-            await handle(mode, events, r, w)
+            await handle(mode, events, r, w, tls)
 
         servers.append(await asyncio.start_server(on_conn, host=host, port=port, family=family,
                                                   reuse_address=True, backlog=4096,
