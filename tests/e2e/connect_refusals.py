@@ -30,7 +30,8 @@ deny_destinations' unpacking of the IPv4 inside them (203.0.113.99) can deny tho
   record sni_mismatch / closed_by gateway / a detail naming both names, and the upstream, already
   dialled, reads zero bytes; the same with a matching SNI is echoed.
 Every refusal has Egressd-Decision (the audited conn_id), Connection: close, Content-Type:
-text/plain, a Content-Length equal to its one-line body, and ends with a FIN. Every record validates against docs/audit.schema.json.
+text/plain, a Content-Length equal to its one-line body, and ends with a FIN. Every record
+validates against docs/audit.schema.json.
 """
 
 import os
@@ -207,14 +208,16 @@ def run(t: harness.Case) -> None:
                f"{what}: allowed, dst the allowed answer")
     if ans:
         t.check_eq(connect.header(ans, "Egressd-Decision"), [dec.get("conn_id")], f"{what}: Egressd-Decision")
-        t.check(0.9 <= r.get("answer_s", 0) <= 3.5, f"{what}: answered ≈ connect_timeout (1s)", str(r.get("answer_s")))
+        t.check(0.9 <= r.get("answer_s", 0) <= 3.5, f"{what}: answered ≈ connect_timeout (1s)",
+                str(r.get("answer_s")))
     close = connect.close_record(t, gw, dec, what)
     if close:
         t.check_eq((close.get("reason"), audit.endpoint(close.get("dst"))), ("upstream_timeout", f"{BLACKHOLE}:443"),
                    f"{what}: close record upstream_timeout")
     now = syns()
-    t.check(now[f"{BLACKHOLE}:443"] - before[f"{BLACKHOLE}:443"] >= 1 and now[f"{DENIED_V4}:443"] == before[f"{DENIED_V4}:443"],
-            f"{what}: SYNs to {BLACKHOLE}:443 only", str({k: now[k] - before[k] for k in now}))
+    delta = {k: now[k] - before[k] for k in now}
+    t.check(delta[f"{BLACKHOLE}:443"] >= 1 and delta[f"{DENIED_V4}:443"] == 0, f"{what}: SYNs to {BLACKHOLE}:443 only",
+            str(delta))
 
     # --- 405, 431 --------------------------------------------------------------------------------------
     ans, _ = refused("GET (not CONNECT)", {"head_hex": connect.head(f"http://{API}/", API, method="GET").hex()},

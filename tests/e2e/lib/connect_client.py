@@ -25,8 +25,9 @@ Prints one JSON object:
   head came), "answer_s" (when the answer head was complete, seconds after connect),
   "tunnel_len", "tunnel_hex" (bytes after the answer, or everything read with no proxy),
   "end": "eof" | "reset" | "timeout" | "error: ..." (how the read side ended; "eof" includes a TLS
-  EOF without close_notify, then "ragged_eof": true; "client_closed": over TLS the client closed
-  once "expect" was met), "end_s", "send_error", "head_sent", "tls_version".
+  EOF without close_notify, then "ragged_eof": true), "end_s", "send_error", "head_sent",
+  "tls_version", "close_notify" (over TLS, once "expect" was met: the client sent its close_notify
+  and read the peer's, the TLS half-close).
 """
 
 from __future__ import annotations
@@ -226,8 +227,13 @@ def main() -> int:
             pass
         if want and len(c.buf) >= want:
             if isinstance(s, ssl.SSLSocket):
-                # Over TLS the client just ends (a close_notify would wait for the peer's).
-                c._end("client_closed")
+                # The TLS half-close: our close_notify, then the peer's (after the upstream's end),
+                # then the TCP end is read below.
+                try:
+                    s = c.s = s.unwrap()
+                    res["close_notify"] = True
+                except (ssl.SSLError, OSError) as e:
+                    c._end(f"error: TLS shutdown: {e}")
             else:
                 # Got what was expected: half-close and read what comes back until the end.
                 try:
