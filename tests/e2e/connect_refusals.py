@@ -28,7 +28,9 @@ deny_destinations' unpacking of the IPv4 inside them (203.0.113.99) can deny tho
 * after the 200, a ClientHello naming another host than the CONNECT (sent after the answer, and
   pipelined right after the head as the egressd agent does): the connection is closed, close
   record sni_mismatch / closed_by gateway / a detail naming both names, and the upstream, already
-  dialled, reads zero bytes; the same with a matching SNI is echoed.
+  dialled, reads zero bytes; the same with a matching SNI (and Egressd-Agent-Conn, as the agent
+  sends it) is echoed, the record has `agent_conn`, and the upstream's first bytes are the
+  ClientHello, not the head.
 Every refusal has Egressd-Decision (the audited conn_id), Connection: close, Content-Type:
 text/plain, a Content-Length equal to its one-line body, and ends with a FIN. Every record
 validates against docs/audit.schema.json.
@@ -84,6 +86,7 @@ from: [{role: sandbox-clients}]
 to: [{cidrs: ["64:ff9b::/96", "2002::/16"], ports: [443]}]
 """
 
+AGENT_CONN = "0123456789abcdef-42"  # an egressd agent's conn_id, as it sends it
 SPELLINGS = ["2130706433:443", "0x7f.1:443", "127.1:443", "0177.0.0.1:443", "3405803786:7", "0xcb00710a:7"]
 
 
@@ -269,16 +272,24 @@ def run(t: harness.Case) -> None:
         t.check_eq([(e["local"], e["bytes_in"]) for e in seen], [(f"{ECHO_V4}:443", 0)],
                    f"{what}: the upstream was dialled and read zero bytes")
 
-    what = f"CONNECT {API}:443, SNI {API} pipelined"
+    # As the egressd agent sends it: Egressd-Agent-Conn in the head, the ClientHello right behind.
+    what = f"CONNECT {API}:443, SNI {API} pipelined, Egressd-Agent-Conn"
     hello = client_hello.client_hello(API)
-    r = connect.request(t, {"proxy": px, "target": f"{API}:443", "pipeline_hex": hello.hex(), "expect": len(hello)})
+    agent_head = connect.head(f"{API}:443", extra=f"Egressd-Agent-Conn: {AGENT_CONN}\r\n")
+    before = len(echo.closes())
+    r = connect.request(t, {"proxy": px, "head_hex": agent_head.hex(), "pipeline_hex": hello.hex(),
+                            "expect": len(hello)})
     t.check_eq((r["answer"] or {}).get("status"), 200, f"{what}: 200", connect.brief(r))
     t.check(bytes.fromhex(r["tunnel_hex"]) == hello, f"{what}: the ClientHello comes back through the echo",
             connect.brief(r))
     dec = connect.decision(t, gw, r, what)
+    t.check_eq(dec.get("agent_conn"), AGENT_CONN, f"{what}: the record's agent_conn joins the agent's record")
     close = connect.close_record(t, gw, dec, what)
     if close:
         t.check_eq((close.get("reason"), close.get("bytes_up")), ("eof", len(hello)), f"{what}: close record")
+    seen = echo.wait_closes(before + 1)[before:]
+    t.check_eq([(e["head"][:2], e["bytes_in"]) for e in seen], [("\x16\x03", len(hello))],
+               f"{what}: the upstream read just the ClientHello, a TLS record first (the head never goes upstream)")
 
     t.check_eq(len(denied_echo.accepts()), 0, f"{DENIED_V4}:443 never accepted a connection")
     observe.check_schema(t, gw.records(), "connect_refusals")

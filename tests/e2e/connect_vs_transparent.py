@@ -168,6 +168,8 @@ def run(t: harness.Case) -> None:
             t.check(bytes.fromhex(r_c["tunnel_hex"]) == line and r_c["end"] == "eof",
                     f"{row}: CONNECT: the line comes back", connect.brief(r_c))
             t.check_eq(len(echo.accepts()) - accepted, 2, f"{row}: the echo accepted both")
+            heads = [e["head"] for e in echo.wait_closes(accepted + 2)[accepted:]]
+            t.check_eq(heads, [line.decode()] * 2, f"{row}: the echo read only the line both times (no CONNECT head)")
         elif allowed:
             t.check(r_t["tunnel_len"] == 0 and r_t["end"] in ("reset", "eof"),
                     f"{row}: transparent: the client's connection ends with nothing read", connect.brief(r_t))
