@@ -5,7 +5,8 @@ A plain-TCP `destination: connect` listener (connect_request_timeout 3s), names 
 dnsmasq (lib/dns.py), echo servers on 203.0.113.10 and 203.0.113.99 (so a dial that should not
 happen would succeed). SYNs are counted with iptables counters: in the internet namespace's INPUT
 (what reached a server address) and in the gateway namespace's OUTPUT (what egressd tried to dial
-towards loopback, 10/8 and the NAT64/6to4 prefixes, which lead nowhere in the sandbox).
+towards loopback, 10/8 and the NAT64/6to4 prefixes, which lead nowhere in the sandbox; a probe
+dial from the gateway namespace first shows each of those counters counts).
 
 The policy allows 203.0.113.0/24 and 127.0.0.0/8 on 7 and 443 by address, and on purpose the
 NAT64 (64:ff9b::/96) and 6to4 (2002::/16) prefixes on 443, as a network with a NAT64 would: only
@@ -48,6 +49,7 @@ import dns  # noqa: E402
 import harness  # noqa: E402
 import observe  # noqa: E402
 from connect import PLAIN_PORT  # noqa: E402
+from sandbox import PYTHON  # noqa: E402
 
 API, MIXED, SLOW, PRIVATE, BADDOC, MISSING = ("api.lab.example", "mixed.lab.example", "slow.lab.example",
                                               "private.lab.example", "baddoc.lab.example", "missing.lab.example")
@@ -87,6 +89,17 @@ to: [{cidrs: ["64:ff9b::/96", "2002::/16"], ports: [443]}]
 """
 
 AGENT_CONN = "0123456789abcdef-42"  # an egressd agent's conn_id, as it sends it
+PROBE = """
+import socket, sys
+for host in sys.argv[1:]:
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    s.settimeout(0.3)
+    try:
+        s.connect((host, 443))
+    except OSError:
+        pass
+    s.close()
+"""
 SPELLINGS = ["2130706433:443", "0x7f.1:443", "127.1:443", "0177.0.0.1:443", "3405803786:7", "0xcb00710a:7"]
 
 
@@ -118,6 +131,14 @@ def run(t: harness.Case) -> None:
     def no_new_syns(before: dict, what: str) -> None:
         now = syns()
         t.check_eq({k: v - before[k] for k, v in now.items() if v != before[k]}, {}, f"{what}: zero SYNs")
+
+    # The counters must see a wrong dial: one probe from the gateway namespace to each prefix
+    # leaves a SYN in each (the probes time out or are refused; only the count matters).
+    probes = ["127.0.0.1", "10.0.0.5", NAT64, SIX_TO_FOUR]
+    sb.exec(sb.gateway, [PYTHON, "-c", PROBE, *probes], timeout=30)
+    seen = syns()
+    t.require(all(seen[f"{a}:{p}"] >= 1 for a, p in gw_out),
+              "the gateway's OUTPUT counters count a dial towards each prefix", str(seen))
 
     gw = t.egressd(POLICY, {
         "listeners": [connect.listener("connect", PLAIN_PORT, request_timeout="3s")],
