@@ -101,7 +101,11 @@ std::string connect_answer(const ConnectAnswerFields& a) {
     return out;
   }
   const std::string text = body(a);
-  out += "Content-Type: text/plain\r\nContent-Length: " + std::to_string(text.size()) +
+  // The same line as a field: curl shows a refused CONNECT's fields (-v) but never its body. The
+  // body's escaping already turned every control byte into text.
+  out += "Egressd-Reason: ";
+  put_header_value(out, std::string_view(text).substr(0, text.size() - 1));
+  out += "\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(text.size()) +
          "\r\nConnection: close\r\n\r\n";
   out += text;
   return out;

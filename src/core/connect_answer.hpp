@@ -26,8 +26,9 @@ struct ConnectAnswerFields {
 std::string_view connect_status_text(int status) noexcept;
 
 /// The answer's bytes: the status line, `Egressd-Decision: <conn_id>` (when known), and for every
-/// status but 200 `Content-Type: text/plain`, `Content-Length` and `Connection: close` with a
-/// one-line body a person reading `curl -v` understands:
+/// status but 200 `Egressd-Reason`, `Content-Type: text/plain`, `Content-Length` and
+/// `Connection: close` with a one-line body saying why; `Egressd-Reason` repeats that line, since
+/// curl shows a refused CONNECT's fields (`-v`) but not its body:
 ///   403: "egressd: CONNECT api.example.com:443 denied: rule 'X' (policy V)"
 ///        "egressd: CONNECT 10.0.0.5:443 denied: deny_destination (10.0.0.5) (policy V)"
 ///   400/405/431: "egressd: bad CONNECT request: <detail>"

@@ -161,6 +161,11 @@ def run(t: harness.Case) -> None:
                f"{what}: denied by deny-secret")
     t.check_eq(connect.curl_header(c, "Egressd-Decision"), [dec.get("conn_id")],
                f"{what}: Egressd-Decision (shown by curl -v) is the audited conn_id")
+    # curl never shows a refused CONNECT's body: the reason a person reads is the field.
+    why = connect.curl_header(c, "Egressd-Reason")
+    t.check(len(why) == 1 and why[0].startswith(f"egressd: CONNECT {SECRET}:443 denied: rule 'deny-secret' ")
+            and why[0].endswith(f"(policy {dec.get('policy_version')})"),
+            f"{what}: Egressd-Reason (shown by curl -v) names the rule and the policy version", str(why))
     t.check_eq((dec.get("host"), dec.get("name_source")), (SECRET, "connect"), f"{what}: host, name_source")
     connect.no_close_record(t, gw, dec, what)
     # The same request from a raw client reads the body curl does not show.

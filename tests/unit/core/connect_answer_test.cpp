@@ -25,6 +25,8 @@ TEST(ConnectAnswerTest, ARuleDenyNamesTheRuleAndThePolicy) {
                             .authority = "api.example.com:443"}),
             "HTTP/1.1 403 Forbidden\r\n"
             "Egressd-Decision: abc-1\r\n"
+            "Egressd-Reason: egressd: CONNECT api.example.com:443 denied: rule 'no-pastebin' "
+            "(policy 5d41)\r\n"
             "Content-Type: text/plain\r\n"
             "Content-Length: 78\r\n"
             "Connection: close\r\n\r\n"
