@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
+#include <string>
 
 namespace egress::tls {
 
@@ -37,6 +38,16 @@ struct ListenerTlsOptions {
   /// Sessions the server-side cache holds for resumption (oldest evicted first); 0 turns the
   /// cache and resumption off. At most kMaxSessionCacheSize.
   std::size_t session_cache_size = kDefaultSessionCacheSize;
+};
+
+/// The client side of a TLS connection this process opens itself (the egressd agent towards its
+/// gateway, `upstream.via.tls`): its certificate, the CAs the server must verify against, and
+/// the name the server's certificate must carry (also sent as SNI).
+struct ClientTlsOptions {
+  std::filesystem::path cert;  ///< PEM, leaf first, then intermediates
+  std::filesystem::path key;   ///< PEM private key (group/other-readable refused)
+  std::filesystem::path ca;    ///< PEM bundle the server's chain must verify against
+  std::string server_name;     ///< SNI and the DNS name (or IP) checked in the server's cert
 };
 
 }  // namespace egress::tls

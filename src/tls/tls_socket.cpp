@@ -98,7 +98,7 @@ std::optional<IoResult> readiness_wanted(int ssl_error) noexcept {
 
 }  // namespace
 
-TlsSocket::TlsSocket(asio::ip::tcp::socket& socket, SslPtr ssl)
+TlsSocket::TlsSocket(asio::ip::tcp::socket& socket, SslPtr ssl, Role role)
     : socket_(socket), ssl_(std::move(ssl)) {
   socket_.non_blocking(true);
   const BIO_METHOD* method = socket_method();
@@ -117,7 +117,11 @@ TlsSocket::TlsSocket(asio::ip::tcp::socket& socket, SslPtr ssl)
   // Up to 64 KiB per recv (several records), like the relay's buffers; with
   // SSL_MODE_RELEASE_BUFFERS it is allocated only while bytes wait in it.
   SSL_set_default_read_buffer_len(ssl_.get(), 64 * 1024);
-  SSL_set_accept_state(ssl_.get());
+  if (role == Role::client) {
+    SSL_set_connect_state(ssl_.get());
+  } else {
+    SSL_set_accept_state(ssl_.get());
+  }
 }
 
 asio::awaitable<boost::system::error_code> TlsSocket::async_handshake() {

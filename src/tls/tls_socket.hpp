@@ -15,6 +15,7 @@
 // returns (the connections of a worker share that queue).
 
 #include <cstddef>
+#include <cstdint>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -25,18 +26,23 @@
 
 namespace egress::tls {
 
-/// One server-side TLS session over a borrowed TCP socket. Not copyable or movable (the SSL's
+/// One TLS session (server side, or client side for connections egressd opens itself: the
+/// agent's tunnel to its gateway) over a borrowed TCP socket. Not copyable or movable (the SSL's
 /// BIO holds the socket's descriptor; the caller keeps both alive together).
 class TlsSocket {
  public:
+  /// Which end of the handshake this is.
+  enum class Role : std::uint8_t { server, client };
+
   /// Server side over `socket` (borrowed: the Connection owns it and it must outlive this object;
   /// it must stay open while this object is used). Takes `ssl` (from ServerContext::new_ssl()),
   /// binds it to socket.native_handle() through a socket BIO whose writes never raise SIGPIPE,
   /// puts the socket in non-blocking mode, sets SSL_MODE_ENABLE_PARTIAL_WRITE |
-  /// SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER and the accept (server) state. Throws
+  /// SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER and the accept (server) state, or with Role::client the
+  /// connect state (`ssl` then from ClientContext::new_ssl()). Throws
   /// boost::system::system_error if the socket cannot be made non-blocking, std::bad_alloc if
   /// OpenSSL cannot allocate the BIO.
-  TlsSocket(boost::asio::ip::tcp::socket& socket, SslPtr ssl);
+  TlsSocket(boost::asio::ip::tcp::socket& socket, SslPtr ssl, Role role = Role::server);
   TlsSocket(const TlsSocket&) = delete;
   TlsSocket& operator=(const TlsSocket&) = delete;
   ~TlsSocket() = default;
@@ -47,8 +53,8 @@ class TlsSocket {
   /// The TCP socket under the session (to wait for readiness: socket().async_wait(...)).
   boost::asio::ip::tcp::socket& socket() noexcept { return socket_; }
 
-  /// The server handshake. Loops SSL_do_handshake, waiting for the readiness it asks for with
-  /// socket().async_wait. Never throws for I/O; the result has the shape
+  /// The handshake (server or client, as constructed). Loops SSL_do_handshake, waiting for the
+  /// readiness it asks for with socket().async_wait. Never throws for I/O; the result has the shape
   /// boost::asio::ssl::stream's async_handshake produced, which classify_handshake interprets:
   ///   * success → empty;
   ///   * SSL_ERROR_SSL → the packed ERR_get_error() value in asio's ssl category;
