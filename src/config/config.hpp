@@ -127,6 +127,8 @@ struct GatewayConfig {
   std::vector<ListenerConfig> listeners;
   UpstreamConfig upstream;
   DnsConfig dns;
+  /// Empty only in an agent's config (upstream.via set, `policy.dir` absent): no local policy,
+  /// every connection is forwarded to the gateway.
   std::filesystem::path policy_dir;
   PolicyOnChange policy_on_change = PolicyOnChange::reevaluate;
   audit::Options audit;

@@ -13,7 +13,9 @@
 #include "config/config.hpp"
 #include "config/duration.hpp"
 #include "config/size.hpp"
+#include "peek/hostname.hpp"
 #include "resolve/resolver.hpp"
+#include "tls/client_context.hpp"
 #include "yaml/reader.hpp"
 
 namespace egress::config {
@@ -429,10 +431,112 @@ void load_audit(Loader& l, const YAML::Node& node, const std::string& path, audi
   }
 }
 
+// `upstream.via.address`: "name:port", "ipv4:port" or "[ipv6]:port"; why not, or empty.
+std::string via_address_error(const std::string& s) {
+  const std::string example =
+      " (e.g. \"gateway.corp.example:15443\", \"192.0.2.10:15443\", \"[2001:db8::10]:15443\")";
+  if (!s.empty() && s.front() == '[') {
+    const auto e = base::Endpoint::parse(s);
+    if (!e || !e->address.is_v6()) return "\"" + s + "\" is not a host:port" + example;
+    return e->port == 0 ? "port must not be 0" : "";
+  }
+  const auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size()) {
+    return "\"" + s + "\" is not a host:port" + example;
+  }
+  const std::string host = s.substr(0, colon);
+  const std::string port = s.substr(colon + 1);
+  if (host.find(':') != std::string::npos) {
+    return "\"" + s + "\": an IPv6 address is written in brackets" + example;
+  }
+  if (port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      std::stoul(port) == 0 || std::stoul(port) > 65535) {
+    return "\"" + s + "\": the port must be 1 to 65535";
+  }
+  if (base::IpAddress::parse(host)) return "";
+  // "10.1" or "0x7f.1" would be an address to some resolvers and a name to others: refused.
+  if (peek::is_ip_literal(host)) {
+    return "\"" + host + "\" is not a dotted-quad IPv4 address nor a host name";
+  }
+  if (const auto why = peek::hostname_error(host); !why.empty()) {
+    return "\"" + host + "\" is not a host name: " + std::string(why);
+  }
+  return "";
+}
+
+void load_via(Loader& l, const YAML::Node& node, const std::string& path, ViaConfig& out) {
+  auto& r = l.r;
+  Map m(r, node, path, "upstream.via", {"address", "tunnel", "tls"});
+  if (!m.ok()) return;
+  if (auto v = m.require("address")) {
+    if (auto s = l.string(*v, m.path("address"))) {
+      if (const auto why = via_address_error(*s); why.empty()) {
+        out.address = *s;
+      } else {
+        r.error(*v, m.path("address"), why);
+      }
+    }
+  }
+  if (auto v = m.require("tunnel")) {
+    if (auto x = r.one_of<ViaConfig::Tunnel>(*v, m.path("tunnel"),
+                                             {{"connect", ViaConfig::Tunnel::connect}})) {
+      out.tunnel = *x;
+    }
+  }
+  const auto t = m.require("tls");
+  if (!t) return;
+  Map tm(r, *t, m.path("tls"), "upstream.via.tls", {"cert", "key", "ca", "server_name"});
+  if (!tm.ok()) return;
+  std::vector<std::pair<std::string, YAML::Node>> found;
+  bool complete = true;
+  for (auto [key, field] : {std::pair{"cert", &out.tls.cert}, std::pair{"key", &out.tls.key},
+                            std::pair{"ca", &out.tls.ca}}) {
+    auto v = tm.require(key);
+    auto x = v ? l.path(*v, tm.path(key)) : std::nullopt;
+    if (x) {
+      *field = *x;
+      found.emplace_back(key, *v);
+    } else {
+      complete = false;
+    }
+  }
+  auto sn = tm.require("server_name");
+  auto name = sn ? l.string(*sn, tm.path("server_name")) : std::nullopt;
+  if (name) {
+    // What the gateway's certificate must carry: a DNS name (X509_check_host) or an IP address.
+    if (!base::IpAddress::parse(*name) && !peek::is_valid_hostname(*name)) {
+      r.error(*sn, tm.path("server_name"),
+              "\"" + *name + "\" is neither a host name nor an IP address: " +
+                  std::string(peek::hostname_error(*name)));
+      complete = false;
+    } else {
+      out.tls.server_name = *name;
+    }
+  } else {
+    complete = false;
+  }
+  if (!complete) return;
+  // The material is read now, so an unreadable or mismatched file stops the start (and a
+  // `--check`), not the first connection.
+  const auto built =
+      tls::build_client_context({out.tls.cert, out.tls.key, out.tls.ca, out.tls.server_name});
+  if (built.error) {
+    const auto& e = *built.error;
+    const auto it = std::find_if(found.begin(), found.end(),
+                                 [&](const auto& f) { return f.first == e.option; });
+    const YAML::Node& at = it != found.end() ? it->second : *t;
+    const std::string key = e.option.empty() ? m.path("tls") : tm.path(e.option);
+    r.error(at, key, (e.file.empty() ? "" : e.file.string() + ": ") + e.message);
+  }
+}
+
 void load_upstream(Loader& l, const YAML::Node& node, const std::string& path,
                    UpstreamConfig& out) {
   auto& r = l.r;
-  Map m(r, node, path, "upstream", {"connect_timeout", "idle_timeout", "max_duration", "mark"});
+  Map m(r, node, path, "upstream",
+        {"connect_timeout", "idle_timeout", "max_duration", "mark", "via"});
+  if (auto v = m.find("via")) load_via(l, *v, m.path("via"), out.via.emplace());
   if (auto v = m.find("connect_timeout")) {
     if (auto d = l.positive_duration(*v, m.path("connect_timeout"))) out.connect_timeout = *d;
   }
@@ -489,9 +593,12 @@ void load_root(Loader& l, const YAML::Node& root, GatewayConfig& cfg) {
   }
   if (auto v = m.find("upstream")) load_upstream(l, *v, "upstream", cfg.upstream);
   if (auto v = m.find("dns")) load_dns(l, *v, "dns", cfg.dns);
-  if (auto v = m.require("policy")) {
+  // An agent (upstream.via) may run without a policy of its own: it then forwards every
+  // connection to its gateway, which decides (docs/config.md, "The egressd agent").
+  const bool agent = cfg.upstream.via.has_value();
+  if (auto v = agent ? m.find("policy") : m.require("policy")) {
     Map p(r, *v, "policy", "policy", {"dir", "on_change"});
-    if (auto d = p.require("dir")) {
+    if (auto d = agent ? p.find("dir") : p.require("dir")) {
       if (auto x = l.path(*d, p.path("dir"))) cfg.policy_dir = *x;
     }
     if (auto o = p.find("on_change")) {
