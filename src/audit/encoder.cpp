@@ -130,6 +130,7 @@ void put_event(ObjectWriter& w, const Origin& origin, const ConnectionClose& e) 
   w.str("reason", e.reason);
   w.str_if("detail", e.detail);
   w.str_if("rule", e.rule);
+  w.str_if("via_conn", e.via_conn);
 }
 
 void put_event(ObjectWriter& w, const Origin&, const PolicyReload& e) {

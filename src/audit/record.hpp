@@ -126,6 +126,10 @@ struct ConnectionClose {
   /// policy_revoked: the rule of the reloaded policy that now denies the connection (empty when
   /// no rule did: the default, deny_destinations).
   std::string rule;
+  /// The egressd agent (upstream.via): the gateway's conn_id for this connection, from its
+  /// answer's Egressd-Decision (its decision record has this record's conn_id as agent_conn).
+  /// Empty when no answer was read or it named none.
+  std::string via_conn;
 };
 
 /// One part of a reload, under `parts` of a `policy.reload` record.

@@ -21,6 +21,7 @@
 #include "policy/store.hpp"
 #include "policy_log.hpp"
 #include "policy_source/directory.hpp"
+#include "policy_source/forward_all.hpp"
 #include "policy_source/git_revision.hpp"
 #include "tls/ec_key_method.hpp"
 #include "upstream/loop_guard.hpp"
@@ -73,8 +74,13 @@ int run(const std::string& config_path, bool check_only) {
     return 1;
   }
   const config::GatewayConfig& cfg = *loaded.config;
+  // An agent without policy.dir (upstream.via) runs the built-in forward-all policy: its gateway
+  // decides, and the agent still audits each connection.
+  const bool forward_all = cfg.policy_dir.empty();
   policy::PolicyStore store(
-      cfg.policy_dir, policy_source::directory_loader(cfg.policy_dir, cli::read_revision_logged));
+      forward_all ? std::filesystem::path("(built-in: forward to upstream.via)") : cfg.policy_dir,
+      forward_all ? policy_source::forward_all_loader()
+                  : policy_source::directory_loader(cfg.policy_dir, cli::read_revision_logged));
   if (!load_policy(store)) return 1;
 
   if (check_only) {

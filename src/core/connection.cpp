@@ -127,6 +127,7 @@ bool Connection::client_bytes_waiting() noexcept {
 
 asio::awaitable<upstream::ConnectResult> Connection::connect_upstream(
     const base::Endpoint& dst, const upstream::ConnectOptions& options) {
+  if (via_ != nullptr) return connect_via(dst, options);
   // Not a coroutine itself: upstream::connect's frame is the only one, as before the interface.
   return upstream::connect(upstream_, dst, options, timer_);
 }
@@ -205,6 +206,15 @@ asio::awaitable<void> Connection::linger(Clock::time_point until) {
     if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) co_return;
     if (!co_await wait_readable(until)) co_return;
   }
+}
+
+asio::awaitable<upstream::ConnectResult> Connection::connect_via(
+    const base::Endpoint& dst, const upstream::ConnectOptions& options) {
+  // The conn_id as this agent's records write it, so the gateway's record joins them.
+  const std::string agent_conn = *instance_ + "-" + std::to_string(facts.id);
+  auto result = co_await via_->dial(upstream_, via_tls_, dst, agent_conn, options, timer_);
+  if (result.ok()) via_stream_.emplace(*via_tls_);
+  co_return result;
 }
 
 asio::awaitable<bool> Connection::wait_readable(Clock::time_point until) {

@@ -12,6 +12,8 @@
 #include "base/outcome.hpp"
 #include "core/redecide.hpp"
 #include "core/session_io.hpp"
+#include "core/via_stream.hpp"
+#include "core/via_tunnel.hpp"
 #include "filters/filter.hpp"
 #include "filters/listener_info.hpp"
 #include "tls/tls_socket.hpp"
@@ -46,6 +48,16 @@ class Connection final : public SessionIo {
   tcp::socket& upstream() noexcept { return upstream_; }
   /// Set by a successful tls_handshake(); the relay then runs over it instead of the socket.
   std::optional<tls::TlsSocket> tls;
+
+  /// The egressd agent (upstream.via): set before the upstream connect, which then dials the
+  /// gateway through `via` instead of the destination; `instance` is the audit log's instance id
+  /// (the prefix of the conn_id the agent sends). Both must outlive the connection.
+  void use_via(const ViaTunnel* via, const std::string* instance) noexcept {
+    via_ = via;
+    instance_ = instance;
+  }
+  /// After a successful dial through the gateway: the tunnel's stream, the relay's upstream.
+  ViaStream* via_stream() noexcept { return via_stream_ ? &*via_stream_ : nullptr; }
 
   /// Ends both sockets: with Ending::reset an RST on each (a reset passed on), else a FIN.
   void end_both(base::Ending ending) noexcept;
@@ -97,9 +109,16 @@ class Connection final : public SessionIo {
   /// Waits until the client's socket is readable or `until` passes (false then).
   boost::asio::awaitable<bool> wait_readable(std::chrono::steady_clock::time_point until);
 
+  boost::asio::awaitable<upstream::ConnectResult> connect_via(
+      const base::Endpoint& dst, const upstream::ConnectOptions& options);
+
   tcp::socket socket_;
   tcp::socket upstream_;
   boost::asio::steady_timer timer_;
+  const ViaTunnel* via_ = nullptr;
+  const std::string* instance_ = nullptr;
+  std::optional<tls::TlsSocket> via_tls_;  ///< over upstream_ (declared after it: dies first)
+  std::optional<ViaStream> via_stream_;    ///< over via_tls_
   std::string peeked_;  ///< the first bytes seen by peek(); allocated only when a filter peeks
   bool forced_ = false;
   std::optional<Revocation> revoked_;

@@ -71,14 +71,15 @@ struct Direction {
 };
 
 /// The relay of one connection. Deletes itself and then calls the handler once both directions
-/// are finished and nothing of it is pending.
-template <class DownIo, class Handler>
+/// are finished and nothing of it is pending. `UpIo` is the upstream's stream: TcpStream over the
+/// upstream socket, or (the egressd agent) a reference to the tunnel's stream to its gateway.
+template <class DownIo, class Handler, class UpIo = TcpStream>
 class RelayOp {
  public:
-  RelayOp(DownIo down, tcp::socket& upstream, asio::steady_timer& timer, BufferPool& pool,
-          RelayOptions options, Handler handler)
+  RelayOp(DownIo down, UpIo up, asio::steady_timer& timer, BufferPool& pool, RelayOptions options,
+          Handler handler)
       : down_(down),
-        up_(upstream),
+        up_(up),
         timer_(timer),
         pool_(pool),
         options_(options),
@@ -423,7 +424,7 @@ class RelayOp {
   }
 
   DownIo down_;
-  TcpStream up_;
+  UpIo up_;
   asio::steady_timer& timer_;
   BufferPool& pool_;
   RelayOptions options_;
@@ -465,6 +466,23 @@ auto async_relay(Downstream& downstream, boost::asio::ip::tcp::socket& upstream,
   return boost::asio::async_initiate<CompletionToken, void(RelayResult)>(
       [&downstream, &upstream, &timer, &pool, options](auto handler) {
         using Op = d::RelayOp<Io, decltype(handler)>;
+        (new Op(Io(downstream), TcpStream(upstream), timer, pool, options, std::move(handler)))
+            ->start();
+      },
+      token);
+}
+
+/// async_relay with another upstream stream than a plain socket: `upstream` (by reference) has
+/// read_some/write_some/shutdown_send/socket() as a TLS stream has (core/via_stream.hpp: the
+/// egressd agent's tunnel to its gateway). The plain-socket overload above is unchanged by it.
+template <class Downstream, class Upstream, class CompletionToken>
+auto async_relay_over(Downstream& downstream, Upstream& upstream, boost::asio::steady_timer& timer,
+                      BufferPool& pool, RelayOptions options, CompletionToken&& token) {
+  namespace d = relay_detail;
+  using Io = d::DownIo<Downstream>;
+  return boost::asio::async_initiate<CompletionToken, void(RelayResult)>(
+      [&downstream, &upstream, &timer, &pool, options](auto handler) {
+        using Op = d::RelayOp<Io, decltype(handler), Upstream&>;
         (new Op(Io(downstream), upstream, timer, pool, options, std::move(handler)))->start();
       },
       token);

@@ -38,6 +38,7 @@ Runtime::Runtime(const config::GatewayConfig& config, audit::AuditLog& audit,
       metrics(listener_names(config), config.workers),
       audit(audit),
       policy(policy),
-      held_answers(config::verifier_options(config.dns)) {}
+      held_answers(config::verifier_options(config.dns)),
+      via(config.upstream.via ? std::make_unique<ViaTunnel>(*config.upstream.via) : nullptr) {}
 
 }  // namespace egress::core

@@ -8,6 +8,7 @@
 #include "audit/audit_log.hpp"
 #include "config/config.hpp"
 #include "core/metrics.hpp"
+#include "core/via_tunnel.hpp"
 #include "filters/chain.hpp"
 #include "filters/connection_limits.hpp"
 #include "filters/listener_info.hpp"
@@ -32,6 +33,8 @@ struct Runtime {
   /// The DNS answers every worker's name verifier holds and shares (`dns:`; thread-safe), so a
   /// name's min_ttl window and refresh rate limit are the gateway's, not a worker's.
   resolve::HeldAnswers held_answers;
+  /// The egressd agent's gateway (`upstream.via`); null when connections are dialled directly.
+  std::unique_ptr<ViaTunnel> via;
   /// Per listener, set by the gateway before workers start.
   std::vector<std::unique_ptr<filters::ChainFactory>> chains;
 

@@ -36,6 +36,7 @@ class LiveConnection {
         conn(std::move(socket), worker.runtime().next_connection_id(),
              worker.runtime().listeners[listener]) {
     worker.link(conn);
+    conn.use_via(worker.runtime().via.get(), &worker.runtime().audit.options().instance_id);
   }
   LiveConnection(const LiveConnection&) = delete;
   LiveConnection& operator=(const LiveConnection&) = delete;
@@ -57,19 +58,41 @@ void finish_relay(Worker& worker, Connection& conn, RelayResult rr,
   } else {
     apply_refusal(rr, std::move(refused));
   }
+  // The egressd agent: the gateway refused the tunnel (its answer was the first thing read from
+  // it, so nothing of the destination's reached the workload), which is reset as a deny is.
+  const ViaStream* via = conn.via_stream();
+  const bool via_refused = via != nullptr && via->refusal() && !conn.force_closed();
+  if (via_refused) {
+    rr.reason = via->refusal()->reason;
+    rr.closed_by = base::Side::upstream;
+    rr.detail = via->refusal()->detail;
+  }
   worker.metrics().bytes(rr.bytes_up, rr.bytes_down);
   worker.metrics().closed(conn.facts.listener.index, rr.reason);
   // A reset is passed on: the other side learns the stream broke, not that it ended. A refused
   // request resets both sides: the upstream must not take a truncated request for a whole one.
   // So does a revoked connection: neither side may take what it got for the whole stream.
-  const bool reset =
-      rr.reason == base::Reason::reset || rr.reason == base::Reason::host_changed || conn.revoked();
+  const bool reset = rr.reason == base::Reason::reset || rr.reason == base::Reason::host_changed ||
+                     conn.revoked() || via_refused;
   conn.end_both(reset ? base::Ending::reset : base::Ending::close);
   auto record = close_record(
       conn.facts, rr,
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - conn.accepted_at));
   if (conn.revoked()) record.rule = conn.revoked()->rule;
+  if (via != nullptr) record.via_conn = via->decision();
   worker.runtime().audit.submit({audit::Clock::now(), std::move(record)});
+}
+
+/// Relays `down` (the client's side) with the connection's upstream: the socket dialled to the
+/// destination, or the egressd agent's tunnel to its gateway.
+template <class Down, class Done>
+void relay_upstream(LiveConnection& l, Down& down, const RelayOptions& options, Done done) {
+  if (ViaStream* via = l.conn.via_stream()) {
+    async_relay_over(down, *via, l.conn.timer(), l.worker.buffers(), options, std::move(done));
+  } else {
+    async_relay(down, l.conn.upstream(), l.conn.timer(), l.worker.buffers(), options,
+                std::move(done));
+  }
 }
 
 /// The relay of a connection named by its first HTTP request's Host: the client's side goes
@@ -84,7 +107,7 @@ void start_gated_relay(std::unique_ptr<LiveConnection> live, Inner inner, RelayO
   auto done = [live = std::move(live), gate = std::move(gate)](RelayResult rr) {
     finish_relay(live->worker, live->conn, std::move(rr), gate->refused());
   };
-  async_relay(g, l.conn.upstream(), l.conn.timer(), l.worker.buffers(), options, std::move(done));
+  relay_upstream(l, g, options, std::move(done));
 }
 
 /// Hands the connection to a callback relay that owns it until the close record is written.
@@ -130,11 +153,9 @@ void start_relay(std::unique_ptr<LiveConnection> live) {
     finish_relay(live->worker, live->conn, std::move(rr));
   };
   if (l.conn.tls) {
-    async_relay(*l.conn.tls, l.conn.upstream(), l.conn.timer(), l.worker.buffers(), options,
-                std::move(done));
+    relay_upstream(l, *l.conn.tls, options, std::move(done));
   } else {
-    async_relay(l.conn.socket(), l.conn.upstream(), l.conn.timer(), l.worker.buffers(), options,
-                std::move(done));
+    relay_upstream(l, l.conn.socket(), options, std::move(done));
   }
 }
 
