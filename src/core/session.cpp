@@ -60,7 +60,8 @@ void finish_relay(Worker& worker, Connection& conn, RelayResult rr,
   }
   // The egressd agent: the gateway refused the tunnel (its answer was the first thing read from
   // it, so nothing of the destination's reached the workload), which is reset as a deny is.
-  const ViaStream* via = conn.via_stream();
+  ViaStream* via = conn.via_stream();
+  if (via != nullptr && !conn.force_closed()) via->settle_answer();
   const bool via_refused = via != nullptr && via->refusal() && !conn.force_closed();
   if (via_refused) {
     rr.reason = via->refusal()->reason;

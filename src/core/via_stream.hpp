@@ -17,6 +17,8 @@
 #include <span>
 #include <string>
 
+#include <openssl/ssl.h>
+
 #include "base/reason.hpp"
 #include "net/io_result.hpp"
 #include "peek/connect_response.hpp"
@@ -54,6 +56,24 @@ class ViaStream {
   net::IoResult shutdown_send() noexcept { return tls_.shutdown_send(); }
   bool buffered() const noexcept { return tls_.buffered() || (open_ && served_ < head_.size()); }
 
+  /// Whether the gateway's answer was read (a 200, or a refusal).
+  bool answered() const noexcept { return open_ || refusal_.has_value(); }
+
+  /// At the relay's end, when the answer was not read (the other direction failed first, e.g.
+  /// writing to a gateway that had already answered 403 and closed): reads what the socket still
+  /// holds, so a refusal that arrived is reported as one; without any answer, a via_error.
+  void settle_answer() noexcept {
+    if (answered()) return;
+    std::byte scratch[4096];
+    for (;;) {
+      const net::IoResult r = read_some(scratch, sizeof scratch);
+      if (r.status != net::IoResult::Status::done || answered()) break;
+    }
+    if (!answered()) {
+      refuse(base::Reason::via_error, "the tunnel ended before the gateway's answer");
+    }
+  }
+
   /// Set once the gateway refused (the relay's read from it then failed).
   const std::optional<Refusal>& refusal() const noexcept { return refusal_; }
   /// The answer's Egressd-Decision (the gateway's conn_id), once an answer was read; empty
@@ -82,6 +102,9 @@ class ViaStream {
       }
       decision_ = answer.decision;
       if (answer.code != 200) {
+        // A whole answer is a clean end of the TLS session: its session stays resumable when the
+        // relay's end resets the connection (OpenSSL drops a session freed without a shutdown).
+        SSL_set_shutdown(tls_.native_handle(), SSL_SENT_SHUTDOWN);
         return refuse(
             answer.code == 403 ? base::Reason::via_denied : base::Reason::via_error,
             answer.status_line + (answer.body_line.empty() ? "" : ": " + answer.body_line));
@@ -92,6 +115,7 @@ class ViaStream {
       head_.clear();
       head_.shrink_to_fit();
       served_ = 0;
+      return tls_.read_some(buf, len);
     }
   }
 
