@@ -157,6 +157,14 @@ int main(int argc, char** argv) {
   close.detail = "now denied by rule 'block-payments' (policy " + std::string(kReloadVersion) + ")";
   close.rule = "block-payments";
   log->submit(Record{Clock::now(), close});
+  close.conn_id = 7;
+  close.reason = "via_denied";
+  close.closed_by = "upstream";
+  close.detail =
+      "HTTP/1.1 403 Forbidden: egressd: CONNECT 203.0.113.5:443 denied: deny_destination";
+  close.rule.clear();
+  close.via_conn = "5b21d8643f9c0a7e-77";
+  log->submit(Record{Clock::now(), close});
 
   PolicyReload ok;
   ok.ok = true;

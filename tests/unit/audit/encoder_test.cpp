@@ -260,6 +260,12 @@ TEST(Encoder, CloseReloadStartStop) {
   c.rule = "block-10";
   o = encode(Record{Clock::now(), c});
   EXPECT_EQ(o.at("rule").as_string(), "block-10");
+  EXPECT_FALSE(o.contains("via_conn")) << "only an egressd agent's records have one";
+  c.reason = "via_denied";
+  c.rule.clear();
+  c.via_conn = "5b21d8643f9c0a7e-77";
+  o = encode(Record{Clock::now(), c});
+  EXPECT_EQ(o.at("via_conn").as_string(), "5b21d8643f9c0a7e-77");
 
   PolicyReload r;
   r.ok = false;
