@@ -67,6 +67,8 @@ NOT_CAUSED = {
                                                            "within 2 s (a stalled event loop)",
     ("policy.reload", "parts.crl.check_unanswered"): "needs a worker that does not answer within "
                                                      "2 s (a stalled event loop)",
+    ("connection.close", "via_conn"): "needs an egressd agent (upstream.via) and its gateway; "
+                                      "e2e.agent_tunnel causes and checks it",
     **{("connection.decision", f): "needs a trusted load balancer's PROXY header; "
                                    "e2e.proxy_protocol causes and checks it"
        for f in ("proxy_src", "proxy_src.ip", "proxy_src.port")},
