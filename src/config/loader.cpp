@@ -621,6 +621,19 @@ void load_root(Loader& l, const YAML::Node& root, GatewayConfig& cfg) {
     if (auto d = l.duration(*v, "drain_timeout")) cfg.drain_timeout = *d;
   }
 
+  // An agent carries what its transparent listeners capture; a CONNECT listener dials the
+  // addresses its own chain allowed (Happy Eyeballs), which the tunnel does not: refused rather
+  // than have one listener of an agent bypass its gateway.
+  if (cfg.upstream.via) {
+    for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
+      if (cfg.listeners[i].destination == DestinationMode::connect) {
+        r.error(listener_pos[i], yaml::index_path("listeners", i) + ".destination",
+                "connect cannot be used with upstream.via (an agent's listeners are original_dst "
+                "or tproxy; its gateway is the CONNECT listener)");
+      }
+    }
+  }
+
   // Cross-field checks: unique names and addresses; a "[::]:P" listener becomes IPv6-only when
   // an IPv4 listener shares its port (both bind with SO_REUSEPORT; see docs/config.md).
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {

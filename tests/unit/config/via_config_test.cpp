@@ -123,6 +123,19 @@ TEST(ConfigVia, EachBadValueNamesItsPosition) {
             "c.yaml:5:13: error: upstream.via.tunnel: \"htt");
 }
 
+TEST(ConfigVia, AnAgentHasNoConnectListener) {
+  const auto r = parse_config(
+      "listeners:\n  - {name: capture, address: \"127.0.0.1:15001\"}\n"
+      "  - {name: c, address: \"127.0.0.1:15443\", destination: connect}\n"
+      "upstream:\n  via:\n" +
+          good_via(),
+      "c.yaml");
+  EXPECT_EQ(messages(r), (std::vector<std::string>{
+                             "c.yaml:3:5: error: listeners[1].destination: connect cannot be used "
+                             "with upstream.via (an agent's listeners are original_dst or tproxy; "
+                             "its gateway is the CONNECT listener)"}));
+}
+
 TEST(ConfigVia, UnreadableMaterialIsAnErrorNamingTheFile) {
   const std::string via =
       "    address: gw:1\n    tunnel: connect\n    tls:\n      cert: " + certs() +
