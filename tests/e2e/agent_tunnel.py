@@ -11,14 +11,14 @@ inside the tunnel (the agent pipelines the workload's ClientHello behind its CON
 an allowed destination gets its bytes, the agent's records (decision `default` under its built-in
 policy, close with `via_conn`) and the central's (decision with `agent_conn`, the identity) join
 both ways; a denied destination is reset, nothing reaches it, the agent's close record says
-`via_denied` with the gateway's 403 status line and body; the SNI decides a hostname rule.
+`via_denied` with the gateway's 403 status line and body; the SNI decides a hostname rule; with
+the gateway gone, the agent resets the workload and its close record names the gateway.
 """
 
 import json
 import os
-import ssl
+import subprocess
 import sys
-import time
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -142,7 +142,6 @@ def run(t: harness.Case) -> None:
     pki = tls_pki.make_pki(t.sb, t.args.source_dir)
     api_pem = t.sb.dir / "api.pem"
     api_key = t.sb.dir / "api.key"
-    import subprocess
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
                     "-nodes", "-days", "2", "-subj", "/CN=api.lab.example",
                     "-addext", "subjectAltName=DNS:api.lab.example", "-keyout", str(api_key),
@@ -237,8 +236,24 @@ def run(t: harness.Case) -> None:
         t.check_eq(c_dec.get("name_source"), "sni", "central: name_source sni")
         t.check_eq((c_dec.get("identity") or {}).get("spiffe_id"), PAYMENTS,
                    "central: the agent's identity")
-    t.check(audit.load(agent.audit_path) is not None, "agent audit log readable")
-    time.sleep(0.1)
+
+    # --- the gateway gone: the agent's connect to it fails, named in the close record ------------
+    t.check_eq(central.terminate(), 0, "central: exits on SIGTERM")
+    r = t.client("--dst", "203.0.113.10:80", "--send", "GET / HTTP/1.0\r\n\r\n", "--timeout", "5")
+    t.check_eq(r.get("recv_len"), 0, "gateway down: the workload receives no byte")
+    t.check_eq(r.get("end"), "reset", "gateway down: the workload's connection is reset")
+    a_dec = t.check_record(agent, "gateway down: the agent's decision", event="connection.decision",
+                           src=r.get("local"))
+    a_close = t.check_record(agent, "gateway down: close record upstream_refused", timeout=10,
+                             event="connection.close", reason="upstream_refused",
+                             conn_id=a_dec.get("conn_id") if a_dec else None)
+    if a_close:
+        detail = str(a_close.get("detail", ""))
+        t.check(detail.startswith(f"gateway localhost:{CENTRAL_PORT} (") and "refused" in detail,
+                "gateway down: the detail names the gateway and each address tried", detail)
+        t.check("via_conn" not in a_close, "gateway down: no via_conn without an answer",
+                str(a_close))
+    t.check_eq(len(web.accepts()), 1, "gateway down: nothing more reached the upstream")
 
 
 harness.main(run)
