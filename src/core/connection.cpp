@@ -212,7 +212,8 @@ asio::awaitable<upstream::ConnectResult> Connection::connect_via(
     const base::Endpoint& dst, const upstream::ConnectOptions& options) {
   // The conn_id as this agent's records write it, so the gateway's record joins them.
   const std::string agent_conn = *instance_ + "-" + std::to_string(facts.id);
-  auto result = co_await via_->dial(upstream_, via_tls_, dst, agent_conn, options, timer_);
+  auto result =
+      co_await via_->dial(upstream_, via_tls_, via_context_, dst, agent_conn, options, timer_);
   if (result.ok()) via_stream_.emplace(*via_tls_);
   co_return result;
 }

@@ -117,6 +117,7 @@ class Connection final : public SessionIo {
   boost::asio::steady_timer timer_;
   const ViaTunnel* via_ = nullptr;
   const std::string* instance_ = nullptr;
+  std::shared_ptr<const tls::ClientContext> via_context_;  ///< outlives via_tls_ (declared before)
   std::optional<tls::TlsSocket> via_tls_;  ///< over upstream_ (declared after it: dies first)
   std::optional<ViaStream> via_stream_;    ///< over via_tls_
   std::string peeked_;  ///< the first bytes seen by peek(); allocated only when a filter peeks

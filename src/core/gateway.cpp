@@ -171,6 +171,18 @@ void Gateway::reload() {
     // policy.on_change says: a revocation is a security event, not a policy change.
     if (!error && has_crl) live.crls[i] = store->current();
   }
+  // The egressd agent's client material (upstream.via.tls): the tls part, as a listener's is.
+  // Connections already tunnelled keep the context they were made with.
+  if (runtime_.via) {
+    const auto error = runtime_.via->reload();
+    if (error) {
+      spdlog::error("upstream.via: reload: {} (keeping the running TLS material)",
+                    listener_error("upstream.via.tls", *error));
+    } else {
+      spdlog::info("upstream.via: TLS material reloaded");
+    }
+    report.add_listener("upstream.via.tls", error, false);
+  }
   if (started_ && !live.empty()) {
     const bool with_certs = !live.crls.empty() && !std::all_of(live.crls.begin(), live.crls.end(),
                                                                [](const auto& c) { return !c; });

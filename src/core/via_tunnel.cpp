@@ -70,17 +70,26 @@ ViaTunnel::ViaTunnel(const config::ViaConfig& via) : address_(via.address) {
   if (!host_.empty() && host_.front() == '[') host_ = host_.substr(1, host_.size() - 2);
   port_ = static_cast<std::uint16_t>(std::stoul(address_.substr(colon + 1)));
   ip_ = base::IpAddress::parse(host_);
-  auto built =
-      tls::build_client_context({via.tls.cert, via.tls.key, via.tls.ca, via.tls.server_name});
+  options_ = {via.tls.cert, via.tls.key, via.tls.ca, via.tls.server_name};
+  auto built = tls::build_client_context(options_);
   if (!built.context) {
     throw std::runtime_error("upstream.via.tls." +
                              (built.error ? built.error->to_string() : std::string("unusable")));
   }
-  context_ = std::move(built.context);
+  context_.store(std::move(built.context));
+}
+
+std::optional<tls::ContextError> ViaTunnel::reload() {
+  std::lock_guard lock(reload_mutex_);
+  auto built = tls::build_client_context(options_);
+  if (!built.context) return built.error.value_or(tls::ContextError{"", {}, "unusable"});
+  context_.store(std::move(built.context));
+  return std::nullopt;
 }
 
 asio::awaitable<ConnectResult> ViaTunnel::dial(tcp::socket& socket,
                                                std::optional<tls::TlsSocket>& tls,
+                                               std::shared_ptr<const tls::ClientContext>& context,
                                                const base::Endpoint& dst,
                                                std::string_view agent_conn,
                                                const upstream::ConnectOptions& options,
@@ -129,7 +138,8 @@ asio::awaitable<ConnectResult> ViaTunnel::dial(tcp::socket& socket,
   if (!connected.ok()) co_return connected;
 
   tls.reset();
-  tls.emplace(socket, context_->new_ssl(address_), tls::TlsSocket::Role::client);
+  context = context_.load();
+  tls.emplace(socket, context->new_ssl(address_), tls::TlsSocket::Role::client);
   auto shake = co_await (tls->async_handshake() || deadline(timer, socket, until));
   if (shake.index() == 1) {
     co_return ConnectResult{base::Reason::via_error,

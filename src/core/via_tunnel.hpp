@@ -4,11 +4,13 @@
 // is carried to the central gateway in its own mTLS connection, opened with an HTTP/1.1 CONNECT
 // to the connection's original destination.
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +31,11 @@ class ViaTunnel {
   /// (the config loader checked it already; this is a file changed since).
   explicit ViaTunnel(const config::ViaConfig& via);
 
+  /// SIGHUP: reads the same files again and, when they build a context, swaps it in (a new
+  /// session cache with it: no session of the old certificate is resumed). On failure the
+  /// running context stays and the error says which option and file. Any thread.
+  std::optional<tls::ContextError> reload();
+
   /// "gateway.corp.example:15443", as configured.
   const std::string& address() const noexcept { return address_; }
 
@@ -42,19 +49,22 @@ class ViaTunnel {
   /// connect → upstream_refused / upstream_timeout / upstream_unreachable / upstream_error; the
   /// handshake or the write → via_error; every detail names the gateway. The gateway's answer is
   /// read by the relay (ViaStream), so the workload's bytes follow the head at once.
-  boost::asio::awaitable<upstream::ConnectResult> dial(boost::asio::ip::tcp::socket& socket,
-                                                       std::optional<tls::TlsSocket>& tls,
-                                                       const base::Endpoint& dst,
-                                                       std::string_view agent_conn,
-                                                       const upstream::ConnectOptions& options,
-                                                       boost::asio::steady_timer& timer) const;
+  /// `context` receives the client context the session was made with: keep it as long as `tls`
+  /// (its session cache outlives the SSL's tickets that way).
+  boost::asio::awaitable<upstream::ConnectResult> dial(
+      boost::asio::ip::tcp::socket& socket, std::optional<tls::TlsSocket>& tls,
+      std::shared_ptr<const tls::ClientContext>& context, const base::Endpoint& dst,
+      std::string_view agent_conn, const upstream::ConnectOptions& options,
+      boost::asio::steady_timer& timer) const;
 
  private:
   std::string address_;
   std::string host_;  ///< without brackets
   std::uint16_t port_ = 0;
   std::optional<base::IpAddress> ip_;  ///< set when host_ is an IP literal
-  std::shared_ptr<const tls::ClientContext> context_;
+  tls::ClientTlsOptions options_;
+  std::mutex reload_mutex_;
+  std::atomic<std::shared_ptr<const tls::ClientContext>> context_;
 };
 
 /// `CONNECT <dst> HTTP/1.1\r\nHost: <dst>\r\nEgressd-Agent-Conn: <agent_conn>\r\n\r\n`

@@ -12,7 +12,8 @@ an allowed destination gets its bytes, the agent's records (decision `default` u
 policy, close with `via_conn`) and the central's (decision with `agent_conn`, the identity) join
 both ways; a denied destination is reset, nothing reaches it, the agent's close record says
 `via_denied` with the gateway's 403 status line and body; the SNI decides a hostname rule; with
-the gateway gone, the agent resets the workload and its close record names the gateway.
+the agent's certificate replaced and SIGHUP, the next tunnel presents the new identity; with the
+gateway gone, the agent resets the workload and its close record names the gateway.
 """
 
 import json
@@ -110,11 +111,20 @@ print(json.dumps(out))
 """
 
 
+def use_agent_cert(work, pki, name: str) -> None:
+    """The agent's certificate files (work/agent.pem, agent.key) become dev PKI's `name`."""
+    for ext in ("pem", "key"):
+        dst = work / f"agent.{ext}"
+        dst.write_bytes((pki / f"{name}.{ext}").read_bytes())
+        dst.chmod(0o600)
+
+
 def start_agent(t: harness.Case, pki) -> gateway.Gateway:
     """The agent: a transparent listener, no policy.dir, upstream.via the central gateway (by
     name: localhost resolves when dialling, ::1 refused then 127.0.0.1)."""
     work = t.sb.dir / "agent"
     work.mkdir(parents=True, exist_ok=True)
+    use_agent_cert(work, pki, "payments")
     cfg = {
         "workers": 2,
         "listeners": [{"name": "capture", "address": f"[::]:{REDIRECT_PORT}",
@@ -122,7 +132,7 @@ def start_agent(t: harness.Case, pki) -> gateway.Gateway:
         "upstream": {
             "connect_timeout": "2s",
             "via": {"address": f"localhost:{CENTRAL_PORT}", "tunnel": "connect",
-                    "tls": {"cert": str(pki / "payments.pem"), "key": str(pki / "payments.key"),
+                    "tls": {"cert": str(work / "agent.pem"), "key": str(work / "agent.key"),
                             "ca": str(pki / "ca.pem"), "server_name": "egressd.local"}},
         },
         "audit": {"path": str(work / "audit.jsonl")},
@@ -236,6 +246,48 @@ def run(t: harness.Case) -> None:
         t.check_eq(c_dec.get("name_source"), "sni", "central: name_source sni")
         t.check_eq((c_dec.get("identity") or {}).get("spiffe_id"), PAYMENTS,
                    "central: the agent's identity")
+
+    # --- SIGHUP: the agent's certificate is read again; the next tunnel presents the new one -----
+    use_agent_cert(agent.policy_dir, pki, "analytics")
+    agent.reload()
+    rel = t.check_record(agent, "agent: one reload record, ok", event="policy.reload", result="ok")
+    if rel:
+        t.check_eq((rel.get("parts") or {}).get("tls", {}).get("result"), "ok",
+                   "agent reload: the tls part (upstream.via.tls) reloaded")
+    r = t.client("--dst", "203.0.113.10:80", "--send", "GET / HTTP/1.0\r\n\r\n", "--delay-send", "0.3",
+                 "--timeout", "5")
+    a_dec = t.check_record(agent, "after SIGHUP: the agent's decision", event="connection.decision",
+                           src=r.get("local"))
+    c_dec = t.check_record(central, "after SIGHUP: the central's decision",
+                           event="connection.decision",
+                           agent_conn=a_dec.get("conn_id") if a_dec else None)
+    if c_dec:
+        t.check_eq((c_dec.get("identity") or {}).get("spiffe_id"),
+                   "spiffe://corp.example/ns/analytics/sa/etl",
+                   "after SIGHUP: the central sees the reloaded certificate (no old session resumed)")
+        t.check_eq(c_dec.get("decision"), "deny", "after SIGHUP: that identity has no rule")
+    t.check_eq(r.get("end"), "reset", "after SIGHUP: the denied workload is reset")
+    # A key that does not match: the reload fails naming the key and file; the running one stays.
+    (agent.policy_dir / "agent.key").write_bytes((pki / "payments.key").read_bytes())
+    agent.reload()
+    bad = t.check_record(agent, "agent: a failed reload record", event="policy.reload",
+                         result="failed")
+    if bad:
+        errors = " ".join(bad.get("errors") or [])
+        t.check(f"upstream.via.tls.key: {agent.policy_dir / 'agent.key'}: private key does not match"
+                in errors, "failed reload: the error names upstream.via.tls.key and its file", errors)
+
+    r = t.client("--dst", "203.0.113.10:80", "--send", "GET / HTTP/1.0\r\n\r\n", "--delay-send", "0.3",
+                 "--timeout", "5")
+    a_dec = t.check_record(agent, "after the failed reload: the agent's decision",
+                           event="connection.decision", src=r.get("local"))
+    c_dec = t.check_record(central, "after the failed reload: the central's decision",
+                           event="connection.decision",
+                           agent_conn=a_dec.get("conn_id") if a_dec else None)
+    if c_dec:
+        t.check_eq((c_dec.get("identity") or {}).get("spiffe_id"),
+                   "spiffe://corp.example/ns/analytics/sa/etl",
+                   "after the failed reload: the running certificate stays")
 
     # --- the gateway gone: the agent's connect to it fails, named in the close record ------------
     t.check_eq(central.terminate(), 0, "central: exits on SIGTERM")
