@@ -12,17 +12,22 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent.parent
 REDIRECT_SCRIPT = ROOT / "scripts" / "redirect-rules.sh"
 
-# The gateway config keys (issues 3, 4 and 5: the contract). A deployment file that uses a key
-# outside this set would be refused by egressd ("unknown keys are errors").
+# The gateway config keys (issues 3, 4 and 5: the contract; issue 20: the CONNECT listener's
+# connect_request_timeout and the agent's upstream.via). A deployment file that uses a key outside
+# this set would be refused by egressd ("unknown keys are errors").
 CONFIG_KEYS = {
     "": {"workers", "listeners", "upstream", "dns", "policy", "audit", "admin", "limits",
          "drain_timeout"},
-    "listeners[]": {"name", "address", "destination", "tls", "max_connections", "peek", "proxy_protocol"},
+    "listeners[]": {"name", "address", "destination", "tls", "max_connections", "peek", "proxy_protocol",
+                    "connect_request_timeout"},
+    "listeners[].proxy_protocol": {"trusted"},
     "listeners[].tls": {"mode", "cert", "key", "client_ca", "crl", "crl_check", "min_version",
                         "handshake_timeout", "allow_insecure_key_permissions",
                         "session_cache_size"},
     "listeners[].peek": {"timeout", "max_bytes"},
-    "upstream": {"connect_timeout", "idle_timeout", "max_duration", "mark"},
+    "upstream": {"connect_timeout", "idle_timeout", "max_duration", "mark", "via"},
+    "upstream.via": {"address", "tunnel", "tls"},
+    "upstream.via.tls": {"cert", "key", "ca", "server_name"},
     "dns": {"servers", "min_ttl", "timeout"},
     "policy": {"dir", "on_change"},
     "audit": {"path", "write_ahead", "on_overflow", "on_error", "fsync", "fsync_interval",
@@ -55,6 +60,21 @@ def config_key_errors(doc: dict) -> list[str]:
 
     check(doc, "")
     return errors
+
+
+# `listeners[].destination` values (docs/config.md): the transparent ones need a redirect.
+TRANSPARENT_DESTINATIONS = {"original_dst", "tproxy"}
+DESTINATIONS = TRANSPARENT_DESTINATIONS | {"connect"}
+
+
+def make_dev_pki(directory: Path) -> Path:
+    """certs/make-dev-certs.sh's material (gateway.pem/.key, payments.pem/.key, ca.pem, ...) in
+    directory, keys mode 0600 as egressd wants them."""
+    p = subprocess.run([str(ROOT / "certs" / "make-dev-certs.sh"), str(directory)],
+                       capture_output=True, text=True, timeout=120)
+    if p.returncode != 0:
+        raise RuntimeError(f"make-dev-certs.sh failed: {p.stderr}")
+    return directory
 
 
 def port_of(address: str) -> int:
