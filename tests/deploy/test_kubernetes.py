@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """deploy/kubernetes: every manifest parses (python3-yaml), every kustomization names files that
-exist, and every reference resolves: ConfigMap names and keys (volumes, configMapKeyRef), Secret
+exist (and `kubectl kustomize` builds the same objects, when kubectl is installed), and every
+reference resolves: ConfigMap names and keys (volumes, configMapKeyRef), Secret
 volumes, volume names, port names (probes, Service targetPort), the Service / PodDisruptionBudget
 selectors, the Prometheus annotation, the --config file inside its mount, and the ports and
 exclusions of the redirect init container (which is also run through redirect-rules.sh --dry-run).
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -170,6 +172,26 @@ class ManifestsTest(unittest.TestCase):
                                                   "Namespace", "PodDisruptionBudget", "Service"])
         self.assertEqual(sorted(o["kind"] for o in kustomize(CERT_MANAGER)[0]),
                          ["Certificate", "Certificate"])
+
+    @unittest.skipUnless(shutil.which("kubectl"), "kubectl not installed")
+    def test_kubectl_kustomize_builds_the_same_objects(self) -> None:
+        """kustomize itself (kubectl's, offline) builds every kustomization: the same objects as
+        this test's reading, all in the namespace, no image left without its registry."""
+        for d in [*VARIANTS.values(), CERT_MANAGER]:
+            with self.subTest(kustomization=str(d.relative_to(ROOT))):
+                p = subprocess.run(["kubectl", "kustomize", str(d)], capture_output=True, text=True,
+                                   timeout=120)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                built = [o for o in yaml.safe_load_all(p.stdout) if o]
+                ours, kdoc = kustomize(d)
+                self.assertEqual(sorted((o["kind"], o["metadata"]["name"]) for o in built),
+                                 sorted((o["kind"], o["metadata"]["name"]) for o in ours))
+                for o in built:
+                    if o["kind"] != "Namespace":
+                        self.assertEqual(o["metadata"].get("namespace"), kdoc["namespace"])
+                for _w, pod in pod_specs(built):
+                    for c in containers(pod):
+                        self.assertIn("/", c["image"], c["name"])
 
     def test_object_names_are_unique_per_kind(self) -> None:
         for variant, d in VARIANTS.items():
