@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """docs/deployment.md and docs/docker-compose.md: every redirect-rules.sh command they show is
-accepted by the script (--dry-run, in a new network namespace when root), and every repository
-file they name exists. Every page of docs/ and the README: its links to other files resolve."""
+accepted by the script (--dry-run, in a new network namespace when root), every egressd config
+they and the README show (a ```yaml document with `listeners`) uses only contract keys, and
+every repository file they name exists. Every page of docs/ and the README: its links to other
+files resolve."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import unittest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from deploylib import ROOT, redirect_dry_run  # noqa: E402
+import yaml  # noqa: E402
+from deploylib import ROOT, config_key_errors, redirect_dry_run  # noqa: E402
 
 DOCS = [ROOT / "docs" / "deployment.md", ROOT / "docs" / "docker-compose.md"]
 
@@ -31,6 +34,18 @@ class DocsTest(unittest.TestCase):
                     p = redirect_dry_run(shlex.split(cmd))
                     self.assertEqual(p.returncode, 0, p.stderr)
         self.assertGreaterEqual(found, 2)
+
+    def test_config_snippets_use_contract_keys(self) -> None:
+        found = 0
+        for doc in DOCS + [ROOT / "README.md"]:
+            blocks = re.findall(r"```yaml\n(.*?)```", doc.read_text(), re.S)
+            for config in (d for b in blocks for d in yaml.safe_load_all(b)):
+                if not isinstance(config, dict) or "listeners" not in config:
+                    continue  # a policy, a CI job, a compose file: not an egressd config
+                found += 1
+                with self.subTest(doc=doc.name, keys=sorted(config)):
+                    self.assertEqual(config_key_errors(config), [])
+        self.assertGreaterEqual(found, 3)
 
     def test_named_repository_files_exist(self) -> None:
         for doc in DOCS:
