@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# egressd vs HAProxy (vs Squid) vs the direct path in a network-namespace sandbox (issues 7, 19). See bench/README.md.
+# egressd vs HAProxy (vs Squid) vs the direct path in a network-namespace sandbox (issues 7, 19, 20). See bench/README.md.
 #   bench/run.sh [BUILD_DIR] [--quick] [--check] [--proxies egressd,haproxy,squid,direct] [--workloads a,b] [--runs N]
 # BUILD_DIR defaults to build/; egressd is BUILD_DIR/egressd (or $EGRESSD). Needs root (namespaces,
 # iptables inside them), haproxy, iperf3, wrk, openssl, socat, curl, dnsmasq, cc; squid (squid-openssl)
@@ -19,11 +19,12 @@ for a in "$@"; do [[ $a == --check ]] && check=1; done
 python=/usr/bin/python3
 [[ -x $python ]] || python=python3
 
-# The upstream HTTP server / sink, compiled for this machine into a temporary directory (not part
+# The upstream HTTP server / sink and connect_rate's client, compiled for this machine into a temporary directory (not part
 # of the CMake build; nothing is written into the build directory).
 tools=$(mktemp -d /tmp/egress-bench-tools.XXXXXX)
 trap 'rm -rf "$tools"' EXIT
 cc -O2 -Wall -Wextra -Werror -o "$tools/upstream" "$here/lib/upstream.c"
+cc -O2 -Wall -Wextra -Werror -o "$tools/connect_client" "$here/lib/connect_client.c"
 
 if ((check)); then
   # Harness scripts parse; then bench.py --check validates the HAProxy config (haproxy -c) and

@@ -1,4 +1,4 @@
-"""bench/run.sh's engine: egressd, HAProxy and the direct path, side by side (issue 7).
+"""bench/run.sh's engine: egressd, HAProxy, Squid and the direct path, side by side (issues 7, 19, 20).
 
 For each proxy (one at a time, each in a fresh sandbox), for each workload, N runs; every run starts
 the proxy afresh and records the client's figures, the proxy's CPU seconds (utime+stime from
@@ -30,10 +30,10 @@ import netns  # noqa: E402
 import redecide  # noqa: E402
 import report  # noqa: E402
 import targets  # noqa: E402
-from netns import (ALLOWED_NAME, DENIED, DIRECT_TLS, DNS_SERVER, OTHER_NAME, TLS_PORT, UPSTREAM_A,  # noqa: E402
-                   UPSTREAM_B, Sandbox)
-from proxies import (HOSTNAME_RULE_SUBJECT, NAME_STEP_PENDING, Direct, Egressd, HAProxy, Squid,  # noqa: E402
-                     cpu_seconds, rss_kib)
+from netns import (ALLOWED_NAME, CONNECT_PORT, DENIED, DIRECT_TLS, DNS_SERVER, GW_CLIENT_V4, OTHER_NAME,  # noqa: E402
+                   TLS_PORT, UPSTREAM_A, UPSTREAM_B, Sandbox)
+from proxies import (AGENT_PENDING, AGENT_SUBJECT, CONNECT_PENDING, CONNECT_SUBJECT, HOSTNAME_RULE_SUBJECT,  # noqa: E402
+                     NAME_STEP_PENDING, Direct, Egressd, EgressdAgent, HAProxy, Squid, cpu_seconds, rss_kib)
 from workloads import DEFAULT_WORKLOADS, WORKLOADS, Ctx, conn_rate_mtls, conn_rate_mtls_resumed  # noqa: E402
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
@@ -50,6 +50,16 @@ def _client_cn(cert: str) -> str:
     out = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-subject", "-nameopt", "multiline"],
                          capture_output=True, text=True).stdout
     return next((line.split("=", 1)[1].strip() for line in out.splitlines() if "commonName" in line), "")
+
+
+def _first_dns_san(cert: str) -> str:
+    """The certificate's first DNS subjectAltName: the name the egressd agent verifies the gateway by."""
+    out = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-ext", "subjectAltName"],
+                         capture_output=True, text=True).stdout
+    for part in out.replace("\n", ",").split(","):
+        if part.strip().startswith("DNS:"):
+            return part.strip()[4:]
+    return ""
 
 
 def resolve_certs(tmp: Path) -> dict[str, str]:
@@ -80,7 +90,8 @@ def resolve_certs(tmp: Path) -> dict[str, str]:
     bundle = d / "gateway-bundle.pem"
     bundle.write_text(Path(found["gateway_cert"]).read_text() + Path(found["gateway_key"]).read_text())
     bundle.chmod(0o600)
-    return dict(found, dir=str(d), source=source, client_cn=_client_cn(found["client_cert"]))
+    return dict(found, dir=str(d), source=source, client_cn=_client_cn(found["client_cert"]),
+                gateway_name=_first_dns_san(found["gateway_cert"]))
 
 
 # ------------------------------------------------------------------ upstreams
@@ -164,6 +175,15 @@ def curl(sb: Sandbox, url: str, *extra: str) -> str:
     return p.stdout.strip() if p.returncode == 0 else f"<curl exit {p.returncode}>"
 
 
+def curl_connect(sb: Sandbox, url: str) -> tuple[str, str]:
+    """curl through the explicit proxy at GW_CLIENT_V4:CONNECT_PORT with a CONNECT tunnel (-p, even
+    for http://): (the body or `<curl exit N>`, the status code of the proxy's CONNECT answer)."""
+    p = sb.run(sb.client, ["curl", "-s", "-m", "3", "-p", "-x", f"http://{GW_CLIENT_V4}:{CONNECT_PORT}", "-w",
+                           "\n%{http_connect}", url], timeout=10)
+    body, _, code = p.stdout.rpartition("\n")
+    return (body.strip() if p.returncode == 0 else f"<curl exit {p.returncode}>"), code.strip()
+
+
 def curl_sni(sb: Sandbox, name: str, addr: str) -> str:
     """A TLS request sending `name` as SNI to addr:443 (the redirect takes it to the proxy)."""
     return curl(sb, f"https://{name}/ok", "-k", "--resolve", f"{name}:{TLS_PORT}:{addr}")
@@ -203,6 +223,29 @@ def check_paths(sb: Sandbox, proxy, certs: dict) -> dict:
                 logged = proxy.forgery_logged()
                 expect("squid_host_verify_strict", "forgery logged" if logged else "no forgery logged",
                        "forgery logged")
+    if proxy.connect:
+        # An explicit CONNECT proxy (issue 20): tunnels reach each upstream's own address, and a
+        # destination no rule admits is answered 403 (Squid's http_access deny, egressd's policy).
+        for addr in (UPSTREAM_A, UPSTREAM_B):
+            body, code = curl_connect(sb, f"http://{addr}/")
+            expect(f"connect_{addr}", f"{code} {body}", f"200 ok {addr}:80")
+        body, code = curl_connect(sb, f"http://{DENIED}/")
+        expect("connect_denied_destination", code, "403")
+    if proxy.agent:
+        # The egressd agent + gateway (issue 20): 203.0.113.20:8443 admits only the payments
+        # identity, which the client (plain HTTP, no certificate, no proxy setting) does not have:
+        # the answer proves the agent's certificate reached the gateway through the tunnel; the
+        # gateway's decision record carries the agent's connection id (agent_conn); a destination
+        # no rule admits is refused by the gateway (403 to the agent, which resets the client).
+        expect("agent_identity_at_gateway", curl(sb, f"http://{UPSTREAM_B}:8443/"), f"ok {UPSTREAM_B}:8443")
+        expect("agent_original_dst", curl(sb, f"http://{UPSTREAM_A}/"), f"ok {UPSTREAM_A}:80")
+        expect("agent_denied_destination", curl(sb, f"http://{DENIED}/"), None)
+        recs = proxy.gateway_decisions(want=3)
+        joined = [r for r in recs if r.get("agent_conn") and r.get("identity")
+                  and r.get("dst") == {"ip": UPSTREAM_B, "port": 8443} and r.get("decision") == "allow"]
+        expect("gateway_agent_conn", "agent_conn recorded" if joined
+               else f"{len(recs)} gateway decisions, no allow of {UPSTREAM_B}:8443 with identity and agent_conn",
+               "agent_conn recorded")
     if proxy.name != "direct" and proxy.plain:
         expect("acl_denied_destination", curl(sb, f"http://{DENIED}/"), None)
         if proxy.mtls:
@@ -223,9 +266,8 @@ def check_paths(sb: Sandbox, proxy, certs: dict) -> dict:
         expect("connections_logged", f"{lines} lines", f"{lines} lines" if lines >= forwarded else f">= {forwarded} lines")
     bad = {k: v for k, v in checks.items() if not v["ok"]}
     if bad:
-        died = proxy.proc is not None and proxy.proc.poll() is not None
         raise RuntimeError(f"{proxy.name} failed its path checks: {json.dumps(bad)}"
-                           + (f"; it exited ({proxy.proc.returncode})" if died else "")
+                           + (f"; it exited ({proxy.exited()})" if proxy.exited() else "")
                            + f"; its log ends: {proxy.log_tail()}")
     return checks
 
@@ -283,6 +325,8 @@ def one_run(ctx: Ctx, fn, perf_out: Path | None = None, trace_out: Path | None =
             restore()
         raise
     pid = proxy.pid
+    # A subject of several processes (egressd-agent: gateway and agent): their CPU is summed.
+    parts = proxy.cpu_pids()
     # Direct has no proxy; in the s_time workloads the CPU of its TLS endpoint (openssl s_server,
     # one process) is measured instead: the TLS work alone, with no upstream, policy or audit.
     endpoint = ctx.tls_endpoint.pid if ctx.tls_endpoint and fn in (conn_rate_mtls, conn_rate_mtls_resumed) else None
@@ -292,7 +336,7 @@ def one_run(ctx: Ctx, fn, perf_out: Path | None = None, trace_out: Path | None =
     perf = None
     try:
         rss0 = rss_kib(pid) if pid else None
-        cpu0 = cpu_seconds(pid) if pid else None
+        cpu0 = {label: cpu_seconds(p) for label, p in parts.items()}
         if perf_out and watched:
             data = ctx.workdir / "perf.data"
             stat_out = ctx.workdir / "perf-stat.csv"
@@ -312,8 +356,8 @@ def one_run(ctx: Ctx, fn, perf_out: Path | None = None, trace_out: Path | None =
         try:
             r = fn(ctx)
         except Exception as e:
-            if proxy.proc is not None and proxy.proc.poll() is not None:
-                raise RuntimeError(f"{e}; {proxy.name} exited ({proxy.proc.returncode}), its log ends: "
+            if proxy.exited():
+                raise RuntimeError(f"{e}; {proxy.name} exited ({proxy.exited()}), its log ends: "
                                    f"{proxy.log_tail()}") from e
             raise
         for p in perf or []:
@@ -345,11 +389,14 @@ def one_run(ctx: Ctx, fn, perf_out: Path | None = None, trace_out: Path | None =
             finally:
                 holder.stdin.close()
                 holder.wait(timeout=30)
-        if pid:
-            if proxy.proc.poll() is not None:
-                raise RuntimeError(f"{proxy.name} died during the run (exit {proxy.proc.returncode}); "
+        if parts:
+            if proxy.exited():
+                raise RuntimeError(f"{proxy.name} died during the run ({proxy.exited()}); "
                                    f"its log ends: {proxy.log_tail()}")
-            r["proxy_cpu_s"] = cpu_seconds(pid) - cpu0
+            used = {label: cpu_seconds(p) - cpu0[label] for label, p in parts.items()}
+            r["proxy_cpu_s"] = sum(used.values())
+            if len(used) > 1 and r["ops"]:
+                r["metrics"].update({f"{label}_cpu_s_per_op": v / r["ops"] for label, v in used.items()})
         if endpoint:
             r["proxy_cpu_s"] = cpu_seconds(endpoint) - endpoint_cpu0
         return r
@@ -369,7 +416,7 @@ def prepare_proxy(stack: contextlib.ExitStack, proxy, tools: Path, certs: dict, 
     the workloads' context). Raises when a check fails."""
     work = tmp / proxy.name
     work.mkdir(parents=True, exist_ok=True)
-    sb = stack.enter_context(Sandbox(redirect=proxy.name != "direct"))
+    sb = stack.enter_context(Sandbox(redirect=proxy.redirect))
     tls_endpoint = start_upstreams(sb, tools, certs, work, direct=proxy.name == "direct")
     if proxy.name != "direct":
         proxy.start(sb, work)
@@ -496,6 +543,13 @@ def config_errors(output: str) -> str:
     return "; ".join(line.split(": ", 1)[-1] for line in output.splitlines() if "error:" in line)[:400]
 
 
+def issue20_subject(name: str, binary: Path, certs: dict, threads: int, audit_dir: Path):
+    """egressd-connect (a plain CONNECT listener) or egressd-agent (agent + gateway)."""
+    if name == AGENT_SUBJECT:
+        return EgressdAgent(binary, certs, threads, audit_dir)
+    return Egressd(binary, certs, threads, False, audit_dir, name)
+
+
 def egressd_has_mtls(binary: Path, certs: dict, tmp: Path, threads: int) -> bool:
     """Whether this egressd build accepts a `tls:` listener (issue 4): --check-config decides."""
     # The audit directory must exist: egressd checks audit.path's directory (else every config,
@@ -513,12 +567,17 @@ def main() -> int:
     ap.add_argument("--tools", type=Path, required=True)
     ap.add_argument("--quick", action="store_true", help="one short run of each workload (smoke test)")
     ap.add_argument("--check", action="store_true", help="validate configs and harness, run nothing")
-    ap.add_argument("--proxies", default=f"egressd,haproxy,haproxy-log,direct,squid,{HOSTNAME_RULE_SUBJECT}",
+    ap.add_argument("--proxies", default=f"egressd,haproxy,haproxy-log,direct,squid,{HOSTNAME_RULE_SUBJECT},"
+                    f"squid-connect,{CONNECT_SUBJECT},{AGENT_SUBJECT}",
                     help="comma list of egressd, haproxy, direct; also egressd-nowal (audit.write_ahead: false), "
                     "egressd-devnull (audit.path: /dev/null), haproxy-log (HAProxy logging each "
                     "connection to a file on tmpfs), squid (ssl_bump peek + splice, conn_rate_sni only) and "
                     f"{HOSTNAME_RULE_SUBJECT} (egressd with the hostname rule of bench/policy-hosts, "
-                    "conn_rate_sni only; pending until egressd accepts it)")
+                    "conn_rate_sni only; pending until egressd accepts it); issue 20: squid-connect (Squid's "
+                    f"http_port, CONNECT), {CONNECT_SUBJECT} (egressd's `destination: connect` listener, plain TCP), "
+                    "both connect_rate only, and "
+                    f"{AGENT_SUBJECT} (the egressd agent tunnelling over mTLS to an egressd gateway's CONNECT "
+                    "listener: agent_rate, tunnel_bulk); the egressd ones pending until egressd accepts them")
     ap.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS),
                     help=f"comma list of {', '.join(WORKLOADS)} (default: all but the redecide ones)")
     ap.add_argument("--redecide-conns", type=int,
@@ -601,13 +660,15 @@ def main() -> int:
                   f"{(r.stdout + r.stderr).strip()[-300:]}")
             ok &= r.returncode == 0
         if shutil.which("squid"):
-            sq = Squid()
-            try:
-                r = sq.check()
-            finally:
-                sq.close()
-            print(f"squid -k parse: {'ok' if r.returncode == 0 else 'FAILED'} {r.stdout.strip()[-500:] if r.returncode else ''}")
-            ok &= r.returncode == 0
+            for name in Squid.NAMES:
+                sq = Squid(name)
+                try:
+                    r = sq.check()
+                finally:
+                    sq.close()
+                print(f"squid -k parse ({name}): {'ok' if r.returncode == 0 else 'FAILED'} "
+                      f"{r.stdout.strip()[-500:] if r.returncode else ''}")
+                ok &= r.returncode == 0
         else:
             print("squid: not installed (skipped; EGRESS_BENCH_DEPS=1 scripts/install-deps.sh)")
         if egressd_bin:
@@ -617,6 +678,14 @@ def main() -> int:
             r = hosts.check(d)
             print(f"egressd --check-config ({HOSTNAME_RULE_SUBJECT}): "
                   + ("ok" if r.returncode == 0 else f"{NAME_STEP_PENDING} ({config_errors(r.stdout)})"))
+            # Issue 20's subjects: a build without the CONNECT listener or the agent reports them
+            # pending, as the harness does when it runs (not a failure of --check).
+            for name, why in ((CONNECT_SUBJECT, CONNECT_PENDING), (AGENT_SUBJECT, AGENT_PENDING)):
+                d = tmp / f"check-{name}"
+                d.mkdir()
+                r = issue20_subject(name, egressd_bin, certs, args.threads, audit_dir).check(d)
+                print(f"egressd --check-config ({name}): "
+                      + ("ok" if r.returncode == 0 else f"{why} ({config_errors(r.stdout)})"))
             for mtls in (False, True):
                 e = Egressd(egressd_bin, certs, args.threads, mtls, audit_dir)
                 d = tmp / f"check-{mtls}"
@@ -649,11 +718,11 @@ def main() -> int:
     for name in args.proxies.split(","):
         if name == "direct":
             proxies.append(Direct())
-        elif name == "squid":
+        elif name in Squid.NAMES:
             if not shutil.which("squid"):
                 log("squid not installed (EGRESS_BENCH_DEPS=1 scripts/install-deps.sh): its rows stay 'not run'")
                 continue
-            sq = Squid()
+            sq = Squid(name)
             atexit.register(sq.close)
             proxies.append(sq)
         elif name == HOSTNAME_RULE_SUBJECT:
@@ -668,6 +737,19 @@ def main() -> int:
                 log(f"{name}: {pending[name]}")
                 continue
             proxies.append(hosts)
+        elif name in (CONNECT_SUBJECT, AGENT_SUBJECT):
+            if not egressd_bin:
+                continue
+            subject = issue20_subject(name, egressd_bin, certs, args.threads, audit_dir)
+            d = tmp / f"check-{name}"
+            d.mkdir(exist_ok=True)
+            r = subject.check(d)
+            if r.returncode != 0:
+                why = CONNECT_PENDING if name == CONNECT_SUBJECT else AGENT_PENDING
+                pending[name] = f"{why} (egressd --check-config: {config_errors(r.stdout)})"
+                log(f"{name}: {pending[name]}")
+                continue
+            proxies.append(subject)
         elif name in HAProxy.NAMES:
             proxies.append(HAProxy(certs, args.threads, certs["client_cn"], name, audit_dir))
         elif name in Egressd.VARIANTS:

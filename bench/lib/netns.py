@@ -7,7 +7,8 @@ redirect=True adds, in the gateway namespace only:
     iptables -t nat -A PREROUTING -i to-client -p tcp --dport 8443:8450 -j REDIRECT --to-ports 15002   (mTLS listener)
     iptables -t nat -A PREROUTING -i to-client -p tcp --dport 443       -j REDIRECT --to-ports 15003   (SNI listener)
     iptables -t nat -A PREROUTING -i to-client -p tcp                   -j REDIRECT --to-ports 15001   (plain listener)
-redirect=False is the `direct` path: plain routing through the gateway, no proxy.
+redirect=False is the `direct` path: plain routing through the gateway, no proxy; and the sandbox of
+an explicit CONNECT proxy (issue 20), which the client addresses itself at 192.0.2.1:15004.
 
 Names are bch-<pid>-<seq>-<role>; veth pairs are created inside the namespaces, so the root namespace
 is never touched. close() kills every process in the namespaces and deletes them; it is called from
@@ -34,6 +35,8 @@ INTERNET_V4 = [UPSTREAM_A, UPSTREAM_B, DIRECT_TLS, DENIED]
 PLAIN_PORT = 15001
 MTLS_PORT = 15002
 SNI_PORT = 15003  # TLS passed through, decided on the destination (and the SNI name, by name-aware subjects)
+CONNECT_PORT = 15004  # explicit CONNECT proxies over plain TCP (issue 20); addressed directly, not redirected
+CONNECT_MTLS_PORT = 15005  # egressd's CONNECT listener inside mTLS: the gateway the egressd agent tunnels to
 TLS_PORT = 443  # the TLS upstreams of conn_rate_sni: UPSTREAM_B (allowed) and DENIED (no rule admits it)
 DNS_SERVER = UPSTREAM_A  # dnsmasq on :53 in the internet namespace, for the subjects that resolve names
 ALLOWED_NAME = "allowed.bench.example"  # resolves to UPSTREAM_B; the name every name-aware subject allows

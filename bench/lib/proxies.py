@@ -1,7 +1,8 @@
 """The things measured in the gateway namespace, one at a time: egressd, HAProxy, Squid, direct.
 
 Each proxy is started fresh for every run of every workload, so its CPU time and RSS belong to that
-run alone. cpu_ticks() is utime+stime of the proxy process (all threads) from /proc/PID/stat.
+run alone. cpu_seconds() is utime+stime of the proxy process (all threads) from /proc/PID/stat; a
+subject of two processes (egressd-agent: the agent and the gateway) is measured as their sum.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from netns import ALLOWED_NAME, DNS_SERVER, MTLS_PORT, PLAIN_PORT, SNI_PORT, Sandbox
+from netns import (ALLOWED_NAME, CONNECT_MTLS_PORT, CONNECT_PORT, DNS_SERVER, GW_CLIENT_V4, MTLS_PORT, PLAIN_PORT,
+                   SNI_PORT, Sandbox)
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -60,6 +62,9 @@ class Proxy:
     sni = True  # whether it serves conn_rate_sni (TLS passed through, port 443)
     decides_on_name = True  # whether it refuses a name it does not allow (conn_rate_sni's checks)
     redecides = False  # whether it re-decides live connections on a policy reload (redecide workloads)
+    connect = False  # whether it is an explicit CONNECT proxy on CONNECT_PORT (connect_rate, issue 20)
+    agent = False  # whether it is the egressd agent + gateway pair (agent_rate, tunnel_bulk, issue 20)
+    redirect = True  # whether its sandbox redirects the client's connections (not for explicit proxies)
     proc: subprocess.Popen | None = None
     log: Path | None = None
 
@@ -70,11 +75,12 @@ class Proxy:
     def start(self, sb: Sandbox, workdir: Path) -> None:
         raise NotImplementedError
 
-    def _wait_ready(self, sb: Sandbox, ports: list[int], log: Path) -> None:
+    def _wait_ready(self, sb: Sandbox, ports: list[int], log: Path, proc: subprocess.Popen | None = None) -> None:
+        proc = proc or self.proc
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited ({self.proc.returncode}): {log.read_text()[-2000:]}")
+            if proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited ({proc.returncode}): {log.read_text()[-2000:]}")
             if _listening(sb, ports):
                 return
             time.sleep(0.02)
@@ -83,6 +89,16 @@ class Proxy:
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
+
+    def cpu_pids(self) -> dict[str, int]:
+        """The processes whose CPU is the subject's, by a label (one: "proxy")."""
+        return {"proxy": self.pid} if self.pid else {}
+
+    def exited(self) -> str | None:
+        """How a process of the subject ended, if one has; None while all run."""
+        if self.proc is not None and self.proc.poll() is not None:
+            return f"exit {self.proc.returncode}"
+        return None
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -100,6 +116,7 @@ class Direct(Proxy):
     OpenSSL/socat TLS endpoint in the internet namespace). The physical limit of this machine."""
 
     name = "direct"
+    redirect = False
 
     def start(self, sb: Sandbox, workdir: Path) -> None:
         self.proc = None
@@ -155,6 +172,19 @@ class HAProxy(Proxy):
         self._wait_ready(sb, [PLAIN_PORT, MTLS_PORT, SNI_PORT], log)
 
 
+def _audit_records(path: Path, event: str) -> list[dict]:
+    """The records of one event in an audit file (a torn last line is skipped)."""
+    out = []
+    for line in path.read_text(errors="replace").splitlines() if path.exists() else []:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if rec.get("event") == event:
+            out.append(rec)
+    return out
+
+
 # The hook for issue 19's name step: the subject that runs egressd with a hostname rule
 # (bench/policy-hosts/: the destination of conn_rate_sni as `hosts: [allowed.bench.example]`, plus
 # `dns:` pointing at the bench's dnsmasq). Until egressd accepts that config (--check-config), the
@@ -162,13 +192,22 @@ class HAProxy(Proxy):
 HOSTNAME_RULE_SUBJECT = "egressd-hosts"
 NAME_STEP_PENDING = "pending: name step not built"
 
+# Issue 20's subjects: egressd as an explicit CONNECT proxy over plain TCP (against Squid's
+# http_port), and the egressd agent tunnelling to an egressd gateway's CONNECT listener over mTLS.
+# Each is reported pending until egressd accepts its config (--check-config), as egressd-hosts.
+CONNECT_SUBJECT = "egressd-connect"
+CONNECT_PENDING = "pending: CONNECT listener not built"
+AGENT_SUBJECT = "egressd-agent"
+AGENT_PENDING = "pending: agent not built"
+SQUID_CONNECT_SUBJECT = "squid-connect"
+
 
 class Egressd(Proxy):
     name = "egressd"
 
     # subject name -> (audit.path on the tmpfs or /dev/null, audit.write_ahead)
     VARIANTS = {"egressd": (True, True), "egressd-nowal": (True, False), "egressd-devnull": (False, True),
-                HOSTNAME_RULE_SUBJECT: (True, True)}
+                HOSTNAME_RULE_SUBJECT: (True, True), CONNECT_SUBJECT: (True, True)}
 
     def __init__(self, binary: Path, certs: dict[str, str], threads: int, mtls: bool, audit_dir: Path,
                  name: str = "egressd"):
@@ -186,21 +225,17 @@ class Egressd(Proxy):
         # their held connections (workloads._redecide_setup sets both, and puts them back after).
         self.policy_override: Path | None = None
         self.max_connections = 9500
+        # egressd-connect: one `destination: connect` listener on plain TCP, addressed directly.
+        self.connect = name == CONNECT_SUBJECT
+        if self.connect:
+            self.plain = self.mtls = self.sni = self.redirect = self.redecides = False
 
     def decision_reasons(self, timeout: float = 2.0, want: str = "") -> list[str]:
         """The `reason` of every connection.decision record in the audit file (waiting up to
         `timeout` for one with reason `want`)."""
-        path = self.audit_dir / "audit.jsonl"
         deadline = time.monotonic() + timeout
         while True:
-            reasons = []
-            for line in path.read_text(errors="replace").splitlines() if path.exists() else []:
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue
-                if rec.get("event") == "connection.decision":
-                    reasons.append(rec.get("reason", ""))
+            reasons = [r.get("reason", "") for r in _audit_records(self.audit_dir / "audit.jsonl", "connection.decision")]
             if want in reasons or not want or time.monotonic() > deadline:
                 return reasons
             time.sleep(0.05)
@@ -210,16 +245,18 @@ class Egressd(Proxy):
 
     def config_text(self) -> str:
         audit_path = str(self.audit_dir / "audit.jsonl") if self.audit else "/dev/null"
-        lines = [
-            f"workers: {self.threads}",
-            "listeners:",
-            "  - name: plain",
-            f'    address: "0.0.0.0:{PLAIN_PORT}"',
-            "    destination: original_dst",
-            "  - name: sni",
-            f'    address: "0.0.0.0:{SNI_PORT}"',
-            "    destination: original_dst",
-        ]
+        lines = [f"workers: {self.threads}", "listeners:"]
+        if self.connect:
+            lines += ["  - name: connect", f'    address: "0.0.0.0:{CONNECT_PORT}"', "    destination: connect"]
+        else:
+            lines += [
+                "  - name: plain",
+                f'    address: "0.0.0.0:{PLAIN_PORT}"',
+                "    destination: original_dst",
+                "  - name: sni",
+                f'    address: "0.0.0.0:{SNI_PORT}"',
+                "    destination: original_dst",
+            ]
         if self.hostname_rule:
             lines += ["    peek: {timeout: 1s, max_bytes: 16KiB}"]
         if self.mtls:
@@ -269,23 +306,180 @@ class Egressd(Proxy):
             audit_file.unlink()  # one run's audit at a time on the tmpfs
         self.proc = sb.spawn(sb.gateway, [str(self.binary), "--config", str(cfg)], stdout=open(log, "w"),
                              stderr=subprocess.STDOUT)
-        self._wait_ready(sb, [PLAIN_PORT, SNI_PORT] + ([MTLS_PORT] if self.mtls else []), log)
+        ports = [CONNECT_PORT] if self.connect else [PLAIN_PORT, SNI_PORT] + ([MTLS_PORT] if self.mtls else [])
+        self._wait_ready(sb, ports, log)
+
+
+class EgressdAgent(Proxy):
+    """Issue 20's agent + gateway, both egressd, both in the gateway namespace (two processes, whose
+    CPU is summed). The agent takes the redirected connections on PLAIN_PORT and MTLS_PORT (ports
+    8443-8450: plain TCP here, the workload's identity is the agent's certificate) and carries each
+    one with `upstream.via` over mTLS (resumed) to the gateway's `destination: connect` listener on
+    GW_CLIENT_V4:CONNECT_MTLS_PORT, which decides with bench/policy/ (the agent's certificate is the
+    payments identity) and dials the upstream. The agent has no policy of its own: it forwards every
+    connection, and audits it locally."""
+
+    name = AGENT_SUBJECT
+    plain = mtls = sni = False
+    agent = True
+    decides_on_name = False
+
+    def __init__(self, binary: Path, certs: dict[str, str], threads: int, audit_dir: Path):
+        self.binary, self.certs, self.threads, self.audit_dir = binary, certs, threads, audit_dir
+        self.agent_proc: subprocess.Popen | None = None
+        self.agent_log: Path | None = None
+
+    def gateway_config_text(self) -> str:
+        c = self.certs
+        return "\n".join([
+            f"workers: {self.threads}",
+            "listeners:",
+            "  - name: connect-mtls",
+            f'    address: "0.0.0.0:{CONNECT_MTLS_PORT}"',
+            "    destination: connect",
+            "    tls:",
+            "      mode: required",
+            f"      cert: {c['gateway_cert']}",
+            f"      key: {c['gateway_key']}",
+            f"      client_ca: {c['ca']}",
+            "upstream:",
+            "  connect_timeout: 5s",
+            "  idle_timeout: 1h",
+            "policy:",
+            f"  dir: {BENCH_DIR / 'policy'}",
+            "audit:",
+            f"  path: {self.audit_dir / 'gateway.jsonl'}",
+            "  write_ahead: true",
+            "limits:",
+            "  max_connections: 9500",
+            "drain_timeout: 1s",
+        ]) + "\n"
+
+    def agent_config_text(self) -> str:
+        c = self.certs
+        return "\n".join([
+            f"workers: {self.threads}",
+            "listeners:",
+            "  - name: plain",
+            f'    address: "0.0.0.0:{PLAIN_PORT}"',
+            "    destination: original_dst",
+            "  - name: card-ports",
+            f'    address: "0.0.0.0:{MTLS_PORT}"',
+            "    destination: original_dst",
+            "upstream:",
+            "  connect_timeout: 5s",
+            "  idle_timeout: 1h",
+            "  via:",
+            f'    address: "{GW_CLIENT_V4}:{CONNECT_MTLS_PORT}"',
+            "    tunnel: connect",
+            "    tls:",
+            f"      cert: {c['client_cert']}",
+            f"      key: {c['client_key']}",
+            f"      ca: {c['ca']}",
+            f"      server_name: {c['gateway_name']}",
+            "audit:",
+            f"  path: {self.audit_dir / 'agent.jsonl'}",
+            "  write_ahead: true",
+            "limits:",
+            "  max_connections: 9500",
+            "drain_timeout: 1s",
+        ]) + "\n"
+
+    def write_configs(self, workdir: Path) -> tuple[Path, Path]:
+        gw, ag = workdir / "egressd-gateway.yaml", workdir / "egressd-agent.yaml"
+        gw.write_text(self.gateway_config_text())
+        ag.write_text(self.agent_config_text())
+        return gw, ag
+
+    def check(self, workdir: Path) -> subprocess.CompletedProcess:
+        """egressd --check-config of the gateway's config, then (when it passes) of the agent's."""
+        r = None
+        for cfg in self.write_configs(workdir):
+            r = subprocess.run([str(self.binary), "--check-config", "--config", str(cfg)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            if r.returncode != 0:
+                return r
+        return r
+
+    def gateway_decisions(self, timeout: float = 2.0, want: int = 1) -> list[dict]:
+        """The gateway's connection.decision records (waiting up to `timeout` for `want` of them)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            recs = _audit_records(self.audit_dir / "gateway.jsonl", "connection.decision")
+            if len(recs) >= want or time.monotonic() > deadline:
+                return recs
+            time.sleep(0.05)
+
+    def log_tail(self, n: int = 1500) -> str:
+        agent = self.agent_log.read_text(errors="replace")[-n:] if self.agent_log and self.agent_log.exists() else ""
+        return f"gateway: {super().log_tail(n)} agent: {agent}"
+
+    def cpu_pids(self) -> dict[str, int]:
+        pids = {}
+        if self.proc:
+            pids["gateway"] = self.proc.pid
+        if self.agent_proc:
+            pids["agent"] = self.agent_proc.pid
+        return pids
+
+    def exited(self) -> str | None:
+        for label, p in (("gateway", self.proc), ("agent", self.agent_proc)):
+            if p is not None and p.poll() is not None:
+                return f"{label} exit {p.returncode}"
+        return None
+
+    def start(self, sb: Sandbox, workdir: Path) -> None:
+        gw, ag = self.write_configs(workdir)
+        self.audit_dir.mkdir(parents=True, exist_ok=True)
+        for f in ("gateway.jsonl", "agent.jsonl"):
+            (self.audit_dir / f).unlink(missing_ok=True)  # one run's audit at a time on the tmpfs
+        log = self.log = workdir / "egressd-gateway.log"
+        self.proc = sb.spawn(sb.gateway, [str(self.binary), "--config", str(gw)], stdout=open(log, "w"),
+                             stderr=subprocess.STDOUT)
+        self._wait_ready(sb, [CONNECT_MTLS_PORT], log)
+        alog = self.agent_log = workdir / "egressd-agent.log"
+        self.agent_proc = sb.spawn(sb.gateway, [str(self.binary), "--config", str(ag)], stdout=open(alog, "w"),
+                                   stderr=subprocess.STDOUT)
+        self._wait_ready(sb, [PLAIN_PORT, MTLS_PORT], alog, self.agent_proc)
+
+    def stop(self) -> None:
+        # The agent first: its connections to the gateway then end before the gateway does.
+        gateway, self.proc = self.proc, self.agent_proc
+        super().stop()
+        self.proc = gateway
+        super().stop()
+        self.agent_proc = None
 
 
 class Squid(Proxy):
     """Squid intercepting TLS on port 15003 (bench/squid/squid.conf.in): ssl_bump peek + splice on
     ssl::server_name, host_verify_strict on. Serves conn_rate_sni only. `squid -N`: one process,
-    whose CPU is measured (the certificate generator helpers stay idle: it never bumps)."""
+    whose CPU is measured (the certificate generator helpers stay idle: it never bumps).
 
+    squid-connect (issue 20): Squid as an explicit CONNECT proxy on CONNECT_PORT
+    (bench/squid/squid-connect.conf.in), the client addressing it directly. Serves connect_rate only."""
+
+    NAMES = ("squid", SQUID_CONNECT_SUBJECT)
     name = "squid"
     mtls = plain = False
 
-    def __init__(self):
+    def __init__(self, name: str = "squid"):
+        self.name = name
+        self.connect = name == SQUID_CONNECT_SUBJECT
+        if self.connect:
+            self.sni = self.redirect = False
+        self.ports = [CONNECT_PORT] if self.connect else [SNI_PORT]
         # Squid drops to the `proxy` user: its files live in a directory of their own that
         # `proxy` can reach (the harness's temporary directory is 0700 root).
         self.dir = Path(tempfile.mkdtemp(prefix="egress-bench-squid-"))
         self.dir.chmod(0o755)
         d = self.dir
+        if self.connect:
+            conf = (BENCH_DIR / "squid" / "squid-connect.conf.in").read_text().replace("@DIR@", str(d)).replace(
+                "@DNS@", DNS_SERVER).replace("@PORT@", str(CONNECT_PORT))
+            (d / "squid.conf").write_text(conf)
+            subprocess.run(["chown", "-R", "proxy:proxy", str(d)], check=True)
+            return
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                         "-days", "30", "-subj", "/CN=egressd bench squid CA", "-keyout", str(d / "squid-ca.key"),
                         "-out", str(d / "squid-ca.pem")], check=True, capture_output=True)
@@ -323,6 +517,6 @@ class Squid(Proxy):
             time.sleep(0.05)
 
     def start(self, sb: Sandbox, workdir: Path) -> None:
-        log = self.log = workdir / "squid.log"
+        log = self.log = workdir / f"{self.name}.log"
         self.proc = sb.spawn(sb.gateway, self.argv(), stdout=open(log, "w"), stderr=subprocess.STDOUT)
-        self._wait_ready(sb, [SNI_PORT], log)
+        self._wait_ready(sb, self.ports, log)

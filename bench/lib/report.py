@@ -17,6 +17,9 @@ OPS = {
     "idle_memory_plain": ("connection", "µs/conn", 1e6),
     "idle_memory_mtls": ("connection", "µs/conn", 1e6),
     "conn_rate_sni": ("connection", "µs/conn", 1e6),
+    "connect_rate": ("connection", "µs/conn", 1e6),
+    "agent_rate": ("connection", "µs/conn", 1e6),
+    "tunnel_bulk": ("GiB", "s/GiB", 1.0),
 }
 
 # workload -> [(metric key, label, higher is better)]
@@ -30,7 +33,13 @@ ROWS = {
     "idle_memory_plain": [("kib_per_conn", "KiB per connection (RSS)", False)],
     "idle_memory_mtls": [("kib_per_conn", "KiB per connection (RSS)", False)],
     "conn_rate_sni": [("conn_per_s", "connections/s", True)],
+    "connect_rate": [("conn_per_s", "connections/s", True)],
+    "agent_rate": [("conn_per_s", "connections/s", True), ("p99_ms", "p99 ms", False)],
+    "tunnel_bulk": [("gbit_per_s", "Gbit/s", True)],
 }
+
+# Issue 20's workloads have subjects of their own and a table of their own (_connect_table).
+ISSUE20_WORKLOADS = ("connect_rate", "agent_rate", "tunnel_bulk")
 
 PROXIES = ["egressd", "haproxy", "direct"]
 VARIANT_LABEL = {"egressd-nowal": "write_ahead: false", "egressd-devnull": "path: /dev/null"}
@@ -44,7 +53,7 @@ def _figures(w: str) -> list[tuple[str, str]]:
 def _values(results: dict, w: str, key: str, proxies: list[str]) -> list:
     """One figure of `w` for each proxy; CPU per operation in the unit of OPS[w]."""
     vals = [_cell(results, p, w, key) for p in proxies]
-    if key == "proxy_cpu_s_per_op":
+    if key.endswith("cpu_s_per_op"):
         vals = [(v * OPS[w][2] if isinstance(v, (int, float)) else v) for v in vals]
     return vals
 
@@ -183,6 +192,52 @@ def _redecide_table(results: dict) -> list[str]:
     return lines
 
 
+def _connect_table(results: dict) -> list[str]:
+    """Issue 20: egressd's CONNECT listener against Squid's, and the agent + gateway pair against
+    one transparent mTLS connection through the gateway alone (the subject egressd), with the
+    ratios its targets are made of."""
+
+    def ran(subjects: tuple[str, ...], *ws: str) -> bool:
+        """Whether a workload ran for anyone, or one of its subjects is in the run (maybe pending)."""
+        return (any(s in results["proxies"] for s in subjects)
+                or any(w in p.get("workloads", {}) for p in results["proxies"].values() for w in ws))
+
+    def one(subject: str, w: str, key: str):
+        return _values(results, w, key, [subject])[0]
+
+    lines: list[str] = []
+    if ran(("egressd-connect", "squid-connect"), "connect_rate"):
+        lines += ["", "Issue 20, CONNECT: `connect_rate` (bench/lib/connect_client.c, 32 at a time: `CONNECT "
+                  "203.0.113.10:80` over plain TCP, `GET /` through the tunnel, close) through egressd's "
+                  "`destination: connect` listener and Squid's `http_port` (`squid -N`, one process).", "",
+                  "| figure | egressd, CONNECT | Squid, CONNECT | egressd/Squid |", "|---|---:|---:|---:|"]
+        for key, label in _figures("connect_rate"):
+            a, b = one("egressd-connect", "connect_rate", key), one("squid-connect", "connect_rate", key)
+            lines.append(f"| {label} | {_fmt(a)} | {_fmt(b)} | {_ratio(a, b)} |")
+    if not ran(("egressd-agent",), "agent_rate", "tunnel_bulk"):
+        return lines
+    lines += ["", "Issue 20, the agent: a client with no proxy setting, redirected to the egressd agent, which "
+              "tunnels each connection over mTLS (resumed) to the egressd gateway's CONNECT listener "
+              "(egressd-agent: both processes' CPU), against the gateway alone with the client speaking mTLS "
+              "to it (egressd: conn_rate_mtls, a full handshake per connection, and throughput_mtls).", "",
+              "| figure | agent + gateway | workload | gateway alone, transparent mTLS | workload | ratio |",
+              "|---|---:|---|---:|---|---:|"]
+    pairs = [("agent_rate", "conn_rate_mtls", [("conn_per_s", "connections/s"),
+                                               ("proxy_cpu_s_per_op", "CPU µs/conn (all proxy processes)"),
+                                               ("agent_cpu_s_per_op", "of which the agent, µs/conn"),
+                                               ("gateway_cpu_s_per_op", "of which the gateway, µs/conn")]),
+             ("tunnel_bulk", "throughput_mtls", [("gbit_per_s", "Gbit/s"),
+                                                 ("proxy_cpu_s_per_op", "CPU s/GiB (all proxy processes)"),
+                                                 ("agent_cpu_s_per_op", "of which the agent, s/GiB"),
+                                                 ("gateway_cpu_s_per_op", "of which the gateway, s/GiB")])]
+    for mine, base, keys in pairs:
+        for key, label in keys:
+            a = one("egressd-agent", mine, key)
+            b = one("egressd", base, key) if not key.startswith(("agent_", "gateway_")) else None
+            lines.append(f"| {label} | {_fmt(a)} | {mine} | {_fmt(b)} | {base} | {_ratio(a, b)} |")
+    return lines
+
+
 def markdown(results: dict) -> str:
     m = results["machine"]
     lines = [
@@ -197,7 +252,10 @@ def markdown(results: dict) -> str:
         "| workload | figure | egressd | HAProxy | direct | egressd/HAProxy | egressd/direct |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
-    workloads = [w for w in ROWS if any(w in p.get("workloads", {}) for p in results["proxies"].values())]
+    workloads = [w for w in ROWS if w not in ISSUE20_WORKLOADS
+                 and any(w in p.get("workloads", {}) for p in results["proxies"].values())]
+    if not workloads:
+        del lines[-3:]  # a run of issue 20's workloads alone: no rows for the main table
     for w in workloads:
         for key, label in _figures(w):
             vals = dict(zip(PROXIES, _values(results, w, key, PROXIES)))
@@ -235,6 +293,7 @@ def markdown(results: dict) -> str:
                              + _ratio(vals[0], vals[1]) + " |")
     lines += _sni_table(results)
     lines += _redecide_table(results)
+    lines += _connect_table(results)
     errs = [(p, v["error"]) for p, v in results["proxies"].items() if "error" in v]
     errs += [(p, f"{w}: {r['error']}") for p, v in results["proxies"].items()
              for w, r in v.get("workloads", {}).items() if "error" in r]

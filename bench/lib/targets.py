@@ -1,6 +1,6 @@
-"""Issue 7's targets, judged on one run's results: each is a ratio of egressd's figure to another
-subject's from the same run (or a microbenchmark's time), with the bound it must meet. Issue 21's
-are absolute: a figure of egressd's own (milliseconds), judged against its bound alone."""
+"""Issues 7, 19, 20 and 21's targets, judged on one run's results: each is a ratio of egressd's figure to
+another subject's from the same run (or a microbenchmark's time), with the bound it must meet. Issue
+21's are absolute: a figure of egressd's own (milliseconds), judged against its bound alone."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ class Target:
     pending: str = ""  # what the verdict says while `subject` (and any fallback) has no figure
     unit: str = ""  # an absolute target's unit ("ms"): egressd's own figure against the bound, no `other`
     conns: int = 0  # the redecide workloads' connection count the bound is for (judged at that count only)
+    other_workload: str = ""  # the workload of `other`'s figure when not `workload` (issue 20's baselines)
 
 
 TARGETS = [
@@ -68,6 +69,19 @@ TARGETS = [
            "redecide_10k_half", "reload_to_last_close_ms", "", 1000.0, unit="ms", conns=10000),
     Target("redecide_10k_half: longest probe round trip while it runs ≤ 50 ms", "redecide_10k_half",
            "probe_during_max_ms", "", 50.0, unit="ms", conns=10000),
+    # Issue 20. egressd's CONNECT listener (plain TCP) against Squid's http_port, both explicit
+    # proxies; then the agent + gateway pair against one transparent mTLS connection through the
+    # gateway alone (the subject egressd's conn_rate_mtls and throughput_mtls in the same run).
+    Target("connect_rate: CONNECT connections/s ≥ 3 × Squid's", "connect_rate", "conn_per_s", "squid-connect", 3.0,
+           at_least=True, subject="egressd-connect", pending="pending: CONNECT listener not built"),
+    Target("connect_rate: proxy CPU per CONNECT connection ≤ 0.33 × Squid's", "connect_rate", "proxy_cpu_s_per_op",
+           "squid-connect", 0.33, subject="egressd-connect", pending="pending: CONNECT listener not built"),
+    Target("agent_rate: agent + gateway CPU per connection (mTLS resumed) ≤ 2 × conn_rate_mtls's (gateway alone)",
+           "agent_rate", "proxy_cpu_s_per_op", "egressd", 2.0, subject="egressd-agent",
+           pending="pending: agent not built", other_workload="conn_rate_mtls"),
+    Target("tunnel_bulk: Gbit/s through agent + gateway ≥ 0.9 × throughput_mtls's (transparent mTLS)",
+           "tunnel_bulk", "gbit_per_s", "egressd", 0.9, at_least=True, subject="egressd-agent",
+           pending="pending: agent not built", other_workload="throughput_mtls"),
 ]
 
 _NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
@@ -108,7 +122,7 @@ def verdicts(results: dict) -> list[dict]:
             if mine is None and t.fallback:
                 subject = t.fallback
                 mine = _median(results, subject, t.workload, t.key)
-            theirs = _median(results, t.other, t.workload, t.key)
+            theirs = _median(results, t.other, t.other_workload or t.workload, t.key)
             value = mine / theirs if mine is not None and theirs else None
             if value is None and t.pending and theirs is not None:
                 out.append({"target": t.name, "value": None, "unit": "ratio", "met": None, "pending": t.pending})
@@ -129,7 +143,7 @@ def markdown(results: dict) -> list[str]:
     rows = verdicts(results)
     if not rows:
         return []
-    lines = ["", "Issue 7's, 19's and 21's targets in this run (one run decides nothing on this VM: compare several, see "
+    lines = ["", "Issue 7's, 19's, 20's and 21's targets in this run (one run decides nothing on this VM: compare several, see "
              "docs/performance.md):", "", "| target | this run | |", "|---|---:|---|"]
     for r in rows:
         value = ("—" if r["value"] is None else f"{r['value']:,.0f} ns" if r["unit"] == "ns"

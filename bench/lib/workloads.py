@@ -1,4 +1,4 @@
-"""The workloads of issue 7, each a real client from Debian run in the client namespace.
+"""The workloads of issues 7, 19 and 20, each a real client run in the client namespace.
 
 A workload's run(ctx) returns {"ops": <operations done>, "metrics": {...client figures...}};
 bench.py wraps it with the proxy's CPU time (and RSS for idle_memory). "ops" is what the proxy's CPU
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redecide
-from netns import ALLOWED_NAME, DIRECT_TLS, TLS_PORT, UPSTREAM_A, UPSTREAM_B, Sandbox
+from netns import ALLOWED_NAME, CONNECT_PORT, DIRECT_TLS, GW_CLIENT_V4, TLS_PORT, UPSTREAM_A, UPSTREAM_B, Sandbox
 from proxies import cpu_seconds, thread_schedstat
 
 LIB = Path(__file__).resolve().parent
@@ -40,7 +40,7 @@ class Ctx:
     mtls_bytes: int
     tls_endpoint: subprocess.Popen | None = None  # direct: the openssl s_server of the s_time workloads
     redecide_conns: int = 10000  # connections held in the redecide workloads
-    tools: Path | None = None  # run.sh's compiled tools (the upstream binary)
+    tools: Path | None = None  # run.sh's compiled tools (upstream, connect_client)
 
     @property
     def direct(self) -> bool:
@@ -116,11 +116,11 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
-def _wrk(ctx: Ctx, close: bool) -> dict:
+def _wrk(ctx: Ctx, close: bool, url: str = f"http://{UPSTREAM_A}/") -> dict:
     argv = ["wrk", "-t1", "-c32", f"-d{int(ctx.duration)}s", "--latency", "--timeout", "5s"]
     if close:
         argv += ["-H", "Connection: close"]
-    argv.append(f"http://{UPSTREAM_A}/")
+    argv.append(url)
     p = ctx.client(argv, timeout=ctx.duration + 30)
     out = p.stdout
     m = re.search(r"(\d+) requests in", out)
@@ -330,7 +330,51 @@ def redecide_10k_half(ctx: Ctx) -> dict:
 
 redecide_10k.setup = redecide_10k_half.setup = _redecide_setup
 
-# name -> (function, the subject's listener it needs: plain | mtls | sni | redecide, applies to direct)
+def connect_rate(ctx: Ctx) -> dict:
+    """Issue 20: CONNECT tunnels per second through an explicit proxy over plain TCP
+    (bench/lib/connect_client.c, 32 at a time, one epoll thread): `CONNECT 203.0.113.10:80`, wait
+    for the 200, `GET /` through the tunnel, read `ok 203.0.113.10:80` to the end, close. Any
+    refused, stalled or wrong answer fails the run."""
+    argv = [str(ctx.tools / "connect_client"), f"{GW_CLIENT_V4}:{CONNECT_PORT}", f"{UPSTREAM_A}:80",
+            str(ctx.duration), "32"]
+    p = ctx.client(argv, timeout=ctx.duration + 30)
+    try:
+        r = json.loads(p.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise RuntimeError(f"connect_client failed ({p.returncode}): {p.stdout[-500:]} {p.stderr[-500:]}") from None
+    if r["failed"] or not r["connections"]:
+        raise RuntimeError(f"connect_client: {r['failed']} of {r['failed'] + r['connections']} tunnels failed "
+                           f"(first: {r['first_error']})")
+    return {"ops": r["connections"], "metrics": {"conn_per_s": r["connections"] / r["seconds"]}}
+
+
+def agent_rate(ctx: Ctx) -> dict:
+    """Issue 20: connections per second from a client that knows nothing of any proxy, through the
+    egressd agent (transparent) and its mTLS tunnel (resumed) to the egressd gateway: wrk with
+    `Connection: close` (one TCP connection per request, as conn_close_plain) to 203.0.113.20:8443,
+    which only the payments identity (the agent's certificate) may reach. Its CPU per connection
+    (agent + gateway) is compared with conn_rate_mtls's (one mTLS connection through the gateway)."""
+    r = _wrk(ctx, close=True, url=f"http://{UPSTREAM_B}:8443/")
+    r["metrics"]["conn_per_s"] = r["metrics"].pop("req_per_s")
+    return r
+
+
+def tunnel_bulk(ctx: Ctx) -> dict:
+    """Issue 20: throughput_mtls's bytes (`dd | socat`, to the sink on 203.0.113.20:8444) sent in
+    plain TCP by the client; the agent carries them in its mTLS tunnel to the gateway, which sends
+    them on to the sink. Against throughput_mtls, where the client speaks mTLS to the gateway."""
+    mib = ctx.mtls_bytes // (1 << 20)
+    cmd = f"dd if=/dev/zero bs=1M count={mib} status=none | socat -b 262144 -u STDIN TCP:{UPSTREAM_B}:8444"
+    t0 = time.monotonic()
+    p = ctx.client(["sh", "-c", cmd], timeout=300)
+    wall = time.monotonic() - t0
+    if p.returncode != 0:
+        raise RuntimeError(f"socat failed ({p.returncode}): {p.stderr[-500:]}")
+    nbytes = mib << 20
+    return {"ops": nbytes / GIB, "metrics": {"gbit_per_s": nbytes * 8 / wall / 1e9}}
+
+
+# name -> (function, the subject's listener it needs: plain | mtls | sni | redecide | connect | agent, applies to direct)
 WORKLOADS = {
     "conn_rate_mtls": (conn_rate_mtls, "mtls", True),
     "conn_rate_mtls_resumed": (conn_rate_mtls_resumed, "mtls", True),
@@ -343,6 +387,9 @@ WORKLOADS = {
     "conn_rate_sni": (conn_rate_sni, "sni", True),
     "redecide_10k": (redecide_10k, "redecides", False),
     "redecide_10k_half": (redecide_10k_half, "redecides", False),
+    "connect_rate": (connect_rate, "connect", False),
+    "agent_rate": (agent_rate, "agent", False),
+    "tunnel_bulk": (tunnel_bulk, "agent", False),
 }
 # Issue 21's redecide workloads are run when named (--workloads): they hold 10,000 connections in
 # egressd alone (no other subject re-decides live connections).
