@@ -230,6 +230,11 @@ def _connect_table(results: dict) -> list[str]:
                                                  ("proxy_cpu_s_per_op", "CPU s/GiB (all proxy processes)"),
                                                  ("agent_cpu_s_per_op", "of which the agent, s/GiB"),
                                                  ("gateway_cpu_s_per_op", "of which the gateway, s/GiB")])]
+    if isinstance(_cell(results, "egressd", "conn_rate_mtls_resumed", "proxy_cpu_s_per_op"), (int, float)):
+        # Not a target: the same connection against a resumed transparent one (the agent's own
+        # session with the gateway is resumed; conn_rate_mtls's are full handshakes).
+        pairs.insert(1, ("agent_rate", "conn_rate_mtls_resumed",
+                         [("proxy_cpu_s_per_op", "CPU µs/conn (all proxy processes)")]))
     for mine, base, keys in pairs:
         for key, label in keys:
             a = one("egressd-agent", mine, key)

@@ -128,6 +128,11 @@ class ConnectTargets(unittest.TestCase):
         self.assertIn("| of which the agent, µs/conn | 800.0 | agent_rate | — | conn_rate_mtls | — |", md)
         self.assertIn("| Gbit/s | 3.4 | tunnel_bulk | 4 | throughput_mtls | 0.85 |", md)
         # issue 20's workloads have their own table, not rows of the main one
+        self.assertNotIn("conn_rate_mtls_resumed", md)  # not measured in this run
+        r["proxies"]["egressd"]["workloads"]["conn_rate_mtls_resumed"] = {"median": {"proxy_cpu_s_per_op": 500e-6}}
+        md = report.markdown(r)
+        self.assertIn("| CPU µs/conn (all proxy processes) | 2,000 | agent_rate | 500.0 | conn_rate_mtls_resumed | 4.00 |",
+                      md)
         self.assertNotIn("| agent_rate | connections/s", md)
         self.assertNotIn("Issue 20, CONNECT", md)  # connect_rate did not run
 
