@@ -200,6 +200,7 @@ CONNECT_PENDING = "pending: CONNECT listener not built"
 AGENT_SUBJECT = "egressd-agent"
 AGENT_PENDING = "pending: agent not built"
 SQUID_CONNECT_SUBJECT = "squid-connect"
+AGENT_ADMIN_PORT = 9902
 
 
 class Egressd(Proxy):
@@ -383,6 +384,9 @@ class EgressdAgent(Proxy):
             "limits:",
             "  max_connections: 9500",
             "drain_timeout: 1s",
+            # The gateway, in the same namespace, has the default admin address.
+            "admin:",
+            f'  address: "127.0.0.1:{AGENT_ADMIN_PORT}"',
         ]) + "\n"
 
     def write_configs(self, workdir: Path) -> tuple[Path, Path]:

@@ -93,6 +93,11 @@ def _median(results: dict, subject: str, workload: str, key: str):
     return v if isinstance(v, (int, float)) else None
 
 
+def _failed(results: dict, subject: str, workload: str) -> bool:
+    p = results.get("proxies", {}).get(subject, {})
+    return "error" in p or "error" in p.get("workloads", {}).get(workload, {})
+
+
 def _micro_ns(results: dict, exe: str, name: str):
     for b in (results.get("microbenchmarks") or {}).get(exe) or []:
         if isinstance(b, dict) and b.get("name") == name:
@@ -125,7 +130,10 @@ def verdicts(results: dict) -> list[dict]:
             theirs = _median(results, t.other, t.other_workload or t.workload, t.key)
             value = mine / theirs if mine is not None and theirs else None
             if value is None and t.pending and theirs is not None:
-                out.append({"target": t.name, "value": None, "unit": "ratio", "met": None, "pending": t.pending})
+                # A subject that ran and failed is not one waiting for code: say which.
+                failed = _failed(results, subject, t.workload)
+                out.append({"target": t.name, "value": None, "unit": "ratio", "met": None,
+                            "pending": f"{subject} failed (see Failures)" if failed else t.pending})
                 continue
         if value is None:
             continue

@@ -102,6 +102,10 @@ class Issue20Subjects(unittest.TestCase):
             "tls": {"cert": "payments.pem", "key": "payments.key", "ca": "ca.pem", "server_name": "egressd.local"}})
         self.assertNotIn("policy", agent)  # the agent forwards everything: the gateway decides
         self.assertEqual(agent["audit"]["path"], str(self.dir / "agent.jsonl"))
+        # both processes run in the gateway namespace: the agent's admin endpoint must not be the
+        # gateway's (the default 127.0.0.1:9901)
+        self.assertNotIn("admin", gw)
+        self.assertEqual(agent["admin"], {"address": "127.0.0.1:9902"})
         self.assertTrue(a.agent and a.redirect)
         self.assertFalse(a.plain or a.mtls or a.sni or a.connect)
         self.assertEqual(a.name, AGENT_SUBJECT)

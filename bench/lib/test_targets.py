@@ -95,6 +95,14 @@ class ConnectTargets(unittest.TestCase):
         md = "\n".join(targets.markdown(r))
         self.assertIn(f"| {CONNECT_RATE} | — | pending: CONNECT listener not built |", md)
 
+    def test_a_subject_that_failed_is_not_reported_pending(self):
+        r = issue20_results({("squid-connect", "connect_rate"): SQUID_CONNECT, **GATEWAY_ALONE})
+        r["proxies"]["egressd-agent"] = {"error": "egressd-agent: FAILED: ..."}
+        r["proxies"]["egressd-connect"] = {"workloads": {"connect_rate": {"error": "connect_client: 3 failed"}}}
+        v = verdict_of(r)
+        self.assertEqual(v[AGENT_CPU]["pending"], "egressd-agent failed (see Failures)")
+        self.assertEqual(v[CONNECT_CPU]["pending"], "egressd-connect failed (see Failures)")
+
     def test_connect_rate_against_squid(self):
         v = verdict_of(issue20_results({("squid-connect", "connect_rate"): SQUID_CONNECT,
                                         ("egressd-connect", "connect_rate"): {"conn_per_s": 9600.0,
