@@ -7,20 +7,11 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "tls/material.hpp"
-#include "tls/openssl_error.hpp"
-#include "tls/x509_text.hpp"
+#include "tls/context_setup.hpp"
 
 namespace egress::tls {
 
 namespace {
-
-// The same suites and groups as the server side (context.cpp): forward secrecy, AEAD only.
-constexpr const char* kTls12Ciphers =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
-constexpr const char* kGroups = "X25519:P-256:P-384";
 
 struct SessionFree {
   void operator()(SSL_SESSION* s) const noexcept { SSL_SESSION_free(s); }
@@ -106,20 +97,8 @@ SslPtr ClientContext::new_ssl(std::string_view session_key) const {
 }
 
 // Friend of ClientContext: the only code that fills one.
-struct ClientContextBuilder {
+struct ClientContextBuilder : ContextBuildError {
   const ClientTlsOptions& options;
-  std::optional<ContextError> error;
-
-  bool fail(std::string option, const std::filesystem::path& file, std::string message) {
-    error = ContextError{std::move(option), file, std::move(message)};
-    return false;
-  }
-
-  bool ssl_failed(int rc, const char* what) {
-    if (rc == 1) return false;
-    fail("", {}, std::string(what) + ": " + take_openssl_errors());
-    return true;
-  }
 
   ClientBuildResult build() {
     ClientBuildResult result;
@@ -135,61 +114,18 @@ struct ClientContextBuilder {
 
   bool run(ClientContext& out) {
     if (options.server_name.empty()) return fail("server_name", {}, "must not be empty");
-    std::string why;
-    auto chain = load_certificates(options.cert, why);
-    if (!chain) return fail("cert", options.cert, why);
-    X509* leaf = chain->front().get();
-    auto key = load_private_key(options.key, false, why);
-    if (!key) return fail("key", options.key, why);
-    if (X509_check_private_key(leaf, key->get()) != 1) {
-      ERR_clear_error();
-      return fail("key", options.key,
-                  "private key does not match the certificate in " + options.cert.string());
-    }
-    if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0) {
-      return fail("cert", options.cert,
-                  "certificate \"" + name_to_rfc2253(X509_get_subject_name(leaf)) +
-                      "\" expired at " + time_to_rfc3339(X509_get0_notAfter(leaf)));
-    }
-    auto cas = load_certificates(options.ca, why);
-    if (!cas) {
-      if (why == "no certificate in file") why = "no certificate in file (an empty CA bundle)";
-      return fail("ca", options.ca, why);
-    }
-    for (std::size_t i = 0; i < cas->size(); ++i) {
-      if (X509_check_ca((*cas)[i].get()) == 0) {
-        return fail("ca", options.ca,
-                    "certificate " + std::to_string(i + 1) + " (\"" +
-                        name_to_rfc2253(X509_get_subject_name((*cas)[i].get())) +
-                        "\") is not a CA certificate");
-      }
-    }
+    // The same suites, groups and checks of the material as the server side (context.cpp).
+    auto material = load_certified_key(options.cert, options.key, false, error);
+    if (!material) return false;
+    auto cas = load_ca_bundle(options.ca, "ca", error);
+    if (!cas) return false;
 
     out.ctx_.reset(SSL_CTX_new(TLS_client_method()));
     if (!out.ctx_) return !ssl_failed(0, "SSL_CTX_new");
     SSL_CTX* ctx = out.ctx_.get();
-    if (ssl_failed(SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION), "min_version")) return false;
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-    if (ssl_failed(SSL_CTX_set_cipher_list(ctx, kTls12Ciphers), "cipher list")) return false;
-    if (ssl_failed(SSL_CTX_set1_groups_list(ctx, kGroups), "groups")) return false;
-    if (SSL_CTX_use_certificate(ctx, leaf) != 1) {
-      return fail("cert", options.cert, "unusable certificate: " + take_openssl_errors());
-    }
-    for (std::size_t i = 1; i < chain->size(); ++i) {
-      if (SSL_CTX_add1_chain_cert(ctx, (*chain)[i].get()) != 1) {
-        return fail("cert", options.cert, "unusable chain certificate: " + take_openssl_errors());
-      }
-    }
-    if (SSL_CTX_use_PrivateKey(ctx, key->get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-      return fail("key", options.key, "unusable private key: " + take_openssl_errors());
-    }
-    X509_STORE* store = SSL_CTX_get_cert_store(ctx);
-    for (const auto& ca : *cas) {
-      if (X509_STORE_add_cert(store, ca.get()) != 1) {
-        return fail("ca", options.ca, "unusable CA certificate: " + take_openssl_errors());
-      }
-    }
+    if (!set_protocol(ctx, TLS1_2_VERSION, error)) return false;
+    if (!use_certified_key(ctx, *material, options.cert, options.key, error)) return false;
+    if (!trust_cas(ctx, *cas, "ca", options.ca, error)) return false;
     if (ssl_failed(SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER), "purpose")) return false;
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
     // Our own cache (shared by the workers, keyed by the gateway): OpenSSL only hands sessions
@@ -202,7 +138,7 @@ struct ClientContextBuilder {
 };
 
 ClientBuildResult build_client_context(const ClientTlsOptions& options) {
-  return ClientContextBuilder{options, std::nullopt}.build();
+  return ClientContextBuilder{{}, options}.build();
 }
 
 std::string client_handshake_error(const SSL& ssl, const boost::system::error_code& ec) {

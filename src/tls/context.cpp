@@ -8,6 +8,7 @@
 #include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
 
+#include "tls/context_setup.hpp"
 #include "tls/material.hpp"
 #include "tls/openssl_error.hpp"
 #include "tls/verify.hpp"
@@ -16,14 +17,6 @@
 namespace egress::tls {
 
 namespace {
-
-// TLS 1.2 suites: forward secrecy and AEAD only (Mozilla "intermediate"). TLS 1.3 suites are
-// all AEAD; OpenSSL's defaults stay.
-constexpr const char* kTls12Ciphers =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
-constexpr const char* kGroups = "X25519:P-256:P-384";
 
 // Sessions resumed from the cache skip chain verification; bound how long a verified identity
 // can be reused without one. A reload (e.g. a new CRL) builds a new cache anyway.
@@ -69,21 +62,8 @@ SslPtr ServerContext::new_ssl() const {
 }
 
 // Friend of ServerContext: the only code that fills one.
-struct ContextBuilder {
+struct ContextBuilder : ContextBuildError {
   const ListenerTlsOptions& options;
-  std::optional<ContextError> error;
-
-  bool fail(std::string option, const std::filesystem::path& file, std::string message) {
-    error = ContextError{std::move(option), file, std::move(message)};
-    return false;
-  }
-
-  bool ssl_failed(int rc, const char* what) {
-    if (rc == 1) return false;
-    // Not tied to one file: the listener's tls section as a whole.
-    fail("", {}, std::string(what) + ": " + take_openssl_errors());
-    return true;
-  }
 
   BuildResult build() {
     BuildResult result;
@@ -101,40 +81,16 @@ struct ContextBuilder {
     if (options.mode == Mode::off) {
       return fail("mode", {}, "TLS mode is off: there is no TLS context to build");
     }
-    std::string why;
-
-    auto chain = load_certificates(options.cert, why);
-    if (!chain) return fail("cert", options.cert, why);
-    X509* leaf = chain->front().get();
-
-    auto key = load_private_key(options.key, options.allow_insecure_key_permissions, why);
-    if (!key) return fail("key", options.key, why);
-    if (X509_check_private_key(leaf, key->get()) != 1) {
-      ERR_clear_error();
-      return fail("key", options.key,
-                  "private key does not match the certificate in " + options.cert.string());
-    }
-    if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0) {
-      return fail("cert", options.cert,
-                  "certificate \"" + subject_of(*leaf) + "\" expired at " +
-                      time_to_rfc3339(X509_get0_notAfter(leaf)));
-    }
-
-    auto cas = load_certificates(options.client_ca, why);
-    if (!cas) {
-      if (why == "no certificate in file") why = "no certificate in file (an empty CA bundle)";
-      return fail("client_ca", options.client_ca, why);
-    }
-    for (std::size_t i = 0; i < cas->size(); ++i) {
-      if (X509_check_ca((*cas)[i].get()) == 0) {
-        return fail("client_ca", options.client_ca,
-                    "certificate " + std::to_string(i + 1) + " (\"" + subject_of(*(*cas)[i]) +
-                        "\") is not a CA certificate");
-      }
-    }
+    auto material = load_certified_key(options.cert, options.key,
+                                       options.allow_insecure_key_permissions, error);
+    if (!material) return false;
+    X509* leaf = material->leaf();
+    auto cas = load_ca_bundle(options.client_ca, "client_ca", error);
+    if (!cas) return false;
 
     std::vector<X509CrlPtr> crls;
     if (!options.crl.empty()) {
+      std::string why;
       auto loaded = load_crls(options.crl, why);
       if (!loaded) return fail("crl", options.crl, why);
       crls = std::move(*loaded);
@@ -147,34 +103,19 @@ struct ContextBuilder {
 
     const int min_version =
         options.min_version == MinVersion::tls1_3 ? TLS1_3_VERSION : TLS1_2_VERSION;
-    if (ssl_failed(SSL_CTX_set_min_proto_version(ctx, min_version), "min_version")) return false;
-    // No renegotiation: the identity learned in the handshake must be the identity for the
-    // whole connection. No stateless tickets: see kTls13Tickets.
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                                 SSL_OP_NO_COMPRESSION | SSL_OP_NO_TICKET);
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-    if (ssl_failed(SSL_CTX_set_cipher_list(ctx, kTls12Ciphers), "cipher list")) return false;
-    if (ssl_failed(SSL_CTX_set1_groups_list(ctx, kGroups), "groups")) return false;
+    if (!set_protocol(ctx, min_version, error)) return false;
+    // No stateless tickets: see kTls13Tickets.
+    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
+    if (!use_certified_key(ctx, *material, options.cert, options.key, error)) return false;
 
-    if (SSL_CTX_use_certificate(ctx, leaf) != 1) {
-      return fail("cert", options.cert, "unusable certificate: " + take_openssl_errors());
-    }
-    for (std::size_t i = 1; i < chain->size(); ++i) {
-      if (SSL_CTX_add1_chain_cert(ctx, (*chain)[i].get()) != 1) {
-        return fail("cert", options.cert, "unusable chain certificate: " + take_openssl_errors());
-      }
-    }
-    if (SSL_CTX_use_PrivateKey(ctx, key->get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-      return fail("key", options.key, "unusable private key: " + take_openssl_errors());
-    }
-
-    X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+    if (!trust_cas(ctx, *cas, "client_ca", options.client_ca, error)) return false;
     for (const auto& ca : *cas) {
-      if (X509_STORE_add_cert(store, ca.get()) != 1 || SSL_CTX_add_client_CA(ctx, ca.get()) != 1) {
+      if (SSL_CTX_add_client_CA(ctx, ca.get()) != 1) {
         return fail("client_ca", options.client_ca,
                     "unusable CA certificate: " + take_openssl_errors());
       }
     }
+    X509_STORE* store = SSL_CTX_get_cert_store(ctx);
     for (const auto& crl : crls) {
       if (X509_STORE_add_crl(store, crl.get()) != 1) {
         return fail("crl", options.crl, "unusable CRL: " + take_openssl_errors());
@@ -226,7 +167,7 @@ struct ContextBuilder {
     if (X509_digest(leaf, EVP_sha256(), md, &md_len) == 1) {
       info.server_fingerprint = to_hex(md, md_len);
     }
-    info.chain_length = chain->size();
+    info.chain_length = material->chain.size();
     info.ca_count = cas->size();
     info.crl_count = crls.size();
     const ASN1_TIME* earliest = nullptr;
@@ -315,7 +256,7 @@ struct ContextBuilder {
 };
 
 BuildResult build_server_context(const ListenerTlsOptions& options) {
-  return ContextBuilder{options, std::nullopt}.build();
+  return ContextBuilder{{}, options}.build();
 }
 
 }  // namespace egress::tls
