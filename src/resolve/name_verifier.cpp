@@ -60,12 +60,26 @@ NameVerifier::~NameVerifier() {
   *alive_ = false;
 }
 
+std::shared_ptr<NameVerifier::InFlight> NameVerifier::in_flight(const std::string& name) const {
+  if (in_flight_.empty()) return nullptr;
+  auto it = in_flight_.find(name);
+  return it == in_flight_.end() ? nullptr : it->second;
+}
+
+asio::awaitable<std::shared_ptr<NameVerifier::InFlight>> NameVerifier::finished_lookup(
+    std::string name, std::shared_ptr<InFlight> flight) {
+  if (!flight) flight = start_lookup(std::move(name), co_await asio::this_coro::executor);
+  if (!flight->done) {
+    boost::system::error_code ec;
+    co_await flight->signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!flight->done) co_return nullptr;
+  }
+  co_return flight;
+}
+
 asio::awaitable<Verification> NameVerifier::verify(std::string name, base::IpAddress destination) {
   if (!normalise(name)) co_return Verification{Verdict::unresolved, "invalid name", {}};
-  std::shared_ptr<InFlight> flight;
-  if (!in_flight_.empty()) {
-    if (auto it = in_flight_.find(name); it != in_flight_.end()) flight = it->second;
-  }
+  std::shared_ptr<InFlight> flight = in_flight(name);
   // One lock: a match, a claimed lookup, or the held answers' verdict. With a lookup of this
   // verifier in flight for the name, no second one is claimed: a miss waits for it.
   auto look = answers_.look(name, destination, answers_.now(), !flight);
@@ -73,33 +87,22 @@ asio::awaitable<Verification> NameVerifier::verify(std::string name, base::IpAdd
       (!flight || look.verification.verdict == Verdict::match)) {
     co_return std::move(look.verification);
   }
-  if (!flight) flight = start_lookup(std::move(name), co_await asio::this_coro::executor);
-  if (!flight->done) {
-    boost::system::error_code ec;
-    co_await flight->signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (!flight->done) co_return Verification{Verdict::unresolved, "cancelled", {}};
-  }
+  flight = co_await finished_lookup(std::move(name), std::move(flight));
+  if (!flight) co_return Verification{Verdict::unresolved, "cancelled", {}};
   co_return decide(flight->held.addresses, destination, flight->held.detail);
 }
 
 asio::awaitable<Verification> NameVerifier::resolve(std::string name) {
   if (!normalise(name)) co_return Verification{Verdict::unresolved, "invalid name", {}};
-  std::shared_ptr<InFlight> flight;
-  if (!in_flight_.empty()) {
-    if (auto it = in_flight_.find(name); it != in_flight_.end()) flight = it->second;
-  }
+  std::shared_ptr<InFlight> flight = in_flight(name);
   auto look = answers_.addresses(name, answers_.now(), !flight);
   // As verify: with a lookup of this verifier in flight, only held addresses answer at once.
   if (look.next == HeldAnswers::Look::Next::decided &&
       (!flight || look.verification.verdict == Verdict::match)) {
     co_return std::move(look.verification);
   }
-  if (!flight) flight = start_lookup(std::move(name), co_await asio::this_coro::executor);
-  if (!flight->done) {
-    boost::system::error_code ec;
-    co_await flight->signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (!flight->done) co_return Verification{Verdict::unresolved, "cancelled", {}};
-  }
+  flight = co_await finished_lookup(std::move(name), std::move(flight));
+  if (!flight) co_return Verification{Verdict::unresolved, "cancelled", {}};
   if (flight->held.addresses.empty()) {
     co_return Verification{
         Verdict::unresolved,

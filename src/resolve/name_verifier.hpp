@@ -78,6 +78,12 @@ class NameVerifier {
  private:
   struct InFlight;
 
+  /// This verifier's lookup in flight for `name`, or null.
+  std::shared_ptr<InFlight> in_flight(const std::string& name) const;
+  /// `flight`, or a lookup of `name` started now when it is null, once its answer is in; null
+  /// when the wait was cancelled first. The part of verify and resolve after a held answer.
+  boost::asio::awaitable<std::shared_ptr<InFlight>> finished_lookup(
+      std::string name, std::shared_ptr<InFlight> flight);
   std::shared_ptr<InFlight> start_lookup(std::string name, const boost::asio::any_io_executor& ex);
   void complete(const std::shared_ptr<InFlight>& flight, const Answer& answer);
 
