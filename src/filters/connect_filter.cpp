@@ -1,9 +1,8 @@
 #include "filters/connect_filter.hpp"
 
-#include <cstdint>
-#include <span>
 #include <string>
 
+#include "filters/peeked_bytes.hpp"
 #include "peek/connect_request.hpp"
 
 namespace egress::filters {
@@ -11,14 +10,6 @@ namespace egress::filters {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::span<const std::uint8_t> as_bytes(std::string_view s) noexcept {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
-
-std::string bytes_seen(std::size_t n) {
-  return std::to_string(n) + (n == 1 ? " byte" : " bytes");
-}
 
 base::Outcome refused(Facts& facts, int status, std::string detail) {
   ConnectFacts& c = facts.connect.emplace();
@@ -37,7 +28,7 @@ boost::asio::awaitable<std::optional<base::Outcome>> ConnectFilter::on_connectio
   const auto too_slow = [&](std::size_t seen) {
     std::string detail =
         "no complete CONNECT request within " + std::to_string(timeout_.count()) + " ms";
-    if (seen > 0) detail += " (" + bytes_seen(seen) + " seen)";
+    if (seen > 0) detail += " (" + byte_count(seen) + " seen)";
     return base::Outcome::denied(base::Reason::connect_request_timeout, std::move(detail),
                                  base::Ending::close);
   };
@@ -47,7 +38,7 @@ boost::asio::awaitable<std::optional<base::Outcome>> ConnectFilter::on_connectio
     if (left.count() <= 0) co_return too_slow(seen);
     const Peeked p = co_await context.peek(reader.max_head_bytes(), left);
     seen = p.bytes.size();
-    const peek::ConnectRequest& r = reader.read(as_bytes(p.bytes));
+    const peek::ConnectRequest& r = reader.read(as_octets(p.bytes));
     if (r.status == peek::PeekStatus::invalid) co_return refused(facts, r.status_code, r.detail);
     if (r.status == peek::PeekStatus::done) break;
     if (p.timed_out) co_return too_slow(seen);
@@ -57,14 +48,14 @@ boost::asio::awaitable<std::optional<base::Outcome>> ConnectFilter::on_connectio
       co_return refused(facts, 400,
                         seen == 0 ? "the client sent no CONNECT request"
                                   : "the CONNECT request did not end within the " +
-                                        bytes_seen(seen) + " the client sent");
+                                        byte_count(seen) + " the client sent");
     }
   }
   const peek::ConnectRequest& r = reader.result();
   // The head is the gateway's, not the upstream's: the tunnel starts after it.
   if (!context.discard(r.length)) {
     co_return refused(facts, 400,
-                      "the CONNECT request's " + bytes_seen(r.length) + " could not be consumed");
+                      "the CONNECT request's " + byte_count(r.length) + " could not be consumed");
   }
   ConnectFacts& c = facts.connect.emplace();
   c.name = r.name;

@@ -1,10 +1,9 @@
 #include "filters/name_reader.hpp"
 
 #include <chrono>
-#include <cstdint>
-#include <span>
 #include <string>
 
+#include "filters/peeked_bytes.hpp"
 #include "peek/client_hello_reader.hpp"
 #include "peek/first_bytes.hpp"
 #include "peek/http_host_reader.hpp"
@@ -14,14 +13,6 @@ namespace egress::filters {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::span<const std::uint8_t> as_bytes(std::string_view s) noexcept {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
-
-std::string bytes_seen(std::size_t n) {
-  return std::to_string(n) + (n == 1 ? " byte" : " bytes");
-}
 
 }  // namespace
 
@@ -37,7 +28,7 @@ boost::asio::awaitable<std::optional<base::Outcome>> read_name(FilterContext& co
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - Clock::now());
     if (left.count() <= 0) {
       out.detail = "timeout after " + std::to_string(peek.timeout.count()) + " ms";
-      if (seen > 0) out.detail += " with " + bytes_seen(seen) + " seen";
+      if (seen > 0) out.detail += " with " + byte_count(seen) + " seen";
       co_return std::nullopt;
     }
     const Peeked p = co_await context.peek(peek.max_bytes, left);
@@ -45,7 +36,7 @@ boost::asio::awaitable<std::optional<base::Outcome>> read_name(FilterContext& co
     if (kind == peek::FirstBytes::need_more) kind = peek::classify_first_bytes(p.bytes);
     switch (kind) {
       case peek::FirstBytes::tls: {
-        const auto& r = hello.read(as_bytes(p.bytes));
+        const auto& r = hello.read(as_octets(p.bytes));
         if (r.status == peek::PeekStatus::invalid)
           co_return base::Outcome::denied(base::Reason::client_hello_invalid, r.detail);
         if (r.status == peek::PeekStatus::done) {
@@ -86,7 +77,7 @@ boost::asio::awaitable<std::optional<base::Outcome>> read_name(FilterContext& co
     }
     if (p.timed_out) {
       out.detail = "timeout after " + std::to_string(peek.timeout.count()) + " ms";
-      if (seen > 0) out.detail += " with " + bytes_seen(seen) + " seen";
+      if (seen > 0) out.detail += " with " + byte_count(seen) + " seen";
       co_return std::nullopt;
     }
     if (p.complete || seen >= peek.max_bytes) {
@@ -94,7 +85,7 @@ boost::asio::awaitable<std::optional<base::Outcome>> read_name(FilterContext& co
       // readers want more than max_bytes without having refused it (cannot happen today): either
       // way no name is coming.
       out.detail = seen == 0 ? "the client sent nothing"
-                             : "no name in the " + bytes_seen(seen) + " the peek could see";
+                             : "no name in the " + byte_count(seen) + " the peek could see";
       co_return std::nullopt;
     }
   }

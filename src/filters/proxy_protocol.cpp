@@ -1,8 +1,8 @@
 #include "filters/proxy_protocol.hpp"
 
-#include <span>
 #include <string>
 
+#include "filters/peeked_bytes.hpp"
 #include "peek/proxy_header.hpp"
 
 namespace egress::filters {
@@ -30,9 +30,7 @@ boost::asio::awaitable<HeaderRead> read_header(FilterContext& context,
                  std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()));
     const Peeked p = co_await context.peek(max_bytes, left);
     out.seen = p.bytes.size();
-    out.header = peek::read_proxy_header(
-        std::span(reinterpret_cast<const std::uint8_t*>(p.bytes.data()), p.bytes.size()),
-        max_bytes);
+    out.header = peek::read_proxy_header(as_octets(p.bytes), max_bytes);
     if (out.header.status != peek::PeekStatus::need_more) co_return out;
     if (p.timed_out || p.complete || p.bytes.size() >= max_bytes || Clock::now() >= until) {
       out.timed_out = !p.complete && p.bytes.size() < max_bytes;
