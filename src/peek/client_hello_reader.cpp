@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "peek/hostname.hpp"
+#include "peek/quoted_bytes.hpp"
 
 namespace egress::peek {
 
@@ -23,21 +24,9 @@ std::string hex16(unsigned v) {
   return buf;
 }
 
-// Client bytes for a detail: printable ASCII as is, the rest as \xNN, at most 64 bytes.
+// Client bytes for a detail: at most 64 of them, quoted.
 std::string printable(std::string_view bytes) {
-  std::string out = "\"";
-  for (std::size_t i = 0; i < bytes.size() && i < 64; ++i) {
-    const auto c = static_cast<unsigned char>(bytes[i]);
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[5];
-      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
-      out += buf;
-    }
-  }
-  out += bytes.size() > 64 ? "\"..." : "\"";
-  return out;
+  return quoted_bytes(bytes, 64);
 }
 
 // Reads the handshake message's bytes in order across its records, skipping the record headers

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "peek/http_host.hpp"
+#include "peek/quoted_bytes.hpp"
 
 namespace egress::peek {
 
@@ -27,21 +28,9 @@ bool ascii_iequals(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
-// Client bytes for a detail: printable ASCII as is, the rest as \xNN, at most 48 bytes, quoted.
+// Client bytes for a detail: at most kMaxQuoted of them, quoted.
 std::string quoted(std::string_view text) {
-  std::string out = "\"";
-  for (std::size_t i = 0; i < text.size() && i < kMaxQuoted; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[5];
-      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
-      out += buf;
-    }
-  }
-  out += text.size() > kMaxQuoted ? "\"..." : "\"";
-  return out;
+  return quoted_bytes(text, kMaxQuoted);
 }
 
 std::string hex8(unsigned v) {

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "peek/quoted_bytes.hpp"
+
 namespace egress::peek {
 
 namespace {
@@ -39,26 +41,13 @@ std::string hex8(unsigned v) {
   return buf;
 }
 
-// Client bytes for a detail: printable ASCII as is, the rest as \xNN, at most 48 bytes, quoted.
+// Client bytes for a detail: at most 48 of them, quoted.
 std::string printable(std::span<const std::uint8_t> bytes) {
-  std::string out = "\"";
-  for (std::size_t i = 0; i < bytes.size() && i < 48; ++i) {
-    const auto c = bytes[i];
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[5];
-      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
-      out += buf;
-    }
-  }
-  out += bytes.size() > 48 ? "\"..." : "\"";
-  return out;
+  return quoted_bytes(bytes, 48);
 }
 
 std::string printable(std::string_view text) {
-  return printable(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(text.data()),
-                                                 text.size()));
+  return quoted_bytes(text, 48);
 }
 
 // Bytes shared by `prefix` and `signature` from the start agree.
