@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <string_view>
 
+#include "peek/http_head_parser.hpp"
 #include "peek/http_host.hpp"
 #include "peek/quoted_bytes.hpp"
 
@@ -49,7 +50,7 @@ bool can_start_request(std::uint8_t c) noexcept {
 // Beast's HTTP/1.x parser (basic_parser, the extension point Beast documents for custom parsers)
 // keeping only what the tunnel needs; request_parser<Body> would keep every field, the
 // Proxy-Authorization credential among them.
-struct Parser final : boost::beast::http::basic_parser<true> {
+struct Parser final : detail::HeadOnlyParser {
   int version = 0;
   std::string method;  // at most kMaxQuoted + 1 bytes: enough to quote
   bool connect = false;
@@ -60,9 +61,6 @@ struct Parser final : boost::beast::http::basic_parser<true> {
   std::string agent_conn;
 
  private:
-  using error_code = boost::beast::error_code;
-  using string_view = boost::beast::string_view;
-
   // basic_parser
   void on_request_impl(http::verb verb, string_view method_text, string_view target_text,
                        int http_version, error_code&) override {
@@ -71,7 +69,6 @@ struct Parser final : boost::beast::http::basic_parser<true> {
     method.assign(method_text.data(), std::min(method_text.size(), kMaxQuoted + 1));
     target.assign(target_text.data(), target_text.size());
   }
-  void on_response_impl(int, string_view, int, error_code&) override {}
   void on_field_impl(http::field name, string_view name_text, string_view value,
                      error_code&) override {
     if (name == http::field::host) {
@@ -82,14 +79,6 @@ struct Parser final : boost::beast::http::basic_parser<true> {
         agent_conn.assign(value.data(), std::min(value.size(), kMaxAgentConn + 1));
     }
   }
-  void on_header_impl(error_code&) override {}
-  void on_body_init_impl(boost::optional<std::uint64_t> const&, error_code&) override {}
-  std::size_t on_body_impl(string_view body, error_code&) override { return body.size(); }
-  void on_chunk_header_impl(std::uint64_t, string_view, error_code&) override {}
-  std::size_t on_chunk_body_impl(std::uint64_t, string_view body, error_code&) override {
-    return body.size();
-  }
-  void on_finish_impl(error_code&) override {}
 };
 
 }  // namespace
