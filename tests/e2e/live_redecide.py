@@ -15,6 +15,14 @@ Policy A allows three echo destinations: 203.0.113.10:7 (rule allow-ten), 203.0.
 
 With `policy.on_change: keep` the same reload leaves a connection to .10 open to its normal end, and
 the reload record has no counts.
+
+A connection allowed by the old policy whose upstream connect is under way during the reload (its
+SYNs to 203.0.113.66:7 dropped in the internet namespace until the reload is recorded, so the
+connect completes on the kernel's retransmit): the reload's pass skips it (`redecided: 0`), and it is
+decided again when its relay starts: reset, close record `policy_revoked` by the gateway with the
+rule that denies it now and the new policy version in its detail, 0 bytes up, and no byte of the
+payload the client sent while it connected reaches the upstream. With `keep` the same connection
+relays that payload and ends normally (eof).
 """
 
 import datetime
@@ -164,9 +172,98 @@ def keep(t: harness.Case) -> None:
     t.check_eq(gw.terminate(), 0, "keep: egressd exits 0 on SIGTERM")
 
 
+# The connection whose upstream connect is under way during the reload: its SYNs to .66 are dropped
+# in the internet namespace until the reload is recorded, so the connect completes on a retransmit
+# (1 s after the first SYN) under the new policy. The reload's pass skips it (not relaying yet); it
+# is decided again when its relay starts.
+PENDING_DST = "203.0.113.66:7"
+PENDING_PAYLOAD = "sent-while-connecting\n"
+POLICY_PENDING_A = {"policy.yaml": SETTINGS + allow("allow-66", "203.0.113.66")}
+POLICY_PENDING_B = {"policy.yaml": SETTINGS + allow("allow-twenty", "203.0.113.20") + """\
+---
+kind: Rule
+id: deny-66
+action: deny
+from: [{any: true}]
+to: [{cidrs: [203.0.113.66/32]}]
+"""}
+SYN_DROP = ["INPUT", "-d", "203.0.113.66", "-p", "tcp", "--dport", "7", "--syn", "-j", "DROP"]
+
+
+def syns_dropped(t: harness.Case) -> int:
+    out = t.sb.exec(t.sb.internet, ["iptables", "-w", "-nvxL", "INPUT"]).stdout
+    return sum(int(line.split()[0]) for line in out.splitlines() if "DROP" in line and "203.0.113.66" in line)
+
+
+def connect_pending(t: harness.Case, up, on_change: str) -> None:
+    what = f"{on_change}, connect pending"
+    gw = t.egressd(POLICY_PENDING_A, {"policy": {"on_change": on_change}, "upstream": {"connect_timeout": "6s"}},
+                   name=f"egressd-pending-{on_change}")
+    seen = len(up.events())
+    t.sb.exec(t.sb.internet, ["iptables", "-w", "-A", *SYN_DROP])
+    try:
+        # The payload goes out at once: egressd holds it (or the client's socket does) while it
+        # connects upstream; then the client waits, half-closes and reads to the end.
+        client = t.client_bg(f"pending-{on_change}", "--dst", PENDING_DST, "--send", PENDING_PAYLOAD,
+                             "--linger", "3", "--shutdown", "--timeout", "10")
+        # The decision record is written before the upstream connect starts (write-ahead).
+        dec = gw.wait_records(timeout=10, event="connection.decision", decision="allow", rule="allow-66")
+        t.require(bool(dec), f"{what}: policy A allows the connection to .66")
+        deadline = time.monotonic() + 3
+        while syns_dropped(t) == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        t.require(syns_dropped(t) >= 1, f"{what}: the upstream connect is under way (its SYN dropped)")
+        gw.write_policy(POLICY_PENDING_B)
+        gw.reload()
+        reloads = wait_reloads(gw, 1)
+        t.require(len(reloads) == 1 and reloads[0].get("result") == "ok", f"{what}: the reload to B is recorded ok",
+                  str(reloads))
+        t.require(not up.events()[seen:], f"{what}: the upstream has not accepted it before the reload",
+                  str(up.events()[seen:]))
+    finally:
+        t.sb.exec(t.sb.internet, ["iptables", "-w", "-D", *SYN_DROP])
+    part = reloads[0].get("parts", {}).get("policy", {})
+    close = gw.wait_records(timeout=8, event="connection.close", dst=PENDING_DST)
+    c = close[0] if close else {}
+    t.require(bool(close), f"{what}: a close record", "\n      ".join(audit.pretty(r) for r in gw.records()[-8:]))
+    t.check_eq(c.get("conn_id"), dec[0].get("conn_id"), f"{what}: ... of the connection A allowed")
+    r = t.client_result(client, timeout=20)
+    # Every connection the upstream accepted has ended by now: wait for its close event.
+    up.wait_closes(len([e for e in up.events() if e["event"] == "accept"]))
+    events = up.events()[seen:]
+    accepts = [e for e in events if e["event"] == "accept"]
+    closes = [e for e in events if e["event"] == "close"]
+    if on_change == "reevaluate":
+        t.check_eq((part.get("redecided"), part.get("revoked")), (0, 0),
+                   f"{what}: the reload's pass skipped it (not relaying yet): 0 re-decided, 0 closed", str(part))
+        t.check_eq((c.get("reason"), c.get("closed_by"), c.get("rule")), ("policy_revoked", "gateway", "deny-66"),
+                   f"{what}: decided again when its relay starts: policy_revoked by the gateway, rule deny-66",
+                   audit.pretty(c))
+        t.check("now denied by rule 'deny-66'" in c.get("detail", "")
+                and reloads[0].get("version", "?") in c.get("detail", ""),
+                f"{what}: its detail names the rule and the new policy version", c.get("detail", ""))
+        t.check_eq(audit.bytes_up(c), 0, f"{what}: the close record counts 0 bytes up", audit.pretty(c))
+        t.check(r["end"] == "reset" or "ConnectionResetError" in (r.get("send_error") or ""),
+                f"{what}: the client sees a reset", str({k: r.get(k) for k in ("end", "send_error")}))
+        t.check_eq(r["recv_len"], 0, f"{what}: the client receives no byte")
+        t.check(len(closes) == len(accepts) and all(e["bytes_in"] == 0 for e in closes),
+                f"{what}: no payload byte reached the upstream", str(events))
+    else:
+        t.check("redecided" not in part, f"{what}: the reload record has no counts", str(part))
+        t.check_eq((c.get("reason"), audit.bytes_up(c)), ("eof", len(PENDING_PAYLOAD)),
+                   f"{what}: the connection relays its bytes to its normal end (eof)", audit.pretty(c))
+        t.check_eq((r["recv"], r["end"]), (PENDING_PAYLOAD, "eof"), f"{what}: the client reads its bytes back")
+        t.check_eq([e["bytes_in"] for e in closes], [len(PENDING_PAYLOAD)], f"{what}: the upstream read the payload",
+                   str(events))
+    t.check_eq(gw.terminate(), 0, f"{what}: egressd exits 0 on SIGTERM")
+
+
 def run(t: harness.Case) -> None:
     reevaluate(t)
     keep(t)
+    up = t.upstream("echo", [PENDING_DST], name="echo-66")
+    connect_pending(t, up, "reevaluate")
+    connect_pending(t, up, "keep")
 
 
 harness.main(run)
