@@ -14,6 +14,12 @@ copied over the configured CRL and egressd gets SIGHUP:
   `parts.crl.revoked`: 1);
 * `policy.on_change: keep` does not spare the revoked certificate (a second gateway, same swap).
 
+Revoked while its upstream connect runs: a payments connection to 203.0.113.66:8443, whose SYNs
+are dropped in the internet namespace until the reload swapping in ca-revokes-payments.crl is
+recorded, is skipped by the reload's pass (`parts.crl.checked`: 0) and checked against the running
+CRLs when its relay starts, under `policy.on_change: keep`: reset (socat fails), `cert_revoked` by
+the gateway with the serial and issuer, 0 bytes up, and no byte it sent reaches the upstream.
+
 Expiring rule: rule `temporary` allows 203.0.113.10:7 until a few seconds after egressd starts,
 rule `standing` allows 203.0.113.20:7 for good. One long connection to each, no reload: at the
 `expires` instant the connection to .10 is reset (the client sees a reset; its close record says
@@ -171,6 +177,74 @@ to: [{{cidrs: [203.0.113.20/32], ports: [7]}}]
     t.check_eq(gw.terminate(), 0, "egressd exits 0 on SIGTERM")
 
 
+PENDING_TLS = "203.0.113.66:8443"
+PENDING_POLICY = TLS_POLICY.replace("203.0.113.20/32", "203.0.113.66/32")
+SYN_DROP = ["INPUT", "-d", "203.0.113.66", "-p", "tcp", "--dport", "8443", "--syn", "-j", "DROP"]
+
+
+def syns_dropped(t: harness.Case) -> int:
+    out = t.sb.exec(t.sb.internet, ["iptables", "-w", "-nvxL", "INPUT"]).stdout
+    return sum(int(line.split()[0]) for line in out.splitlines() if "DROP" in line and "203.0.113.66" in line)
+
+
+def revoked_while_connecting(t: harness.Case, pki) -> None:
+    """The payments connection's upstream connect is under way (its SYNs to .66 dropped) when the
+    CRL revoking its certificate is loaded: the reload's pass skips it (not relaying yet, `checked:
+    0`); its certificate is checked against the running CRLs when its relay starts, whatever
+    policy.on_change says (`keep` here): reset, cert_revoked, nothing upstream."""
+    what = "[CRL reloaded while the upstream connect runs]"
+    echo = t.upstream("echo", [PENDING_TLS], name="echo-tls-66")
+    crl = t.sb.dir / "crl-pending.pem"
+    shutil.copy(pki / "ca.crl", crl)
+    lst = tls_pki.tls_listener(pki)
+    lst["tls"]["crl"] = str(crl)
+    gw = t.egressd(PENDING_POLICY, {"listeners": [lst], "policy": {"on_change": "keep"},
+                                    "upstream": {"connect_timeout": "6s"}}, name="egressd-crl-pending")
+    t.sb.exec(t.sb.internet, ["iptables", "-w", "-A", *SYN_DROP])
+    try:
+        # The payload goes out right after the handshake, while egressd connects upstream.
+        addr = (f"OPENSSL:{PENDING_TLS},cafile={pki / 'ca.pem'},verify=1,commonname=egressd.local,"
+                f"cert={pki / 'payments.pem'},key={pki / 'payments.key'}")
+        client = t.sb.spawn(t.sb.client, "payments-pending",
+                            ["socat", "-t", "5", "SYSTEM:echo sent-while-connecting; sleep 3", addr])
+        dec = gw.wait_records(timeout=10, event="connection.decision", decision="allow")
+        t.require(bool(dec), f"{what} the payments connection is allowed over mTLS",
+                  "\n      ".join(audit.pretty(r) for r in gw.records()))
+        deadline = time.monotonic() + 3
+        while syns_dropped(t) == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        t.require(syns_dropped(t) >= 1, f"{what} its upstream connect is under way (its SYN dropped)")
+        shutil.copy(pki / "ca-revokes-payments.crl", crl)
+        gw.reload()
+        reloads = gw.wait_records(timeout=10, count=1, event="policy.reload")
+        t.require(len(reloads) == 1, f"{what} the CRL reload is recorded", str(reloads))
+        t.require(not echo.events(), f"{what} the upstream has not accepted it before the reload",
+                  str(echo.events()))
+    finally:
+        t.sb.exec(t.sb.internet, ["iptables", "-w", "-D", *SYN_DROP])
+    part = reloads[0].get("parts", {}).get("crl", {})
+    t.check_eq((reloads[0].get("result"), part.get("result"), part.get("checked"), part.get("revoked")),
+               ("ok", "ok", 0, 0), f"{what} the reload's pass skipped it (not relaying yet): 0 checked, 0 revoked",
+               audit.pretty(reloads[0]))
+    closes = gw.wait_records(timeout=8, event="connection.close")
+    c = closes[0] if closes else {}
+    t.check_eq((c.get("conn_id"), c.get("reason"), c.get("closed_by"), audit.bytes_up(c)),
+               (dec[0].get("conn_id"), "cert_revoked", "gateway", 0),
+               f"{what} checked when its relay starts: cert_revoked by the gateway, 0 bytes up",
+               audit.pretty(c) if c else "none")
+    identity = dec[0].get("identity", {})
+    t.check(bool(identity.get("serial")) and f"serial {identity.get('serial')} of issuer \"{identity.get('issuer')}\""
+            in c.get("detail", ""), f"{what} ... its detail names the certificate's serial and issuer",
+            f"{c.get('detail')!r} vs {identity}")
+    rc = client.wait(timeout=20)
+    t.check(rc != 0, f"{what} the payments client (socat) fails: its connection was reset",
+            f"exit {rc}: {client.stderr_text()[-300:]}")
+    echo.wait_closes(len(echo.accepts()))
+    t.check(all(e["bytes_in"] == 0 for e in echo.closes()) and len(echo.closes()) == len(echo.accepts()),
+            f"{what} no payload byte reached the upstream", str(echo.events()))
+    t.check_eq(gw.terminate(), 0, f"{what} egressd exits 0 on SIGTERM")
+
+
 def run(t: harness.Case) -> None:
     for tool in ("openssl", "socat"):
         t.require(shutil.which(tool) is not None, f"{tool} installed (make deps)")
@@ -179,6 +253,7 @@ def run(t: harness.Case) -> None:
     echo = t.upstream("echo", [ECHO_TLS], name="echo-tls")
     revoked_certificate(t, pki, echo, "reevaluate")
     revoked_certificate(t, pki, echo, "keep")
+    revoked_while_connecting(t, pki)
 
 
 harness.main(run)
