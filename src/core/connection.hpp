@@ -81,6 +81,8 @@ class Connection final : public SessionIo {
                                             std::chrono::milliseconds limit) override;
   void end(base::Ending ending) noexcept override;
   bool force_closed() const noexcept override { return forced_; }
+  /// The flag force_closed() reads, for the relay to stop at its next turn (RelayOptions::stopped).
+  const bool* forced_flag() const noexcept { return &forced_; }
 
   // --- shutdown --------------------------------------------------------------------------------
   /// Drain: ends the connection from outside its stages (same thread): both sockets are shut

@@ -116,7 +116,7 @@ class RelayOp {
     // what an earlier turn found empty is no longer known to be.
     d.drained = false;
     if (d.finished) return;
-    if (stopping_) {
+    if (stopping_ || (options_.stopped != nullptr && *options_.stopped)) {
       finish_error(d, true, asio::error::operation_aborted);
       return;
     }

@@ -16,6 +16,11 @@ namespace egress::core {
 struct RelayOptions {
   std::chrono::milliseconds idle_timeout{3'600'000};  ///< no bytes either way → close
   std::chrono::milliseconds max_duration{0};          ///< 0 = unlimited
+  /// The owner's "stop now" (Connection::revoke, force_close), read at every turn: once true, a
+  /// direction that resumes finishes as cancelled, with no read, write or shutdown. Cancelling the
+  /// sockets alone misses a direction whose resumption was already queued (a turn that spent its
+  /// budget, a readiness already reported), which would otherwise relay on, half-close included.
+  const bool* stopped = nullptr;
 };
 
 /// What a relay did.

@@ -139,7 +139,7 @@ void start_relay(std::unique_ptr<LiveConnection> live) {
     }
   }
   const auto& up = l.worker.runtime().config.upstream;
-  const RelayOptions options{up.idle_timeout, up.max_duration};
+  const RelayOptions options{up.idle_timeout, up.max_duration, l.conn.forced_flag()};
   // Issue 19: a connection decided by its first request's Host has every later request's Host
   // checked. Every other connection relays the stream itself.
   if (l.conn.facts.name && l.conn.facts.name->source == filters::NameSource::http_host) {

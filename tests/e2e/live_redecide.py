@@ -23,6 +23,10 @@ decided again when its relay starts: reset, close record `policy_revoked` by the
 rule that denies it now and the new policy version in its detail, 0 bytes up, and no byte of the
 payload the client sent while it connected reaches the upstream. With `keep` the same connection
 relays that payload and ends normally (eof).
+
+A revoked connection busy both ways (256 MiB echoed at full speed, eight times): reset within one
+second of the SIGHUP, and the upstream sees a reset, never the client's half-close (a direction
+whose next turn was already queued when the reload cancelled the sockets relayed on, FIN included).
 """
 
 import datetime
@@ -258,12 +262,48 @@ def connect_pending(t: harness.Case, up, on_change: str) -> None:
     t.check_eq(gw.terminate(), 0, f"{what}: egressd exits 0 on SIGTERM")
 
 
+BUSY_DST = "203.0.113.10:9"
+BUSY_BYTES = 256 << 20
+POLICY_BUSY_A = {"policy.yaml": SETTINGS + allow("allow-busy", "203.0.113.10").replace("ports: [7]", "ports: [9]")}
+
+
+def busy(t: harness.Case, up, attempt: int) -> None:
+    """A revoked connection busy both ways (256 MiB echoed at full speed): a direction whose next
+    turn was already queued when the sockets were cancelled must not relay on. Reset within one
+    second of the SIGHUP, and the upstream sees a reset, never the client's half-close (FIN)."""
+    what = f"busy connection, attempt {attempt}"
+    gw = t.egressd(POLICY_BUSY_A, name=f"egressd-busy-{attempt}")
+    seen = len(up.closes())
+    client = t.client_bg(f"busy-{attempt}", "--dst", BUSY_DST, "--send-bytes", str(BUSY_BYTES), "--shutdown",
+                         "--timeout", "30")
+    t.require(bool(gw.wait_records(timeout=10, event="connection.decision", decision="allow")),
+              f"{what}: policy A allows it")
+    time.sleep(0.3)  # bytes flowing both ways
+    gw.write_policy(POLICY_B)
+    hup = time.time()
+    gw.reload()
+    close = gw.wait_records(timeout=30, event="connection.close", dst=BUSY_DST)
+    c = close[0] if close else {}
+    t.check_eq(c.get("reason"), "policy_revoked", f"{what}: policy_revoked", audit.pretty(c) if c else "none")
+    if c:
+        t.check(ts(c) - hup < 1.0, f"{what}: closed within one second of the SIGHUP, not when its bytes ran out",
+                f"{ts(c) - hup:.3f} s, bytes_up {audit.bytes_up(c)} of {BUSY_BYTES}")
+    t.client_result(client, timeout=60)
+    ends = up.wait_closes(seen + 1, timeout=30)[seen:]
+    t.check(len(ends) == 1 and ends[0]["end"] == "reset" and ends[0]["bytes_in"] < BUSY_BYTES,
+            f"{what}: the upstream sees a reset, no FIN, and not every byte", str(ends))
+    gw.terminate()
+
+
 def run(t: harness.Case) -> None:
     reevaluate(t)
     keep(t)
     up = t.upstream("echo", [PENDING_DST], name="echo-66")
     connect_pending(t, up, "reevaluate")
     connect_pending(t, up, "keep")
+    sink = t.upstream("echo", [BUSY_DST], name="echo-busy")
+    for attempt in range(1, 9):
+        busy(t, sink, attempt)
 
 
 harness.main(run)
