@@ -15,7 +15,8 @@ packages=(
   # libFuzzer targets (make fuzz) and their symbolizer
   clang-14 llvm-14
   # tests and demo: real clients and servers inside network namespaces
-  iproute2 iptables socat curl openssl python3 python3-jsonschema python3-yaml procps psmisc
+  iproute2 iptables socat curl openssl python3 python3-jsonschema python3-yaml python3-requests
+  procps psmisc
   dnsmasq-base
   # deployment file checks
   docker-compose

@@ -2,7 +2,7 @@
 """The egressd agent (issue 20, section 2): a workload with no proxy configuration at all reaches
 the internet through an agent that carries each connection to a central egressd in mTLS.
 
-    client ns: Python urllib / ssl, no proxy ─REDIRECT→ agent ([::]:15001, no policy.dir,
+    client ns: Python requests / ssl, no proxy ─REDIRECT→ agent ([::]:15001, no policy.dir,
     upstream.via localhost:15443) ─mTLS CONNECT <orig-dst>→ central (127.0.0.1:15443,
     destination: connect, tls required) → upstream servers in the internet ns
 
@@ -75,14 +75,17 @@ while True:
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 """
 
-# The workload: urllib with no proxy (the environment's *_proxy ignored), the status and body.
-URLLIB_CLIENT = r"""
-import json, sys, urllib.request
-opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+# The workload: Python requests with no proxy configuration at all (the environment's *_proxy
+# ignored too), the status and body.
+REQUESTS_CLIENT = r"""
+import json, sys
+import requests
+session = requests.Session()
+session.trust_env = False
 out = {}
 try:
-    with opener.open(sys.argv[1], timeout=5) as r:
-        out = {"status": r.status, "body": r.read().decode()}
+    r = session.get(sys.argv[1], timeout=5)
+    out = {"status": r.status_code, "body": r.text}
 except Exception as e:
     out = {"error": type(e).__name__ + ": " + str(e)}
 print(json.dumps(out))
@@ -171,14 +174,14 @@ def run(t: harness.Case) -> None:
     }, name="central")
     agent = start_agent(t, pki)
 
-    # --- allowed: urllib, no proxy -------------------------------------------------------------
+    # --- allowed: requests, no proxy -------------------------------------------------------------
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    p = t.sb.exec(t.sb.client, [PYTHON, "-c", URLLIB_CLIENT, "http://203.0.113.10/"], check=False,
+    p = t.sb.exec(t.sb.client, [PYTHON, "-c", REQUESTS_CLIENT, "http://203.0.113.10/"], check=False,
                   timeout=30, env=env)
     r = json.loads(p.stdout or "{}")
-    t.check_eq(r.get("status"), 200, "urllib through the agent: 200 from the allowed upstream",
+    t.check_eq(r.get("status"), 200, "requests through the agent: 200 from the allowed upstream",
                p.stdout + p.stderr)
-    t.check(bool(r.get("body")), "urllib through the agent: the upstream's body arrives", str(r))
+    t.check(bool(r.get("body")), "requests through the agent: the upstream's body arrives", str(r))
 
     a_dec = t.check_record(agent, "agent: one allow decision for 203.0.113.10:80",
                            event="connection.decision", decision="allow")
