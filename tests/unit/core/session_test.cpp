@@ -642,16 +642,12 @@ class ConnectLoopbackTest : public SessionTest {
 
   /// The client connects, sends `request`, and (with `end`) ends its stream; the gateway serves
   /// the accepted connection.
-  bool serve_real(const std::string& request, bool end) {
-    client_.connect(gateway_.local_endpoint());
-    asio::write(client_, asio::buffer(request));
-    if (end) client_.shutdown(asio::ip::tcp::socket::shutdown_send);
+  /// Accepts the client's connection as a real Connection and serves it with `chain`; serve()'s
+  /// result.
+  bool serve_accepted(filters::FilterChain& chain) {
     conn_real_ = std::make_unique<Connection>(gateway_.accept(), 7, connect_listener_);
     conn_real_->facts.src = base::from_asio(client_.local_endpoint());
     conn_real_->facts.local = base::from_asio(gateway_.local_endpoint());
-    filters::FilterChain chain;
-    chain.add(std::make_unique<ReadingConnectStep>());
-    chain.add(std::make_unique<filters::PolicyFilter>(loopback_policy_.store()));
     const SessionServices services{chain, audit_, loopback_policy_.store(), metrics_.worker(0),
                                    upstream_};
     auto f = asio::co_spawn(
@@ -659,6 +655,16 @@ class ConnectLoopbackTest : public SessionTest {
         asio::use_future);
     io_.run();
     return f.get();
+  }
+
+  bool serve_real(const std::string& request, bool end) {
+    client_.connect(gateway_.local_endpoint());
+    asio::write(client_, asio::buffer(request));
+    if (end) client_.shutdown(asio::ip::tcp::socket::shutdown_send);
+    filters::FilterChain chain;
+    chain.add(std::make_unique<ReadingConnectStep>());
+    chain.add(std::make_unique<filters::PolicyFilter>(loopback_policy_.store()));
+    return serve_accepted(chain);
   }
 
   /// What the client reads until the gateway's end (or `n` bytes).
@@ -765,20 +771,11 @@ TEST_F(ConnectLoopbackTest, OverMutualTlsTheAnswerIsWrittenInsideTheSession) {
     SSL_free(ssl);
     answer.set_value(got);
   });
-  conn_real_ = std::make_unique<Connection>(gateway_.accept(), 7, connect_listener_);
-  conn_real_->facts.src = base::from_asio(client_.local_endpoint());
-  conn_real_->facts.local = base::from_asio(gateway_.local_endpoint());
   filters::FilterChain chain;
   chain.add(std::make_unique<filters::TlsIdentityFilter>(*store));
   chain.add(std::make_unique<ReadingConnectStep>());
   chain.add(std::make_unique<filters::PolicyFilter>(loopback_policy_.store()));
-  const SessionServices services{chain, audit_, loopback_policy_.store(), metrics_.worker(0),
-                                 upstream_};
-  auto f = asio::co_spawn(
-      io_, serve(conn_real_->facts, std::chrono::steady_clock::now(), *conn_real_, services),
-      asio::use_future);
-  io_.run();
-  EXPECT_FALSE(f.get());
+  EXPECT_FALSE(serve_accepted(chain));
   conn_real_.reset();  // the client's read ends
   peer.join();
   const std::string got = answer.get_future().get();
@@ -800,19 +797,10 @@ TEST_F(ConnectLoopbackTest, TheRealChainDialsOnlyTheNamesAllowedAddress) {
   client_.connect(gateway_.local_endpoint());
   asio::write(client_, asio::buffer("CONNECT svc.example:" + port +
                                     " HTTP/1.1\r\nEgressd-Agent-Conn: agent-9\r\n\r\nhello"));
-  conn_real_ = std::make_unique<Connection>(gateway_.accept(), 7, connect_listener_);
-  conn_real_->facts.src = base::from_asio(client_.local_endpoint());
-  conn_real_->facts.local = base::from_asio(gateway_.local_endpoint());
   filters::ChainFactory factory(connect_listener_, {loopback_policy_.store(), guard_, limits_});
   filters::FilterChain chain = factory.build(names);
   EXPECT_EQ(chain.describe(), "admission,connect,loop_guard,name,policy");
-  const SessionServices services{chain, audit_, loopback_policy_.store(), metrics_.worker(0),
-                                 upstream_};
-  auto f = asio::co_spawn(
-      io_, serve(conn_real_->facts, std::chrono::steady_clock::now(), *conn_real_, services),
-      asio::use_future);
-  io_.run();
-  ASSERT_TRUE(f.get()) << "the relay comes next";
+  ASSERT_TRUE(serve_accepted(chain)) << "the relay comes next";
   EXPECT_EQ(client_reads(64),
             "HTTP/1.1 200 Connection established\r\nEgressd-Decision: run-7\r\n\r\n");
   auto upstream = upstream_server_.accept();
