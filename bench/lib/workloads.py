@@ -181,6 +181,20 @@ def idle_memory_mtls(ctx: Ctx) -> dict:
     return _idle(ctx, tls=True)
 
 
+
+def connection_rate(ctx, argv: list, client: str, unit: str) -> dict:
+    """Runs a client that opens connections for ctx.duration and prints one JSON line
+    ({connections, failed, seconds, first_error}); any failed connection fails the run."""
+    p = ctx.client(argv, timeout=ctx.duration + 30)
+    try:
+        r = json.loads(p.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise RuntimeError(f"{client} failed ({p.returncode}): {p.stdout[-500:]} {p.stderr[-500:]}") from None
+    if r["failed"] or not r["connections"]:
+        raise RuntimeError(f"{client}: {r['failed']} of {r['failed'] + r['connections']} {unit} failed "
+                           f"(first: {r['first_error']})")
+    return {"ops": r["connections"], "metrics": {"conn_per_s": r["connections"] / r["seconds"]}}
+
 def conn_rate_sni(ctx: Ctx) -> dict:
     """Issue 19: TLS connections per second through the proxy, each a full TLS handshake with the
     real upstream (openssl s_server on 203.0.113.20:443, no session tickets) sending the allowed
@@ -188,15 +202,7 @@ def conn_rate_sni(ctx: Ctx) -> dict:
     address; and the name for the name-aware subjects) and the forwarding."""
     argv = [sys.executable, str(LIB / "tls_client.py"), "--connect", f"{UPSTREAM_B}:{TLS_PORT}", "--servername",
             ALLOWED_NAME, "--duration", str(ctx.duration), "--concurrency", "4"]
-    p = ctx.client(argv, timeout=ctx.duration + 30)
-    try:
-        r = json.loads(p.stdout.strip().splitlines()[-1])
-    except (IndexError, ValueError):
-        raise RuntimeError(f"tls_client failed ({p.returncode}): {p.stdout[-500:]} {p.stderr[-500:]}") from None
-    if r["failed"] or not r["connections"]:
-        raise RuntimeError(f"tls_client: {r['failed']} of {r['failed'] + r['connections']} connections failed "
-                           f"(first: {r['first_error']})")
-    return {"ops": r["connections"], "metrics": {"conn_per_s": r["connections"] / r["seconds"]}}
+    return connection_rate(ctx, argv, "tls_client", "connections")
 
 
 def _lines(p: subprocess.Popen) -> queue.Queue:
@@ -337,15 +343,7 @@ def connect_rate(ctx: Ctx) -> dict:
     refused, stalled or wrong answer fails the run."""
     argv = [str(ctx.tools / "connect_client"), f"{GW_CLIENT_V4}:{CONNECT_PORT}", f"{UPSTREAM_A}:80",
             str(ctx.duration), "32"]
-    p = ctx.client(argv, timeout=ctx.duration + 30)
-    try:
-        r = json.loads(p.stdout.strip().splitlines()[-1])
-    except (IndexError, ValueError):
-        raise RuntimeError(f"connect_client failed ({p.returncode}): {p.stdout[-500:]} {p.stderr[-500:]}") from None
-    if r["failed"] or not r["connections"]:
-        raise RuntimeError(f"connect_client: {r['failed']} of {r['failed'] + r['connections']} tunnels failed "
-                           f"(first: {r['first_error']})")
-    return {"ops": r["connections"], "metrics": {"conn_per_s": r["connections"] / r["seconds"]}}
+    return connection_rate(ctx, argv, "connect_client", "tunnels")
 
 
 def agent_rate(ctx: Ctx) -> dict:
